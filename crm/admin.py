@@ -1,0 +1,115 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import AuditEvent, Clinic, Membership, Role
+
+admin.site.site_header = _("CareLoop administration")
+admin.site.site_title = "CareLoop"
+admin.site.index_title = _("Clinic settings")
+
+
+def admin_clinic(request):
+    """The clinic a clinic admin manages in Django admin; None for superusers (all clinics)."""
+    if request.user.is_superuser:
+        return None
+    membership = request.user.memberships.select_related("clinic").first()
+    return membership.clinic if membership and membership.role == Role.ADMIN else False
+
+
+class ClinicScopedAdmin(admin.ModelAdmin):
+    """Admin pages for tenant rows: a clinic admin sees and edits only their clinic's rows.
+
+    Superusers see everything. Any other staff user sees nothing.
+    """
+
+    clinic_field = "clinic"
+
+    def _clinic(self, request):
+        return admin_clinic(request)
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser or bool(self._clinic(request))
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        clinic = self._clinic(request)
+        if clinic is None:
+            return queryset
+        if not clinic:
+            return queryset.none()
+        return queryset.filter(**{self.clinic_field: clinic})
+
+    def get_exclude(self, request, obj=None):
+        excluded = list(super().get_exclude(request, obj) or [])
+        if self._clinic(request) and self.clinic_field == "clinic":
+            excluded.append("clinic")
+        return excluded
+
+    def save_model(self, request, obj, form, change):
+        clinic = self._clinic(request)
+        if clinic and self.clinic_field == "clinic":
+            obj.clinic = clinic
+        super().save_model(request, obj, form, change)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        clinic = self._clinic(request)
+        model = db_field.related_model
+        if clinic:
+            if any(f.name == "clinic" for f in model._meta.fields):
+                kwargs["queryset"] = model._default_manager.filter(clinic=clinic)
+            elif model._meta.label == "auth.User" or model._meta.model_name == "user":
+                kwargs["queryset"] = model._default_manager.filter(memberships__clinic=clinic)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Clinic)
+class ClinicAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    has_view_permission = has_change_permission = has_add_permission = has_delete_permission = (
+        lambda self, request, obj=None: request.user.is_superuser
+    )
+
+
+@admin.register(Membership)
+class MembershipAdmin(ClinicScopedAdmin):
+    list_display = ["user", "display_name", "role", "wecom_userid", "clinic"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "display_name", "wecom_userid"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":  # a new staff member has no membership yet
+            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ClinicScopedAdmin):
+    list_display = ["created_at", "user", "action", "object_type", "object_id", "ip_address"]
+    list_filter = ["action"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,244 @@
+"""The patients API. Serializers validate shape; services do the work."""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, pagination, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from crm.api import ClinicScopedRelatedField, ClinicUserField
+from patients import selectors, services
+from patients.filters import PatientFilter
+from patients.models import Patient, PatientTag, Stage, TagGroup, Touch, TouchChannel, TouchKind
+
+
+class TagSerializer(serializers.ModelSerializer):
+    group = serializers.PrimaryKeyRelatedField(read_only=True)
+    group_name = serializers.CharField(source="group.name", read_only=True)
+
+    class Meta:
+        model = PatientTag
+        fields = ["id", "name", "group", "group_name"]
+
+
+class TagGroupSerializer(serializers.ModelSerializer):
+    tags = TagSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TagGroup
+        fields = ["id", "name", "kind", "is_single_choice", "position", "tags"]
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    phone = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    phone_masked = serializers.CharField(read_only=True)
+    stage = serializers.ChoiceField(choices=Stage.choices, required=False)
+    stage_display = serializers.CharField(source="get_stage_display", read_only=True)
+    tags = serializers.SerializerMethodField()
+    tag_ids = ClinicScopedRelatedField(
+        queryset=PatientTag.objects.select_related("group"),
+        many=True,
+        write_only=True,
+        required=False,
+    )
+    referred_by = ClinicScopedRelatedField(
+        queryset=Patient.objects.all(), required=False, allow_null=True
+    )
+    assigned_doctor = ClinicUserField(required=False, allow_null=True)
+    assigned_assistant = ClinicUserField(required=False, allow_null=True)
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "name",
+            "gender",
+            "birth_date",
+            "phone",
+            "phone_masked",
+            "external_userid",
+            "source",
+            "source_detail",
+            "referred_by",
+            "assigned_doctor",
+            "assigned_assistant",
+            "stage",
+            "stage_display",
+            "stage_changed_at",
+            "consent_to_contact",
+            "last_visit_date",
+            "notes",
+            "tags",
+            "tag_ids",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["stage_changed_at", "last_visit_date", "created_at", "updated_at"]
+
+    def get_tags(self, patient) -> list[dict]:
+        return TagSerializer(selectors.patient_tags(patient), many=True).data
+
+    def validate_stage(self, value):
+        if self.instance is not None and value != self.instance.stage:
+            raise serializers.ValidationError(_("Change the stage with the stage action."))
+        return value
+
+    def create(self, validated):
+        request = self.context["request"]
+        tags = validated.pop("tag_ids", [])
+        return services.patient_create(
+            clinic=request.clinic, actor=request.user, tags=tags, **validated
+        )
+
+    def update(self, patient, validated):
+        request = self.context["request"]
+        validated.pop("stage", None)
+        tags = validated.pop("tag_ids", None)
+        patient = services.patient_update(patient=patient, actor=request.user, **validated)
+        if tags is not None:
+            current = set(selectors.patient_tags(patient))
+            services.patient_tag(
+                patient=patient,
+                add=[t for t in tags if t not in current],
+                remove=[t for t in current if t not in tags],
+                actor=request.user,
+            )
+        return patient
+
+
+class StageChangeSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class TagChangeSerializer(serializers.Serializer):
+    add = ClinicScopedRelatedField(
+        queryset=PatientTag.objects.select_related("group"), many=True, required=False, default=list
+    )
+    remove = ClinicScopedRelatedField(
+        queryset=PatientTag.objects.select_related("group"), many=True, required=False, default=list
+    )
+
+
+class TouchSerializer(serializers.ModelSerializer):
+    actor_name = serializers.SerializerMethodField()
+    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
+
+    class Meta:
+        model = Touch
+        fields = [
+            "id",
+            "kind",
+            "kind_display",
+            "channel",
+            "actor",
+            "actor_name",
+            "summary",
+            "payload",
+            "occurred_at",
+        ]
+        read_only_fields = fields
+
+    def get_actor_name(self, touch) -> str:
+        if touch.actor is None:
+            return ""
+        return touch.actor.get_full_name() or touch.actor.get_username()
+
+
+class NoteSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=[(TouchKind.NOTE, TouchKind.NOTE.label), (TouchKind.CALL, TouchKind.CALL.label)]
+    )
+    channel = serializers.ChoiceField(choices=TouchChannel.choices, default=TouchChannel.IN_PERSON)
+    summary = serializers.CharField(max_length=500)
+
+
+class TimelinePagination(pagination.CursorPagination):
+    """Keyset pages: page 100 costs what page 1 costs."""
+
+    ordering = ("-occurred_at", "-id")
+    page_size = 30
+
+
+class PatientViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Patients of the user's clinic. Phones are masked; reveal is a logged action."""
+
+    serializer_class = PatientSerializer
+    filterset_class = PatientFilter
+    ordering_fields = ["created_at", "name", "last_visit_date", "stage_changed_at"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return selectors.patients_for_clinic(self.request.clinic)
+
+    @extend_schema(request=StageChangeSerializer, responses=PatientSerializer)
+    @action(detail=True, methods=["post"])
+    def stage(self, request, pk=None):
+        patient = self.get_object()
+        data = self._validated(StageChangeSerializer)
+        services.patient_set_stage(patient=patient, actor=request.user, **data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=patient.pk)).data)
+
+    @extend_schema(request=TagChangeSerializer, responses=PatientSerializer)
+    @action(detail=True, methods=["post"])
+    def tags(self, request, pk=None):
+        patient = self.get_object()
+        data = self._validated(TagChangeSerializer)
+        services.patient_tag(
+            patient=patient, add=data["add"], remove=data["remove"], actor=request.user
+        )
+        return Response(self.get_serializer(self.get_queryset().get(pk=patient.pk)).data)
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer("RevealedPhone", {"phone": serializers.CharField()}),
+    )
+    @action(detail=True, methods=["post"], url_path="reveal-phone")
+    def reveal_phone(self, request, pk=None):
+        patient = self.get_object()
+        if not request.membership.can_reveal_phone:
+            raise PermissionDenied(_("Your role cannot see full phone numbers."))
+        phone = services.patient_reveal_phone(
+            patient=patient, user=request.user, ip_address=request.META.get("REMOTE_ADDR")
+        )
+        return Response({"phone": phone})
+
+    @extend_schema(responses=TouchSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, pk=None):
+        patient = self.get_object()
+        touches = patient.touches.select_related("actor")
+        kind = request.query_params.get("kind")
+        if kind:
+            touches = touches.filter(kind__in=kind.split(","))
+        paginator = TimelinePagination()
+        page = paginator.paginate_queryset(touches, request, view=self)
+        return paginator.get_paginated_response(TouchSerializer(page, many=True).data)
+
+    @extend_schema(request=NoteSerializer, responses=TouchSerializer)
+    @timeline.mapping.post
+    def add_touch(self, request, pk=None):
+        patient = self.get_object()
+        data = self._validated(NoteSerializer)
+        touch = services.touch_record(patient=patient, actor=request.user, **data)
+        return Response(TouchSerializer(touch).data, status=status.HTTP_201_CREATED)
+
+    def _validated(self, serializer_class):
+        serializer = serializer_class(data=self.request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+class TagGroupViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = TagGroupSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return TagGroup.objects.filter(clinic=self.request.clinic).prefetch_related("tags__group")

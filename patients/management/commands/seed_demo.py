@@ -1,0 +1,49 @@
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from crm.models import Clinic, Role
+from crm.services import staff_create
+from patients.demo import seed_patients
+from patients.services import clinic_setup_defaults
+
+DEMO_PASSWORD = "careloop-demo"  # demo only: documented in the README, never for real data
+DEMO_STAFF = [
+    ("admin", Role.ADMIN, "周主任"),
+    ("doctor", Role.DOCTOR, "王医生"),
+    ("assistant", Role.ASSISTANT, "李助理"),
+    ("nurse", Role.NURSE, "陈护士"),
+    ("operations", Role.OPERATIONS, "赵运营"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load the demo clinic (slug 'demo') with staff logins and about 500 patients. Safe to run twice."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--patients", type=int, default=500)
+
+    def handle(self, *args, patients, **options):
+        if Clinic.objects.filter(slug="demo").exists():
+            self.stdout.write("The demo clinic is already loaded.")
+            return
+        with transaction.atomic():
+            clinic = Clinic.objects.create(name="康复医馆（演示）", slug="demo")
+            clinic_setup_defaults(clinic=clinic)
+            members = {
+                username: staff_create(
+                    clinic=clinic,
+                    username=username,
+                    password=DEMO_PASSWORD,
+                    role=role,
+                    display_name=name,
+                    wecom_userid=f"demo-{username}",
+                )
+                for username, role, name in DEMO_STAFF
+            }
+            created = seed_patients(
+                clinic=clinic,
+                count=patients,
+                doctors=[members["doctor"].user],
+                assistants=[members["assistant"].user, members["nurse"].user],
+            )
+        self.stdout.write(self.style.SUCCESS(f"Demo clinic loaded: {len(created)} patients."))

@@ -1,0 +1,367 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from taggit.managers import TaggableManager
+from taggit.models import TagBase, TaggedItemBase
+
+from crm import crypto
+from crm.models import Clinic
+
+
+class Stage(models.TextChoices):
+    """The patient journey (DOMAIN.md, seed 002), in order; churned stands apart."""
+
+    LEAD = "lead", _("Lead")
+    CONVERTED = "converted", _("Converted")
+    BOOKED = "booked", _("Booked")
+    ARRIVED = "arrived", _("Arrived")
+    CONSULTED = "consulted", _("Consulted")
+    DISPENSED = "dispensed", _("Dispensed")
+    AFTER_VISIT = "after_visit", _("After-visit")
+    MAINTAINED = "maintained", _("Maintained")
+    CHURNED = "churned", _("Churned")
+
+
+JOURNEY = [s for s in Stage if s != Stage.CHURNED]
+
+
+class Gender(models.TextChoices):
+    UNKNOWN = "", _("Unknown")
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+
+
+class Source(models.TextChoices):
+    WALK_IN = "walk_in", _("Walk-in")
+    WECOM_QR = "wecom_qr", _("WeCom channel code")
+    REFERRAL = "referral", _("Referral")
+    ONLINE_PLATFORM = "online_platform", _("Online platform")
+    DOCTOR_IP = "doctor_ip", _("Doctor's public account")
+    PARTNER = "partner", _("Partner")
+    IMPORT = "import", _("Import")
+    OTHER = "other", _("Other")
+
+
+class PatientQuerySet(models.QuerySet):
+    def search(self, text):
+        """Name, pinyin initials, the last 4 digits of the phone, or the full number."""
+        from patients.phones import PhoneError, normalize_phone
+
+        text = (text or "").strip()
+        if not text:
+            return self
+        digits = text.replace(" ", "").replace("-", "")
+        if digits.isdigit() and len(digits) == 4:
+            return self.filter(phone_last4=digits)
+        if digits.lstrip("+").isdigit() and len(digits) >= 7:
+            try:
+                return self.filter(phone_hash=crypto.lookup_hash(normalize_phone(digits)))
+            except PhoneError:
+                return self.none()
+        return self.filter(
+            models.Q(name__icontains=text) | models.Q(name_initials__startswith=text.lower())
+        )
+
+    def active(self):
+        return self.exclude(stage=Stage.CHURNED)
+
+    def contactable(self):
+        return self.active().filter(consent_to_contact=True)
+
+
+class Patient(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="patients")
+    name = models.CharField(_("name"), max_length=50)
+    name_initials = models.CharField(
+        _("pinyin initials"), max_length=50, blank=True, editable=False
+    )
+    gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    # The phone number is stored encrypted; hash and last four digits serve lookups,
+    # the mask serves lists, so neither needs to decrypt the table.
+    phone_encrypted = models.TextField(_("phone (encrypted)"), blank=True, editable=False)
+    phone_hash = models.CharField(max_length=64, blank=True, editable=False)
+    phone_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    phone_masked = models.CharField(_("phone"), max_length=20, blank=True, editable=False)
+    external_userid = models.CharField(_("WeCom external userid"), max_length=64, blank=True)
+    source = models.CharField(
+        _("source"), max_length=20, choices=Source.choices, default=Source.WALK_IN
+    )
+    source_detail = models.CharField(_("source detail"), max_length=100, blank=True)
+    referred_by = models.ForeignKey(
+        "self",
+        verbose_name=_("referred by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="referrals",
+    )
+    assigned_doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("doctor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="doctor_patients",
+    )
+    assigned_assistant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assistant"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assistant_patients",
+    )
+    stage = models.CharField(
+        _("journey stage"), max_length=20, choices=Stage.choices, default=Stage.LEAD
+    )
+    stage_changed_at = models.DateTimeField(_("stage changed at"), default=timezone.now)
+    consent_to_contact = models.BooleanField(_("consents to be contacted"), default=True)
+    last_visit_date = models.DateField(_("last visit"), null=True, blank=True, editable=False)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    tags = TaggableManager(through="TaggedPatient", blank=True, verbose_name=_("tags"))
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "phone_hash"],
+                condition=~models.Q(phone_hash=""),
+                name="patient_unique_phone_per_clinic",
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "external_userid"],
+                condition=~models.Q(external_userid=""),
+                name="patient_unique_external_userid_per_clinic",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(stage__in=Stage.values), name="patient_stage_valid"
+            ),
+        ]
+        indexes = [
+            # The assistant's search by phone tail.
+            models.Index(fields=["clinic", "phone_last4"], name="patient_clinic_last4"),
+            models.Index(fields=["clinic", "stage"], name="patient_clinic_stage"),
+            models.Index(fields=["clinic", "-created_at"], name="patient_clinic_created"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def phone(self):
+        """The full number; decrypting it is a reveal, so callers log it (services)."""
+        return crypto.decrypt(self.phone_encrypted)
+
+
+class TagGroup(models.Model):
+    class Kind(models.TextChoices):
+        DISEASE = "disease", _("Disease")
+        SURGERY = "surgery", _("Surgery")
+        SEVERITY = "severity", _("Severity")
+        SOURCE = "source", _("Source")
+        OTHER = "other", _("Other")
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="tag_groups")
+    name = models.CharField(_("name"), max_length=50)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    is_single_choice = models.BooleanField(
+        _("single choice"),
+        default=False,
+        help_text=_("A patient carries at most one tag of this group (e.g. severity)."),
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("tag group")
+        verbose_name_plural = _("tag groups")
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "name"], name="taggroup_unique_name_per_clinic"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class PatientTag(TagBase):
+    """A clinic's tag, in one group. Names are unique per clinic, not globally."""
+
+    name = models.CharField(_("name"), max_length=100)
+    slug = models.SlugField(_("slug"), max_length=100, allow_unicode=True)
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="tags")
+    group = models.ForeignKey(
+        TagGroup, verbose_name=_("group"), on_delete=models.PROTECT, related_name="tags"
+    )
+    wecom_tag_id = models.CharField(_("WeCom tag id"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["group__position", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "name"], name="patienttag_unique_name_per_clinic"
+            )
+        ]
+
+
+class TaggedPatient(TaggedItemBase):
+    content_object = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="tagged_items"
+    )
+    tag = models.ForeignKey(PatientTag, on_delete=models.CASCADE, related_name="tagged_patients")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("patient tag")
+        verbose_name_plural = _("patient tags")
+        constraints = [
+            models.UniqueConstraint(fields=["content_object", "tag"], name="taggedpatient_unique")
+        ]
+        # The tag filter of the patient list starts from the tag.
+        indexes = [models.Index(fields=["tag", "content_object"], name="taggedpatient_tag_patient")]
+
+
+class StageTransition(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="transitions")
+    from_stage = models.CharField(_("from"), max_length=20, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(_("to"), max_length=20, choices=Stage.choices)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("stage transition")
+        verbose_name_plural = _("stage transitions")
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["patient", "-at"], name="transition_patient_at"),
+            # Retention figures: who entered a stage in a period.
+            models.Index(fields=["clinic", "to_stage", "at"], name="transition_clinic_to_at"),
+        ]
+
+    def __str__(self):
+        return f"{self.patient}: {self.from_stage or '-'} → {self.to_stage}"
+
+
+class TouchKind(models.TextChoices):
+    NOTE = "note", _("Note")
+    CALL = "call", _("Call")
+    MESSAGE = "message", _("Message")
+    VISIT = "visit", _("Visit")
+    FOLLOWUP = "followup", _("Follow-up")
+    STAGE_CHANGE = "stage_change", _("Stage change")
+    TAG_CHANGE = "tag_change", _("Tag change")
+    PROFILE = "profile", _("Profile")
+    SURVEY = "survey", _("Survey")
+    WELCOME = "welcome", _("Welcome message")
+    CHURN_SIGNAL = "churn_signal", _("Churn signal")
+    REFERRAL = "referral", _("Referral")
+
+
+class TouchChannel(models.TextChoices):
+    IN_PERSON = "in_person", _("In person")
+    PHONE = "phone", _("Phone")
+    WECOM = "wecom", _("WeCom")
+    SMS = "sms", _("SMS")
+    SYSTEM = "system", _("System")
+
+
+class Touch(models.Model):
+    """One contact or event with a patient (每一次触达均留痕). Immutable once written."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="touches")
+    kind = models.CharField(_("kind"), max_length=20, choices=TouchKind.choices)
+    channel = models.CharField(
+        _("channel"), max_length=20, choices=TouchChannel.choices, default=TouchChannel.SYSTEM
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    summary = models.CharField(_("summary"), max_length=500)
+    payload = models.JSONField(_("details"), default=dict, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("timeline entry")
+        verbose_name_plural = _("timeline entries")
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            # The patient's timeline, newest first, keyset-paginated.
+            models.Index(fields=["patient", "-occurred_at", "-id"], name="touch_patient_timeline"),
+            # Readers of the event stream (follow-up triggers) scan by id per clinic.
+            models.Index(fields=["clinic", "id"], name="touch_clinic_id"),
+            models.Index(fields=["clinic", "kind", "occurred_at"], name="touch_clinic_kind_at"),
+        ]
+
+    def __str__(self):
+        return self.summary
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("Timeline entries are immutable.")
+        super().save(*args, **kwargs)
+
+
+class Visit(models.Model):
+    class Kind(models.TextChoices):
+        FIRST = "first", _("First visit")
+        REVISIT = "revisit", _("Revisit")
+        RE_EXAM = "re_exam", _("Re-exam")
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="visits")
+    visit_date = models.DateField(_("visit date"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("doctor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    amount = models.DecimalField(
+        _("amount paid"), max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    notes = models.CharField(_("notes"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        ordering = ["-visit_date", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="visit_amount_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "visit_date"], name="visit_patient_date"),
+            models.Index(fields=["clinic", "visit_date"], name="visit_clinic_date"),
+        ]
+
+    def __str__(self):
+        return f"{self.patient} {self.visit_date}"

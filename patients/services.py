@@ -1,0 +1,400 @@
+"""Writes to patients. Every change to a patient writes its timeline entry (Touch)
+in the same transaction; views, the API, tasks and commands all call these."""
+
+from collections.abc import Iterable
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from pypinyin import Style, lazy_pinyin
+
+from crm import crypto
+from crm.models import AuditAction, AuditEvent, Clinic
+from patients.models import (
+    Patient,
+    PatientTag,
+    Source,
+    Stage,
+    StageTransition,
+    TaggedPatient,
+    TagGroup,
+    Touch,
+    TouchChannel,
+    TouchKind,
+    Visit,
+)
+from patients.phones import PhoneError, mask_phone, normalize_phone
+
+PROFILE_FIELDS = (
+    "name",
+    "gender",
+    "birth_date",
+    "source",
+    "source_detail",
+    "referred_by",
+    "assigned_doctor",
+    "assigned_assistant",
+    "consent_to_contact",
+    "notes",
+    "external_userid",
+)
+
+
+def name_initials(name: str) -> str:
+    """张三丰 → 'zsf', for search by pinyin initials."""
+    return "".join(lazy_pinyin(name, style=Style.FIRST_LETTER, errors="ignore")).lower()[:50]
+
+
+def _set_phone(patient: Patient, raw_phone: str) -> None:
+    if not raw_phone:
+        patient.phone_encrypted = patient.phone_hash = patient.phone_last4 = (
+            patient.phone_masked
+        ) = ""
+        return
+    try:
+        e164 = normalize_phone(raw_phone)
+    except PhoneError as exc:
+        raise ValidationError({"phone": [str(exc)]}) from exc
+    patient.phone_encrypted = crypto.encrypt(e164)
+    patient.phone_hash = crypto.lookup_hash(e164)
+    patient.phone_last4 = e164[-4:]
+    patient.phone_masked = mask_phone(e164)
+
+
+def _check_unique(patient: Patient) -> None:
+    others = Patient.objects.filter(clinic=patient.clinic).exclude(pk=patient.pk)
+    if patient.phone_hash and others.filter(phone_hash=patient.phone_hash).exists():
+        raise ValidationError(
+            {"phone": [_("Another patient of this clinic has this phone number.")]}
+        )
+    if patient.external_userid and others.filter(external_userid=patient.external_userid).exists():
+        raise ValidationError(
+            {"external_userid": [_("Another patient of this clinic has this WeCom contact.")]}
+        )
+
+
+def _check_same_clinic(patient: Patient) -> None:
+    clinic_id = patient.clinic_id
+    if patient.referred_by_id and patient.referred_by.clinic_id != clinic_id:
+        raise ValidationError(
+            {"referred_by": [_("The referrer must be a patient of this clinic.")]}
+        )
+    if patient.referred_by_id and patient.referred_by_id == patient.pk:
+        raise ValidationError({"referred_by": [_("A patient cannot refer themselves.")]})
+    for field in ("assigned_doctor", "assigned_assistant"):
+        user = getattr(patient, field)
+        if user is not None and not user.memberships.filter(clinic_id=clinic_id).exists():
+            raise ValidationError({field: [_("This person is not a member of this clinic.")]})
+
+
+def _save(patient: Patient) -> None:
+    patient.name = (patient.name or "").strip()
+    if not patient.name:
+        raise ValidationError({"name": [_("Enter the patient's name.")]})
+    patient.name_initials = name_initials(patient.name)
+    _check_same_clinic(patient)
+    _check_unique(patient)
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as exc:  # a concurrent insert won the race
+        raise ValidationError(
+            _("Another patient of this clinic has this phone number or WeCom contact.")
+        ) from exc
+
+
+def touch_record(
+    *,
+    patient: Patient,
+    kind: str,
+    summary: str,
+    actor=None,
+    channel: str = TouchChannel.SYSTEM,
+    payload: dict | None = None,
+    occurred_at=None,
+) -> Touch:
+    if kind not in TouchKind.values:
+        raise ValidationError({"kind": [_("Unknown timeline entry kind.")]})
+    if channel not in TouchChannel.values:
+        raise ValidationError({"channel": [_("Unknown channel.")]})
+    return Touch.objects.create(
+        clinic_id=patient.clinic_id,
+        patient=patient,
+        kind=kind,
+        channel=channel,
+        actor=actor,
+        summary=summary[:500],
+        payload=payload or {},
+        occurred_at=occurred_at or timezone.now(),
+    )
+
+
+@transaction.atomic
+def patient_create(
+    *,
+    clinic: Clinic,
+    name: str,
+    phone: str = "",
+    stage: str = Stage.LEAD,
+    tags: Iterable[PatientTag] = (),
+    actor=None,
+    at=None,
+    **profile,
+) -> Patient:
+    """Create a patient. `at` backdates the record (imports of existing patients)."""
+    unknown = set(profile) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown patient fields: {sorted(unknown)}")
+    if stage not in Stage.values:
+        raise ValidationError({"stage": [_("Unknown journey stage.")]})
+    if profile.get("source", Source.WALK_IN) not in Source.values:
+        raise ValidationError({"source": [_("Unknown source.")]})
+    at = at or timezone.now()
+    patient = Patient(
+        clinic=clinic, name=name, stage=stage, created_at=at, stage_changed_at=at, **profile
+    )
+    _set_phone(patient, phone)
+    _save(patient)
+    StageTransition.objects.create(
+        clinic=clinic,
+        patient=patient,
+        from_stage="",
+        to_stage=stage,
+        by=actor,
+        reason=_("Created"),
+        at=at,
+    )
+    touch_record(
+        patient=patient,
+        kind=TouchKind.PROFILE,
+        actor=actor,
+        summary=_("Patient record created (%(source)s)") % {"source": patient.get_source_display()},
+        payload={"stage": stage, "source": patient.source},
+        occurred_at=at,
+    )
+    if tags:
+        patient_tag(patient=patient, add=tags, actor=actor, at=at)
+    return patient
+
+
+@transaction.atomic
+def patient_update(*, patient: Patient, actor=None, phone: str | None = None, **changes) -> Patient:
+    """Change profile fields (not stage or tags, which have their own services)."""
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown patient fields: {sorted(unknown)}")
+    if "source" in changes and changes["source"] not in Source.values:
+        raise ValidationError({"source": [_("Unknown source.")]})
+    changed = [f for f, v in changes.items() if getattr(patient, f) != v]
+    for field, value in changes.items():
+        setattr(patient, field, value)
+    if phone is not None:
+        before = patient.phone_hash
+        _set_phone(patient, phone)
+        if patient.phone_hash != before:
+            changed.append("phone")
+    if not changed:
+        return patient
+    _save(patient)
+    touch_record(
+        patient=patient,
+        kind=TouchKind.PROFILE,
+        actor=actor,
+        summary=_("Profile updated: %(fields)s")
+        % {
+            "fields": ", ".join(
+                str(Patient._meta.get_field(f).verbose_name) if f != "phone" else _("phone")
+                for f in changed
+            )
+        },
+        payload={"fields": changed},
+    )
+    return patient
+
+
+@transaction.atomic
+def patient_set_stage(
+    *, patient: Patient, stage: str, actor=None, reason: str = "", at=None
+) -> StageTransition | None:
+    """Move a patient to `stage`; writes the transition and its touch together."""
+    if stage not in Stage.values:
+        raise ValidationError({"stage": [_("Unknown journey stage.")]})
+    locked = Patient.objects.select_for_update().get(pk=patient.pk)
+    if locked.stage == stage:
+        return None
+    from_stage = locked.stage
+    now = at or timezone.now()
+    Patient.objects.filter(pk=patient.pk).update(stage=stage, stage_changed_at=now, updated_at=now)
+    patient.stage, patient.stage_changed_at = stage, now
+    transition = StageTransition.objects.create(
+        clinic_id=patient.clinic_id,
+        patient=patient,
+        from_stage=from_stage,
+        to_stage=stage,
+        by=actor,
+        reason=reason[:200],
+        at=now,
+    )
+    touch_record(
+        patient=patient,
+        kind=TouchKind.STAGE_CHANGE,
+        actor=actor,
+        occurred_at=now,
+        summary=_("Stage: %(from)s → %(to)s")
+        % {
+            "from": Stage(from_stage).label,
+            "to": Stage(stage).label,
+        }
+        + (f" ({reason})" if reason else ""),
+        payload={"from": from_stage, "to": stage, "reason": reason},
+    )
+    return transition
+
+
+@transaction.atomic
+def patient_tag(
+    *,
+    patient: Patient,
+    add: Iterable[PatientTag] = (),
+    remove: Iterable[PatientTag] = (),
+    actor=None,
+    at=None,
+) -> tuple[list[PatientTag], list[PatientTag]]:
+    """Add and remove tags. A single-choice group keeps one tag: adding replaces the old one."""
+    add, remove = list(add), list(remove)
+    for tag in add + remove:
+        if tag.clinic_id != patient.clinic_id:
+            raise ValidationError(
+                {"tags": [_("Tag “%(tag)s” does not belong to this clinic.") % {"tag": tag.name}]}
+            )
+    single_groups = [t.group_id for t in add if t.group.is_single_choice]
+    for group_id in set(single_groups):
+        if single_groups.count(group_id) > 1:
+            group = next(t.group for t in add if t.group_id == group_id)
+            raise ValidationError(
+                {"tags": [_("Choose only one tag of “%(group)s”.") % {"group": group.name}]}
+            )
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    current = {
+        tp.tag_id: tp.tag
+        for tp in TaggedPatient.objects.filter(content_object=patient).select_related("tag")
+    }
+    to_remove = {t.pk: t for t in remove if t.pk in current}
+    for tag in add:
+        if tag.group.is_single_choice:
+            for other in current.values():
+                if other.group_id == tag.group_id and other.pk != tag.pk:
+                    to_remove[other.pk] = other
+    added = [t for t in {t.pk: t for t in add}.values() if t.pk not in current]
+    for tag in added:
+        to_remove.pop(tag.pk, None)
+    if to_remove:
+        TaggedPatient.objects.filter(content_object=patient, tag_id__in=list(to_remove)).delete()
+    TaggedPatient.objects.bulk_create([TaggedPatient(content_object=patient, tag=t) for t in added])
+    removed = list(to_remove.values())
+    if added or removed:
+        parts = [f"+{t.name}" for t in added] + [f"-{t.name}" for t in removed]
+        touch_record(
+            patient=patient,
+            kind=TouchKind.TAG_CHANGE,
+            actor=actor,
+            occurred_at=at,
+            summary=_("Tags: %(changes)s") % {"changes": " ".join(parts)},
+            payload={
+                "added": [{"id": t.pk, "name": t.name} for t in added],
+                "removed": [{"id": t.pk, "name": t.name} for t in removed],
+            },
+        )
+    return added, removed
+
+
+@transaction.atomic
+def visit_record(
+    *,
+    patient: Patient,
+    visit_date: date,
+    kind: str,
+    doctor=None,
+    amount: Decimal | None = None,
+    notes: str = "",
+    actor=None,
+    at=None,
+) -> Visit:
+    if kind not in Visit.Kind.values:
+        raise ValidationError({"kind": [_("Unknown visit kind.")]})
+    if amount is not None and amount < 0:
+        raise ValidationError({"amount": [_("The amount cannot be negative.")]})
+    if doctor is not None and not doctor.memberships.filter(clinic_id=patient.clinic_id).exists():
+        raise ValidationError({"doctor": [_("This person is not a member of this clinic.")]})
+    visit = Visit.objects.create(
+        clinic_id=patient.clinic_id,
+        patient=patient,
+        visit_date=visit_date,
+        kind=kind,
+        doctor=doctor,
+        amount=amount,
+        notes=notes,
+    )
+    if patient.last_visit_date is None or visit_date > patient.last_visit_date:
+        Patient.objects.filter(pk=patient.pk).update(last_visit_date=visit_date)
+        patient.last_visit_date = visit_date
+    touch_record(
+        patient=patient,
+        kind=TouchKind.VISIT,
+        channel=TouchChannel.IN_PERSON,
+        actor=actor,
+        occurred_at=at,
+        summary=_("%(kind)s on %(date)s")
+        % {"kind": visit.get_kind_display(), "date": visit_date.isoformat()},
+        payload={
+            "visit_id": visit.pk,
+            "kind": kind,
+            "amount": str(amount) if amount is not None else None,
+        },
+    )
+    return visit
+
+
+def patient_reveal_phone(*, patient: Patient, user, ip_address: str | None = None) -> str:
+    """The full number, for a user allowed to see it; every reveal is logged."""
+    AuditEvent.objects.create(
+        clinic_id=patient.clinic_id,
+        user=user,
+        action=AuditAction.REVEAL_PHONE,
+        object_type="patient",
+        object_id=str(patient.pk),
+        ip_address=ip_address,
+    )
+    return patient.phone
+
+
+DEFAULT_TAG_GROUPS = [
+    # (name, kind, single choice, tags)
+    (
+        "病种",
+        "disease",
+        False,
+        ["甲状腺结节", "肺结节", "乳腺结节", "糖尿病", "高血压", "备孕", "颈椎病", "失眠"],
+    ),
+    ("手术", "surgery", False, ["术后", "甲状腺切除术", "肺结节切除术", "乳腺微创手术"]),
+    ("严重程度", "severity", True, ["轻度", "中度", "重度"]),
+    ("来源", "source", True, ["门诊", "病房", "小红书", "抖音", "老患者介绍"]),
+]
+
+
+@transaction.atomic
+def clinic_setup_defaults(*, clinic: Clinic) -> None:
+    """A new clinic starts with the tag groups every department uses (editable later)."""
+    for position, (name, kind, single, tag_names) in enumerate(DEFAULT_TAG_GROUPS):
+        group, _created = TagGroup.objects.get_or_create(
+            clinic=clinic,
+            name=name,
+            defaults={"kind": kind, "is_single_choice": single, "position": position},
+        )
+        for tag_name in tag_names:
+            PatientTag.objects.get_or_create(
+                clinic=clinic, name=tag_name, defaults={"group": group}
+            )

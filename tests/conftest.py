@@ -1,0 +1,150 @@
+"""One set of fixtures: a clinic with one member per role, and an outsider from another clinic."""
+
+import os
+
+import pytest
+from rest_framework.test import APIClient
+
+from crm.models import Clinic, Role
+from crm.services import staff_create
+from patients import services as patient_services
+
+# Playwright's sync API runs an event loop in the test thread; the live server's ORM is safe here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+PASSWORD = "test-pass-123"
+
+
+def make_clinic(slug, name=None):
+    clinic = Clinic.objects.create(slug=slug, name=name or f"诊所{slug.upper()}")
+    patient_services.clinic_setup_defaults(clinic=clinic)
+    return clinic
+
+
+def make_staff(clinic, role, username=None):
+    username = username or f"{clinic.slug}-{role}"
+    return staff_create(
+        clinic=clinic, username=username, password=PASSWORD, role=role, display_name=username
+    ).user
+
+
+@pytest.fixture
+def clinic(db):
+    return make_clinic("a", "甲诊所")
+
+
+@pytest.fixture
+def other_clinic(db):
+    return make_clinic("b", "乙诊所")
+
+
+@pytest.fixture
+def staff(clinic):
+    """One user per role of `clinic`, by role name."""
+    return {role.value: make_staff(clinic, role.value) for role in Role}
+
+
+@pytest.fixture
+def admin_user(staff):
+    return staff["admin"]
+
+
+@pytest.fixture
+def doctor(staff):
+    return staff["doctor"]
+
+
+@pytest.fixture
+def assistant(staff):
+    return staff["assistant"]
+
+
+@pytest.fixture
+def nurse(staff):
+    return staff["nurse"]
+
+
+@pytest.fixture
+def outsider(other_clinic):
+    return make_staff(other_clinic, Role.ASSISTANT, "outsider")
+
+
+@pytest.fixture
+def make_patient(clinic):
+    counter = iter(range(10_000))
+
+    def make(name="张三", phone=None, target_clinic=None, **kwargs):
+        n = next(counter)
+        if phone is None:
+            phone = f"1380013{n:04d}"
+        return patient_services.patient_create(
+            clinic=target_clinic or clinic, name=name, phone=phone, **kwargs
+        )
+
+    return make
+
+
+@pytest.fixture
+def api():
+    """An API client signed in as `user` (session auth, as the browser uses)."""
+
+    def client_for(user):
+        client = APIClient()
+        client.force_login(user)
+        return client
+
+    return client_for
+
+
+def tag(clinic, name):
+    return clinic.tags.select_related("group").get(name=name)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, driven by Playwright (never a downloaded browser)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(
+        base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 860}
+    )
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page, name):
+    """Keep a screenshot for a person to look at (test-artifacts/, ignored by git)."""
+    from django.conf import settings
+
+    folder = settings.BASE_DIR / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def login(page, username, password=PASSWORD):
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")

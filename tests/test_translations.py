@@ -1,0 +1,43 @@
+"""The UI speaks Simplified Chinese: every UI string has a translation, and the compiled
+catalogue the app loads (.mo) matches the source catalogue (.po). `make messages` refreshes both."""
+
+import gettext
+import re
+
+from django.conf import settings
+
+PO = settings.BASE_DIR / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+
+
+def _entries():
+    text = PO.read_text(encoding="utf-8")
+    for block in text.split("\n\n"):
+        if "msgid_plural" in block:
+            continue
+        match = re.search(r"^msgid ((?:\".*\"\n)+)msgstr ((?:\".*\"\n?)+)", block, re.M)
+        if not match:
+            continue
+
+        def join(quoted):
+            return "".join(
+                bytes(s, "utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8")
+                for s in re.findall(r'"((?:[^"\\]|\\.)*)"', quoted)
+            )
+
+        msgid, msgstr = join(match.group(1)), join(match.group(2))
+        if msgid:
+            yield msgid, msgstr, "#, fuzzy" in block
+
+
+def test_every_string_is_translated_and_none_is_fuzzy():
+    entries = list(_entries())
+    assert len(entries) > 100
+    assert [m for m, s, _ in entries if not s] == []
+    assert [m for m, _, fuzzy in entries if fuzzy] == []
+
+
+def test_compiled_catalogue_matches_the_source():
+    with open(PO.with_suffix(".mo"), "rb") as f:
+        catalogue = gettext.GNUTranslations(f)
+    stale = [m for m, s, _ in _entries() if catalogue.gettext(m) != s]
+    assert stale == []
