@@ -3,7 +3,8 @@ PY := .venv/bin/python
 PORT ?= 8000
 # Tests run on real services: the machine's PostgreSQL and Redis unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/careloop
-TEST_REDIS_URL ?= redis://127.0.0.1:6379
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/1
+TEST_CACHE_URL ?= redis://127.0.0.1:6379/2
 
 .PHONY: install run test lint format messages browser clean
 
@@ -39,9 +40,9 @@ run: install
 test: install browser
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run -v0
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL)/2 \
-	  CELERY_BROKER_URL=$(TEST_REDIS_URL)/1 DEBUG=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run -v0
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_CACHE_URL) \
+	  CELERY_BROKER_URL=$(TEST_BROKER_URL) DEBUG=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: install
 	.venv/bin/ruff check .
