@@ -52,10 +52,15 @@ format: install
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-# Refresh the translation catalogue after changing UI strings (needs gettext).
+# Refresh the translation catalogues after changing UI strings (needs gettext). Each app keeps
+# its own catalogue (APP/locale); crm and the shared templates use locale/.
+APPS := patients wechat followups content
 messages: install
-	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=node_modules
-	$(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules
+	for app in $(APPS); do mkdir -p $$app/locale; \
+	  (cd $$app && ../.venv/bin/django-admin makemessages -l zh_Hans); done
+	$(PY) manage.py makemessages -l zh_Hans --ignore='.venv/*' --ignore='node_modules/*' \
+	  --ignore='tests/*' $(foreach app,$(APPS),--ignore='$(app)/*')
+	$(PY) manage.py compilemessages --ignore='.venv/*' --ignore='node_modules/*' 
 
 clean:
 	rm -rf .run db.sqlite3
