@@ -203,3 +203,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
+
+# WeCom. The base URL is the only thing that knows whether WeCom is real or our fake.
+WECOM_API_BASE_URL = env("WECOM_API_BASE_URL", "https://qyapi.weixin.qq.com/cgi-bin/")
+WECOM_RETRY_DELAYS = tuple(float(s) for s in env_list("WECOM_RETRY_DELAYS", "30,120,600,1800,3600"))
+WECOM_MAX_ATTEMPTS = int(env("WECOM_MAX_ATTEMPTS", "10"))
+WECOM_PACING = float(env("WECOM_PACING", "0.8"))  # share of each WeCom limit we use
+CELERY_BEAT_SCHEDULE["deliveries-scan"] = {"task": "wechat.tasks.deliveries_scan", "schedule": 10.0}

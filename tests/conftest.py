@@ -148,3 +148,38 @@ def login(page, username, password=PASSWORD):
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+@pytest.fixture(scope="session")
+def fake_wecom_server():
+    """Our fake WeCom, a real HTTP server on a free port, for the whole session."""
+    from wechat.fake import serve_in_thread
+
+    fake, server, base_url = serve_in_thread()
+    yield fake, base_url
+    server.shutdown()
+
+
+@pytest.fixture
+def fake_wecom(fake_wecom_server, settings):
+    """The fake, reset, with CareLoop pointed at it and a fresh token cache."""
+    from django.core.cache import cache
+
+    fake, base_url = fake_wecom_server
+    fake.reset()
+    cache.clear()
+    settings.WECOM_API_BASE_URL = base_url
+    return fake
+
+
+@pytest.fixture
+def wecom_account(clinic, fake_wecom):
+    from wechat.services import wecom_account_configure
+
+    return wecom_account_configure(
+        clinic=clinic,
+        corp_id="ww-test-corp",
+        agent_id="1000002",
+        secret="test-secret",
+        robot_key="robot-key-a",
+    )

@@ -1,0 +1,327 @@
+import json
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+# WeCom's documented limits, enforced like WeCom does.
+API_LIMIT_PER_MINUTE = 10_000
+MEMBER_LIMIT_PER_MINUTE = 30  # app messages to one member: the excess is silently dropped
+MEMBER_LIMIT_PER_HOUR = 1_000
+ROBOT_LIMIT_PER_MINUTE = 20  # errcode 130101 past it
+WELCOME_CODE_TTL = 20.0
+
+
+class FakeWeCom:
+    """The fake's state. Thread-safe: the server answers requests on many threads."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.tokens = {}  # token -> corp id
+            self.token_requests = 0
+            self.messages = []  # app messages delivered to staff
+            self.dropped = []  # app messages over the member limit (WeCom drops them silently)
+            self.robot_messages = []
+            self.customer_messages = []  # add_msg_template
+            self.welcome_messages = []
+            self.contact_ways = []
+            self.contacts = {}  # external_userid -> contact dict
+            self.welcome_codes = {}  # code -> issued at (monotonic)
+            self.calls = defaultdict(int)  # path -> count
+            self.rate_limited = defaultdict(int)  # path -> count of limit errors answered
+            self.windows = defaultdict(deque)  # bucket -> timestamps
+            self.dedupe = {}  # (userid, content) -> time, WeCom's enable_duplicate_check
+            self.duplicates_suppressed = 0
+            self.faults = {
+                "errcode": None,
+                "every": 0,
+                "expire_token_once": False,
+                "slow_ms": 0,
+                "http_500_every": 0,
+            }
+            self.fault_counter = 0
+            self.enforce_limits = True
+
+    # Limits and faults -------------------------------------------------------------
+
+    def _within(self, bucket, limit, seconds, now):
+        window = self.windows[bucket]
+        while window and window[0] <= now - seconds:
+            window.popleft()
+        if len(window) >= limit:
+            return False
+        window.append(now)
+        return True
+
+    def injected_fault(self):
+        """(http status, errcode) to answer instead of the real result, or None."""
+        with self.lock:
+            self.fault_counter += 1
+            n = self.fault_counter
+            if self.faults["http_500_every"] and n % self.faults["http_500_every"] == 0:
+                return 500, None
+            if self.faults["errcode"] and self.faults["every"] and n % self.faults["every"] == 0:
+                return 200, self.faults["errcode"]
+        return None
+
+    def check_token(self, token):
+        with self.lock:
+            if self.faults["expire_token_once"] and token in self.tokens:
+                self.faults["expire_token_once"] = False
+                self.tokens.pop(token)
+                return 42001
+            return 0 if token in self.tokens else 40014
+
+    # Endpoints -----------------------------------------------------------------------
+
+    def gettoken(self, query):
+        with self.lock:
+            self.token_requests += 1
+            if not query.get("corpid") or not query.get("corpsecret"):
+                return {"errcode": 40013, "errmsg": "invalid corpid"}
+            token = secrets.token_hex(16)
+            self.tokens[token] = query["corpid"]
+            return {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200}
+
+    def message_send(self, body):
+        now = time.monotonic()
+        user = body.get("touser", "")
+        content = (body.get("text") or {}).get("content", "")
+        with self.lock:
+            if body.get("enable_duplicate_check"):
+                interval = int(body.get("duplicate_check_interval", 1800))
+                seen = self.dedupe.get((user, content))
+                if seen is not None and now - seen < interval:
+                    self.duplicates_suppressed += 1
+                    return {"errcode": 0, "errmsg": "ok", "msgid": "dup"}
+            record = {"touser": user, "content": content, "at": time.time()}
+            if self.enforce_limits and not (
+                self._within(f"member:{user}", MEMBER_LIMIT_PER_MINUTE, 60, now)
+                and self._within(f"member-h:{user}", MEMBER_LIMIT_PER_HOUR, 3600, now)
+            ):
+                self.dropped.append(record)  # WeCom answers ok and drops it
+            else:
+                self.messages.append(record)
+                if body.get("enable_duplicate_check"):
+                    self.dedupe[(user, content)] = now
+            return {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": secrets.token_hex(8)}
+
+    def robot_send(self, query, body):
+        now = time.monotonic()
+        with self.lock:
+            key = query.get("key", "")
+            if not key:
+                return {"errcode": 93000, "errmsg": "invalid webhook url"}
+            if self.enforce_limits and not self._within(
+                f"robot:{key}", ROBOT_LIMIT_PER_MINUTE, 60, now
+            ):
+                self.rate_limited["webhook/send"] += 1
+                return {"errcode": 130101, "errmsg": "send too frequently"}
+            self.robot_messages.append(
+                {
+                    "key": key,
+                    "content": (body.get("text") or {}).get("content", ""),
+                    "at": time.time(),
+                }
+            )
+            return {"errcode": 0, "errmsg": "ok"}
+
+    def add_msg_template(self, body):
+        with self.lock:
+            if not body.get("sender") and body.get("chat_type", "single") == "single":
+                return {"errcode": 41048, "errmsg": "sender required"}
+            msgid = "msg" + secrets.token_hex(8)
+            self.customer_messages.append(
+                {
+                    "msgid": msgid,
+                    "sender": body.get("sender"),
+                    "external_userid": body.get("external_userid", []),
+                    "content": (body.get("text") or {}).get("content", ""),
+                    "at": time.time(),
+                }
+            )
+            return {"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": msgid}
+
+    def get_groupmsg_send_result(self, body):
+        with self.lock:
+            for message in self.customer_messages:
+                if message["msgid"] == body.get("msgid"):
+                    rows = [
+                        {
+                            "external_userid": uid,
+                            "userid": message["sender"],
+                            "status": 1,
+                            "send_time": int(message["at"]),
+                        }
+                        for uid in message["external_userid"]
+                    ]
+                    return {"errcode": 0, "errmsg": "ok", "next_cursor": "", "send_list": rows}
+            return {"errcode": 41063, "errmsg": "msgid not found"}
+
+    def issue_welcome_code(self):
+        code = "wc" + secrets.token_hex(12)
+        with self.lock:
+            self.welcome_codes[code] = time.monotonic()
+        return code
+
+    def send_welcome_msg(self, body):
+        code = body.get("welcome_code", "")
+        with self.lock:
+            issued = self.welcome_codes.pop(code, None)
+            if issued is None or time.monotonic() - issued > WELCOME_CODE_TTL:
+                return {"errcode": 41051, "errmsg": "welcome code expired or used"}
+            self.welcome_messages.append(
+                {
+                    "welcome_code": code,
+                    "text": (body.get("text") or {}).get("content", ""),
+                    "attachments": body.get("attachments", []),
+                    "at": time.time(),
+                }
+            )
+            return {"errcode": 0, "errmsg": "ok"}
+
+    def add_contact_way(self, body):
+        with self.lock:
+            state = body.get("state", "")
+            if len(state) > 30:
+                return {"errcode": 40058, "errmsg": "state too long"}
+            config_id = secrets.token_hex(16)
+            self.contact_ways.append({**body, "config_id": config_id})
+            return {
+                "errcode": 0,
+                "errmsg": "ok",
+                "config_id": config_id,
+                "qr_code": f"https://wework.qpic.cn/fake/{config_id}.png",
+            }
+
+    def get_contact(self, query):
+        with self.lock:
+            contact = self.contacts.get(query.get("external_userid", ""))
+            if contact is None:
+                return {"errcode": 84061, "errmsg": "not external contact"}
+            return {"errcode": 0, "errmsg": "ok", **contact}
+
+    def state(self):
+        with self.lock:
+            return {
+                "messages": list(self.messages),
+                "dropped": list(self.dropped),
+                "robot_messages": list(self.robot_messages),
+                "customer_messages": list(self.customer_messages),
+                "welcome_messages": list(self.welcome_messages),
+                "contact_ways": list(self.contact_ways),
+                "token_requests": self.token_requests,
+                "calls": dict(self.calls),
+                "rate_limited": dict(self.rate_limited),
+                "duplicates_suppressed": self.duplicates_suppressed,
+            }
+
+
+# Paths that need a valid access_token, and the handler for each.
+TOKEN_ENDPOINTS = {
+    "message/send": lambda fake, q, b: fake.message_send(b),
+    "externalcontact/add_msg_template": lambda fake, q, b: fake.add_msg_template(b),
+    "externalcontact/get_groupmsg_send_result": lambda fake, q, b: fake.get_groupmsg_send_result(b),
+    "externalcontact/send_welcome_msg": lambda fake, q, b: fake.send_welcome_msg(b),
+    "externalcontact/add_contact_way": lambda fake, q, b: fake.add_contact_way(b),
+    "externalcontact/get": lambda fake, q, b: fake.get_contact(q),
+}
+
+
+def make_handler(fake: FakeWeCom):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # quiet
+            pass
+
+        def _answer(self, status, payload):
+            data = json.dumps(payload, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                return json.loads(raw or b"{}")
+            except ValueError:
+                return None
+
+        def do_GET(self):
+            self._dispatch(body={})
+
+        def do_POST(self):
+            body = self._body()
+            if body is None:
+                return self._answer(200, {"errcode": 47001, "errmsg": "data format error"})
+            self._dispatch(body=body)
+
+        def _dispatch(self, body):
+            url = urlparse(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            path = url.path.removeprefix("/cgi-bin/").strip("/")
+            if path.startswith("_fake/"):
+                return self._control(path, body)
+            with fake.lock:
+                fake.calls[path] += 1
+            if fake.faults["slow_ms"]:
+                time.sleep(fake.faults["slow_ms"] / 1000)
+            if path == "gettoken":
+                return self._answer(200, fake.gettoken(query))
+            if path == "webhook/send":
+                return self._answer(200, fake.robot_send(query, body))
+            handler = TOKEN_ENDPOINTS.get(path)
+            if handler is None:
+                return self._answer(404, {"errcode": 404, "errmsg": f"unknown endpoint {path}"})
+            token_error = fake.check_token(query.get("access_token", ""))
+            if token_error:
+                return self._answer(200, {"errcode": token_error, "errmsg": "invalid access_token"})
+            with fake.lock:
+                if fake.enforce_limits and not fake._within(
+                    f"api:{path}", API_LIMIT_PER_MINUTE, 60, time.monotonic()
+                ):
+                    fake.rate_limited[path] += 1
+                    return self._answer(200, {"errcode": 45009, "errmsg": "api freq out of limit"})
+            fault = fake.injected_fault()
+            if fault:
+                status, errcode = fault
+                if status != 200:
+                    return self._answer(status, {"errmsg": "server error"})
+                return self._answer(200, {"errcode": errcode, "errmsg": "injected fault"})
+            return self._answer(200, handler(fake, query, body))
+
+        def _control(self, path, body):
+            if path == "_fake/state":
+                return self._answer(200, fake.state())
+            if path == "_fake/reset":
+                fake.reset()
+                return self._answer(200, {"ok": True})
+            if path == "_fake/faults":
+                with fake.lock:
+                    fake.faults.update({k: v for k, v in body.items() if k in fake.faults})
+                    if "enforce_limits" in body:
+                        fake.enforce_limits = bool(body["enforce_limits"])
+                return self._answer(200, {"ok": True, "faults": fake.faults})
+            return self._answer(404, {"errmsg": "unknown control"})
+
+    return Handler
+
+
+def serve_in_thread(fake: FakeWeCom | None = None, host="127.0.0.1", port=0):
+    """Start the fake on a free port in a daemon thread; returns (fake, server, base_url)."""
+    fake = fake or FakeWeCom()
+    server = ThreadingHTTPServer((host, port), make_handler(fake))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f"http://{host}:{server.server_address[1]}/cgi-bin/"
+    return fake, server, base_url
