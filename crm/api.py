@@ -39,6 +39,21 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_size(self, request):
+        # A bad page size is the client's mistake: say so instead of silently ignoring it.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        _("Enter a whole number from 1 to %(max)s.") % {"max": self.max_page_size}
+                    ]
+                }
+            )
+        return int(raw)
+
 
 class TokenClientThrottle(throttling.UserRateThrottle):
     """Integrations with a token are throttled; browser sessions are not."""
@@ -62,6 +77,15 @@ ERROR_CODES = {
     415: "unsupported_media_type",
     429: "throttled",
 }
+
+
+def json_error(request, status: int, message: str):
+    """The error shape for responses Django makes outside DRF (an unmatched /api/ URL)."""
+    from django.http import JsonResponse
+
+    return JsonResponse(
+        {"code": ERROR_CODES.get(status, "error"), "message": message, "errors": {}}, status=status
+    )
 
 
 def exception_handler(exc, context):
@@ -119,3 +143,43 @@ class ClinicUserField(serializers.PrimaryKeyRelatedField):
 
     def to_representation(self, value):
         return value.pk
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "The one shape of every API error.",
+    "properties": {
+        "code": {"type": "string", "example": "invalid"},
+        "message": {"type": "string", "description": "In the user's language."},
+        "errors": {
+            "type": "object",
+            "description": "Field name → list of messages (empty unless code is `invalid`).",
+            "additionalProperties": {},
+        },
+    },
+    "required": ["code", "message", "errors"],
+}
+DOCUMENTED_ERRORS = {
+    "400": "Invalid input",
+    "403": "Not signed in, or your role may not do this",
+    "404": "Not found (or belongs to another clinic)",
+    "429": "Too many requests (token clients)",
+}
+
+
+def add_error_responses(result, generator, request, public):
+    """drf-spectacular postprocessing hook: document the error shape on every operation."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    reference = {"$ref": "#/components/schemas/Error"}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in DOCUMENTED_ERRORS.items():
+                responses.setdefault(
+                    status,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": reference}},
+                    },
+                )
+    return result

@@ -35,3 +35,6 @@ urlpatterns = [
     path("api/", include((api_urls, "api"))),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "crm.views.not_found"
+handler500 = "crm.views.server_error"

@@ -25,6 +25,29 @@ ROLE_PAGES = {
 }
 
 
+def not_found(request, exception=None):
+    """404 in the API's error shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        from crm.api import json_error
+
+        return json_error(request, 404, str(_("Not found.")))
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        from crm.api import json_error
+
+        return json_error(
+            request, 500, str(_("Something went wrong on our side. It has been logged."))
+        )
+    from django.views.defaults import server_error as django_server_error
+
+    return django_server_error(request)
+
+
 def home(request):
     if not request.user.is_authenticated:
         return redirect("login")
