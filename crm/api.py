@@ -60,6 +60,11 @@ class TokenClientThrottle(throttling.UserRateThrottle):
 
     scope = "token_client"
 
+    def get_rate(self):
+        from django.conf import settings
+
+        return settings.API_TOKEN_RATE
+
     def allow_request(self, request, view):
         if not isinstance(request.successful_authenticator, TokenAuthentication):
             return True

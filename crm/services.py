@@ -21,3 +21,18 @@ def staff_create(
     return Membership.objects.create(
         user=user, clinic=clinic, role=role, display_name=display_name, wecom_userid=wecom_userid
     )
+
+
+def api_token_create(*, membership: Membership) -> str:
+    """A new API token for a staff member (replacing any old one). Shown once to the admin."""
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.filter(user=membership.user).delete()
+    return Token.objects.create(user=membership.user).key
+
+
+def api_token_revoke(*, membership: Membership) -> bool:
+    from rest_framework.authtoken.models import Token
+
+    deleted, _ = Token.objects.filter(user=membership.user).delete()
+    return bool(deleted)

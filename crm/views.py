@@ -1,9 +1,12 @@
+from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
 
-from crm.models import Role
-from crm.tenancy import clinic_member_required, membership_for_request
+from crm import services
+from crm.models import Membership, Role
+from crm.tenancy import clinic_member_required, get_for_clinic, membership_for_request
 
 # Where each role starts its day. Pages of later features replace these placeholders.
 ROLE_HOME = {
@@ -71,3 +74,32 @@ def role_page(page):
 
     view.__name__ = f"{page}_page"
     return view
+
+
+@require_http_methods(["GET", "POST"])
+@clinic_member_required(roles=[Role.ADMIN])
+def api_tokens(request):
+    """Admins create and revoke API tokens for integrations (one per staff member)."""
+    new_key = None
+    if request.method == "POST":
+        member = get_for_clinic(
+            Membership.objects.select_related("user"), request.clinic, pk=request.POST.get("member")
+        )
+        if request.POST.get("action") == "revoke":
+            services.api_token_revoke(membership=member)
+            messages.success(
+                request, _("The token of %(name)s was revoked.") % {"name": member.name}
+            )
+        else:
+            new_key = services.api_token_create(membership=member)
+            messages.success(
+                request,
+                _("New token for %(name)s. Copy it now: it is not shown again.")
+                % {"name": member.name},
+            )
+    members = (
+        Membership.objects.filter(clinic=request.clinic)
+        .select_related("user", "user__auth_token")
+        .order_by("role", "id")
+    )
+    return render(request, "crm/api_tokens.html", {"members": members, "new_key": new_key})
