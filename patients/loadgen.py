@@ -1,0 +1,417 @@
+"""A deterministic, realistic patient dataset at hospital scale, written with PostgreSQL COPY.
+
+Used by `generate_load` (benchmarks) and its smoke test. The ORM path (services) is what the
+application uses; this module only exists to make a million patients in minutes. Rows look
+like what the services write: the same columns, stages, touches and encrypted phones.
+"""
+
+import csv
+import io
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db import connection
+from django.utils import timezone
+from pypinyin import Style, lazy_pinyin
+
+from crm import crypto
+from patients.demo import GIVEN, MOBILE_PREFIXES, NOTES, SURNAMES
+from patients.models import JOURNEY, Patient, PatientTag, Stage, TouchChannel, TouchKind, Visit
+from patients.phones import mask_phone
+
+CHUNK = 100_000
+SOURCES = ["walk_in", "wecom_qr", "referral", "online_platform", "doctor_ip", "partner", "other"]
+SOURCE_WEIGHTS = [30, 25, 12, 10, 15, 3, 5]
+# Final stage of a patient's journey: most are early or in long-term maintenance.
+FINAL_STAGE_WEIGHTS = [12, 10, 8, 3, 8, 6, 18, 25]
+CHURN_SHARE = 0.10
+FILLER_KINDS = [
+    (TouchKind.NOTE, TouchChannel.WECOM),
+    (TouchKind.CALL, TouchChannel.PHONE),
+    (TouchKind.MESSAGE, TouchChannel.WECOM),
+]
+
+
+def _initials_table():
+    chars = set(SURNAMES + GIVEN)
+    return {c: (lazy_pinyin(c, style=Style.FIRST_LETTER) or [""])[0].lower() for c in chars}
+
+
+@dataclass
+class LoadStats:
+    patients: int = 0
+    tagged: int = 0
+    transitions: int = 0
+    visits: int = 0
+    touches: int = 0
+    first_patient_id: int = 0
+    patient_ids: list = field(default_factory=list, repr=False)
+
+
+class _Copier:
+    """Buffers CSV rows for one table and COPYs them in chunks."""
+
+    def __init__(self, table, columns):
+        self.table, self.columns = table, columns
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer)
+        self.pending = 0
+        self.total = 0
+
+    def add(self, row):
+        self.writer.writerow(["\\N" if v is None else v for v in row])
+        self.pending += 1
+        if self.pending >= CHUNK:
+            self.flush()
+
+    def flush(self):
+        if not self.pending:
+            return
+        self.buffer.seek(0)
+        with connection.cursor() as cursor:
+            cursor.cursor.copy_expert(
+                f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+                self.buffer,
+            )
+        self.total += self.pending
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer)
+        self.pending = 0
+
+
+def _next_id(model):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {model._meta.db_table}")
+        return cursor.fetchone()[0]
+
+
+def _reset_sequence(model):
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 1))"
+        )
+
+
+def generate_patients(
+    *, clinic, patients, touches, doctors, assistants, seed=1, years=3, now=None
+) -> LoadStats:
+    """COPY `patients` patients of `clinic` with tags, journeys, visits and about `touches`
+    timeline entries in all (skewed: a few patients have long timelines)."""
+    from patients.models import StageTransition, TaggedPatient, Touch
+
+    if connection.vendor != "postgresql":
+        raise RuntimeError(
+            "generate_load writes with PostgreSQL COPY; set DATABASE_URL to PostgreSQL."
+        )
+    # The rows are consistent by construction; skipping the per-row foreign-key triggers
+    # (a superuser setting, local to this transaction) makes the load several times faster.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+    rng = random.Random(seed)
+    now = now or timezone.now()
+    start = now - timedelta(days=365 * years)
+    span = (now - start).total_seconds()
+    initials = _initials_table()
+    tags = list(PatientTag.objects.filter(clinic=clinic).select_related("group").order_by("id"))
+    by_kind = {}
+    for tag in tags:
+        by_kind.setdefault(tag.group.kind, []).append(tag.pk)
+    # Skewed popularity: the first tags of a group are far more common (Zipf-like weights).
+    zipf = {
+        kind: [1 / (rank + 1) ** 1.1 for rank in range(len(ids))] for kind, ids in by_kind.items()
+    }
+
+    stats = LoadStats()
+    patient_id = stats.first_patient_id = _next_id(Patient)
+    ids = {m: _next_id(m) for m in (TaggedPatient, StageTransition, Visit, Touch)}
+    copiers = {
+        "patient": _Copier(
+            Patient._meta.db_table,
+            [
+                "id",
+                "clinic_id",
+                "name",
+                "name_initials",
+                "gender",
+                "birth_date",
+                "phone_encrypted",
+                "phone_hash",
+                "phone_last4",
+                "phone_masked",
+                "external_userid",
+                "source",
+                "source_detail",
+                "referred_by_id",
+                "assigned_doctor_id",
+                "assigned_assistant_id",
+                "stage",
+                "stage_changed_at",
+                "consent_to_contact",
+                "last_visit_date",
+                "notes",
+                "created_at",
+                "updated_at",
+            ],
+        ),
+        "tagged": _Copier(
+            TaggedPatient._meta.db_table, ["id", "content_object_id", "tag_id", "created_at"]
+        ),
+        "transition": _Copier(
+            StageTransition._meta.db_table,
+            [
+                "id",
+                "clinic_id",
+                "patient_id",
+                "from_stage",
+                "to_stage",
+                "reason",
+                "by_id",
+                "at",
+            ],
+        ),
+        "visit": _Copier(
+            Visit._meta.db_table,
+            [
+                "id",
+                "clinic_id",
+                "patient_id",
+                "visit_date",
+                "kind",
+                "doctor_id",
+                "amount",
+                "notes",
+                "created_at",
+            ],
+        ),
+        "touch": _Copier(
+            Touch._meta.db_table,
+            [
+                "id",
+                "clinic_id",
+                "patient_id",
+                "kind",
+                "channel",
+                "actor_id",
+                "summary",
+                "payload",
+                "occurred_at",
+                "created_at",
+            ],
+        ),
+    }
+
+    def next_id(model):
+        value = ids[model]
+        ids[model] += 1
+        return value
+
+    def touch(pid, kind, channel, actor, summary, payload, at):
+        copiers["touch"].add(
+            [
+                next_id(Touch),
+                clinic.pk,
+                pid,
+                kind,
+                channel,
+                actor,
+                summary,
+                json.dumps(payload, ensure_ascii=False),
+                at.isoformat(),
+                at.isoformat(),
+            ]
+        )
+
+    labels = {stage.value: str(stage.label) for stage in Stage}  # resolve lazy labels once
+    # Everything except the filler touches is about 8 rows a patient; the rest is filler.
+    filler_mean = max(touches / max(patients, 1) - 8, 0)
+    used_phones = set()
+    for n in range(patients):
+        pid = patient_id + n
+        created = start + timedelta(seconds=rng.random() * span)
+        surname, given = rng.choice(SURNAMES), "".join(rng.sample(GIVEN, rng.choice([1, 2, 2])))
+        name = surname + given
+        phone = None
+        while phone is None or phone in used_phones:
+            phone = rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+        used_phones.add(phone)
+        e164 = "+86" + phone
+        source = rng.choices(SOURCES, SOURCE_WEIGHTS)[0]
+        referrer = rng.randrange(patient_id, pid) if source == "referral" and n else None
+        doctor, assistant = rng.choice(doctors), rng.choice(assistants)
+
+        # The journey: transitions up to the final stage, perhaps churned after.
+        final = rng.choices(range(len(JOURNEY)), FINAL_STAGE_WEIGHTS)[0]
+        churned = rng.random() < CHURN_SHARE
+        remaining = (now - created).total_seconds()
+        at, steps = created, []
+        for stage in JOURNEY[1 : final + 1]:
+            at = at + timedelta(seconds=remaining / (final + 3) * rng.uniform(0.3, 1.0))
+            steps.append((stage, at))
+        if churned:
+            at = at + (now - at) * rng.uniform(0.3, 0.9)
+            steps.append((Stage.CHURNED, at))
+        stage, stage_at = steps[-1] if steps else (Stage.LEAD, created)
+
+        # Visits: the first at the consultation, revisits after.
+        visit_dates = []
+        consulted = next((when for s, when in steps if s == Stage.CONSULTED), None)
+        if consulted:
+            visit_dates.append(consulted)
+            for _ in range(rng.choice([0, 0, 1, 1, 2, 3, 5])):
+                later = consulted + timedelta(days=rng.randint(14, 240))
+                if later < now:
+                    visit_dates.append(later)
+        visit_dates.sort()
+        last_visit = visit_dates[-1].date() if visit_dates else None
+
+        copiers["patient"].add(
+            [
+                pid,
+                clinic.pk,
+                name,
+                "".join(initials.get(c, "") for c in name),
+                rng.choice(["female", "male"]),
+                date(
+                    1940 + rng.randrange(66), 1 + rng.randrange(12), 1 + rng.randrange(28)
+                ).isoformat(),
+                crypto.encrypt(e164),
+                crypto.lookup_hash(e164),
+                e164[-4:],
+                mask_phone(e164),
+                f"wm{rng.getrandbits(64):016x}" if source == "wecom_qr" else "",
+                source,
+                "",
+                referrer,
+                doctor,
+                assistant,
+                stage,
+                stage_at.isoformat(),
+                rng.random() > 0.05,
+                last_visit.isoformat() if last_visit else None,
+                "",
+                created.isoformat(),
+                stage_at.isoformat(),
+            ]
+        )
+        touch(
+            pid,
+            TouchKind.PROFILE,
+            TouchChannel.SYSTEM,
+            assistant,
+            "建立患者档案",
+            {"stage": "lead", "source": source},
+            created,
+        )
+        copiers["transition"].add(
+            [
+                next_id(StageTransition),
+                clinic.pk,
+                pid,
+                "",
+                Stage.LEAD,
+                "新建",
+                assistant,
+                created.isoformat(),
+            ]
+        )
+        previous = Stage.LEAD
+        for step_stage, when in steps:
+            copiers["transition"].add(
+                [
+                    next_id(StageTransition),
+                    clinic.pk,
+                    pid,
+                    previous,
+                    step_stage,
+                    "",
+                    assistant,
+                    when.isoformat(),
+                ]
+            )
+            touch(
+                pid,
+                TouchKind.STAGE_CHANGE,
+                TouchChannel.SYSTEM,
+                assistant,
+                f"阶段：{labels[previous]} → {labels[step_stage]}",
+                {"from": previous, "to": step_stage, "reason": ""},
+                when,
+            )
+            previous = step_stage
+
+        chosen = {
+            rng.choices(by_kind["disease"], zipf["disease"])[0],
+            rng.choices(by_kind["severity"], zipf["severity"])[0],
+        }
+        if rng.random() < 0.3:
+            chosen.add(rng.choices(by_kind["disease"], zipf["disease"])[0])
+        if rng.random() < 0.25:
+            chosen.add(rng.choices(by_kind["surgery"], zipf["surgery"])[0])
+        for tag_id in chosen:
+            copiers["tagged"].add([next_id(TaggedPatient), pid, tag_id, created.isoformat()])
+        touch(
+            pid,
+            TouchKind.TAG_CHANGE,
+            TouchChannel.SYSTEM,
+            assistant,
+            "标签变更",
+            {"added": [{"id": t} for t in sorted(chosen)], "removed": []},
+            created,
+        )
+
+        for index, when in enumerate(visit_dates):
+            kind = (
+                Visit.Kind.FIRST
+                if index == 0
+                else rng.choice([Visit.Kind.REVISIT, Visit.Kind.RE_EXAM])
+            )
+            visit_id = next_id(Visit)
+            amount = rng.randint(150, 3000)
+            copiers["visit"].add(
+                [
+                    visit_id,
+                    clinic.pk,
+                    pid,
+                    when.date().isoformat(),
+                    kind,
+                    doctor,
+                    amount,
+                    "",
+                    when.isoformat(),
+                ]
+            )
+            touch(
+                pid,
+                TouchKind.VISIT,
+                TouchChannel.IN_PERSON,
+                assistant,
+                f"{when.date()} 就诊",
+                {"visit_id": visit_id, "kind": kind, "amount": str(amount)},
+                when,
+            )
+
+        # Filler contacts: exponential, so most timelines are short and a few are long.
+        for _ in range(int(rng.expovariate(1 / filler_mean)) if filler_mean else 0):
+            kind, channel = rng.choice(FILLER_KINDS)
+            when = created + timedelta(seconds=rng.random() * max(remaining, 60))
+            touch(pid, kind, channel, assistant, rng.choice(NOTES), {}, when)
+
+    for copier in copiers.values():
+        copier.flush()
+    for model in (Patient, TaggedPatient, StageTransition, Visit, Touch):
+        _reset_sequence(model)
+    stats.patients = copiers["patient"].total
+    stats.tagged = copiers["tagged"].total
+    stats.transitions = copiers["transition"].total
+    stats.visits = copiers["visit"].total
+    stats.touches = copiers["touch"].total
+    return stats
+
+
+def analyze():
+    """Fresh planner statistics after a bulk load."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
