@@ -6,7 +6,11 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/careloop
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/1
 TEST_CACHE_URL ?= redis://127.0.0.1:6379/2
 
-.PHONY: install run test lint format messages browser clean
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/careloop_bench
+PATIENTS ?= 10000
+TOUCHES ?= 100000
+
+.PHONY: install run test lint format messages browser clean bench-data bench
 
 .venv/.installed: pyproject.toml
 	test -d .venv || python3 -m venv .venv
@@ -61,6 +65,17 @@ messages: install
 	$(PY) manage.py makemessages -l zh_Hans --ignore='.venv/*' --ignore='node_modules/*' \
 	  --ignore='tests/*' $(foreach app,$(APPS),--ignore='$(app)/*')
 	$(PY) manage.py compilemessages --ignore='.venv/*' --ignore='node_modules/*' 
+
+# A fresh benchmark database with generate_load's dataset (see bench/README.md).
+bench-data: install
+	.venv/bin/pip install -q -e ".[dev,bench]"
+	$(PY) bench/fresh_database.py $(BENCH_DATABASE_URL)
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py migrate --noinput -v0
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py generate_load --patients $(PATIENTS) --touches $(TOUCHES) --seed 1
+
+bench: install
+	.venv/bin/pip install -q -e ".[dev,bench]"
+	$(PY) bench/http_load.py --database-url $(BENCH_DATABASE_URL)
 
 clean:
 	rm -rf .run db.sqlite3

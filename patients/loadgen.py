@@ -95,11 +95,17 @@ def _reset_sequence(model):
         )
 
 
+# A few long-standing patients have very long timelines (the 100th timeline page must exist).
+HEAVY_PATIENTS = 5
+HEAVY_TOUCHES = 3_500
+
+
 def generate_patients(
     *, clinic, patients, touches, doctors, assistants, seed=1, years=3, now=None
 ) -> LoadStats:
     """COPY `patients` patients of `clinic` with tags, journeys, visits and about `touches`
-    timeline entries in all (skewed: a few patients have long timelines)."""
+    timeline entries in all (skewed: most timelines are short; the first HEAVY_PATIENTS
+    patients have HEAVY_TOUCHES entries each when the total allows it)."""
     from patients.models import StageTransition, TaggedPatient, Touch
 
     if connection.vendor != "postgresql":
@@ -226,7 +232,8 @@ def generate_patients(
 
     labels = {stage.value: str(stage.label) for stage in Stage}  # resolve lazy labels once
     # Everything except the filler touches is about 8 rows a patient; the rest is filler.
-    filler_mean = max(touches / max(patients, 1) - 8, 0)
+    heavy = HEAVY_TOUCHES if touches >= 2 * HEAVY_PATIENTS * HEAVY_TOUCHES else 0
+    filler_mean = max((touches - heavy * HEAVY_PATIENTS) / max(patients, 1) - 8, 0)
     used_phones = set()
     for n in range(patients):
         pid = patient_id + n
@@ -394,7 +401,10 @@ def generate_patients(
             )
 
         # Filler contacts: exponential, so most timelines are short and a few are long.
-        for _ in range(int(rng.expovariate(1 / filler_mean)) if filler_mean else 0):
+        fillers = int(rng.expovariate(1 / filler_mean)) if filler_mean else 0
+        if n < HEAVY_PATIENTS:
+            fillers += heavy
+        for _ in range(fillers):
             kind, channel = rng.choice(FILLER_KINDS)
             when = created + timedelta(seconds=rng.random() * max(remaining, 60))
             touch(pid, kind, channel, assistant, rng.choice(NOTES), {}, when)
