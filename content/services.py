@@ -1,0 +1,16 @@
+"""The content app's writes, in one importable place. The rules live in the modules by
+domain (redline, templating, articles, campaigns, surveys); other apps import from here:
+
+    from content.services import redline_check, render, survey_invite
+"""
+
+from content.redline import (  # noqa: F401
+    RedLineHit,
+    content_settings_for,
+    emergency_notice_append,
+    redline_check,
+    redline_ensure,
+    redline_phrase_save,
+)
+from content.templates_service import message_template_save  # noqa: F401
+from content.templating import render, template_validate  # noqa: F401
