@@ -4,6 +4,14 @@ domain (redline, templating, articles, campaigns, surveys); other apps import fr
     from content.services import redline_check, render, survey_invite
 """
 
+from content.articles import (  # noqa: F401
+    article_create,
+    article_link,
+    article_set_status,
+    article_update,
+    article_view_record,
+    markdown_to_safe_html,
+)
 from content.redline import (  # noqa: F401
     RedLineHit,
     content_settings_for,
@@ -12,5 +20,6 @@ from content.redline import (  # noqa: F401
     redline_ensure,
     redline_phrase_save,
 )
+from content.surveys import survey_answer, survey_invite, survey_save  # noqa: F401
 from content.templates_service import message_template_save  # noqa: F401
 from content.templating import render, template_validate  # noqa: F401

@@ -32,6 +32,7 @@ urlpatterns = [
     path("dashboard/", views.role_page("doctor_dashboard"), name="doctor_dashboard"),
     path("nurse/", views.role_page("nurse_home"), name="nurse_home"),
     path("operations/", views.role_page("operations_home"), name="operations_home"),
+    path("", include("content.urls")),
     path("api/", include((api_urls, "api"))),
     path("admin/", admin.site.urls),
 ]
