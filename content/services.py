@@ -12,6 +12,15 @@ from content.articles import (  # noqa: F401
     article_view_record,
     markdown_to_safe_html,
 )
+from content.campaigns import (  # noqa: F401
+    campaign_cancel,
+    campaign_preview,
+    campaign_results,
+    campaign_save,
+    campaign_schedule,
+    campaign_start,
+    campaigns_due_ids,
+)
 from content.redline import (  # noqa: F401
     RedLineHit,
     content_settings_for,
