@@ -18,6 +18,7 @@ from content.redline import redline_check, redline_message
 # javascript:, vbscript:, file: and data: (except images) link targets. nh3 (ammonia)
 # then keeps only the tags and attributes below, whatever the renderer let through.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_markdown.enable(["table", "strikethrough"])
 ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "b", "i", "u", "s",
     "del", "blockquote", "ul", "ol", "li", "code", "pre", "a", "img",

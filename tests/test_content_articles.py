@@ -176,3 +176,11 @@ def test_tracked_link_for_another_clinics_patient_is_refused(clinic, doctor, mak
     stranger = make_patient(target_clinic=other_clinic)
     with pytest.raises(ValidationError):
         services.article_link(article=article, patient=stranger)
+
+
+def test_markdown_tables_render_and_stay_safe():
+    html = services.markdown_to_safe_html(
+        "| 时间 | 建议 |\n| --- | --- |\n| 第 1 天 | <b onclick=x>流质</b> |"
+    )
+    assert "<table>" in html and "<td>第 1 天</td>" in html
+    assert active_content(html) == []
