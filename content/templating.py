@@ -44,7 +44,9 @@ def doctor_name(patient) -> str:
     if doctor is None:
         return ""
     membership = doctor.memberships.filter(clinic_id=patient.clinic_id).first()
-    return (membership and membership.display_name) or doctor.get_full_name() or ""
+    return (
+        (membership and membership.display_name) or doctor.get_full_name() or doctor.get_username()
+    )
 
 
 def patient_values(patient, extra: dict | None = None) -> dict[str, str]:

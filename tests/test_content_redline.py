@@ -94,3 +94,11 @@ def test_template_with_a_red_line_phrase_cannot_be_saved(clinic):
     assert not MessageTemplate.objects.exists()
     saved = services.message_template_save(clinic=clinic, name="推广", body="{姓名}，颈椎病讲座")
     assert saved.pk and saved.clinic == clinic
+
+
+def test_doctor_without_a_display_name_is_named_by_login(clinic, make_patient):
+    from crm.services import staff_create
+
+    bare = staff_create(clinic=clinic, username="dr-bare", password="x", role="doctor").user
+    patient = make_patient(assigned_doctor=bare)
+    assert services.render(template_text="{医生}提醒您", patient=patient) == "dr-bare提醒您"
