@@ -126,8 +126,8 @@ class ContentSettingsView(APIView):
         row = services.content_settings_for(clinic=request.clinic)
         serializer = ContentSettingsSerializer(row, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        serializer.save()
-        return Response(serializer.data)
+        row = services.content_settings_update(clinic=request.clinic, **serializer.validated_data)
+        return Response(ContentSettingsSerializer(row).data)
 
 
 # Articles --------------------------------------------------------------------------------

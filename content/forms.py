@@ -129,3 +129,19 @@ class SurveyForm(BootstrapForm):
 class RedLinePhraseForm(BootstrapForm):
     phrase = forms.CharField(label=_("Phrase"), max_length=50)
     reason = forms.CharField(label=_("Reason"), max_length=200)
+
+
+class ContentSettingsForm(BootstrapForm):
+    emergency_notice_enabled = forms.BooleanField(
+        label=_("Append the emergency notice to patient messages"), required=False
+    )
+    emergency_notice = forms.CharField(label=_("Emergency notice"), max_length=200)
+    per_customer_daily_cap = forms.IntegerField(
+        label=_("Mass messages per patient per day (0: no cap)"), min_value=0, max_value=100
+    )
+    per_customer_weekly_cap = forms.IntegerField(
+        label=_("Mass messages per patient in 7 days (0: no cap)"), min_value=0, max_value=100
+    )
+    campaigns_per_day_cap = forms.IntegerField(
+        label=_("Campaigns per day for the clinic (0: no cap)"), min_value=0, max_value=100
+    )

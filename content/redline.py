@@ -123,3 +123,27 @@ def redline_phrase_save(
     row.phrase, row.reason, row.is_active = phrase, reason.strip(), is_active
     row.save()
     return row
+
+
+SETTINGS_FIELDS = (
+    "emergency_notice_enabled",
+    "emergency_notice",
+    "per_customer_daily_cap",
+    "per_customer_weekly_cap",
+    "campaigns_per_day_cap",
+)
+
+
+@transaction.atomic
+def content_settings_update(*, clinic, **changes) -> ContentSettings:
+    """Change the clinic's sending rules; the emergency notice cannot be emptied."""
+    unknown = set(changes) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown content settings: {sorted(unknown)}")
+    settings = content_settings_for(clinic=clinic)
+    if "emergency_notice" in changes and not (changes["emergency_notice"] or "").strip():
+        raise ValidationError({"emergency_notice": [_("Enter the emergency notice.")]})
+    for field, value in changes.items():
+        setattr(settings, field, value.strip() if isinstance(value, str) else value)
+    settings.save()
+    return settings

@@ -24,6 +24,7 @@ from content.campaigns import (  # noqa: F401
 from content.redline import (  # noqa: F401
     RedLineHit,
     content_settings_for,
+    content_settings_update,
     emergency_notice_append,
     redline_check,
     redline_ensure,

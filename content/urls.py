@@ -17,4 +17,5 @@ urlpatterns = [
     path("content/surveys/", views.surveys, name="surveys"),
     path("content/red-lines/", views.redlines, name="redlines"),
     path("content/red-lines/<int:pk>/toggle/", views.redline_toggle, name="redline_toggle"),
+    path("content/settings/", views.content_settings, name="settings"),
 ]

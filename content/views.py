@@ -10,6 +10,7 @@ from content import selectors, services
 from content.forms import (
     ArticleForm,
     CampaignForm,
+    ContentSettingsForm,
     MessageTemplateForm,
     RedLinePhraseForm,
     ScheduleForm,
@@ -248,14 +249,40 @@ def redlines(request):
             messages.success(request, _("Phrase added."))
             return redirect("content:redlines")
     rows = RedLinePhrase.objects.filter(clinic=request.clinic)
+    settings = services.content_settings_for(clinic=request.clinic)
+    settings_form = None
+    if request.membership.role == Role.ADMIN:
+        settings_form = ContentSettingsForm(
+            initial={f: getattr(settings, f) for f in ContentSettingsForm.base_fields}
+        )
     return _page(
         request,
         "content/redlines_page.html",
         form=form,
         phrases=rows,
         can_edit=can_edit,
-        settings=services.content_settings_for(clinic=request.clinic),
+        settings=settings,
+        settings_form=settings_form,
     )
+
+
+@clinic_member_required(roles=(Role.ADMIN,))
+@require_http_methods(["GET", "POST"])
+def content_settings(request):
+    settings = services.content_settings_for(clinic=request.clinic)
+    form = ContentSettingsForm(
+        request.POST or None,
+        initial={f: getattr(settings, f) for f in ContentSettingsForm.base_fields},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.content_settings_update(clinic=request.clinic, **form.cleaned_data)
+        except ValidationError as error:
+            _errors_to_form(form, error)
+        else:
+            messages.success(request, _("Settings saved."))
+            return redirect("content:redlines")
+    return _page(request, "content/settings_page.html", form=form, section="redlines")
 
 
 @clinic_member_required(roles=EDITORS)

@@ -109,3 +109,24 @@ def test_red_lines_page_toggle_for_admins_only(client, clinic, admin_user, assis
     assert RedLinePhrase.objects.get(pk=phrase.pk).is_active is False
     client.post("/content/red-lines/", {"phrase": "神药", "reason": "夸大疗效"})
     assert RedLinePhrase.objects.filter(clinic=clinic, phrase="神药").exists()
+
+
+def test_admin_changes_the_sending_rules_others_cannot(client, clinic, admin_user, doctor):
+    from content.models import ContentSettings
+
+    client.force_login(doctor)
+    assert client.get("/content/settings/").status_code == 403
+    client.force_login(admin_user)
+    assert "急症请立即就医或拨打120" in client.get("/content/settings/").content.decode()
+    data = {
+        "emergency_notice": "急症请立即就医或拨打120。",
+        "per_customer_daily_cap": "2",
+        "per_customer_weekly_cap": "0",
+        "campaigns_per_day_cap": "5",
+    }
+    assert client.post("/content/settings/", data).status_code == 302
+    row = ContentSettings.objects.get(clinic=clinic)
+    assert (row.emergency_notice_enabled, row.per_customer_daily_cap) == (False, 2)
+    assert (row.per_customer_weekly_cap, row.campaigns_per_day_cap) == (0, 5)
+    empty = client.post("/content/settings/", {**data, "emergency_notice": "  "})
+    assert empty.status_code == 200 and ContentSettings.objects.get(clinic=clinic).emergency_notice
