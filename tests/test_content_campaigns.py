@@ -257,3 +257,7 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
     assert not fake_wecom.customer_messages or all(
         m["external_userid"][0] not in {"wmOUT", "wmX"} for m in fake_wecom.customer_messages
     )
+
+
+def test_beat_starts_due_campaigns_every_minute(settings):
+    assert settings.CELERY_BEAT_SCHEDULE["campaigns-scan"]["task"] == "content.tasks.campaigns_scan"

@@ -161,3 +161,11 @@ def test_ten_point_scale_threshold(clinic, patient):
 def test_survey_for_another_clinics_patient_is_refused(survey, make_patient, other_clinic):
     with pytest.raises(ValidationError):
         services.survey_invite(survey=survey, patient=make_patient(target_clinic=other_clinic))
+
+
+def test_patient_pages_speak_english_on_request(client, survey, patient):
+    invitation = services.survey_invite(survey=survey, patient=patient)
+    page = client.get(path(invitation), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Submit" in page and "dial 120" in page
+    gone = client.get("/r/s/nope/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "This survey link is not valid" in gone
