@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from content.models import Survey, SurveyInvitation, SurveyScale
@@ -174,8 +174,9 @@ def survey_answer(
     *, invitation: SurveyInvitation, score, comment: str = ""
 ) -> tuple[SurveyInvitation, bool]:
     """Record the answer; (invitation, False) when the link was answered before — the first
-    answer is kept. A low score asks the assistant for service recovery."""
-    with transaction.atomic():
+    answer is kept. A low score asks the assistant for service recovery. What staff read (the
+    timeline, the assistant's message) is in the clinic's language, not the patient's browser's."""
+    with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
         invitation = (
             SurveyInvitation.objects.select_for_update()
             .select_related("survey", "patient__clinic")

@@ -163,9 +163,23 @@ def test_survey_for_another_clinics_patient_is_refused(survey, make_patient, oth
         services.survey_invite(survey=survey, patient=make_patient(target_clinic=other_clinic))
 
 
-def test_patient_pages_speak_english_on_request(client, survey, patient):
+@pytest.fixture
+def english_request_resets_language(settings):
+    """A request in English leaves English active in this thread; later tests expect Chinese."""
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+def test_patient_pages_speak_english_on_request(
+    client, survey, patient, english_request_resets_language
+):
     invitation = services.survey_invite(survey=survey, patient=patient)
     page = client.get(path(invitation), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Submit" in page and "dial 120" in page
     gone = client.get("/r/s/nope/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "This survey link is not valid" in gone
+    client.post(path(invitation), {"score": "5"}, HTTP_ACCEPT_LANGUAGE="en")
+    answered = patient.touches.get(kind=TouchKind.SURVEY, payload__event="answered")
+    assert answered.summary.startswith("满意度调查已回答")  # staff read it in Chinese
