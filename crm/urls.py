@@ -8,13 +8,11 @@ from rest_framework.routers import DefaultRouter
 
 from content.api import (
     ArticleViewSet,
-    CampaignViewSet,
     ContentSettingsView,
     MessageTemplateViewSet,
     RedLinePhraseViewSet,
-    ReferralsView,
-    SurveyViewSet,
 )
+from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from crm import views
 from patients.api import PatientViewSet, TagGroupViewSet
 
