@@ -39,6 +39,14 @@ class PageNumberPagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None or raw in self.last_page_strings:
+            return super().get_page_number(request, paginator)
+        if not raw.isdigit():
+            raise exceptions.ValidationError({self.page_query_param: [_("Enter a page number.")]})
+        return raw
+
     def get_page_size(self, request):
         # A bad page size is the client's mistake: say so instead of silently ignoring it.
         raw = request.query_params.get(self.page_size_query_param)

@@ -161,6 +161,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["crm.api.IsClinicMember"],
     # JSON in, JSON out; an upload endpoint opts into multipart itself.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -216,3 +217,4 @@ WECOM_RETRY_DELAYS = tuple(float(s) for s in env_list("WECOM_RETRY_DELAYS", "30,
 WECOM_MAX_ATTEMPTS = int(env("WECOM_MAX_ATTEMPTS", "10"))
 WECOM_PACING = float(env("WECOM_PACING", "0.8"))  # share of each WeCom limit we use
 CELERY_BEAT_SCHEDULE["deliveries-scan"] = {"task": "wechat.tasks.deliveries_scan", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["campaigns-scan"] = {"task": "content.tasks.campaigns_scan", "schedule": 60.0}

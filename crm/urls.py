@@ -6,15 +6,29 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from content.api import (
+    ArticleViewSet,
+    ContentSettingsView,
+    MessageTemplateViewSet,
+    RedLinePhraseViewSet,
+)
+from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from crm import views
 from patients.api import PatientViewSet, TagGroupViewSet
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
 router.register("tag-groups", TagGroupViewSet, basename="taggroup")
+router.register("articles", ArticleViewSet, basename="article")
+router.register("message-templates", MessageTemplateViewSet, basename="messagetemplate")
+router.register("red-lines", RedLinePhraseViewSet, basename="redline")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("surveys", SurveyViewSet, basename="survey")
 
 api_urls = [
     path("", include(router.urls)),
+    path("content-settings/", ContentSettingsView.as_view(), name="content-settings"),
+    path("referrals/", ReferralsView.as_view(), name="referrals"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -33,6 +47,7 @@ urlpatterns = [
     path("nurse/", views.role_page("nurse_home"), name="nurse_home"),
     path("operations/", views.role_page("operations_home"), name="operations_home"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("", include("content.urls")),
     path("api/", include((api_urls, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,319 @@
+"""The content API for what goes out to patients: campaigns, surveys, referral counts.
+Same pattern as content.api: every queryset starts from request.clinic; services do the work."""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from content import selectors, services
+from content.api import SENDERS, ServiceSaveMixin
+from content.models import Campaign, CampaignRecipient, Survey, SurveyInvitation
+from crm.api import ClinicScopedRelatedField
+from patients.models import Patient
+
+# Campaigns -------------------------------------------------------------------------------
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    segment = serializers.DictField(required=False)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "body",
+            "segment",
+            "status",
+            "status_display",
+            "send_at",
+            "started_at",
+            "finished_at",
+            "included_count",
+            "excluded_count",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = [
+            "status",
+            "send_at",
+            "started_at",
+            "finished_at",
+            "included_count",
+            "excluded_count",
+            "created_by",
+            "created_at",
+        ]
+
+
+class CampaignPreviewSerializer(serializers.Serializer):
+    segment = serializers.DictField(required=False, default=dict)
+    body = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class CampaignSendSerializer(serializers.Serializer):
+    send_at = serializers.DateTimeField(required=False, allow_null=True, help_text=_("Empty: now."))
+
+
+class CampaignRecipientSerializer(serializers.ModelSerializer):
+    patient_name = serializers.CharField(source="patient.name", read_only=True)
+    reason_display = serializers.CharField(source="get_reason_display", read_only=True)
+    delivery_status = serializers.CharField(source="delivery.status", default=None)
+
+    class Meta:
+        model = CampaignRecipient
+        fields = [
+            "patient",
+            "patient_name",
+            "included",
+            "reason",
+            "reason_display",
+            "delivery",
+            "delivery_status",
+        ]
+        read_only_fields = fields
+
+
+PREVIEW_RESPONSE = inline_serializer(
+    "CampaignPreview",
+    {
+        "total": serializers.IntegerField(),
+        "included": serializers.IntegerField(),
+        "excluded": serializers.IntegerField(),
+        "reasons": inline_serializer(
+            "ExclusionCount",
+            {
+                "reason": serializers.CharField(),
+                "label": serializers.CharField(),
+                "count": serializers.IntegerField(),
+            },
+            many=True,
+        ),
+    },
+)
+
+
+class CampaignViewSet(
+    ServiceSaveMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Mass messages. Drafts are edited; `preview` counts who is reached and who is excluded
+    and why; `send` schedules (now or at send_at); `recipients` lists the per-patient results."""
+
+    serializer_class = CampaignSerializer
+    write_roles = SENDERS
+    filterset_fields = ["status"]
+
+    def get_queryset(self):
+        return Campaign.objects.filter(clinic=self.request.clinic)
+
+    def fields_of(self, campaign):
+        return {"name": campaign.name, "body": campaign.body, "segment": campaign.segment}
+
+    def save_with_service(self, data, instance):
+        return services.campaign_save(
+            clinic=self.request.clinic,
+            name=data.get("name", ""),
+            body=data.get("body", ""),
+            segment=data.get("segment"),
+            by=self.request.user,
+            campaign=instance,
+        )
+
+    @extend_schema(request=CampaignPreviewSerializer, responses=PREVIEW_RESPONSE)
+    @action(detail=False, methods=["post"], url_path="preview")
+    def preview_segment(self, request):
+        """Counts for a segment before a campaign is saved."""
+        serializer = CampaignPreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return Response(
+            services.campaign_preview(clinic=request.clinic, **serializer.validated_data)
+        )
+
+    @extend_schema(request=None, responses=PREVIEW_RESPONSE)
+    @action(detail=True, methods=["get"])
+    def preview(self, request, pk=None):
+        campaign = self.get_object()
+        return Response(
+            services.campaign_preview(
+                clinic=request.clinic, segment=campaign.segment, body=campaign.body
+            )
+        )
+
+    @extend_schema(request=CampaignSendSerializer, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def send(self, request, pk=None):
+        campaign = self.get_object()
+        serializer = CampaignSendSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = services.campaign_schedule(
+            campaign=campaign, send_at=serializer.validated_data.get("send_at"), by=request.user
+        )
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(request=None, responses=CampaignSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        campaign = services.campaign_cancel(campaign=self.get_object(), by=request.user)
+        return Response(self.get_serializer(campaign).data)
+
+    @extend_schema(responses=CampaignRecipientSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def recipients(self, request, pk=None):
+        campaign = self.get_object()
+        rows = campaign.recipients.select_related("patient", "delivery").order_by("pk")
+        included = request.query_params.get("included")
+        if included in ("true", "false"):
+            rows = rows.filter(included=included == "true")
+        page = self.paginate_queryset(rows)
+        data = CampaignRecipientSerializer(page, many=True).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        responses=inline_serializer("CampaignResults", {"included": serializers.IntegerField()})
+    )
+    @action(detail=True, methods=["get"])
+    def results(self, request, pk=None):
+        return Response(services.campaign_results(campaign=self.get_object()))
+
+
+# Surveys ---------------------------------------------------------------------------------
+
+
+class SurveySerializer(serializers.ModelSerializer):
+    is_active = serializers.BooleanField(default=True)
+    summary = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Survey
+        fields = ["id", "title", "question", "scale", "is_active", "summary", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def get_summary(self, survey) -> dict:
+        return selectors.survey_summary(survey=survey)
+
+
+class SurveyInviteSerializer(serializers.Serializer):
+    patient = ClinicScopedRelatedField(queryset=Patient.objects.all())
+
+
+class SurveyInvitationSerializer(serializers.ModelSerializer):
+    link = serializers.CharField(read_only=True, default=None)
+    patient_name = serializers.CharField(source="patient.name", read_only=True)
+
+    class Meta:
+        model = SurveyInvitation
+        fields = [
+            "id",
+            "survey",
+            "patient",
+            "patient_name",
+            "link",
+            "delivery",
+            "created_at",
+            "expires_at",
+            "answered_at",
+            "score",
+            "comment",
+        ]
+        read_only_fields = fields
+
+
+class SurveyViewSet(
+    ServiceSaveMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Surveys are switched off (is_active), never deleted: their answers stay."""
+
+    serializer_class = SurveySerializer
+    write_roles = SENDERS
+
+    def get_queryset(self):
+        return Survey.objects.filter(clinic=self.request.clinic)
+
+    def fields_of(self, survey):
+        return {
+            "title": survey.title,
+            "question": survey.question,
+            "scale": survey.scale,
+            "is_active": survey.is_active,
+        }
+
+    def save_with_service(self, data, instance):
+        return services.survey_save(clinic=self.request.clinic, survey=instance, **data)
+
+    @extend_schema(request=SurveyInviteSerializer, responses=SurveyInvitationSerializer)
+    @action(detail=True, methods=["post"])
+    def invite(self, request, pk=None):
+        """Send the survey to one patient by hand. The answer says the link once."""
+        survey = self.get_object()
+        serializer = SurveyInviteSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        invitation = services.survey_invite(
+            survey=survey, patient=serializer.validated_data["patient"], by=request.user
+        )
+        return Response(SurveyInvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=SurveyInvitationSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def invitations(self, request, pk=None):
+        survey = self.get_object()
+        rows = survey.invitations.select_related("patient")
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(SurveyInvitationSerializer(page, many=True).data)
+
+
+# Referrals -------------------------------------------------------------------------------
+
+
+class ReferralsView(APIView):
+    """Referral counts per referring patient and per doctor (from Patient.referred_by)."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Referrals",
+            {
+                "patients": inline_serializer(
+                    "PatientReferrals",
+                    {
+                        "patient": serializers.IntegerField(),
+                        "name": serializers.CharField(),
+                        "referrals": serializers.IntegerField(),
+                    },
+                    many=True,
+                ),
+                "doctors": inline_serializer(
+                    "DoctorReferrals",
+                    {
+                        "doctor_id": serializers.IntegerField(allow_null=True),
+                        "referrals": serializers.IntegerField(),
+                        "referrers": serializers.IntegerField(),
+                    },
+                    many=True,
+                ),
+            },
+        )
+    )
+    def get(self, request):
+        patients = selectors.referral_counts_by_patient(clinic=request.clinic)[:200]
+        return Response(
+            {
+                "patients": [
+                    {"patient": p.pk, "name": p.name, "referrals": p.referral_count}
+                    for p in patients
+                ],
+                "doctors": selectors.referral_counts_by_doctor(clinic=request.clinic),
+            }
+        )

@@ -1,0 +1,391 @@
+"""Mass messages (群发): a segment, a preview of who is reached and who is excluded and why,
+a schedule, and sending through the outbox — each patient at most once per campaign."""
+
+from datetime import datetime, time, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.http import QueryDict
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from content.models import (
+    Campaign,
+    CampaignRecipient,
+    CampaignStatus,
+    ExclusionReason,
+)
+from content.redline import content_settings_for, emergency_notice_append, redline_ensure
+from content.templating import render, template_validate, template_variables
+from crm.models import Membership
+from patients.filters import PatientFilter
+from patients.models import Patient, Stage
+from wechat.models import Delivery, DeliveryChannel, DeliveryStatus
+from wechat.services import delivery_enqueue
+
+# {复诊日期} belongs to one patient's follow-up, not to a mass message.
+CAMPAIGN_VARIABLES = ("姓名", "医生", "诊所")
+LIST_PARAMS = {"stage", "source"}
+CSV_PARAMS = {"tag", "tag_all"}
+BATCH = 500
+# Deliveries that count against WeCom's per-customer cap: on their way or sent.
+LIVE_STATUSES = [
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+]
+
+
+def campaign_key(campaign_id: int, patient_id: int) -> str:
+    return f"campaign:{campaign_id}:{patient_id}"
+
+
+# The segment ---------------------------------------------------------------------------
+
+
+def segment_clean(segment: dict | None) -> dict:
+    """PatientFilter's own query parameters, checked by PatientFilter itself."""
+    segment = dict(segment or {})
+    allowed = set(PatientFilter.base_filters)
+    unknown = sorted(set(segment) - allowed)
+    if unknown:
+        raise ValidationError(
+            {"segment": [_("Unknown segment filter: %(names)s") % {"names": ", ".join(unknown)}]}
+        )
+    cleaned = {}
+    for key, value in segment.items():
+        if value in (None, "", []):
+            continue
+        if key in LIST_PARAMS:
+            cleaned[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
+        elif key in CSV_PARAMS:
+            values = value if isinstance(value, list) else str(value).split(",")
+            cleaned[key] = ",".join(str(v).strip() for v in values if str(v).strip())
+        else:
+            cleaned[key] = str(value)
+    form = PatientFilter(_querydict(cleaned), queryset=Patient.objects.none()).form
+    if not form.is_valid():
+        raise ValidationError({"segment": [f"{k}: {' '.join(v)}" for k, v in form.errors.items()]})
+    return cleaned
+
+
+def _querydict(segment: dict) -> QueryDict:
+    data = QueryDict(mutable=True)
+    for key, value in segment.items():
+        if isinstance(value, list):
+            data.setlist(key, value)
+        else:
+            data[key] = value
+    return data
+
+
+def segment_patients(*, clinic, segment: dict):
+    """The clinic's patients the segment selects (before exclusions)."""
+    base = Patient.objects.filter(clinic=clinic)
+    return PatientFilter(_querydict(segment), queryset=base).qs
+
+
+# Exclusions, computed in the database ----------------------------------------------------
+
+
+def _staff_wecom_userid(field: str):
+    return Subquery(
+        Membership.objects.filter(user_id=OuterRef(field), clinic_id=OuterRef("clinic_id"))
+        .exclude(wecom_userid="")
+        .values("wecom_userid")[:1]
+    )
+
+
+def _local_day_start(at: datetime) -> datetime:
+    local = timezone.localtime(at)
+    return timezone.make_aware(datetime.combine(local.date(), time.min))
+
+
+def _messages_since(since: datetime, until: datetime, campaign_id: int | None):
+    deliveries = Delivery.objects.filter(
+        patient_id=OuterRef("pk"),
+        channel=DeliveryChannel.CUSTOMER_MESSAGE,
+        status__in=LIVE_STATUSES,
+    ).annotate(at=Coalesce("sent_at", "next_attempt_at"))
+    deliveries = deliveries.filter(at__gte=since, at__lt=until)
+    if campaign_id is not None:
+        deliveries = deliveries.exclude(idempotency_key__startswith=f"campaign:{campaign_id}:")
+    return Coalesce(
+        Subquery(
+            deliveries.order_by().values("patient_id").annotate(n=Count("pk")).values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
+def annotate_audience(queryset, *, clinic, body: str, at=None, campaign_id: int | None = None):
+    """Each patient with `sender` (the assistant's, else the doctor's WeCom userid) and
+    `exclusion` (the first reason that applies, or "" when they are messaged)."""
+    settings = content_settings_for(clinic=clinic)
+    at = at or timezone.now()
+    day_start = _local_day_start(at)
+    queryset = queryset.annotate(
+        sender=Coalesce(
+            _staff_wecom_userid("assigned_assistant_id"),
+            _staff_wecom_userid("assigned_doctor_id"),
+            Value(""),
+        ),
+        today_count=_messages_since(day_start, day_start + timedelta(days=1), campaign_id),
+        week_count=_messages_since(at - timedelta(days=7), at + timedelta(days=1), campaign_id),
+    )
+    rules = [
+        When(consent_to_contact=False, then=Value(ExclusionReason.NO_CONSENT.value)),
+        When(stage=Stage.CHURNED, then=Value(ExclusionReason.CHURNED.value)),
+        When(external_userid="", then=Value(ExclusionReason.NO_WECOM.value)),
+        When(sender="", then=Value(ExclusionReason.NO_SENDER.value)),
+    ]
+    if "医生" in template_variables(body):
+        rules.append(
+            When(assigned_doctor__isnull=True, then=Value(ExclusionReason.NO_DOCTOR.value))
+        )
+    if settings.per_customer_daily_cap:
+        rules.append(
+            When(
+                today_count__gte=settings.per_customer_daily_cap,
+                then=Value(ExclusionReason.DAILY_CAP.value),
+            )
+        )
+    if settings.per_customer_weekly_cap:
+        rules.append(
+            When(
+                week_count__gte=settings.per_customer_weekly_cap,
+                then=Value(ExclusionReason.WEEKLY_CAP.value),
+            )
+        )
+    return queryset.annotate(exclusion=Case(*rules, default=Value(""), output_field=CharField()))
+
+
+def campaign_preview(*, clinic, segment: dict, body: str = "", at=None) -> dict:
+    """How many patients the segment has, how many would be messaged, and how many are
+    excluded for each reason — counted by the database, not in Python."""
+    segment = segment_clean(segment)
+    audience = annotate_audience(
+        segment_patients(clinic=clinic, segment=segment).order_by(),
+        clinic=clinic,
+        body=body,
+        at=at,
+    )
+    counts = dict(
+        audience.values("exclusion").annotate(n=Count("pk")).values_list("exclusion", "n")
+    )
+    included = counts.pop("", 0)
+    reasons = [
+        {"reason": reason.value, "label": str(reason.label), "count": counts[reason.value]}
+        for reason in ExclusionReason
+        if counts.get(reason.value)
+    ]
+    return {
+        "total": included + sum(counts.values()),
+        "included": included,
+        "excluded": sum(counts.values()),
+        "reasons": reasons,
+    }
+
+
+# Writing and scheduling ----------------------------------------------------------------
+
+
+def _check_body(*, clinic, body: str) -> str:
+    body = (body or "").strip()
+    template_validate(text=body, allowed=CAMPAIGN_VARIABLES)
+    redline_ensure(clinic=clinic, text=body)
+    return body
+
+
+@transaction.atomic
+def campaign_save(
+    *, clinic, name: str, body: str, segment: dict | None = None, by=None, campaign=None
+) -> Campaign:
+    """Create or edit a draft. The text passes the red-line check before it is saved."""
+    if campaign is not None and campaign.status != CampaignStatus.DRAFT:
+        raise ValidationError(_("Only a draft campaign can be changed."))
+    if not (name or "").strip():
+        raise ValidationError({"name": [_("Give the campaign a name.")]})
+    body = _check_body(clinic=clinic, body=body)
+    campaign = campaign or Campaign(clinic=clinic, created_by=by)
+    campaign.name, campaign.body, campaign.segment = name.strip(), body, segment_clean(segment)
+    campaign.save()
+    return campaign
+
+
+@transaction.atomic
+def campaign_schedule(*, campaign: Campaign, send_at=None, by=None) -> Campaign:
+    """Schedule a draft for `send_at` (now when empty). The beat scan starts it when due; a
+    send for now also wakes a worker after commit."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != CampaignStatus.DRAFT:
+        raise ValidationError(_("This campaign has already been scheduled or sent."))
+    _check_body(clinic=campaign.clinic, body=campaign.body)
+    now = timezone.now()
+    send_at = max(send_at or now, now)
+    settings = content_settings_for(clinic=campaign.clinic)
+    if settings.campaigns_per_day_cap:
+        day = _local_day_start(send_at)
+        same_day = Campaign.objects.filter(
+            clinic=campaign.clinic,
+            status__in=[CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.SENT],
+            send_at__gte=day,
+            send_at__lt=day + timedelta(days=1),
+        ).count()
+        if same_day >= settings.campaigns_per_day_cap:
+            raise ValidationError(
+                {
+                    "send_at": [
+                        _("The clinic sends at most %(n)s campaigns a day; choose another day.")
+                        % {"n": settings.campaigns_per_day_cap}
+                    ]
+                }
+            )
+    campaign.status, campaign.send_at = CampaignStatus.SCHEDULED, send_at
+    campaign.save(update_fields=["status", "send_at"])
+    if send_at <= now:
+        from content.tasks import campaign_start_task
+
+        transaction.on_commit(lambda: campaign_start_task.delay(campaign.pk), robust=True)
+    return campaign
+
+
+@transaction.atomic
+def campaign_cancel(*, campaign: Campaign, by=None) -> Campaign:
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        raise ValidationError(_("A campaign that has started cannot be canceled."))
+    campaign.status = CampaignStatus.CANCELED
+    campaign.save(update_fields=["status"])
+    return campaign
+
+
+# Sending -------------------------------------------------------------------------------
+
+
+def campaigns_due_ids(*, now=None) -> list[int]:
+    """Scheduled campaigns whose time has come, and campaigns interrupted while sending."""
+    now = now or timezone.now()
+    return list(
+        Campaign.objects.filter(
+            Q(status=CampaignStatus.SCHEDULED, send_at__lte=now) | Q(status=CampaignStatus.SENDING)
+        ).values_list("pk", flat=True)
+    )
+
+
+def campaign_start(*, campaign_id: int, now=None) -> str:
+    """Put the campaign's messages in the outbox, a batch per transaction. Safe to run
+    again, and concurrently: the campaign row is locked per batch, each patient gets one
+    CampaignRecipient row (unique) and one delivery (its key names campaign and patient)."""
+    now = now or timezone.now()
+    while True:
+        with transaction.atomic():
+            campaign = (
+                Campaign.objects.select_for_update(skip_locked=True)
+                .select_related("clinic")
+                .filter(pk=campaign_id)
+                .first()
+            )
+            if campaign is None:
+                return "busy"
+            if campaign.status == CampaignStatus.SCHEDULED and campaign.send_at <= now:
+                campaign.status, campaign.started_at = CampaignStatus.SENDING, now
+                campaign.save(update_fields=["status", "started_at"])
+            if campaign.status != CampaignStatus.SENDING:
+                return "not-due"
+            done = _send_batch(campaign, now)
+            if done:
+                _finish(campaign)
+                return "sent"
+
+
+def _send_batch(campaign: Campaign, now) -> bool:
+    """The next patients of the segment without a recipient row; True when none are left."""
+    clinic = campaign.clinic
+    pending = segment_patients(clinic=clinic, segment=campaign.segment).exclude(
+        pk__in=CampaignRecipient.objects.filter(campaign=campaign).values("patient_id")
+    )
+    audience = annotate_audience(
+        pending.order_by("pk"), clinic=clinic, body=campaign.body, at=now, campaign_id=campaign.pk
+    ).select_related("clinic", "assigned_doctor")[:BATCH]
+    rows = list(audience)
+    if not rows:
+        return True
+    recipients = []
+    for patient in rows:
+        delivery = None
+        if not patient.exclusion:
+            text = render(template_text=campaign.body, patient=patient)
+            delivery, _created = delivery_enqueue(
+                clinic=clinic,
+                key=campaign_key(campaign.pk, patient.pk),
+                channel=DeliveryChannel.CUSTOMER_MESSAGE,
+                recipient=patient.external_userid,
+                sender=patient.sender,
+                body=emergency_notice_append(clinic=clinic, text=text),
+                patient=patient,
+                payload={"campaign_id": campaign.pk},
+            )
+        recipients.append(
+            CampaignRecipient(
+                clinic=clinic,
+                campaign=campaign,
+                patient=patient,
+                included=not patient.exclusion,
+                reason=patient.exclusion,
+                delivery=delivery,
+            )
+        )
+    CampaignRecipient.objects.bulk_create(recipients)
+    return False
+
+
+def _finish(campaign: Campaign) -> None:
+    counts = dict(
+        campaign.recipients.values_list("included")
+        .annotate(n=Count("pk"))
+        .values_list("included", "n")
+    )
+    campaign.status, campaign.finished_at = CampaignStatus.SENT, timezone.now()
+    campaign.included_count, campaign.excluded_count = counts.get(True, 0), counts.get(False, 0)
+    campaign.save(update_fields=["status", "finished_at", "included_count", "excluded_count"])
+
+
+def campaign_results(*, campaign: Campaign) -> dict:
+    """Messaged and excluded per reason, from the recipient rows, and delivery outcomes."""
+    reasons = dict(
+        campaign.recipients.filter(included=False)
+        .values_list("reason")
+        .annotate(n=Count("pk"))
+        .values_list("reason", "n")
+    )
+    outcomes = dict(
+        campaign.recipients.filter(included=True)
+        .values_list("delivery__status")
+        .annotate(n=Count("pk"))
+        .values_list("delivery__status", "n")
+    )
+    return {
+        "included": sum(outcomes.values()),
+        "excluded": sum(reasons.values()),
+        "reasons": [
+            {"reason": r.value, "label": str(r.label), "count": reasons[r.value]}
+            for r in ExclusionReason
+            if reasons.get(r.value)
+        ],
+        "deliveries": outcomes,
+    }

@@ -1,0 +1,44 @@
+"""Demo content for a clinic: an article, a message template, a survey and a draft campaign."""
+
+from content import services
+from content.campaigns import campaign_save
+from content.models import Article
+from content.redline import content_settings_for
+from content.surveys import survey_save
+from content.templates_service import message_template_save
+
+ARTICLE = """## 甲状腺结节术后怎么吃？
+
+术后 1～2 周以清淡、易消化的食物为主，少量多餐。
+
+- 多喝温水，避免过烫、辛辣的食物
+- 遵医嘱补充钙剂，出现手脚麻木请及时联系我们
+- 按时复查甲状腺功能
+
+> 本文为健康科普，不能代替医生面诊。
+"""
+
+
+def seed_clinic(*, clinic, author) -> None:
+    """Idempotent enough for demos: skips a clinic that already has articles."""
+    if Article.objects.filter(clinic=clinic).exists():
+        return
+    content_settings_for(clinic=clinic)
+    article = services.article_create(
+        clinic=clinic, title="甲状腺结节术后饮食指南", body=ARTICLE, author=author
+    )
+    services.article_set_status(article=article, status="published", by=author)
+    message_template_save(
+        clinic=clinic,
+        name="复查提醒",
+        by=author,
+        body="{姓名}您好，{医生}提醒您于{复诊日期}来{诊所}复查，如需改约请回复本消息。",
+    )
+    survey_save(clinic=clinic, title="就诊满意度", question="您对本次就诊体验满意吗？", scale=5)
+    campaign_save(
+        clinic=clinic,
+        name="肺结节患者复查季",
+        by=author,
+        body="{姓名}您好，肺结节患者建议每 6～12 个月复查一次胸部 CT，可回复本消息预约。",
+        segment={"stage": ["maintained"]},
+    )

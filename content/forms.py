@@ -1,0 +1,147 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from content.surveys import SCORE_RANGE
+
+
+class BootstrapForm(forms.Form):
+    """Bootstrap's classes on every widget."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                css = "form-check-input"
+            elif isinstance(widget, forms.Select | forms.SelectMultiple):
+                css = "form-select"
+            else:
+                css = "form-control"
+            widget.attrs.setdefault("class", css)
+
+
+class SurveyAnswerForm(forms.Form):
+    score = forms.TypedChoiceField(coerce=int, label=_("Score"))
+    comment = forms.CharField(
+        label=_("Anything you would like to tell us? (optional)"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+    def __init__(self, *args, survey, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["score"].choices = [(n, str(n)) for n in SCORE_RANGE[survey.scale]]
+        self.fields["score"].error_messages["required"] = _("Please choose a score.")
+
+
+class ArticleForm(BootstrapForm):
+    title = forms.CharField(label=_("Title"), max_length=120)
+    body = forms.CharField(label=_("Body (Markdown)"), widget=forms.Textarea(attrs={"rows": 14}))
+    disease_tags = forms.ModelMultipleChoiceField(
+        label=_("Disease tags"), queryset=None, required=False
+    )
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["disease_tags"].queryset = clinic.tags.select_related("group")
+
+
+class MessageTemplateForm(BootstrapForm):
+    name = forms.CharField(label=_("Name"), max_length=80)
+    body = forms.CharField(
+        label=_("Text"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("Variables: {姓名} {医生} {复诊日期} {诊所}"),
+    )
+
+
+class CampaignForm(BootstrapForm):
+    """A campaign and its segment, in PatientFilter's terms."""
+
+    name = forms.CharField(label=_("Name"), max_length=100)
+    body = forms.CharField(
+        label=_("Text"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("Variables: {姓名} {医生} {诊所}"),
+    )
+    stage = forms.MultipleChoiceField(label=_("Journey stage"), required=False)
+    tag = forms.MultipleChoiceField(label=_("Any of these tags"), required=False)
+    assigned_doctor = forms.ChoiceField(label=_("Doctor"), required=False)
+    last_visit_after = forms.DateField(
+        label=_("Last visit from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    last_visit_before = forms.DateField(
+        label=_("Last visit until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    SEGMENT_FIELDS = ("stage", "tag", "assigned_doctor", "last_visit_after", "last_visit_before")
+
+    def __init__(self, *args, clinic, **kwargs):
+        from crm.models import Role
+        from patients.models import Stage
+
+        super().__init__(*args, **kwargs)
+        self.fields["stage"].choices = Stage.choices
+        self.fields["tag"].choices = [
+            (str(t.pk), f"{t.group.name} · {t.name}") for t in clinic.tags.select_related("group")
+        ]
+        doctors = clinic.memberships.filter(role=Role.DOCTOR).select_related("user")
+        self.fields["assigned_doctor"].choices = [("", "—")] + [
+            (str(m.user_id), m.name) for m in doctors
+        ]
+
+    def segment(self) -> dict:
+        data = self.cleaned_data
+        segment = {}
+        for field in self.SEGMENT_FIELDS:
+            value = data.get(field)
+            if value in (None, "", []):
+                continue
+            segment[field] = value.isoformat() if hasattr(value, "isoformat") else value
+        return segment
+
+    @classmethod
+    def initial_from(cls, campaign) -> dict:
+        segment = dict(campaign.segment)
+        if "tag" in segment:
+            segment["tag"] = segment["tag"].split(",")
+        return {"name": campaign.name, "body": campaign.body, **segment}
+
+
+class ScheduleForm(BootstrapForm):
+    send_at = forms.DateTimeField(
+        label=_("Send at"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text=_("Empty: send now."),
+    )
+
+
+class SurveyForm(BootstrapForm):
+    title = forms.CharField(label=_("Title"), max_length=100)
+    question = forms.CharField(label=_("Question"), max_length=200)
+    scale = forms.TypedChoiceField(
+        label=_("Scale"), coerce=int, choices=[(5, _("1 to 5")), (10, _("0 to 10"))]
+    )
+
+
+class RedLinePhraseForm(BootstrapForm):
+    phrase = forms.CharField(label=_("Phrase"), max_length=50)
+    reason = forms.CharField(label=_("Reason"), max_length=200)
+
+
+class ContentSettingsForm(BootstrapForm):
+    emergency_notice_enabled = forms.BooleanField(
+        label=_("Append the emergency notice to patient messages"), required=False
+    )
+    emergency_notice = forms.CharField(label=_("Emergency notice"), max_length=200)
+    per_customer_daily_cap = forms.IntegerField(
+        label=_("Mass messages per patient per day (0: no cap)"), min_value=0, max_value=100
+    )
+    per_customer_weekly_cap = forms.IntegerField(
+        label=_("Mass messages per patient in 7 days (0: no cap)"), min_value=0, max_value=100
+    )
+    campaigns_per_day_cap = forms.IntegerField(
+        label=_("Campaigns per day for the clinic (0: no cap)"), min_value=0, max_value=100
+    )

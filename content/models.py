@@ -1,0 +1,333 @@
+"""Content the clinic sends its patients: articles, templates, campaigns, surveys, and the
+red lines every patient-facing text is checked against (seed 003, 注意红线与合规性)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Clinic
+
+EMERGENCY_NOTICE = "急症请立即就医或拨打120。"
+
+
+class ContentSettings(models.Model):
+    """A clinic's sending rules. Created (with the default red lines) on first use."""
+
+    clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="content_settings")
+    emergency_notice_enabled = models.BooleanField(
+        _("append the emergency notice"),
+        default=True,
+        help_text=_("Appended to every message a patient receives."),
+    )
+    emergency_notice = models.CharField(
+        _("emergency notice"), max_length=200, default=EMERGENCY_NOTICE
+    )
+    # WeCom caps how many mass messages one customer receives; the cap has changed over the
+    # years, so it is a setting. 0 means no cap.
+    per_customer_daily_cap = models.PositiveSmallIntegerField(
+        _("mass messages per patient per day"), default=1
+    )
+    per_customer_weekly_cap = models.PositiveSmallIntegerField(
+        _("mass messages per patient in 7 days"), default=4
+    )
+    # The clinic's own rule: how many campaigns may go out on one day. 0 means no cap.
+    campaigns_per_day_cap = models.PositiveSmallIntegerField(_("campaigns per day"), default=3)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("content settings")
+        verbose_name_plural = _("content settings")
+
+    def __str__(self):
+        return str(self.clinic)
+
+
+class RedLinePhrase(models.Model):
+    """A claim no patient-facing text may make, and why (合规检查)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="red_line_phrases")
+    phrase = models.CharField(_("phrase"), max_length=50)
+    reason = models.CharField(_("reason"), max_length=200)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("red-line phrase")
+        verbose_name_plural = _("red-line phrases")
+        ordering = ["phrase"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "phrase"], name="redline_unique_phrase"),
+            models.CheckConstraint(condition=~Q(phrase=""), name="redline_phrase_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.phrase
+
+
+class ArticleStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    IN_REVIEW = "in_review", _("In review")
+    PUBLISHED = "published", _("Published")
+
+
+class Article(models.Model):
+    """A health-education article (科普). The body is Markdown, rendered and sanitised."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="articles")
+    title = models.CharField(_("title"), max_length=120)
+    body = models.TextField(_("body (Markdown)"))
+    disease_tags = models.ManyToManyField(
+        "patients.PatientTag", verbose_name=_("disease tags"), blank=True, related_name="+"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("author"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=ArticleStatus.choices, default=ArticleStatus.DRAFT
+    )
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("article")
+        verbose_name_plural = _("articles")
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=ArticleStatus.values), name="article_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="published", published_at__isnull=False)
+                | ~Q(status="published"),
+                name="article_published_has_date",
+            ),
+        ]
+        # The library list: a clinic's articles by status.
+        indexes = [models.Index(fields=["clinic", "status"], name="article_clinic_status")]
+
+    def __str__(self):
+        return self.title
+
+
+class ArticleView(models.Model):
+    """A patient who opened an article from their tracked link: one row per patient and
+    article, with how often they opened it."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="views")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="article_views"
+    )
+    opens = models.PositiveIntegerField(_("opens"), default=1)
+    first_viewed_at = models.DateTimeField(_("first read at"), default=timezone.now)
+    last_viewed_at = models.DateTimeField(_("last read at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("article reader")
+        verbose_name_plural = _("article readers")
+        constraints = [
+            models.UniqueConstraint(fields=["article", "patient"], name="articleview_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.patient_id} → {self.article_id}"
+
+
+class MessageTemplate(models.Model):
+    """A reusable text with variables ({姓名} {医生} {复诊日期} {诊所})."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="message_templates")
+    name = models.CharField(_("name"), max_length=80)
+    body = models.TextField(_("text"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "name"], name="msgtemplate_unique_name")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SCHEDULED = "scheduled", _("Scheduled")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    CANCELED = "canceled", _("Canceled")
+
+
+class Campaign(models.Model):
+    """A mass message (群发) to a segment, stored as PatientFilter's query parameters."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(_("name"), max_length=100)
+    body = models.TextField(_("text"))
+    segment = models.JSONField(_("segment"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    included_count = models.PositiveIntegerField(_("messaged"), default=0)
+    excluded_count = models.PositiveIntegerField(_("excluded"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=CampaignStatus.values), name="campaign_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "canceled"]) | Q(send_at__isnull=False),
+                name="campaign_scheduled_has_send_at",
+            ),
+        ]
+        indexes = [
+            # The beat scan: campaigns_due() — scheduled and due, or interrupted while sending.
+            models.Index(
+                fields=["send_at"],
+                name="campaign_due",
+                condition=Q(status__in=["scheduled", "sending"]),
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ExclusionReason(models.TextChoices):
+    NO_CONSENT = "no_consent", _("No consent to be contacted")
+    CHURNED = "churned", _("Churned")
+    NO_WECOM = "no_wecom", _("No WeCom contact")
+    NO_SENDER = "no_sender", _("No staff WeCom account to send from")
+    NO_DOCTOR = "no_doctor", _("No doctor for {医生}")
+    DAILY_CAP = "daily_cap", _("Already received a mass message today")
+    WEEKLY_CAP = "weekly_cap", _("Over the weekly mass-message cap")
+
+
+class CampaignRecipient(models.Model):
+    """One patient of a campaign's segment: messaged (with its delivery) or excluded and why."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="recipients")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="campaign_rows"
+    )
+    included = models.BooleanField(_("messaged"))
+    reason = models.CharField(
+        _("reason"), max_length=20, choices=ExclusionReason.choices, blank=True
+    )
+    delivery = models.ForeignKey(
+        "wechat.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("campaign recipient")
+        verbose_name_plural = _("campaign recipients")
+        constraints = [
+            # Never one patient twice in one campaign.
+            models.UniqueConstraint(fields=["campaign", "patient"], name="campaignrecipient_once"),
+            models.CheckConstraint(
+                condition=Q(included=True, reason="") | Q(included=False) & ~Q(reason=""),
+                name="campaignrecipient_excluded_has_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id}:{self.patient_id}"
+
+
+class SurveyScale(models.IntegerChoices):
+    FIVE = 5, _("1 to 5")
+    TEN = 10, _("0 to 10")
+
+
+class Survey(models.Model):
+    """A satisfaction survey (满意度调查): one score and a comment."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="surveys")
+    title = models.CharField(_("title"), max_length=100)
+    question = models.CharField(_("question"), max_length=200)
+    scale = models.PositiveSmallIntegerField(
+        _("scale"), choices=SurveyScale.choices, default=SurveyScale.FIVE
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("survey")
+        verbose_name_plural = _("surveys")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(scale__in=[5, 10]), name="survey_scale_valid")
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class SurveyInvitation(models.Model):
+    """One patient's link to a survey. The link carries a random token; only its SHA-256 is
+    stored, so a leaked table does not leak working links."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="invitations")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="survey_invitations"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    delivery = models.ForeignKey(
+        "wechat.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    score = models.PositiveSmallIntegerField(_("score"), null=True, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+
+    class Meta:
+        verbose_name = _("survey invitation")
+        verbose_name_plural = _("survey invitations")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(answered_at__isnull=True, score__isnull=True)
+                | Q(answered_at__isnull=False, score__isnull=False, score__lte=10),
+                name="surveyinvitation_answer_complete",
+            ),
+        ]
+        indexes = [
+            # Survey results: a survey's answers, newest first.
+            models.Index(fields=["survey", "-answered_at"], name="invitation_survey_answered"),
+        ]
+
+    def __str__(self):
+        return f"{self.survey_id}:{self.patient_id}"

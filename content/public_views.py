@@ -1,0 +1,104 @@
+"""Pages a patient opens from WeCom on a phone: no login; the link itself is the key."""
+
+from django.core.exceptions import ValidationError
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from content import articles, surveys
+from content.forms import SurveyAnswerForm
+from content.surveys import InvitationState
+
+
+def _problem(request, *, title, message, status):
+    return render(
+        request,
+        "content/public_problem.html",
+        {"title": title, "message": message},
+        status=status,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def article_public(request, token):
+    article, patient_id = articles.article_from_link(token)
+    if article is None:
+        return _problem(
+            request,
+            title=_("Article not available"),
+            message=_("This article does not exist or is no longer published."),
+            status=404,
+        )
+    if patient_id is not None and request.method == "GET":
+        articles.article_view_record(article=article, patient_id=patient_id)
+    return render(
+        request,
+        "content/article_public.html",
+        {"article": article, "body_html": articles.markdown_to_safe_html(article.body)},
+    )
+
+
+# The link is the credential and the form has no session: a CSRF cookie would only stop
+# patients whose WeCom browser drops cookies. The answer is idempotent per link.
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def survey_public(request, token):
+    invitation, state = surveys.invitation_for_token(token)
+    if state == InvitationState.INVALID:
+        return _problem(
+            request,
+            title=_("Link not valid"),
+            message=_(
+                "This survey link is not valid. Please open the link exactly as you received "
+                "it, or ask the clinic for a new one."
+            ),
+            status=404,
+        )
+    if state == InvitationState.EXPIRED:
+        return _problem(
+            request,
+            title=_("Link expired"),
+            message=_(
+                "This survey link has expired. Thank you all the same; the clinic can send "
+                "you a new one."
+            ),
+            status=410,
+        )
+    context = {"invitation": invitation, "survey": invitation.survey}
+    if state == InvitationState.ANSWERED:
+        if request.method == "POST":
+            context["notice"] = _(
+                "You had already answered this survey; we kept your first answer."
+            )
+        return render(request, "content/survey_thanks.html", context)
+    data = request.POST if request.method == "POST" else None
+    form = SurveyAnswerForm(data, survey=invitation.survey)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation, first = surveys.survey_answer(
+                invitation=invitation,
+                score=form.cleaned_data["score"],
+                comment=form.cleaned_data["comment"],
+            )
+        except ValidationError:  # expired between opening and submitting
+            return _problem(
+                request,
+                title=_("Link expired"),
+                message=_("This survey link has expired."),
+                status=410,
+            )
+        context["invitation"] = invitation
+        if not first:
+            context["notice"] = _(
+                "You had already answered this survey; we kept your first answer."
+            )
+        return render(request, "content/survey_thanks.html", context)
+    context["form"] = form
+    context["scores"] = list(surveys.SCORE_RANGE[invitation.survey.scale])
+    return render(
+        request, "content/survey_public.html", context, status=400 if form.errors else 200
+    )

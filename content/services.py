@@ -1,0 +1,35 @@
+"""The content app's writes, in one importable place. The rules live in the modules by
+domain (redline, templating, articles, campaigns, surveys); other apps import from here:
+
+    from content.services import redline_check, render, survey_invite
+"""
+
+from content.articles import (  # noqa: F401
+    article_create,
+    article_link,
+    article_set_status,
+    article_update,
+    article_view_record,
+    markdown_to_safe_html,
+)
+from content.campaigns import (  # noqa: F401
+    campaign_cancel,
+    campaign_preview,
+    campaign_results,
+    campaign_save,
+    campaign_schedule,
+    campaign_start,
+    campaigns_due_ids,
+)
+from content.redline import (  # noqa: F401
+    RedLineHit,
+    content_settings_for,
+    content_settings_update,
+    emergency_notice_append,
+    redline_check,
+    redline_ensure,
+    redline_phrase_save,
+)
+from content.surveys import survey_answer, survey_invite, survey_save  # noqa: F401
+from content.templates_service import message_template_save  # noqa: F401
+from content.templating import render, template_validate  # noqa: F401

@@ -1,0 +1,263 @@
+"""Satisfaction surveys (满意度调查): a signed, expiring link per patient, one answer per
+link, answers on the timeline, and service recovery after a low score.
+
+Timeline contract (the dashboard reads it):
+- sent:     Touch kind "survey", payload {"event": "sent", "survey_id", "invitation_id"}
+- answered: Touch kind "survey", payload {"event": "answered", "score", "scale", "survey_id",
+            "invitation_id"}, the comment in the summary
+- low score: Touch kind "followup", payload {"event": "service_recovery_needed", "score", …},
+            and an app message to the assigned assistant (key survey:{invitation_id}:recovery)
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from content.models import Survey, SurveyInvitation, SurveyScale
+from content.redline import emergency_notice_append, redline_ensure
+from crm.models import Membership
+from patients.models import Stage, TouchChannel, TouchKind
+from patients.services import touch_record
+from wechat.models import DeliveryChannel
+from wechat.services import delivery_enqueue
+
+INVITATION_TTL = timedelta(days=14)
+# Scores at or below these ask the assistant to call the patient back.
+LOW_SCORE = {SurveyScale.FIVE: 2, SurveyScale.TEN: 6}
+SCORE_RANGE = {SurveyScale.FIVE: range(1, 6), SurveyScale.TEN: range(0, 11)}
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def survey_save(
+    *, clinic, title: str, question: str, scale: int = 5, is_active=True, survey=None
+) -> Survey:
+    title, question = (title or "").strip(), (question or "").strip()
+    errors = {}
+    if not title:
+        errors["title"] = [_("Enter a title.")]
+    if not question:
+        errors["question"] = [_("Enter the question.")]
+    if scale not in SurveyScale.values:
+        errors["scale"] = [_("The scale is 1 to 5 or 0 to 10.")]
+    if errors:
+        raise ValidationError(errors)
+    redline_ensure(clinic=clinic, text=f"{title}\n{question}", field="question")
+    survey = survey or Survey(clinic=clinic)
+    survey.title, survey.question, survey.scale, survey.is_active = (
+        title,
+        question,
+        scale,
+        is_active,
+    )
+    survey.save()
+    return survey
+
+
+def _staff_userid(patient, *fields) -> str:
+    for field in fields:
+        user_id = getattr(patient, f"{field}_id")
+        if user_id:
+            userid = (
+                Membership.objects.filter(user_id=user_id, clinic_id=patient.clinic_id)
+                .exclude(wecom_userid="")
+                .values_list("wecom_userid", flat=True)
+                .first()
+            )
+            if userid:
+                return userid
+    return ""
+
+
+def survey_link(token: str) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("content:survey_public", args=[token])
+
+
+@transaction.atomic
+def survey_invite(*, survey: Survey, patient, by=None) -> SurveyInvitation:
+    """Invite one patient: a new link (valid 14 days), the "sent" touch, and — when the
+    patient has a WeCom contact, consents and has a staff sender — the message with the link
+    in the outbox. `invitation.link` holds the link once (only its hash is stored)."""
+    if patient.clinic_id != survey.clinic_id:
+        raise ValidationError({"patient": [_("The patient is not of this clinic.")]})
+    if not survey.is_active:
+        raise ValidationError({"survey": [_("This survey is switched off.")]})
+    token = secrets.token_urlsafe(24)
+    now = timezone.now()
+    invitation = SurveyInvitation.objects.create(
+        clinic_id=survey.clinic_id,
+        survey=survey,
+        patient=patient,
+        token_hash=token_hash(token),
+        sent_by=by,
+        created_at=now,
+        expires_at=now + INVITATION_TTL,
+    )
+    invitation.link = survey_link(token)
+    sender = _staff_userid(patient, "assigned_assistant", "assigned_doctor")
+    if (
+        patient.external_userid
+        and sender
+        and patient.consent_to_contact
+        and patient.stage != Stage.CHURNED
+    ):
+        text = _(
+            "%(name)s, thank you for visiting %(clinic)s. %(question)s Tap to answer: %(link)s"
+        )
+        text = text % {
+            "name": patient.name,
+            "clinic": patient.clinic.name,
+            "question": survey.question,
+            "link": invitation.link,
+        }
+        redline_ensure(clinic=patient.clinic, text=text)
+        invitation.delivery, _created = delivery_enqueue(
+            clinic=patient.clinic,
+            key=f"survey:{invitation.pk}:invite",
+            channel=DeliveryChannel.CUSTOMER_MESSAGE,
+            recipient=patient.external_userid,
+            sender=sender,
+            body=emergency_notice_append(clinic=patient.clinic, text=text),
+            patient=patient,
+            payload={"survey_id": survey.pk, "invitation_id": invitation.pk},
+            expires_at=invitation.expires_at,
+        )
+        invitation.save(update_fields=["delivery"])
+    touch_record(
+        patient=patient,
+        kind=TouchKind.SURVEY,
+        channel=TouchChannel.WECOM if invitation.delivery_id else TouchChannel.SYSTEM,
+        actor=by,
+        summary=_("Survey sent: %(title)s") % {"title": survey.title},
+        payload={"event": "sent", "survey_id": survey.pk, "invitation_id": invitation.pk},
+        occurred_at=now,
+    )
+    return invitation
+
+
+class InvitationState:
+    OK = "ok"
+    ANSWERED = "answered"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+
+
+def invitation_for_token(token: str) -> tuple[SurveyInvitation | None, str]:
+    """The invitation a link opens and its state. A tampered or unknown token is INVALID."""
+    if not token or len(token) > 100:
+        return None, InvitationState.INVALID
+    invitation = (
+        SurveyInvitation.objects.select_related("survey", "patient", "clinic")
+        .filter(token_hash=token_hash(token))
+        .first()
+    )
+    if invitation is None:
+        return None, InvitationState.INVALID
+    if invitation.answered_at is not None:
+        return invitation, InvitationState.ANSWERED
+    if timezone.now() >= invitation.expires_at:
+        return invitation, InvitationState.EXPIRED
+    return invitation, InvitationState.OK
+
+
+def survey_answer(
+    *, invitation: SurveyInvitation, score, comment: str = ""
+) -> tuple[SurveyInvitation, bool]:
+    """Record the answer; (invitation, False) when the link was answered before — the first
+    answer is kept. A low score asks the assistant for service recovery. What staff read (the
+    timeline, the assistant's message) is in the clinic's language, not the patient's browser's."""
+    with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
+        invitation = (
+            SurveyInvitation.objects.select_for_update()
+            .select_related("survey", "patient__clinic")
+            .get(pk=invitation.pk)
+        )
+        if invitation.answered_at is not None:
+            return invitation, False
+        if timezone.now() >= invitation.expires_at:
+            raise ValidationError(_("This survey link has expired."))
+        survey = invitation.survey
+        try:
+            score = int(score)
+        except (TypeError, ValueError):
+            score = None
+        if score not in SCORE_RANGE[survey.scale]:
+            valid = SCORE_RANGE[survey.scale]
+            raise ValidationError(
+                {
+                    "score": [
+                        _("Choose a score from %(low)s to %(high)s.")
+                        % {"low": valid[0], "high": valid[-1]}
+                    ]
+                }
+            )
+        comment = (comment or "").strip()[:2000]
+        invitation.score, invitation.comment = score, comment
+        invitation.answered_at = timezone.now()
+        invitation.save(update_fields=["score", "comment", "answered_at"])
+        patient = invitation.patient
+        ids = {"survey_id": survey.pk, "invitation_id": invitation.pk}
+        summary = _("Survey answered: %(score)s/%(scale)s") % {
+            "score": score,
+            "scale": survey.scale,
+        }
+        touch_record(
+            patient=patient,
+            kind=TouchKind.SURVEY,
+            summary=f"{summary} {comment}".strip(),
+            payload={"event": "answered", "score": score, "scale": survey.scale, **ids},
+        )
+        if score <= LOW_SCORE[survey.scale]:
+            _service_recovery(invitation, patient, score)
+    return invitation, True
+
+
+def _service_recovery(invitation, patient, score) -> None:
+    """Until the follow-ups app creates a task from it, the touch and a message to the
+    assistant carry the low score."""
+    survey = invitation.survey
+    touch_record(
+        patient=patient,
+        kind=TouchKind.FOLLOWUP,
+        summary=_("Low satisfaction score %(score)s/%(scale)s: please call the patient back.")
+        % {"score": score, "scale": survey.scale},
+        payload={
+            "event": "service_recovery_needed",
+            "score": score,
+            "scale": survey.scale,
+            "survey_id": survey.pk,
+            "invitation_id": invitation.pk,
+        },
+    )
+    userid = _staff_userid(patient, "assigned_assistant") or _staff_userid(
+        patient, "assigned_doctor"
+    )
+    if userid:
+        delivery_enqueue(
+            clinic=patient.clinic,
+            key=f"survey:{invitation.pk}:recovery",
+            channel=DeliveryChannel.APP_MESSAGE,
+            recipient=userid,
+            body=_(
+                "Service recovery: %(patient)s gave %(score)s/%(scale)s in “%(title)s”. "
+                "Comment: %(comment)s. Please call them back today."
+            )
+            % {
+                "patient": patient.name,
+                "score": score,
+                "scale": survey.scale,
+                "title": survey.title,
+                "comment": invitation.comment or "-",
+            },
+            payload={"invitation_id": invitation.pk},
+        )

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from content import public_views, views
+
+app_name = "content"
+
+urlpatterns = [
+    # Patient-facing, no login: the signed or random token is the key.
+    path("r/a/<str:token>/", public_views.article_public, name="article_public"),
+    path("r/s/<str:token>/", public_views.survey_public, name="survey_public"),
+    # Staff pages.
+    path("content/", views.articles, name="articles"),
+    path("content/articles/<int:pk>/", views.article, name="article"),
+    path("content/templates/", views.templates, name="templates"),
+    path("content/campaigns/", views.campaigns, name="campaigns"),
+    path("content/campaigns/<int:pk>/", views.campaign, name="campaign"),
+    path("content/surveys/", views.surveys, name="surveys"),
+    path("content/red-lines/", views.redlines, name="redlines"),
+    path("content/red-lines/<int:pk>/toggle/", views.redline_toggle, name="redline_toggle"),
+    path("content/settings/", views.content_settings, name="settings"),
+]

@@ -1,0 +1,299 @@
+"""Staff pages for content. Thin: forms in, services do the work, errors shown in place."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from content import selectors, services
+from content.forms import (
+    ArticleForm,
+    CampaignForm,
+    ContentSettingsForm,
+    MessageTemplateForm,
+    RedLinePhraseForm,
+    ScheduleForm,
+    SurveyForm,
+)
+from content.models import (
+    Article,
+    ArticleStatus,
+    Campaign,
+    CampaignStatus,
+    MessageTemplate,
+    RedLinePhrase,
+    Survey,
+)
+from crm.models import Role
+from crm.tenancy import clinic_member_required, get_for_clinic
+
+EDITORS = (Role.ADMIN, Role.OPERATIONS)
+SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)
+
+
+def _errors_to_form(form, error: ValidationError) -> None:
+    """Show a service's errors on the form's fields; an unbound form (a button press, not
+    the form) gets them as its page-level problems."""
+    if not form.is_bound:
+        form.problems = error.messages
+        return
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)
+
+
+def _page(request, template, **context):
+    context.setdefault("section", template.rsplit("/", 1)[-1].split("_")[0])
+    return render(request, template, context)
+
+
+# Articles ----------------------------------------------------------------------------------
+
+
+@clinic_member_required
+@require_http_methods(["GET", "POST"])
+def articles(request):
+    form = ArticleForm(request.POST or None, clinic=request.clinic)
+    if request.method == "POST" and form.is_valid():
+        try:
+            article = services.article_create(
+                clinic=request.clinic,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                author=request.user,
+                tags=form.cleaned_data["disease_tags"],
+            )
+        except ValidationError as error:
+            _errors_to_form(form, error)
+        else:
+            messages.success(request, _("Draft saved."))
+            return redirect("content:article", pk=article.pk)
+    rows = selectors.article_stats(clinic=request.clinic)
+    return _page(request, "content/articles_page.html", form=form, articles=rows)
+
+
+@clinic_member_required
+@require_http_methods(["GET", "POST"])
+def article(request, pk):
+    article = get_for_clinic(Article.objects, request.clinic, pk=pk)
+    initial = {
+        "title": article.title,
+        "body": article.body,
+        "disease_tags": list(article.disease_tags.all()),
+    }
+    form = ArticleForm(
+        request.POST if "save" in request.POST else None, initial=initial, clinic=request.clinic
+    )
+    if request.method == "POST":
+        try:
+            if "save" in request.POST and form.is_valid():
+                services.article_update(
+                    article=article,
+                    title=form.cleaned_data["title"],
+                    body=form.cleaned_data["body"],
+                    tags=form.cleaned_data["disease_tags"],
+                )
+                messages.success(request, _("Saved."))
+                return redirect("content:article", pk=article.pk)
+            if request.POST.get("status"):
+                services.article_set_status(
+                    article=article, status=request.POST["status"], by=request.user
+                )
+                messages.success(request, _("Status changed."))
+                return redirect("content:article", pk=article.pk)
+        except ValidationError as error:
+            _errors_to_form(form, error)
+            article.refresh_from_db()
+    return _page(
+        request,
+        "content/articles_detail.html",
+        form=form,
+        article=article,
+        body_html=services.markdown_to_safe_html(article.body),
+        public_link=services.article_link(article=article)
+        if article.status == ArticleStatus.PUBLISHED
+        else "",
+        readers=selectors.article_readers(article=article)[:50],
+        statuses=ArticleStatus,
+        section="articles",
+    )
+
+
+# Message templates -------------------------------------------------------------------------
+
+
+@clinic_member_required
+@require_http_methods(["GET", "POST"])
+def templates(request):
+    form = MessageTemplateForm(request.POST or None)
+    can_edit = request.membership.role in SENDERS
+    if request.method == "POST" and can_edit and form.is_valid():
+        try:
+            services.message_template_save(
+                clinic=request.clinic, by=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            _errors_to_form(form, error)
+        else:
+            messages.success(request, _("Template saved."))
+            return redirect("content:templates")
+    rows = MessageTemplate.objects.filter(clinic=request.clinic)
+    patients = request.clinic.patients.order_by("-created_at").only("pk", "name")[:100]
+    return _page(
+        request,
+        "content/templates_page.html",
+        form=form,
+        templates=rows,
+        patients=patients,
+        can_edit=can_edit,
+    )
+
+
+# Campaigns ---------------------------------------------------------------------------------
+
+
+@clinic_member_required
+@require_http_methods(["GET", "POST"])
+def campaigns(request):
+    form = CampaignForm(request.POST or None, clinic=request.clinic)
+    can_send = request.membership.role in SENDERS
+    if request.method == "POST" and can_send and form.is_valid():
+        try:
+            campaign = services.campaign_save(
+                clinic=request.clinic,
+                name=form.cleaned_data["name"],
+                body=form.cleaned_data["body"],
+                segment=form.segment(),
+                by=request.user,
+            )
+        except ValidationError as error:
+            _errors_to_form(form, error)
+        else:
+            return redirect("content:campaign", pk=campaign.pk)
+    rows = Campaign.objects.filter(clinic=request.clinic)[:100]
+    return _page(
+        request, "content/campaigns_page.html", form=form, campaigns=rows, can_send=can_send
+    )
+
+
+@clinic_member_required
+@require_http_methods(["GET", "POST"])
+def campaign(request, pk):
+    campaign = get_for_clinic(Campaign.objects, request.clinic, pk=pk)
+    schedule = ScheduleForm(request.POST if "send" in request.POST else None)
+    can_send = request.membership.role in SENDERS
+    if request.method == "POST" and can_send:
+        try:
+            if "send" in request.POST and schedule.is_valid():
+                services.campaign_schedule(
+                    campaign=campaign, send_at=schedule.cleaned_data["send_at"], by=request.user
+                )
+                messages.success(request, _("The campaign is scheduled."))
+                return redirect("content:campaign", pk=campaign.pk)
+            if "cancel" in request.POST:
+                services.campaign_cancel(campaign=campaign, by=request.user)
+                return redirect("content:campaign", pk=campaign.pk)
+        except ValidationError as error:
+            _errors_to_form(schedule, error)
+    context = {"campaign": campaign, "schedule": schedule, "can_send": can_send}
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        context["preview"] = services.campaign_preview(
+            clinic=request.clinic, segment=campaign.segment, body=campaign.body
+        )
+    else:
+        context["results"] = services.campaign_results(campaign=campaign)
+    return _page(request, "content/campaigns_detail.html", section="campaigns", **context)
+
+
+# Surveys -----------------------------------------------------------------------------------
+
+
+@clinic_member_required
+@require_http_methods(["GET", "POST"])
+def surveys(request):
+    form = SurveyForm(request.POST or None)
+    can_edit = request.membership.role in SENDERS
+    if request.method == "POST" and can_edit and form.is_valid():
+        try:
+            services.survey_save(clinic=request.clinic, **form.cleaned_data)
+        except ValidationError as error:
+            _errors_to_form(form, error)
+        else:
+            messages.success(request, _("Survey saved."))
+            return redirect("content:surveys")
+    rows = [
+        (survey, selectors.survey_summary(survey=survey))
+        for survey in Survey.objects.filter(clinic=request.clinic)
+    ]
+    return _page(request, "content/surveys_page.html", form=form, surveys=rows, can_edit=can_edit)
+
+
+# Red lines ---------------------------------------------------------------------------------
+
+
+@clinic_member_required
+@require_http_methods(["GET", "POST"])
+def redlines(request):
+    services.content_settings_for(clinic=request.clinic)
+    can_edit = request.membership.role in EDITORS
+    form = RedLinePhraseForm(request.POST or None)
+    if request.method == "POST" and can_edit and form.is_valid():
+        try:
+            services.redline_phrase_save(clinic=request.clinic, **form.cleaned_data)
+        except ValidationError as error:
+            _errors_to_form(form, error)
+        else:
+            messages.success(request, _("Phrase added."))
+            return redirect("content:redlines")
+    rows = RedLinePhrase.objects.filter(clinic=request.clinic)
+    settings = services.content_settings_for(clinic=request.clinic)
+    settings_form = None
+    if request.membership.role == Role.ADMIN:
+        settings_form = ContentSettingsForm(
+            initial={f: getattr(settings, f) for f in ContentSettingsForm.base_fields}
+        )
+    return _page(
+        request,
+        "content/redlines_page.html",
+        form=form,
+        phrases=rows,
+        can_edit=can_edit,
+        settings=settings,
+        settings_form=settings_form,
+    )
+
+
+@clinic_member_required(roles=(Role.ADMIN,))
+@require_http_methods(["GET", "POST"])
+def content_settings(request):
+    settings = services.content_settings_for(clinic=request.clinic)
+    form = ContentSettingsForm(
+        request.POST or None,
+        initial={f: getattr(settings, f) for f in ContentSettingsForm.base_fields},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.content_settings_update(clinic=request.clinic, **form.cleaned_data)
+        except ValidationError as error:
+            _errors_to_form(form, error)
+        else:
+            messages.success(request, _("Settings saved."))
+            return redirect("content:redlines")
+    return _page(request, "content/settings_page.html", form=form, section="redlines")
+
+
+@clinic_member_required(roles=EDITORS)
+@require_POST
+def redline_toggle(request, pk):
+    row = get_for_clinic(RedLinePhrase.objects, request.clinic, pk=pk)
+    services.redline_phrase_save(
+        clinic=request.clinic,
+        phrase=row.phrase,
+        reason=row.reason,
+        is_active=not row.is_active,
+        instance=row,
+    )
+    return redirect("content:redlines")
