@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from wechat import services
+from wechat import outbox as services
 
 
 @shared_task(acks_late=True, ignore_result=True)
