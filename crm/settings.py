@@ -210,3 +210,11 @@ WECOM_RETRY_DELAYS = tuple(float(s) for s in env_list("WECOM_RETRY_DELAYS", "30,
 WECOM_MAX_ATTEMPTS = int(env("WECOM_MAX_ATTEMPTS", "10"))
 WECOM_PACING = float(env("WECOM_PACING", "0.8"))  # share of each WeCom limit we use
 CELERY_BEAT_SCHEDULE["deliveries-scan"] = {"task": "wechat.tasks.deliveries_scan", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["callbacks-scan"] = {"task": "wechat.tasks.callbacks_scan", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["wecom-contacts-sync"] = {
+    "task": "wechat.tasks.contacts_sync_all",
+    "schedule": float(env("WECOM_SYNC_SECONDS", "21600")),  # every 6 hours
+}
+# Demo only: the fake WeCom's control URL. When set, the channel-code page offers "simulate a
+# scan". Production leaves it empty.
+WECOM_FAKE_CONTROL_URL = env("WECOM_FAKE_CONTROL_URL")

@@ -33,5 +33,6 @@ urlpatterns = [
     path("nurse/", views.role_page("nurse_home"), name="nurse_home"),
     path("operations/", views.role_page("operations_home"), name="operations_home"),
     path("api/", include((api_urls, "api"))),
+    path("wechat/", include("wechat.urls")),
     path("admin/", admin.site.urls),
 ]
