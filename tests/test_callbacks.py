@@ -188,7 +188,9 @@ def test_patient_deleting_the_staff_member_is_a_churn_signal(live_callback, code
 def test_staff_deleting_the_patient_is_a_churn_signal_too(callback_account, wecom_staff):
     from wechat.contacts import contact_arrive, contact_leave
 
-    patient = contact_arrive(account=callback_account, external_userid="wmX", userid="wx-assistant")
+    patient, _welcome = contact_arrive(
+        account=callback_account, external_userid="wmX", userid="wx-assistant"
+    )
     contact_leave(
         account=callback_account, external_userid="wmX", userid="wx-assistant", by_patient=False
     )
@@ -429,3 +431,19 @@ def test_one_token_per_corp_in_the_shared_cache_refreshed_when_revoked(
     process_pending()
     assert fake_wecom.token_requests == requests_before + 1
     assert len(fake_wecom.welcome_messages) == 2
+
+
+def test_processing_sends_the_welcome_at_once_not_behind_the_queue(
+    callback_account, fake_wecom, client, code
+):
+    post(client, *fake_wecom.signed_packet(CORP_ID, add_event(fake_wecom, state=code.state)))
+    event = CallbackEvent.objects.get()
+    assert callbacks.callback_event_process(event.pk) == "processed"
+    assert len(fake_wecom.welcome_messages) == 1
+    delivery = Delivery.objects.get()
+    assert delivery.status == "sent" and delivery.expires_at is not None
+    assert (delivery.expires_at - event.received_at).total_seconds() == 20
+    # The task enqueued on commit comes later and finds nothing to do.
+    from wechat.tasks import delivery_send_task
+
+    assert delivery_send_task(delivery.pk) == "not-due"

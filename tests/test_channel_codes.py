@@ -76,7 +76,7 @@ def test_referral_codes_record_the_referrer(
         clinic, [wecom_staff["assistant"]], kind=ChannelCodeKind.REFERRAL, referrer=referrer
     )
     assert state_parse(code.state) == ("r", referrer.pk)
-    patient = contact_arrive(
+    patient, _welcome = contact_arrive(
         account=callback_account, external_userid="wmREF", userid="wx-assistant", state=code.state
     )
     assert patient.source == Source.REFERRAL and patient.referred_by == referrer

@@ -95,7 +95,7 @@ def test_a_relation_wecom_no_longer_has_is_closed_with_a_churn_signal(
     clinic, callback_account, library, wecom_staff
 ):
     library.add_contact(userid="wx-assistant", external_userid="wmSTAY")
-    patient = contact_arrive(
+    patient, _welcome = contact_arrive(
         account=callback_account, external_userid="wmGONE", userid="wx-assistant"
     )
     report = contacts_sync(account=callback_account)

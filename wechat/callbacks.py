@@ -188,7 +188,7 @@ def callback_event_store(
 
 def callback_event_process(event_id: int) -> str:
     """Process one stored event. Safe to call twice: the row is locked and re-checked."""
-    from wechat import contacts, sync
+    from wechat import contacts, outbox, sync
 
     event = (
         CallbackEvent.objects.select_related("clinic__wecom_account")
@@ -203,7 +203,7 @@ def callback_event_process(event_id: int) -> str:
     change = fields.get("ChangeType", "")
     try:
         # Reads from WeCom happen before the row is locked; they change nothing.
-        prepared = None
+        prepared, send_now = None, []
         if kind == "change_external_contact" and change in CONTACT_CHANGES:
             prepared = contacts.contact_event_prepare(account=account, fields=fields)
         with transaction.atomic():
@@ -215,7 +215,7 @@ def callback_event_process(event_id: int) -> str:
             if locked is None:
                 return "not-pending"
             if prepared is not None:
-                contacts.contact_event_apply(
+                send_now = contacts.contact_event_apply(
                     account=account, fields=fields, prepared=prepared, event=locked
                 )
                 status = CallbackStatus.PROCESSED
@@ -227,10 +227,17 @@ def callback_event_process(event_id: int) -> str:
             CallbackEvent.objects.filter(pk=event.pk).update(
                 status=status, processed_at=timezone.now(), attempts=locked.attempts + 1, error=""
             )
-        return str(status)
     except Exception as exc:  # recorded on the row and retried by the scan
         logger.exception("WeCom callback %s failed", event.pk)
         return _failed(event, exc)
+    # The welcome code is valid 20 s: this worker sends it now rather than queueing it behind
+    # other callbacks. The task enqueued on commit then finds it claimed ("not-due").
+    for delivery_id in send_now:
+        try:
+            outbox.delivery_send(delivery_id)
+        except Exception:  # the outbox's own retry and the beat scan take over
+            logger.exception("Sending delivery %s after callback %s failed", delivery_id, event.pk)
+    return str(status)
 
 
 def _failed(event: CallbackEvent, exc: Exception) -> str:

@@ -27,6 +27,7 @@ from wechat.models import (
     ChannelCode,
     ChannelCodeKind,
     ContactArrival,
+    Delivery,
     DeliveryChannel,
     WeComAccount,
 )
@@ -49,14 +50,15 @@ def contact_event_prepare(*, account: WeComAccount, fields: dict) -> dict:
         return {}
 
 
-def contact_event_apply(*, account: WeComAccount, fields: dict, prepared: dict, event) -> None:
+def contact_event_apply(*, account: WeComAccount, fields: dict, prepared: dict, event) -> list[int]:
+    """Apply one contact event. Returns the ids of deliveries to send right after commit."""
     change = fields.get("ChangeType", "")
     external_userid = fields.get("ExternalUserID", "")
     userid = fields.get("UserID", "")
     if not external_userid:
-        return
+        return []
     if change in ("add_external_contact", "add_half_external_contact"):
-        contact_arrive(
+        _patient, welcome = contact_arrive(
             account=account,
             external_userid=external_userid,
             userid=userid,
@@ -65,7 +67,8 @@ def contact_event_apply(*, account: WeComAccount, fields: dict, prepared: dict, 
             profile=prepared,
             received_at=event.received_at,
         )
-    elif change == "edit_external_contact":
+        return [welcome.pk] if welcome else []
+    if change == "edit_external_contact":
         contact_refresh(account=account, external_userid=external_userid, profile=prepared)
     elif change in ("del_external_contact", "del_follow_user"):
         contact_leave(
@@ -74,6 +77,7 @@ def contact_event_apply(*, account: WeComAccount, fields: dict, prepared: dict, 
             userid=userid,
             by_patient=change == "del_follow_user",
         )
+    return []
 
 
 def _follow(profile: dict, userid: str) -> dict:
@@ -130,9 +134,9 @@ def contact_arrive(
     profile: dict | None = None,
     received_at=None,
     arrived_at=None,
-) -> Patient:
+) -> tuple[Patient, Delivery | None]:
     """A patient added a staff member on WeCom. Creates or links the patient, applies the
-    channel code's rules, records the arrival, and enqueues the welcome message."""
+    channel code's rules, records the arrival, and enqueues the welcome message (returned)."""
     clinic = account.clinic
     profile = profile or {}
     now = timezone.now()
@@ -208,9 +212,10 @@ def contact_arrive(
         },
         occurred_at=arrived_at,
     )
+    welcome = None
     if welcome_code:
         text = (code.welcome_text if code else "") or account.welcome_text or DEFAULT_WELCOME_TEXT
-        delivery_enqueue(
+        welcome, _created = delivery_enqueue(
             clinic=clinic,
             key=f"welcome:{welcome_code}",
             channel=DeliveryChannel.WELCOME,
@@ -220,7 +225,7 @@ def contact_arrive(
             payload={"welcome_code": welcome_code, "link": code.link if code else None},
             expires_at=(received_at or now) + WELCOME_CODE_TTL,
         )
-    return patient
+    return patient, welcome
 
 
 def contact_refresh(*, account: WeComAccount, external_userid: str, profile: dict) -> None:

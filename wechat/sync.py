@@ -138,7 +138,7 @@ def _contact_reconcile(account, userid, contact, follow, report) -> None:
             else:
                 report.patients_linked += 1
             # No welcome: the code of a contact added long ago is not valid any more.
-            patient = contact_arrive(
+            patient, _welcome = contact_arrive(
                 account=account,
                 external_userid=external_userid,
                 userid=userid,
