@@ -186,6 +186,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": _queue_dir,
         "data_folder_out": _queue_dir,
         "processed_folder": str(BASE_DIR / ".run" / "broker-processed"),
+        # kombu's exchange table; without it kombu writes a ./control folder into the checkout.
+        "control_folder": str(BASE_DIR / ".run" / "broker-control"),
         "store_processed": False,
     }
 CELERY_TASK_ACKS_LATE = True
