@@ -39,6 +39,13 @@ class ContactsMixin:
         self.marked = []  # mark_tag calls
         self.pushes = []  # callbacks pushed: {"change_type", "status", "ms"}
 
+    def reset_received(self):
+        """Forget what was received (messages, welcomes, pushes), keep apps and contacts."""
+        with self.lock:
+            self.welcome_messages.clear()
+            self.messages.clear()
+            self.pushes.clear()
+
     # Contacts ----------------------------------------------------------------------
 
     def add_contact(
