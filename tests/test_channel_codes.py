@@ -235,3 +235,19 @@ def test_wecom_configure_command_prints_the_callback_url_and_is_idempotent(clini
     out = capsys.readouterr().out
     assert "/wechat/callback/a/" in out
     assert WeComAccount.objects.get().callback_token == "t1"
+
+
+def test_clinic_admin_sees_only_their_own_codes_and_callbacks_in_django_admin(
+    client, clinic, other_clinic, callback_account, wecom_staff, admin_user
+):
+    from wechat.models import CallbackEvent
+
+    make_code(clinic, [wecom_staff["assistant"]], name="本院活码")
+    CallbackEvent.objects.create(
+        clinic=other_clinic, dedupe_key="x", event="外院事件", xml="<xml/>"
+    )
+    client.force_login(admin_user)
+    codes = client.get("/admin/wechat/channelcode/").content.decode()
+    assert "本院活码" in codes
+    callbacks_page = client.get("/admin/wechat/callbackevent/")
+    assert callbacks_page.status_code == 200 and "外院事件" not in callbacks_page.content.decode()
