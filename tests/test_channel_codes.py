@@ -251,3 +251,19 @@ def test_clinic_admin_sees_only_their_own_codes_and_callbacks_in_django_admin(
     assert "本院活码" in codes
     callbacks_page = client.get("/admin/wechat/callbackevent/")
     assert callbacks_page.status_code == 200 and "外院事件" not in callbacks_page.content.decode()
+
+
+def test_one_referral_code_per_referrer(clinic, callback_account, wecom_staff, make_patient):
+    referrer = make_patient(name="老李")
+    make_code(clinic, [wecom_staff["assistant"]], kind=ChannelCodeKind.REFERRAL, referrer=referrer)
+    with pytest.raises(ValidationError, match="转介绍码"):
+        make_code(
+            clinic, [wecom_staff["assistant"]], kind=ChannelCodeKind.REFERRAL, referrer=referrer
+        )
+    assert ChannelCode.objects.count() == 1
+
+
+def test_the_form_does_not_offer_churned_as_a_stage(client, callback_account, assistant):
+    client.force_login(assistant)
+    form = client.get("/wechat/channel-codes/new/").content.decode()
+    assert 'value="converted"' in form and 'value="churned"' not in form

@@ -114,6 +114,8 @@ def channel_code_create(
     code.tags.set(tags)
     subject = referrer.pk if kind == ChannelCodeKind.REFERRAL else code.pk
     code.state = state_for(kind=kind, object_id=subject)
+    if ChannelCode.objects.filter(clinic=clinic, state=code.state).exists():
+        raise ValidationError(_("This patient already has a referral code."))
     try:
         code.config_id, code.qr_code = transport.add_contact_way(
             account, state=code.state, userids=[m.wecom_userid for m in staff], remark=name

@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership
-from patients.models import PatientTag, Stage
+from patients.models import JOURNEY, PatientTag
 
 
 class BootstrapMixin:
@@ -47,7 +47,8 @@ class ChannelCodeForm(BootstrapMixin, forms.Form):
     )
     stage = forms.ChoiceField(
         label=_("Journey stage to set"),
-        choices=[("", _("Keep the patient's stage"))] + list(Stage.choices),
+        # Churned is where patients end up, not where a code puts them.
+        choices=[("", _("Keep the patient's stage"))] + [(s.value, s.label) for s in JOURNEY],
         required=False,
     )
     welcome_text = forms.CharField(

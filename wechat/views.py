@@ -98,7 +98,9 @@ def channel_code_simulate(request, pk):
         if result.get("status") == 200:
             messages.success(
                 request,
-                _("A simulated patient scanned “%(name)s”; they appear below in a moment.")
+                _(
+                    "A simulated patient scanned “%(name)s”; they appear under recent arrivals in a moment."
+                )
                 % {"name": code.name},
             )
         else:
