@@ -447,3 +447,29 @@ def test_processing_sends_the_welcome_at_once_not_behind_the_queue(
     from wechat.tasks import delivery_send_task
 
     assert delivery_send_task(delivery.pk) == "not-due"
+
+
+def test_the_codes_link_card_goes_with_the_welcome(
+    callback_account, fake_wecom, client, clinic, wecom_staff
+):
+    code = channel_code_create(
+        clinic=clinic,
+        name="术后康复",
+        staff=[wecom_staff["assistant"]],
+        welcome_text="术后康复指南请点开下方链接。",
+        link_title="甲状腺术后康复指南",
+        link_url="https://careloop.example.cn/a/1",
+    )
+    post(client, *fake_wecom.signed_packet(CORP_ID, add_event(fake_wecom, state=code.state)))
+    process_pending()
+    [welcome] = fake_wecom.welcome_messages
+    assert welcome["attachments"] == [
+        {
+            "msgtype": "link",
+            "link": {
+                "title": "甲状腺术后康复指南",
+                "url": "https://careloop.example.cn/a/1",
+                "desc": "",
+            },
+        }
+    ]
