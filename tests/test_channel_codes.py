@@ -267,3 +267,11 @@ def test_the_form_does_not_offer_churned_as_a_stage(client, callback_account, as
     client.force_login(assistant)
     form = client.get("/wechat/channel-codes/new/").content.decode()
     assert 'value="converted"' in form and 'value="churned"' not in form
+
+
+def test_pages_speak_chinese_by_default_and_english_on_request(client, admin_user, wecom_account):
+    client.force_login(admin_user)
+    assert "渠道活码" in client.get("/wechat/channel-codes/").content.decode()
+    assert "企业微信设置" in client.get("/wechat/settings/").content.decode()
+    english = client.get("/wechat/channel-codes/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Channel codes" in english and "渠道活码" not in english
