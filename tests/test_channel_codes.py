@@ -275,3 +275,29 @@ def test_pages_speak_chinese_by_default_and_english_on_request(client, admin_use
     assert "企业微信设置" in client.get("/wechat/settings/").content.decode()
     english = client.get("/wechat/channel-codes/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Channel codes" in english and "渠道活码" not in english
+
+
+def test_a_code_cannot_carry_two_tags_of_a_single_choice_group(
+    clinic, callback_account, wecom_staff
+):
+    with pytest.raises(ValidationError) as error:
+        make_code(
+            clinic, [wecom_staff["assistant"]], tags=[tag(clinic, "轻度"), tag(clinic, "重度")]
+        )
+    assert "严重程度" in error.value.message_dict["tags"][0]
+
+
+def test_recent_arrivals_show_each_patients_latest_entries(
+    client, clinic, callback_account, wecom_staff, admin_user, make_patient
+):
+    from patients.services import touch_record
+
+    patient = make_patient(name="老病号", external_userid="wmOLDIE")
+    for n in range(10):
+        touch_record(patient=patient, kind="note", summary=f"旧记录{n}")
+    contact_arrive(account=callback_account, external_userid="wmOLDIE", userid="wx-assistant")
+    client.force_login(admin_user)
+    panel = client.get("/wechat/channel-codes/arrivals/").content.decode()
+    # Newest first: the arrival's entry, then the five latest notes; the oldest are left out.
+    assert panel.count("<li ") == 6 and 'data-kind="profile"' in panel
+    assert "旧记录9" in panel and "旧记录4" not in panel

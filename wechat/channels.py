@@ -87,6 +87,11 @@ def channel_code_create(
         errors["staff"] = [_("No WeCom userid for: %(names)s.") % {"names": names}]
     if any(t.clinic_id != clinic.pk for t in tags):
         errors["tags"] = [_("A tag does not belong to this clinic.")]
+    else:
+        single = [t.group for t in tags if t.group.is_single_choice]
+        for group in {g.pk: g for g in single}.values():
+            if sum(g.pk == group.pk for g in single) > 1:
+                errors["tags"] = [_("Choose only one tag of “%(group)s”.") % {"group": group.name}]
     if stage and stage not in Stage.values:
         errors["stage"] = [_("Unknown journey stage.")]
     if kind not in ChannelCodeKind.values:

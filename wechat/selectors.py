@@ -1,7 +1,5 @@
 """Reads for the WeCom pages."""
 
-from django.db.models import Prefetch
-
 from crm.models import Clinic
 from patients.models import Touch
 from wechat.channels import channel_code_stats
@@ -19,15 +17,24 @@ def channel_code_rows(*, clinic: Clinic, days: int = 7) -> list[dict]:
     return [{"code": code, **stats.get(code.pk, empty)} for code in codes]
 
 
+TOUCHES_PER_ARRIVAL = 6
+
+
 def recent_arrivals(*, clinic: Clinic, limit: int = 5) -> list[ContactArrival]:
-    """The newest WeCom arrivals with the first timeline entries of each patient."""
-    touches = Touch.objects.order_by("occurred_at", "id")
-    return list(
+    """The newest WeCom arrivals, each with its patient's latest timeline entries (a few
+    small queries: at most `limit` patients)."""
+    arrivals = list(
         ContactArrival.objects.filter(clinic=clinic)
         .select_related("patient", "channel_code")
-        .prefetch_related(Prefetch("patient__touches", queryset=touches))
         .order_by("-arrived_at", "-id")[:limit]
     )
+    for arrival in arrivals:
+        arrival.latest_touches = list(
+            Touch.objects.filter(patient_id=arrival.patient_id).order_by("-occurred_at", "-id")[
+                :TOUCHES_PER_ARRIVAL
+            ]
+        )
+    return arrivals
 
 
 def stored_secrets(account: WeComAccount | None) -> dict[str, bool]:
