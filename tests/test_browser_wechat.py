@@ -44,6 +44,11 @@ def test_create_a_channel_code_simulate_a_scan_and_see_the_patient(
     process_pending()  # the worker's part, in-process
     patient = Patient.objects.get(external_userid__startswith="wm")
     page.wait_for_function("document.querySelector('[data-kind=welcome]') !== null", timeout=10_000)
+    screenshot(page, "wechat-arrival-appears")
+    # Once the welcome shows, the page reloads by itself so that the counts include the patient.
+    page.wait_for_url("**/wechat/channel-codes/", timeout=10_000)
+    assert page.get_by_test_id("brought").inner_text() == "1"
+    assert page.get_by_test_id("current").inner_text() == "1"
     arrivals = page.locator("#arrivals").inner_text()
     assert patient.name in arrivals and "复查报告可以拍照发给我" in arrivals
     assert "甲状腺结节" in arrivals
