@@ -29,14 +29,26 @@ browser:
 	@command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK" || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
+# The demo runs the fake WeCom too (Procfile), and every process is pointed at it.
+FAKE_WECOM_PORT ?= 8765
+run: export WECOM_API_BASE_URL = http://127.0.0.1:$(FAKE_WECOM_PORT)/cgi-bin/
+run: export WECOM_FAKE_CONTROL_URL = http://127.0.0.1:$(FAKE_WECOM_PORT)/_fake/
+run: export FAKE_WECOM_PORT := $(FAKE_WECOM_PORT)
+run: export SITE_URL = http://127.0.0.1:$(PORT)
 run: install
 	mkdir -p .run/broker .run/broker-processed .run/cache
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo
+	@# Demo-only WeCom settings for the demo clinic (the fake accepts any); safe to run twice.
+	$(PY) manage.py wecom_configure --clinic demo --corp-id ww-demo-corp --agent-id 1000002 \
+	  --secret demo-only-secret --token demo-only-token \
+	  --aes-key Y2FyZWxvb3AtZGVtby1vbmx5LWFlcy1rZXktMDAwMDA --robot-key demo-only-robot
 	@echo ""
 	@echo "  CareLoop is starting at http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins (demo only), password careloop-demo:"
 	@echo "    admin · doctor · assistant · nurse · operations"
+	@echo "  Channel codes (模拟扫码 simulates a scan): http://127.0.0.1:$(PORT)/wechat/channel-codes/"
+	@echo "  Fake WeCom: $$WECOM_API_BASE_URL (state: $${WECOM_FAKE_CONTROL_URL}state)"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
 	WEB_PORT=$(PORT) .venv/bin/honcho start -f Procfile

@@ -193,6 +193,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": _queue_dir,
         "data_folder_out": _queue_dir,
         "processed_folder": str(BASE_DIR / ".run" / "broker-processed"),
+        # kombu's exchange table; without it kombu writes a ./control folder into the checkout.
+        "control_folder": str(BASE_DIR / ".run" / "broker-control"),
         "store_processed": False,
     }
 CELERY_TASK_ACKS_LATE = True
@@ -218,3 +220,11 @@ WECOM_MAX_ATTEMPTS = int(env("WECOM_MAX_ATTEMPTS", "10"))
 WECOM_PACING = float(env("WECOM_PACING", "0.8"))  # share of each WeCom limit we use
 CELERY_BEAT_SCHEDULE["deliveries-scan"] = {"task": "wechat.tasks.deliveries_scan", "schedule": 10.0}
 CELERY_BEAT_SCHEDULE["campaigns-scan"] = {"task": "content.tasks.campaigns_scan", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["callbacks-scan"] = {"task": "wechat.tasks.callbacks_scan", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["wecom-contacts-sync"] = {
+    "task": "wechat.tasks.contacts_sync_all",
+    "schedule": float(env("WECOM_SYNC_SECONDS", "21600")),  # every 6 hours
+}
+# Demo only: the fake WeCom's control URL. When set, the channel-code page offers "simulate a
+# scan". Production leaves it empty.
+WECOM_FAKE_CONTROL_URL = env("WECOM_FAKE_CONTROL_URL")

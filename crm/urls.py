@@ -49,6 +49,7 @@ urlpatterns = [
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("", include("content.urls")),
     path("api/", include((api_urls, "api"))),
+    path("wechat/", include("wechat.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -183,3 +183,60 @@ def wecom_account(clinic, fake_wecom):
         secret="test-secret",
         robot_key="robot-key-a",
     )
+
+
+# WeCom callbacks --------------------------------------------------------------------------
+
+CORP_ID = "ww-test-corp"
+CALLBACK_TOKEN = "cb-token-a"
+# 43 characters of base64 that decode to a 32-byte key, as WeCom generates them.
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+@pytest.fixture
+def callback_account(clinic, fake_wecom):
+    """Clinic A's WeCom account with callback keys; the fake knows them too (as WeCom does
+    once an admin pasted them into its console). Tests with a live server set the URL."""
+    from wechat.services import wecom_account_configure
+
+    account = wecom_account_configure(
+        clinic=clinic,
+        corp_id=CORP_ID,
+        agent_id="1000002",
+        secret="test-secret",
+        callback_token=CALLBACK_TOKEN,
+        encoding_aes_key=AES_KEY,
+    )
+    fake_wecom.register_app(
+        corp_id=CORP_ID,
+        callback_url="http://testserver/wechat/callback/a/",
+        token=CALLBACK_TOKEN,
+        aes_key=AES_KEY,
+    )
+    return account
+
+
+@pytest.fixture
+def wecom_staff(staff):
+    """The assistant and the doctor carry their WeCom userids."""
+    from crm.models import Membership
+
+    for role in ("assistant", "doctor"):
+        Membership.objects.filter(user=staff[role]).update(wecom_userid=f"wx-{role}")
+    return {role: Membership.objects.get(user=staff[role]) for role in ("assistant", "doctor")}
+
+
+def process_pending():
+    """What the worker does after the callback commits: process stored events, then send
+    the deliveries they enqueued. Runs the task functions in-process."""
+    from wechat.models import CallbackEvent, CallbackStatus
+    from wechat.outbox import deliveries_due_ids
+    from wechat.tasks import callback_process_task, delivery_send_task
+
+    pending = CallbackEvent.objects.filter(status=CallbackStatus.PENDING).values_list(
+        "pk", flat=True
+    )
+    results = [callback_process_task(pk) for pk in list(pending)]
+    for delivery_id in deliveries_due_ids():
+        delivery_send_task(delivery_id)
+    return results

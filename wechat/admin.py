@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from crm.admin import ClinicScopedAdmin
-from wechat.models import Delivery, DeliveryAttempt
+from wechat.models import CallbackEvent, ChannelCode, Delivery, DeliveryAttempt
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -34,6 +34,39 @@ class DeliveryAdmin(ClinicScopedAdmin):
     readonly_fields = [f.name for f in Delivery._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ChannelCode)
+class ChannelCodeAdmin(ClinicScopedAdmin):
+    """Channel codes are created on their page (WeCom must create the contact way); here they
+    can be looked at and switched off."""
+
+    list_display = ["name", "kind", "state", "stage", "is_active", "created_at"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name", "state"]
+    fields = ["name", "is_active", "kind", "state", "config_id", "qr_code", "stage"]
+    readonly_fields = ["kind", "state", "config_id", "qr_code", "stage"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(CallbackEvent)
+class CallbackEventAdmin(ClinicScopedAdmin):
+    """The callback inbox, read-only: what WeCom sent, and what became of it."""
+
+    list_display = ["received_at", "event", "change_type", "status", "attempts", "error"]
+    list_filter = ["status", "event", "change_type"]
+    readonly_fields = [f.name for f in CallbackEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

@@ -4,6 +4,15 @@ from django.utils.translation import gettext_lazy as _
 
 from crm import crypto
 from crm.models import Clinic
+from patients.models import Stage
+
+# The clinic's first welcome message, editable on the WeCom settings page (seed 003: say what the
+# account is for, what to send here, and that it is not for emergencies).
+DEFAULT_WELCOME_TEXT = (
+    "您好，欢迎添加我们！这里是本院的患者服务账号：复查报告、检查单可以直接拍照发到这里，"
+    "复诊预约和非紧急的问题也可以在这里咨询，我们会在工作时间尽快回复。"
+    "本账号不处理急症：如遇紧急情况，请立即前往医院急诊或拨打 120。"
+)
 
 
 class WeComAccount(models.Model):
@@ -18,6 +27,8 @@ class WeComAccount(models.Model):
     encoding_aes_key_encrypted = models.TextField(editable=False, blank=True)
     # The team group's robot webhook key, for the morning digest.
     robot_key_encrypted = models.TextField(editable=False, blank=True)
+    # Sent to a new contact who came without a channel code's own welcome message.
+    welcome_text = models.TextField(_("default welcome message"), default=DEFAULT_WELCOME_TEXT)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
@@ -182,3 +193,183 @@ class RateBucket(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class ChannelCodeKind(models.TextChoices):
+    """What a code's `state` stands for. The state is the kind's prefix and a base36 id."""
+
+    CHANNEL = "c", _("Channel")
+    REFERRAL = "r", _("Referral")
+    POST = "p", _("Content post")
+
+
+class ChannelCode(models.Model):
+    """A channel QR code (渠道活码): a WeCom contact way whose `state` tells where a
+    patient came from. Scanning it adds one of `staff`; CareLoop then applies the
+    code's tags and stage and sends its welcome message."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="channel_codes")
+    kind = models.CharField(
+        _("kind"), max_length=1, choices=ChannelCodeKind.choices, default=ChannelCodeKind.CHANNEL
+    )
+    name = models.CharField(_("name"), max_length=60)
+    staff = models.ManyToManyField(
+        "crm.Membership", verbose_name=_("receiving staff"), related_name="channel_codes"
+    )
+    tags = models.ManyToManyField(
+        "patients.PatientTag", verbose_name=_("tags to apply"), blank=True, related_name="+"
+    )
+    stage = models.CharField(
+        _("journey stage to set"),
+        max_length=20,
+        choices=Stage.choices,
+        blank=True,
+        help_text=_("Leave empty to keep the patient's stage."),
+    )
+    welcome_text = models.TextField(
+        _("welcome message"),
+        blank=True,
+        help_text=_("Leave empty to send the clinic's default welcome message."),
+    )
+    link_title = models.CharField(_("link card title"), max_length=64, blank=True)
+    link_url = models.URLField(_("link card URL"), max_length=500, blank=True)
+    link_desc = models.CharField(_("link card description"), max_length=128, blank=True)
+    # WeCom's `state` (≤ 30 characters): the kind's prefix, a dash and a base36 id.
+    state = models.CharField(_("state"), max_length=30)
+    # Referral codes (issue 8): the patient who refers.
+    referrer = models.ForeignKey(
+        "patients.Patient",
+        verbose_name=_("referrer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    config_id = models.CharField(_("WeCom config id"), max_length=64, blank=True)
+    qr_code = models.URLField(_("QR code"), max_length=500, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("channel code")
+        verbose_name_plural = _("channel codes")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "state"], name="channelcode_unique_state"),
+            models.CheckConstraint(
+                condition=models.Q(stage="") | models.Q(stage__in=Stage.values),
+                name="channelcode_stage_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def link(self) -> dict | None:
+        if not self.link_url:
+            return None
+        return {"title": self.link_title or self.name, "url": self.link_url, "desc": self.link_desc}
+
+
+class ContactArrivalQuerySet(models.QuerySet):
+    def current(self):
+        return self.filter(still_contact=True)
+
+
+class ContactArrival(models.Model):
+    """A patient became a WeCom contact of a staff member, through a channel code or not.
+
+    The channel-code page counts these per day and how many are still contacts."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="wecom_arrivals"
+    )
+    channel_code = models.ForeignKey(
+        ChannelCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="arrivals"
+    )
+    staff_userid = models.CharField(_("staff WeCom userid"), max_length=64)
+    state = models.CharField(_("state"), max_length=30, blank=True)
+    arrived_at = models.DateTimeField(_("arrived at"), default=timezone.now)
+    still_contact = models.BooleanField(_("still a contact"), default=True)
+    left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+
+    objects = ContactArrivalQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("WeCom arrival")
+        verbose_name_plural = _("WeCom arrivals")
+        ordering = ["-arrived_at", "-id"]
+        constraints = [
+            # One row per contact relation; a re-add after a delete revives it.
+            models.UniqueConstraint(
+                fields=["clinic", "patient", "staff_userid"], name="arrival_unique_relation"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(still_contact=True, left_at__isnull=True)
+                | models.Q(still_contact=False),
+                name="arrival_left_only_when_gone",
+            ),
+        ]
+        indexes = [
+            # The channel-code page: arrivals of a code per day.
+            models.Index(fields=["channel_code", "arrived_at"], name="arrival_code_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.patient_id} → {self.staff_userid}"
+
+
+class CallbackStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    PROCESSED = "processed", _("Processed")
+    IGNORED = "ignored", _("Ignored")
+    FAILED = "failed", _("Failed")
+
+
+class CallbackEvent(models.Model):
+    """The inbox: one decrypted WeCom callback, stored before WeCom gets its answer.
+
+    `dedupe_key` is a hash of the decrypted event's fields, so WeCom's retries and
+    replays of the same event are one row; a worker processes each row once."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    dedupe_key = models.CharField(max_length=64)
+    event = models.CharField(_("event"), max_length=64, blank=True)
+    change_type = models.CharField(_("change type"), max_length=64, blank=True)
+    xml = models.TextField(_("decrypted XML"))
+    status = models.CharField(
+        _("status"), max_length=20, choices=CallbackStatus.choices, default=CallbackStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    # When the beat scan may pick it up: a little after receipt (the task enqueued on commit
+    # normally has it done by then), later after each failed try.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("WeCom callback")
+        verbose_name_plural = _("WeCom callbacks")
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "dedupe_key"], name="callback_unique_event"),
+            models.CheckConstraint(
+                condition=models.Q(status="pending", processed_at__isnull=True)
+                | ~models.Q(status="pending"),
+                name="callback_pending_not_processed",
+            ),
+        ]
+        indexes = [
+            # The scan: CallbackEvent.objects.filter(status="pending", next_attempt_at__lte=now).
+            models.Index(
+                fields=["next_attempt_at"],
+                name="callback_pending",
+                condition=models.Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event}/{self.change_type} @ {self.received_at:%Y-%m-%d %H:%M:%S}"

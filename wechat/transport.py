@@ -5,16 +5,22 @@ WeCom answers errors as JSON errcodes; they are mapped to one error type with a
 and demos and nothing else knows the difference.
 """
 
+import binascii
+import struct
 import time
+from collections.abc import Iterator
 
 import requests
 from django.conf import settings
 from django.core.cache import cache
-from wechatpy.exceptions import WeChatClientException
+from wechatpy.exceptions import InvalidSignatureException, WeChatClientException
 from wechatpy.session import SessionStorage
 from wechatpy.work import WeChatClient
+from wechatpy.work.crypto import WeChatCrypto
+from wechatpy.work.exceptions import InvalidCorpIdException
 
 TIMEOUT = (3.05, 10)  # connect, read: every HTTP call has a timeout
+TOKEN_REFRESH_MARGIN = 300  # seconds before the token's expiry when a new one is fetched
 
 # The access token was revoked or expired: refresh it and try once more.
 TOKEN_ERRORS = {40001, 40014, 42001, 42007}
@@ -51,6 +57,9 @@ class DjangoCacheStorage(SessionStorage):
         return cache.get(self.prefix + key, default)
 
     def set(self, key, value, ttl=None):
+        if ttl and key.endswith("_access_token"):
+            # Refresh before WeCom's expiry (7200 s), so no call meets an expired token.
+            ttl = max(int(ttl) - TOKEN_REFRESH_MARGIN, 60)
         cache.set(self.prefix + key, value, ttl)
 
     def delete(self, key):
@@ -184,6 +193,124 @@ def send_welcome_msg(account, *, welcome_code: str, text: str, link: dict | None
     if link:
         template["attachments"] = [{"msgtype": "link", "link": link}]
     call(client, client.external_contact.send_welcome_msg, template)
+
+
+def add_contact_way(
+    account, *, state: str, userids: list[str], remark: str = ""
+) -> tuple[str, str]:
+    """A "contact me" QR code (渠道活码) for `userids`, tagged with `state`.
+    Returns (config_id, qr_code URL)."""
+    client = client_for(account)
+    result = call(
+        client,
+        client.external_contact.add_contact_way,
+        type=1 if len(userids) == 1 else 2,
+        scene=2,  # a QR code
+        remark=remark[:30] or None,
+        skip_verify=True,
+        state=state,
+        user=userids,
+    )
+    return str(result.get("config_id", "")), str(result.get("qr_code", ""))
+
+
+def contact_get(account, *, external_userid: str) -> dict:
+    """An external contact's profile and its follow users (with their remarks and tags)."""
+    client = client_for(account)
+    return call(client, client.external_contact.get, external_userid)
+
+
+def follow_users(account) -> list[str]:
+    """The staff members who have the customer-contact feature."""
+    client = client_for(account)
+    return list(call(client, client.external_contact.get_follow_user_list).get("follow_user", []))
+
+
+def contacts_of_user(account, *, userid: str, page_size: int = 100) -> Iterator[dict]:
+    """Every external contact of one staff member, page by page (cursor paging)."""
+    client = client_for(account)
+    cursor = ""
+    while True:
+        page = call(client, client.external_contact.batch_get_by_user, userid, cursor, page_size)
+        yield from page.get("external_contact_list", [])
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            return
+
+
+def corp_tags(account) -> list[dict]:
+    """The corp's customer tag library: groups with their tags."""
+    client = client_for(account)
+    return list(call(client, client.external_contact.get_corp_tag_list).get("tag_group", []))
+
+
+def corp_tag_add(account, *, group_name: str, tag_names: list[str]) -> dict:
+    client = client_for(account)
+    return call(
+        client,
+        client.external_contact.add_corp_tag,
+        group_id=None,
+        group_name=group_name,
+        order=None,
+        tags=[{"name": name} for name in tag_names],
+    ).get("tag_group", {})
+
+
+def mark_tag(account, *, userid: str, external_userid: str, add: list[str], remove=()) -> None:
+    client = client_for(account)
+    call(
+        client,
+        client.external_contact.mark_tag,
+        userid,
+        external_userid,
+        add_tag=list(add),
+        remove_tag=list(remove),
+    )
+
+
+# Callbacks ---------------------------------------------------------------------------
+
+
+class CallbackRejected(Exception):
+    """A callback that must not be trusted: a bad signature, another corp, bad ciphertext."""
+
+
+def _crypto(token: str, aes_key: str, corp_id: str) -> WeChatCrypto:
+    try:
+        return WeChatCrypto(token, aes_key, corp_id)
+    except (AssertionError, binascii.Error, ValueError) as exc:
+        raise CallbackRejected("callback keys are not configured correctly") from exc
+
+
+def callback_verify_url(
+    *, token: str, aes_key: str, corp_id: str, signature: str, timestamp: str, nonce: str, echostr
+) -> str:
+    """WeCom's URL verification: check the signature and decrypt echostr (AES-256-CBC)."""
+    crypto = _crypto(token, aes_key, corp_id)
+    try:
+        return crypto.check_signature(signature, timestamp, nonce, echostr)
+    except InvalidSignatureException as exc:
+        raise CallbackRejected("bad signature") from exc
+    except InvalidCorpIdException as exc:
+        raise CallbackRejected("another corp id") from exc
+    except (binascii.Error, ValueError, struct.error, IndexError, TypeError) as exc:
+        raise CallbackRejected("unreadable ciphertext") from exc
+
+
+def callback_decrypt(
+    *, token: str, aes_key: str, corp_id: str, signature: str, timestamp: str, nonce: str, encrypt
+) -> str:
+    """An event POST: check msg_signature over the ciphertext, decrypt it, check that it
+    was encrypted for our corp id (ReceiveId). Returns the plaintext XML."""
+    crypto = _crypto(token, aes_key, corp_id)
+    try:
+        return crypto.decrypt_message({"Encrypt": encrypt}, signature, timestamp, nonce)
+    except InvalidSignatureException as exc:
+        raise CallbackRejected("bad signature") from exc
+    except InvalidCorpIdException as exc:
+        raise CallbackRejected("another corp id") from exc
+    except (binascii.Error, ValueError, struct.error, IndexError, TypeError) as exc:
+        raise CallbackRejected("unreadable ciphertext") from exc
 
 
 def elapsed_ms(started: float) -> int:

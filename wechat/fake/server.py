@@ -6,6 +6,8 @@ from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from wechat.fake.contacts import ContactsMixin
+
 # WeCom's documented limits, enforced like WeCom does.
 API_LIMIT_PER_MINUTE = 10_000
 MEMBER_LIMIT_PER_MINUTE = 30  # app messages to one member: the excess is silently dropped
@@ -14,7 +16,7 @@ ROBOT_LIMIT_PER_MINUTE = 20  # errcode 130101 past it
 WELCOME_CODE_TTL = 20.0
 
 
-class FakeWeCom:
+class FakeWeCom(ContactsMixin):
     """The fake's state. Thread-safe: the server answers requests on many threads."""
 
     def __init__(self):
@@ -31,7 +33,7 @@ class FakeWeCom:
             self.customer_messages = []  # add_msg_template
             self.welcome_messages = []
             self.contact_ways = []
-            self.contacts = {}  # external_userid -> contact dict
+            self._reset_contacts()
             self.welcome_codes = {}  # code -> issued at (monotonic)
             self.calls = defaultdict(int)  # path -> count
             self.rate_limited = defaultdict(int)  # path -> count of limit errors answered
@@ -220,8 +222,14 @@ class FakeWeCom:
                 "calls": dict(self.calls),
                 "rate_limited": dict(self.rate_limited),
                 "duplicates_suppressed": self.duplicates_suppressed,
+                "contacts": dict(self.contacts),
+                "tag_groups": list(self.tag_groups),
+                "marked": list(self.marked),
+                "pushes": list(self.pushes),
             }
 
+
+APP_FIELDS = ("corp_id", "callback_url", "token", "aes_key")
 
 # Paths that need a valid access_token, and the handler for each.
 TOKEN_ENDPOINTS = {
@@ -231,6 +239,14 @@ TOKEN_ENDPOINTS = {
     "externalcontact/send_welcome_msg": lambda fake, q, b: fake.send_welcome_msg(b),
     "externalcontact/add_contact_way": lambda fake, q, b: fake.add_contact_way(b),
     "externalcontact/get": lambda fake, q, b: fake.get_contact(q),
+    "externalcontact/get_follow_user_list": lambda fake, q, b: fake.get_follow_user_list(),
+    "externalcontact/batch/get_by_user": lambda fake, q, b: fake.batch_get_by_user(b),
+    "externalcontact/get_corp_tag_list": lambda fake, q, b: fake.get_corp_tag_list(b),
+    "externalcontact/add_corp_tag": lambda fake, q, b: fake.add_corp_tag(b),
+    "externalcontact/edit_corp_tag": lambda fake, q, b: fake.edit_corp_tag(b),
+    "externalcontact/del_corp_tag": lambda fake, q, b: fake.del_corp_tag(b),
+    "externalcontact/mark_tag": lambda fake, q, b: fake.mark_tag(b),
+    "externalcontact/remark": lambda fake, q, b: fake.remark(b),
 }
 
 
@@ -312,7 +328,50 @@ def make_handler(fake: FakeWeCom):
                     if "enforce_limits" in body:
                         fake.enforce_limits = bool(body["enforce_limits"])
                 return self._answer(200, {"ok": True, "faults": fake.faults})
+            if path == "_fake/apps":
+                try:
+                    fake.register_app(**{k: body[k] for k in APP_FIELDS})
+                except (KeyError, TypeError):
+                    return self._answer(400, {"errmsg": "corp_id, callback_url, token, aes_key"})
+                return self._answer(200, {"ok": True})
+            if path == "_fake/push":
+                return self._push(body)
             return self._answer(404, {"errmsg": "unknown control"})
+
+        def _push(self, body):
+            """Control: make WeCom push a contact event to a registered app's callback URL."""
+            corp_id = body.get("corp_id", "")
+            if corp_id not in fake.apps:
+                return self._answer(404, {"errmsg": "register the app first (/_fake/apps)"})
+            change = body.get("change_type", "add_external_contact")
+            userid = body.get("userid", "")
+            if change == "add_external_contact":
+                result = fake.push_add(
+                    corp_id,
+                    userid=userid,
+                    state=body.get("state", ""),
+                    name=body.get("name"),
+                    external_userid=body.get("external_userid"),
+                )
+            elif change == "edit_external_contact":
+                result = fake.push_edit(
+                    corp_id,
+                    userid=userid,
+                    external_userid=body.get("external_userid", ""),
+                    remark=body.get("remark"),
+                )
+            elif change in ("del_follow_user", "del_external_contact"):
+                result = fake.push_delete(
+                    corp_id,
+                    userid=userid,
+                    external_userid=body.get("external_userid", ""),
+                    by_patient=change == "del_follow_user",
+                )
+            else:
+                return self._answer(400, {"errmsg": f"unknown change_type {change}"})
+            result.pop("body", None)
+            result.pop("params", None)
+            return self._answer(200, result)
 
     return Handler
 

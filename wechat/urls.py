@@ -1,0 +1,18 @@
+from django.urls import path
+
+from wechat import views
+
+app_name = "wechat"
+
+urlpatterns = [
+    path("callback/<slug:slug>/", views.callback, name="callback"),
+    path("channel-codes/", views.channel_codes, name="channel_codes"),
+    path("channel-codes/new/", views.channel_code_new, name="channel_code_new"),
+    path("channel-codes/arrivals/", views.recent_arrivals, name="recent_arrivals"),
+    path(
+        "channel-codes/<int:pk>/simulate/",
+        views.channel_code_simulate,
+        name="channel_code_simulate",
+    ),
+    path("settings/", views.wecom_settings, name="settings"),
+]

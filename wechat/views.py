@@ -1,0 +1,144 @@
+"""Pages (channel codes, WeCom settings) and the callback endpoint. Thin: services do the work."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from crm.models import Role
+from crm.tenancy import clinic_member_required, get_for_clinic
+from wechat import callbacks, demo, selectors
+from wechat.accounts import wecom_account_configure
+from wechat.channels import channel_code_create
+from wechat.forms import ChannelCodeForm, WeComSettingsForm
+from wechat.models import ChannelCode, WeComAccount
+
+CODE_EDITORS = (Role.ADMIN, Role.OPERATIONS, Role.ASSISTANT)
+
+
+@csrf_exempt
+def callback(request, slug):
+    """WeCom's callback: GET verifies the URL, POST delivers an event. Verify, store, answer."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    account = callbacks.account_for_callback(slug=slug)
+    try:
+        if request.method == "GET":
+            text = callbacks.callback_verify_url(account=account, params=request.GET)
+            return HttpResponse(text, content_type="text/plain")
+        body = request.read(callbacks.MAX_BODY_BYTES + 1)
+        callbacks.callback_receive(account=account, params=request.GET, body=body)
+    except callbacks.CallbackError as exc:
+        return HttpResponse(exc.reason, status=exc.status, content_type="text/plain")
+    return HttpResponse("success", content_type="text/plain")
+
+
+def _form_errors(form, exc: ValidationError):
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@clinic_member_required
+def channel_codes(request):
+    clinic = request.clinic
+    return render(
+        request,
+        "wechat/channel_codes.html",
+        {
+            "codes": selectors.channel_code_rows(clinic=clinic),
+            "account": WeComAccount.objects.filter(clinic=clinic).first(),
+            "can_edit": request.membership.role in CODE_EDITORS,
+            "demo": demo.demo_enabled(),
+            "arrivals": selectors.recent_arrivals(clinic=clinic),
+        },
+    )
+
+
+@clinic_member_required
+def recent_arrivals(request):
+    """The "recent arrivals" panel, refreshed by the page while a simulated scan is processed."""
+    return render(
+        request,
+        "wechat/_arrivals.html",
+        {"arrivals": selectors.recent_arrivals(clinic=request.clinic)},
+    )
+
+
+@clinic_member_required(roles=CODE_EDITORS)
+def channel_code_new(request):
+    clinic = request.clinic
+    form = ChannelCodeForm(request.POST or None, clinic=clinic)
+    if request.method == "POST" and form.is_valid():
+        try:
+            code = channel_code_create(clinic=clinic, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Channel code “%(name)s” created.") % {"name": code.name})
+            return redirect("wechat:channel_codes")
+    return render(request, "wechat/channel_code_form.html", {"form": form})
+
+
+@require_POST
+@clinic_member_required(roles=CODE_EDITORS)
+def channel_code_simulate(request, pk):
+    code = get_for_clinic(ChannelCode.objects.select_related("clinic"), request.clinic, pk=pk)
+    try:
+        result = demo.demo_scan(code=code)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if result.get("status") == 200:
+            messages.success(
+                request,
+                _(
+                    "A simulated patient scanned “%(name)s”; they appear under recent arrivals in a moment."
+                )
+                % {"name": code.name},
+            )
+        else:
+            messages.error(
+                request,
+                _("CareLoop refused the simulated callback (HTTP %(status)s).")
+                % {"status": result.get("status")},
+            )
+    return redirect(reverse("wechat:channel_codes") + f"?scanned={code.pk}")
+
+
+@clinic_member_required(roles=(Role.ADMIN,))
+def wecom_settings(request):
+    clinic = request.clinic
+    account = WeComAccount.objects.filter(clinic=clinic).first()
+    initial = {"welcome_text": WeComAccount._meta.get_field("welcome_text").default}
+    if account:
+        initial = {
+            "corp_id": account.corp_id,
+            "agent_id": account.agent_id,
+            "welcome_text": account.welcome_text,
+        }
+    form = WeComSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = wecom_account_configure(clinic=clinic, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("WeCom settings saved."))
+            return redirect("wechat:settings")
+    return render(
+        request,
+        "wechat/settings.html",
+        {
+            "form": form,
+            "account": account,
+            "stored": selectors.stored_secrets(account),
+            "callback_url": callbacks.callback_url(clinic=clinic),
+        },
+    )
