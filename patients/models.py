@@ -69,6 +69,20 @@ class PatientQuerySet(models.QuerySet):
     def contactable(self):
         return self.active().filter(consent_to_contact=True)
 
+    def at_risk(self, *, days=90, today=None):
+        """Not churned, with neither a visit nor any touch in the last `days` days."""
+        from datetime import datetime, time, timedelta
+
+        today = today or timezone.localdate()
+        cutoff = today - timedelta(days=days)
+        since = datetime.combine(cutoff, time.min, tzinfo=timezone.get_current_timezone())
+        recent_touch = Touch.objects.filter(patient=models.OuterRef("pk"), occurred_at__gte=since)
+        return (
+            self.active()
+            .filter(models.Q(last_visit_date__isnull=True) | models.Q(last_visit_date__lt=cutoff))
+            .exclude(models.Exists(recent_touch))
+        )
+
 
 class Patient(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="patients")
