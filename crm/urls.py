@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from crm import views
 from patients.api import PatientViewSet, TagGroupViewSet
+from patients.dashboard import DashboardView
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
@@ -15,6 +16,7 @@ router.register("tag-groups", TagGroupViewSet, basename="taggroup")
 
 api_urls = [
     path("", include(router.urls)),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
