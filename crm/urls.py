@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from crm import views
+from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
 from patients.dashboard import DashboardView
 
@@ -30,8 +31,9 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("workbench/", views.role_page("workbench"), name="workbench"),
-    path("dashboard/", views.role_page("doctor_dashboard"), name="doctor_dashboard"),
+    path("workbench/", patient_views.workbench, name="workbench"),
+    path("dashboard/", patient_views.dashboard, name="doctor_dashboard"),
+    path("patients/", include("patients.urls")),
     path("nurse/", views.role_page("nurse_home"), name="nurse_home"),
     path("operations/", views.role_page("operations_home"), name="operations_home"),
     path("api/", include((api_urls, "api"))),

@@ -179,3 +179,43 @@ def test_fifty_thousand_rows(clinic, assistant):
     # Bounds for the 2-core test machine while other suites share it (see BENCHMARKS.md for
     # the figures on a quiet machine).
     assert checked - started < 90 and done - checked < 240, (checked - started, done - checked)
+
+
+def _post_file(client, content, name):
+    return client.post("/patients/import/", {"file": SimpleUploadedFile(name, content)})
+
+
+def test_import_pages_end_to_end(client, assistant, clinic):
+    client.force_login(assistant)
+    assert "导入患者" in client.get("/patients/import/").content.decode()
+    response = _post_file(client, csv_bytes([HEADER, ["孙七", "13700137000"] + [""] * 5]), "a.csv")
+    assert response.status_code == 302
+    batch = ImportBatch.objects.get()
+    review = client.get(response.url).content.decode()
+    assert "孙七" in review and "试运行" in review
+    form = {f"map_{f}": "" if i is None else str(i) for f, i in batch.mapping.items()}
+    response = client.post(response.url, {**form, "action": "check", "on_duplicate": "skip"})
+    assert response.status_code == 302
+    assert Patient.objects.count() == 0
+    assert "立即导入" in client.get(response.url).content.decode()
+    report = client.get(f"/patients/import/{batch.pk}/report.csv")
+    assert "新建" in b"".join(report.streaming_content).decode("utf-8")
+    response = client.post(f"/patients/import/{batch.pk}/", {"action": "commit"})
+    assert response.status_code == 302
+    assert Patient.objects.get().name == "孙七"
+
+
+def test_import_pages_errors_roles_and_outsiders(client, assistant, nurse, outsider, clinic):
+    client.force_login(assistant)
+    response = _post_file(client, b"old", "x.xls")
+    assert response.status_code == 400 and "xlsx" in response.content.decode()
+    batch = upload(clinic, assistant, csv_bytes([HEADER, ["甲", "", "", "", "", "", ""]]))
+    unmapped = client.post(f"/patients/import/{batch.pk}/", {"action": "check"})
+    assert unmapped.status_code == 400 and "姓名" in unmapped.content.decode()
+    client.force_login(nurse)
+    assert client.get("/patients/import/").status_code == 403
+    client.force_login(outsider)
+    assert client.get(f"/patients/import/{batch.pk}/").status_code == 404
+    assert client.get(f"/patients/import/{batch.pk}/report.csv").status_code == 404
+    assert client.post(f"/patients/import/{batch.pk}/", {"action": "commit"}).status_code == 404
+    assert Patient.objects.count() == 0
