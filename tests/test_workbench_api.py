@@ -61,7 +61,7 @@ def test_list_query_count_does_not_grow_with_rows(api, assistant, clinic, make_p
         make_patient(tags=[sugar, tag(clinic, "重度")])
     thirty, count_thirty = queries()
     assert (count_ten, count_thirty) == (10, 30)
-    assert thirty == ten
+    assert 0 < thirty == ten
 
 
 def test_bulk_tags_stage_and_doctor_in_one_request(api, assistant, doctor, clinic, make_patient):
@@ -263,4 +263,4 @@ def test_dashboard_query_count_is_constant(api, doctor, make_patient):
         make_patient()
     with CaptureQueriesContext(connection) as many:
         client.get("/api/dashboard/")
-    assert len(many) == len(few)
+    assert 0 < len(many) == len(few)
