@@ -7,7 +7,7 @@ import pytest
 
 from crm.models import Role
 from patients.demo import seed_patients
-from patients.models import Touch, TouchKind
+from patients.models import Patient, Touch, TouchKind
 from tests.conftest import login, make_staff, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,3 +73,22 @@ def test_doctor_changes_the_period_and_the_figures_change(page, doctor, clinic):
     page.get_by_text("定义").first.click()
     assert page.get_by_text("首诊日期在所选时间范围内的患者中").is_visible()
     screenshot(page, "dashboard-month")
+
+
+def test_assistant_sees_import_errors_per_row_before_anything_is_written(page, assistant, tmp_path):
+    bad = tmp_path / "患者名单.csv"
+    bad.write_bytes(
+        "姓名,手机号,性别,标签\n张三,13800138000,男,糖尿病\n李四,12345,女,\n".encode("gbk")
+    )
+    login(page, assistant.username)
+    page.wait_for_url("**/workbench/")
+    page.get_by_role("link", name="导入患者").click()
+    page.get_by_label("Excel（.xlsx）或 CSV 文件").set_input_files(str(bad))
+    page.get_by_role("button", name="上传并对应列").click()
+    assert page.get_by_label("姓名 *").input_value() == "0"  # columns matched by their names
+    page.get_by_role("button", name="3. 试运行").click()
+    page.get_by_text("第3行：手机号格式不正确").wait_for()
+    assert page.get_by_test_id("import-errors").inner_text() == "1"
+    assert page.get_by_role("button", name=re.compile("立即导入")).count() == 0
+    assert not Patient.objects.exists()
+    screenshot(page, "import-dry-run")
