@@ -283,6 +283,29 @@ class PatientViewSet(
         return Response({"selected": len(data["ids"]), "changed": changed})
 
     @extend_schema(
+        responses=inline_serializer(
+            "PatientCounts",
+            {
+                "total": serializers.IntegerField(),
+                "by_stage": serializers.DictField(child=serializers.IntegerField()),
+            },
+        )
+    )
+    @action(detail=False, methods=["get"])
+    def counts(self, request):
+        """Patients per stage for the list's filters, the stage filter left out, so a page can
+        show how many each stage would list."""
+        params = request.query_params.copy()
+        params.pop("stage", None)
+        filterset = PatientFilter(
+            params, queryset=Patient.objects.filter(clinic=request.clinic), request=request
+        )
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        by_stage = selectors.patient_counts_by_stage(filterset.qs)
+        return Response({"total": sum(by_stage.values()), "by_stage": by_stage})
+
+    @extend_schema(
         parameters=[OpenApiParameter("file", enum=list(exports.FORMATS), default="csv")],
         responses={(200, "text/csv"): bytes},
     )

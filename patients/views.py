@@ -26,6 +26,7 @@ ORDERINGS = [
 # Strings the pages' scripts show; translated here so the catalogue covers them.
 SCRIPT_LABELS = {
     "loading": _("Loading…"),
+    "allStages": _("All stages"),
     "empty": _("No patients match these filters."),
     "error": _("Something went wrong. Please try again."),
     "saved": _("Saved."),

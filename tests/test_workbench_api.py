@@ -264,3 +264,17 @@ def test_dashboard_query_count_is_constant(api, doctor, make_patient):
     with CaptureQueriesContext(connection) as many:
         client.get("/api/dashboard/")
     assert 0 < len(many) == len(few)
+
+
+def test_counts_per_stage_leave_the_stage_filter_out(
+    api, assistant, outsider, clinic, make_patient
+):
+    sugar = tag(clinic, "糖尿病")
+    make_patient(tags=[sugar])
+    make_patient(tags=[sugar], stage=Stage.BOOKED)
+    make_patient(tags=[sugar], stage=Stage.BOOKED)
+    make_patient(stage=Stage.BOOKED)  # no tag: filtered out
+    body = api(assistant).get(f"{LIST}counts/?tag={sugar.pk}&stage=lead").json()
+    assert body == {"total": 3, "by_stage": {"lead": 1, "booked": 2}}
+    assert api(outsider).get(f"{LIST}counts/").json() == {"total": 0, "by_stage": {}}
+    assert api(assistant).get(f"{LIST}counts/?tag_match=most&tag=1").status_code == 400

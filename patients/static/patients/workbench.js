@@ -77,6 +77,7 @@
   async function load() {
     const query = params();
     syncUrl(query);
+    loadCounts(query);
     const apiQuery = new URLSearchParams(query);
     apiQuery.set("page", page);
     rows.replaceChildren(CL.el("tr", {}, CL.el("td", { colspan: 8, class: "text-secondary p-4", text: L.loading })));
@@ -92,6 +93,27 @@
       selectAll.checked = data.results.length > 0 && data.results.every((p) => selected.has(p.id));
     } catch (error) {
       if (error.status === 404 && page > 1) { page = 1; return load(); }
+      CL.status(statusLine, CL.errorText(error), "danger");
+    }
+  }
+
+  /* Patients per stage for the other filters: each chip switches the stage filter. */
+  async function loadCounts(query) {
+    const counts = new URLSearchParams(query);
+    const stageSelect = document.getElementById("f-stage");
+    try {
+      const data = await CL.api(API + "counts/?" + counts.toString());
+      const chip = (value, label, n) => {
+        const active = stageSelect.value === value;
+        return CL.el("button", { type: "button", "aria-pressed": String(active),
+          class: "btn btn-sm " + (active ? "btn-primary" : "btn-outline-secondary"),
+          onclick: () => { stageSelect.value = value; page = 1; load(); } },
+          [label + " ", CL.el("span", { class: "badge text-bg-light", text: n })]);
+      };
+      document.getElementById("stage-counts").replaceChildren(
+        chip("", L.allStages, data.total),
+        ...Object.entries(cfg.stages).map(([value, label]) => chip(value, label, data.by_stage[value] || 0)));
+    } catch (error) {
       CL.status(statusLine, CL.errorText(error), "danger");
     }
   }
