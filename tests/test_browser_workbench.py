@@ -92,3 +92,21 @@ def test_assistant_sees_import_errors_per_row_before_anything_is_written(page, a
     assert page.get_by_role("button", name=re.compile("立即导入")).count() == 0
     assert not Patient.objects.exists()
     screenshot(page, "import-dry-run")
+
+
+def test_assistant_tags_a_selection_in_one_go(page, assistant, clinic, make_patient):
+    patients = [make_patient(name=f"批量{i}") for i in range(3)]
+    make_patient(name="不选")
+    login(page, assistant.username)
+    page.wait_for_url("**/workbench/")
+    page.wait_for_function("document.getElementById('patient-count').textContent === '4'")
+    assert page.locator("#bulk").is_hidden()
+    for patient in patients:
+        page.get_by_label(patient.name).check()
+    page.get_by_label("添加标签", exact=True).select_option(label="高血压")
+    page.get_by_role("button", name="应用到所选患者").click()
+    page.get_by_text("已选 3 位患者，其中 3 位已更新。").wait_for()
+    page.locator("tr", has_text="批量0").locator(".cl-tag", has_text="高血压").wait_for()
+    screenshot(page, "workbench-bulk")
+    assert [list(p.tags.names()) for p in patients] == [["高血压"]] * 3
+    assert not clinic.patients.get(name="不选").tags.exists()

@@ -75,3 +75,10 @@ def test_pages_need_a_login(client, make_patient):
     for url in ("/workbench/", "/dashboard/", f"/patients/{patient.pk}/", "/patients/import/"):
         response = client.get(url)
         assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+
+
+def test_outsider_workbench_is_their_own_clinic(client, outsider, make_patient):
+    make_patient(name="本院患者")
+    client.force_login(outsider)
+    text = client.get("/workbench/").content.decode()
+    assert "乙诊所" in text and "甲诊所" not in text and "本院患者" not in text
