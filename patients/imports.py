@@ -417,7 +417,7 @@ def import_create(*, clinic, user, upload) -> ImportBatch:
     if not name.lower().endswith((".xlsx", ".csv", ".xls")):
         raise ImportFileError(_("Upload an Excel (.xlsx) or CSV file."))
     batch = ImportBatch(clinic=clinic, created_by=user, file_name=name[:200], content=upload.read())
-    batch.header_row, batch.header, _preview = find_header(batch)
+    batch.header_row, batch.header, batch.preview = find_header(batch)
     batch.mapping = guess_mapping(batch.header)
     batch.save()
     return batch

@@ -93,7 +93,6 @@ def import_review(request, pk):
                     errors = [str(exc)]
                 else:
                     return redirect("patients:import_review", pk=batch.pk)
-    _row, header, preview = imports.find_header(batch)
     shown = [
         [number, imports.OUTCOMES.get(outcome, outcome), name, phone, message, outcome]
         for number, outcome, name, phone, message in batch.results
@@ -104,8 +103,8 @@ def import_review(request, pk):
         "patients/import_review.html",
         {
             "batch": batch,
-            "header": list(enumerate(header)),
-            "preview": preview,
+            "header": list(enumerate(batch.header)),
+            "preview": batch.preview,
             "fields": [
                 (field, label, batch.mapping.get(field)) for field, label, _a in imports.FIELDS
             ],

@@ -402,6 +402,8 @@ class ImportBatch(models.Model):
     content = models.BinaryField()
     header_row = models.PositiveIntegerField(default=1)
     header = models.JSONField(default=list)
+    # The first data rows, read once at upload so the mapping page need not reopen the file.
+    preview = models.JSONField(default=list)
     mapping = models.JSONField(default=dict)
     on_duplicate = models.CharField(
         _("duplicates"), max_length=10, choices=OnDuplicate.choices, default=OnDuplicate.SKIP
