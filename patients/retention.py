@@ -7,6 +7,7 @@ Asia/Shanghai) and the same optional filters: `doctor` (the patient's assigned d
 """
 
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db.models import (
     Avg,
@@ -35,6 +36,8 @@ from patients.models import (
     TouchKind,
     Visit,
 )
+
+CENT = Decimal("0.01")
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -359,9 +362,10 @@ def cohort_retention(
             {
                 **entry,
                 "month": entry["month"].strftime("%Y-%m"),
-                "amount": str(entry["amount"]),
+                # Money as text with two places, the same on PostgreSQL and SQLite.
+                "amount": str(Decimal(entry["amount"]).quantize(CENT)),
                 "visits_per_patient": round(entry["visits"] / size, 2),
-                "amount_per_patient": str(round(entry["amount"] / size, 2)),
+                "amount_per_patient": str((Decimal(entry["amount"]) / size).quantize(CENT)),
             }
         )
     return result
