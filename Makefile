@@ -10,7 +10,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/careloop_bench
 PATIENTS ?= 10000
 TOUCHES ?= 100000
 
-.PHONY: install run test lint format messages browser clean bench-data bench
+.PHONY: install run test fuzz lint format messages browser clean bench-data bench
 
 .venv/.installed: pyproject.toml
 	test -d .venv || python3 -m venv .venv
@@ -59,6 +59,11 @@ test: install browser
 	DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run -v0
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_CACHE_URL) \
 	  CELERY_BROKER_URL=$(TEST_BROKER_URL) DEBUG=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Schemathesis with fresh random seeds and more examples than `make test`'s reproducible run.
+fuzz: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_CACHE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) \
+	  FUZZ_RANDOM=1 FUZZ_EXAMPLES=200 $(PY) -m pytest -q tests/test_api_fuzz.py
 
 lint: install
 	.venv/bin/ruff check .

@@ -48,7 +48,7 @@ class ArticleForm(BootstrapForm):
 
 
 class MessageTemplateForm(BootstrapForm):
-    name = forms.CharField(label=_("Name"), max_length=80)
+    name = forms.CharField(label=_("Template name"), max_length=80)
     body = forms.CharField(
         label=_("Text"),
         widget=forms.Textarea(attrs={"rows": 4}),
@@ -59,7 +59,7 @@ class MessageTemplateForm(BootstrapForm):
 class CampaignForm(BootstrapForm):
     """A campaign and its segment, in PatientFilter's terms."""
 
-    name = forms.CharField(label=_("Name"), max_length=100)
+    name = forms.CharField(label=_("Campaign name"), max_length=100)
     body = forms.CharField(
         label=_("Text"),
         widget=forms.Textarea(attrs={"rows": 4}),

@@ -14,7 +14,9 @@ from content.api import (
 )
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from crm import views
+from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
+from patients.dashboard import DashboardView
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
@@ -29,6 +31,7 @@ api_urls = [
     path("", include(router.urls)),
     path("content-settings/", ContentSettingsView.as_view(), name="content-settings"),
     path("referrals/", ReferralsView.as_view(), name="referrals"),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -42,8 +45,9 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("workbench/", views.role_page("workbench"), name="workbench"),
-    path("dashboard/", views.role_page("doctor_dashboard"), name="doctor_dashboard"),
+    path("workbench/", patient_views.workbench, name="workbench"),
+    path("dashboard/", patient_views.dashboard, name="doctor_dashboard"),
+    path("patients/", include("patients.urls")),
     path("nurse/", views.role_page("nurse_home"), name="nurse_home"),
     path("operations/", views.role_page("operations_home"), name="operations_home"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),

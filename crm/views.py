@@ -8,7 +8,8 @@ from crm import services
 from crm.models import Membership, Role
 from crm.tenancy import clinic_member_required, get_for_clinic, membership_for_request
 
-# Where each role starts its day. Pages of later features replace these placeholders.
+# Where each role starts its day. The workbench and the dashboard live in patients/views.py;
+# the pages left here are placeholders that later features replace.
 ROLE_HOME = {
     Role.ADMIN: "workbench",
     Role.ASSISTANT: "workbench",
@@ -18,11 +19,6 @@ ROLE_HOME = {
 }
 
 ROLE_PAGES = {
-    "workbench": (_("Assistant's workbench"), _("Patients, tags and follow-ups.")),
-    "doctor_dashboard": (
-        _("Retention dashboard"),
-        _("Revisit, churn, referral and channel quality."),
-    ),
     "nurse_home": (_("Today's checklist"), _("The day's SOP items and follow-ups.")),
     "operations_home": (_("Operations"), _("Doctors' public accounts and content.")),
 }

@@ -1,16 +1,31 @@
 """The patients API. Serializers validate shape; services do the work."""
 
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, pagination, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
-from patients import selectors, services
+from patients import exports, selectors, services
+from patients.actions import (
+    BookRevisitSerializer,
+    BulkSerializer,
+    NoteSerializer,
+    VisitSerializer,
+)
+from patients.bulk import UNCHANGED, patient_bulk_apply
 from patients.filters import PatientFilter
-from patients.models import Patient, PatientTag, Stage, TagGroup, Touch, TouchChannel, TouchKind
+from patients.models import (
+    Patient,
+    PatientTag,
+    Stage,
+    TagGroup,
+    Touch,
+)
 
 
 class TagSerializer(serializers.ModelSerializer):
@@ -146,14 +161,6 @@ class TouchSerializer(serializers.ModelSerializer):
         return touch.actor.get_full_name() or touch.actor.get_username()
 
 
-class NoteSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(
-        choices=[(TouchKind.NOTE, TouchKind.NOTE.label), (TouchKind.CALL, TouchKind.CALL.label)]
-    )
-    channel = serializers.ChoiceField(choices=TouchChannel.choices, default=TouchChannel.IN_PERSON)
-    summary = serializers.CharField(max_length=500)
-
-
 class TimelinePagination(pagination.CursorPagination):
     """Keyset pages: page 100 costs what page 1 costs."""
 
@@ -229,6 +236,104 @@ class PatientViewSet(
         data = self._validated(NoteSerializer)
         touch = services.touch_record(patient=patient, actor=request.user, **data)
         return Response(TouchSerializer(touch).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=BookRevisitSerializer, responses=TouchSerializer)
+    @action(detail=True, methods=["post"], url_path="book-revisit")
+    def book_revisit(self, request, pk=None):
+        patient = self.get_object()
+        data = self._validated(BookRevisitSerializer)
+        touch = services.patient_book_revisit(patient=patient, actor=request.user, **data)
+        return Response(TouchSerializer(touch).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=VisitSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def visits(self, request, pk=None):
+        patient = self.get_object()
+        visits = patient.visits.select_related("doctor")[:200]
+        return Response(VisitSerializer(visits, many=True).data)
+
+    @extend_schema(request=VisitSerializer, responses=VisitSerializer)
+    @visits.mapping.post
+    def add_visit(self, request, pk=None):
+        patient = self.get_object()
+        data = self._validated(VisitSerializer)
+        visit = services.visit_record(patient=patient, actor=request.user, **data)
+        return Response(VisitSerializer(visit).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=BulkSerializer,
+        responses=inline_serializer(
+            "BulkResult",
+            {"selected": serializers.IntegerField(), "changed": serializers.IntegerField()},
+        ),
+    )
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        """Add/remove tags, change stage or assign a doctor for a selection, all or nothing."""
+        data = self._validated(BulkSerializer)
+        changed = patient_bulk_apply(
+            patients=data["ids"],
+            actor=request.user,
+            add_tags=data["add_tags"],
+            remove_tags=data["remove_tags"],
+            stage=data.get("stage"),
+            reason=data["reason"],
+            assigned_doctor=data.get("assigned_doctor", UNCHANGED),
+        )
+        return Response({"selected": len(data["ids"]), "changed": changed})
+
+    @extend_schema(
+        responses=inline_serializer(
+            "PatientCounts",
+            {
+                "total": serializers.IntegerField(),
+                "by_stage": serializers.DictField(child=serializers.IntegerField()),
+            },
+        )
+    )
+    @action(detail=False, methods=["get"])
+    def counts(self, request):
+        """Patients per stage for the list's filters, the stage filter left out, so a page can
+        show how many each stage would list."""
+        params = request.query_params.copy()
+        params.pop("stage", None)
+        filterset = PatientFilter(
+            params, queryset=Patient.objects.filter(clinic=request.clinic), request=request
+        )
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        by_stage = selectors.patient_counts_by_stage(filterset.qs)
+        return Response({"total": sum(by_stage.values()), "by_stage": by_stage})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("file", enum=list(exports.FORMATS), default="csv")],
+        responses={
+            (200, "text/csv"): bytes,
+            (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): bytes,
+        },
+    )
+    @action(detail=False, methods=["get"])
+    def export(self, request):
+        """The filtered list as CSV or xlsx; phones masked unless the user may reveal them."""
+        fmt = request.query_params.get("file", "csv")
+        if fmt not in exports.FORMATS:
+            raise serializers.ValidationError({"file": [_("Choose CSV or Excel.")]})
+        queryset = self.filter_queryset(self.get_queryset())
+        filters = {k: v for k, v in request.query_params.lists() if k not in ("file", "page")}
+        content_type, content = exports.patients_export(
+            queryset=queryset,
+            clinic=request.clinic,
+            user=request.user,
+            membership=request.membership,
+            fmt=fmt,
+            filters=filters,
+            ip=request.META.get("REMOTE_ADDR"),
+        )
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response_class = HttpResponse if isinstance(content, bytes) else StreamingHttpResponse
+        response = response_class(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="patients-{stamp}.{fmt}"'
+        return response
 
     def _validated(self, serializer_class):
         serializer = serializer_class(data=self.request.data, context=self.get_serializer_context())

@@ -1,14 +1,23 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from patients.models import Patient, Source, Stage, TaggedPatient
+from patients.models import Patient, PatientTag, Source, Stage, TaggedPatient
 
 
 class PatientFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label=_("Name, pinyin initials or phone"))
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
     source = django_filters.MultipleChoiceFilter(choices=Source.choices)
-    tag = django_filters.BaseInFilter(method="filter_any_tag", label=_("Any of these tag ids"))
+    tag = django_filters.BaseInFilter(method="filter_tags", label=_("Any of these tag ids"))
+    tag_match = django_filters.ChoiceFilter(
+        method="filter_noop",
+        choices=[
+            ("any", _("Any of the tags")),
+            ("all", _("All of the tags")),
+            ("group", _("Any within each group, all across groups")),
+        ],
+        label=_("How `tag` matches"),
+    )
     tag_all = django_filters.BaseInFilter(method="filter_all_tags", label=_("All of these tag ids"))
     assigned_doctor = django_filters.NumberFilter()
     assigned_assistant = django_filters.NumberFilter()
@@ -23,16 +32,36 @@ class PatientFilter(django_filters.FilterSet):
     def filter_search(self, queryset, name, value):
         return queryset.search(value)
 
-    def filter_any_tag(self, queryset, name, value):
-        ids = [int(v) for v in value if str(v).isdigit()]
+    # A place for "has open follow-ups": the follow-ups app adds its filter here.
+
+    def filter_noop(self, queryset, name, value):
+        return queryset  # read by filter_tags
+
+    def filter_tags(self, queryset, name, value):
+        ids = {int(v) for v in value if str(v).isdigit()}
         if not ids:
             return queryset
-        tagged = TaggedPatient.objects.filter(tag_id__in=ids).values("content_object_id")
-        return queryset.filter(pk__in=tagged)
+        match = self.form.cleaned_data.get("tag_match") or "any"
+        if match == "all":
+            return self.filter_all_tags(queryset, name, ids)
+        if match == "group":
+            groups: dict[int, list[int]] = {}
+            for tag_id, group_id in PatientTag.objects.filter(pk__in=ids).values_list(
+                "pk", "group_id"
+            ):
+                groups.setdefault(group_id, []).append(tag_id)
+            for tag_ids in groups.values():
+                queryset = queryset.filter(pk__in=self._tagged(tag_ids))
+            return queryset
+        return queryset.filter(pk__in=self._tagged(ids))
+
+    @staticmethod
+    def _tagged(tag_ids):
+        return TaggedPatient.objects.filter(tag_id__in=tag_ids).values("content_object_id")
 
     def filter_all_tags(self, queryset, name, value):
         for tag_id in {int(v) for v in value if str(v).isdigit()}:
-            queryset = queryset.filter(tagged_items__tag_id=tag_id)
+            queryset = queryset.filter(pk__in=self._tagged([tag_id]))
         return queryset
 
     def filter_has_wecom(self, queryset, name, value):

@@ -69,6 +69,20 @@ class PatientQuerySet(models.QuerySet):
     def contactable(self):
         return self.active().filter(consent_to_contact=True)
 
+    def at_risk(self, *, days=90, today=None):
+        """Not churned, with neither a visit nor any touch in the last `days` days."""
+        from datetime import datetime, time, timedelta
+
+        today = today or timezone.localdate()
+        cutoff = today - timedelta(days=days)
+        since = datetime.combine(cutoff, time.min, tzinfo=timezone.get_current_timezone())
+        recent_touch = Touch.objects.filter(patient=models.OuterRef("pk"), occurred_at__gte=since)
+        return (
+            self.active()
+            .filter(models.Q(last_visit_date__isnull=True) | models.Q(last_visit_date__lt=cutoff))
+            .exclude(models.Exists(recent_touch))
+        )
+
 
 class Patient(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="patients")
@@ -365,3 +379,53 @@ class Visit(models.Model):
 
     def __str__(self):
         return f"{self.patient} {self.visit_date}"
+
+
+class ImportBatch(models.Model):
+    """An uploaded patient file on its way in: mapped, dry-run, then committed or dropped.
+    The file is kept in the database so every web process and worker can read it."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        CHECKED = "checked", _("Checked")
+        COMMITTED = "committed", _("Imported")
+
+    class OnDuplicate(models.TextChoices):
+        SKIP = "skip", _("Skip the row, keep the existing patient")
+        MERGE = "merge", _("Merge into the existing patient")
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file_name = models.CharField(_("file"), max_length=200)
+    content = models.BinaryField()
+    header_row = models.PositiveIntegerField(default=1)
+    header = models.JSONField(default=list)
+    # The first data rows, read once at upload so the mapping page need not reopen the file.
+    preview = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict)
+    on_duplicate = models.CharField(
+        _("duplicates"), max_length=10, choices=OnDuplicate.choices, default=OnDuplicate.SKIP
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UPLOADED)
+    summary = models.JSONField(default=dict)
+    # One [row, outcome, name, masked phone, message] per data row: the downloadable report.
+    results = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    committed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("patient import")
+        verbose_name_plural = _("patient imports")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status="committed", committed_at__isnull=False)
+                | (~models.Q(status="committed") & models.Q(committed_at__isnull=True)),
+                name="importbatch_committed_at_iff_committed",
+            )
+        ]
+
+    def __str__(self):
+        return self.file_name

@@ -58,6 +58,11 @@ def _set_phone(patient: Patient, raw_phone: str) -> None:
         e164 = normalize_phone(raw_phone)
     except PhoneError as exc:
         raise ValidationError({"phone": [str(exc)]}) from exc
+    _store_phone(patient, e164)
+
+
+def _store_phone(patient: Patient, e164: str) -> None:
+    """Encrypted value, lookup hash, last four and mask of a number already in E.164."""
     patient.phone_encrypted = crypto.encrypt(e164)
     patient.phone_hash = crypto.lookup_hash(e164)
     patient.phone_last4 = e164[-4:]
@@ -356,6 +361,23 @@ def visit_record(
         },
     )
     return visit
+
+
+@transaction.atomic
+def patient_book_revisit(*, patient: Patient, on: date, actor=None, note: str = "") -> Touch:
+    """Book a revisit: the patient moves to 预约 (booked) with the date in the reason. A patient
+    already at booked keeps the stage, and the new date goes on the timeline as a note."""
+    if on < timezone.localdate():
+        raise ValidationError({"on": [_("A revisit cannot be booked in the past.")]})
+    reason = _("Revisit booked for %(date)s") % {"date": on.isoformat()}
+    if note:
+        reason = f"{reason}: {note}"
+    transition = patient_set_stage(patient=patient, stage=Stage.BOOKED, actor=actor, reason=reason)
+    if transition is not None:
+        return patient.touches.order_by("-id").first()
+    return touch_record(
+        patient=patient, kind=TouchKind.NOTE, actor=actor, summary=reason, payload={"on": str(on)}
+    )
 
 
 def patient_reveal_phone(*, patient: Patient, user, ip_address: str | None = None) -> str:

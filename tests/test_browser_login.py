@@ -29,4 +29,6 @@ def test_language_switch_to_english(page, doctor):
     with page.expect_navigation():
         page.select_option("select[name=language]", "en")
     assert "Retention dashboard" in page.content()
+    page.wait_for_function("document.getElementById('kpi-referral-sub').textContent !== ''")
+    assert "new patients" in page.locator("#kpi-referral-sub").inner_text()
     screenshot(page, "dashboard-english")

@@ -29,7 +29,7 @@ class TagChoiceField(forms.ModelMultipleChoiceField):
 
 class ChannelCodeForm(BootstrapMixin, forms.Form):
     name = forms.CharField(
-        label=_("Name"),
+        label=_("Code name"),
         max_length=60,
         help_text=_("Where the code is shown, e.g. “Consulting desk” or “Xiaohongshu post”."),
     )

@@ -1,0 +1,78 @@
+"""The retention dashboard's endpoint: one GET with the period and filters, every figure."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm.api import ClinicScopedRelatedField, ClinicUserField
+from patients import retention
+from patients.models import PatientTag, Source
+
+MAX_PERIOD_DAYS = 3 * 366
+
+
+class DashboardQuerySerializer(serializers.Serializer):
+    start = serializers.DateField(required=False, label=_("From"))
+    end = serializers.DateField(required=False, label=_("To"))
+    doctor = ClinicUserField(required=False, allow_null=True, label=_("Doctor"))
+    tag = ClinicScopedRelatedField(
+        queryset=PatientTag.objects.all(), required=False, allow_null=True, label=_("Tag")
+    )
+    source = serializers.ChoiceField(choices=Source.choices, required=False, label=_("Channel"))
+    window_days = serializers.IntegerField(min_value=7, max_value=365, default=90)
+    at_risk_days = serializers.IntegerField(min_value=7, max_value=730, default=90)
+
+    def validate(self, data):
+        today = timezone.localdate()
+        data.setdefault("end", today)
+        data.setdefault("start", data["end"] - timedelta(days=364))
+        if data["start"] > data["end"]:
+            raise serializers.ValidationError({"end": [_("The end date is before the start.")]})
+        if (data["end"] - data["start"]).days > MAX_PERIOD_DAYS:
+            raise serializers.ValidationError(
+                {"start": [_("Choose a period of at most three years.")]}
+            )
+        return data
+
+
+def dashboard_figures(*, clinic, start, end, window_days, at_risk_days, **filters) -> dict:
+    period = {"clinic": clinic, "start": start, "end": end, **filters}
+    return {
+        "period": {"start": start, "end": end},
+        "revisit": retention.revisit_rate(window_days=window_days, **period),
+        "churn": retention.churn(**period),
+        "at_risk": retention.at_risk(clinic=clinic, days=at_risk_days, **filters),
+        "referral": retention.referral_rate(**period),
+        "sources": retention.source_channels(window_days=window_days, **period),
+        "satisfaction": retention.satisfaction(**period),
+        "funnel": retention.journey_funnel(**period),
+        "cohorts": retention.cohort_retention(**period),
+        # Follow-up completion and timeliness arrive with the follow-ups app.
+        "followups": None,
+    }
+
+
+class DashboardView(APIView):
+    """Retention figures of the user's clinic for a period, doctor, tag and channel."""
+
+    @extend_schema(
+        parameters=[DashboardQuerySerializer],
+        responses={200: OpenApiResponse(description="Every figure of the dashboard.")},
+    )
+    def get(self, request):
+        params = {k: v for k, v in request.query_params.items() if v != ""}
+        query = DashboardQuerySerializer(data=params, context={"request": request})
+        query.is_valid(raise_exception=True)
+        data = dict(query.validated_data)
+        filters = {"doctor": data.pop("doctor", None), "tag": data.pop("tag", None)}
+        filters["source"] = data.pop("source", None)
+        figures = dashboard_figures(clinic=request.clinic, **data, **filters)
+        labels = dict(Source.choices)
+        for row in figures["sources"]:
+            row["label"] = str(labels.get(row["source"], row["source"]))
+        return Response(figures)

@@ -1,0 +1,371 @@
+"""Retention figures for the doctor's dashboard: one function per figure, each computed in
+the database (aggregates and subqueries); Python only arranges the few aggregated rows.
+
+Every function takes the clinic, the period as dates (inclusive, in the clinic's time zone,
+Asia/Shanghai) and the same optional filters: `doctor` (the patient's assigned doctor),
+`tag` (a PatientTag the patient carries) and `source` (the patient's source channel).
+"""
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import (
+    Avg,
+    Count,
+    DateField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, TruncMonth
+from django.utils import timezone
+
+from patients.models import (
+    JOURNEY,
+    Patient,
+    Stage,
+    StageTransition,
+    TaggedPatient,
+    Touch,
+    TouchKind,
+    Visit,
+)
+
+CENT = Decimal("0.01")
+
+
+def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The period as [start 00:00, end+1 00:00) in the current time zone (Asia/Shanghai)."""
+    tz = timezone.get_current_timezone()
+    lo = datetime.combine(start, time.min, tzinfo=tz)
+    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+    return lo, hi
+
+
+def _patients(*, clinic, doctor=None, tag=None, source=None):
+    patients = Patient.objects.filter(clinic=clinic)
+    if doctor is not None:
+        patients = patients.filter(assigned_doctor=doctor)
+    if tag is not None:
+        patients = patients.filter(
+            Exists(TaggedPatient.objects.filter(content_object=OuterRef("pk"), tag=tag))
+        )
+    if source:
+        patients = patients.filter(source=source)
+    return patients
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _first_visit_date(patient_ref="pk"):
+    return Subquery(
+        Visit.objects.filter(patient=OuterRef(patient_ref))
+        .order_by("visit_date")
+        .values("visit_date")[:1],
+        output_field=DateField(),
+    )
+
+
+def _revisit_cohort(*, clinic, start, end, window_days, **filters):
+    """Patients whose first visit fell in the period, with `revisited`: another visit on a
+    later day within `window_days` of the first."""
+    window_end = ExpressionWrapper(
+        OuterRef("first_visit") + timedelta(days=window_days), output_field=DateField()
+    )
+    later = Visit.objects.filter(
+        patient=OuterRef("pk"),
+        visit_date__gt=OuterRef("first_visit"),
+        visit_date__lte=window_end,
+    )
+    return (
+        _patients(clinic=clinic, **filters)
+        .annotate(first_visit=_first_visit_date())
+        .filter(first_visit__gte=start, first_visit__lte=end)
+        .annotate(has_revisit=Exists(later))
+    )
+
+
+def revisit_rate(
+    *, clinic, start: date, end: date, window_days: int = 90, doctor=None, tag=None, source=None
+) -> dict:
+    """复诊率: of patients whose first visit fell in the period, the share with another
+    visit (on a later day) within `window_days` of that first visit."""
+    cohort = _revisit_cohort(
+        clinic=clinic,
+        start=start,
+        end=end,
+        window_days=window_days,
+        doctor=doctor,
+        tag=tag,
+        source=source,
+    )
+    counts = cohort.aggregate(
+        patients=Count("pk"), revisited=Count("pk", filter=Q(has_revisit=True))
+    )
+    return {**counts, "rate": _rate(counts["revisited"], counts["patients"])}
+
+
+def churn(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
+    """流失: patients who churned in the period — moved to the churned stage, or deleted the
+    clinic's WeCom contact (a churn_signal touch). A patient who did both counts once."""
+    lo, hi = _bounds(start, end)
+    to_churned = StageTransition.objects.filter(
+        patient=OuterRef("pk"), to_stage=Stage.CHURNED, at__gte=lo, at__lt=hi
+    )
+    deleted = Touch.objects.filter(
+        patient=OuterRef("pk"), kind=TouchKind.CHURN_SIGNAL, occurred_at__gte=lo, occurred_at__lt=hi
+    )
+    churned = (
+        _patients(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        .annotate(is_stage=Exists(to_churned), is_wecom=Exists(deleted))
+        .filter(Q(is_stage=True) | Q(is_wecom=True))
+    )
+    # Aggregate aliases must differ from the annotations they count, or they shadow them.
+    return churned.aggregate(
+        patients=Count("pk"),
+        by_stage=Count("pk", filter=Q(is_stage=True)),
+        deleted_wecom=Count("pk", filter=Q(is_wecom=True)),
+    )
+
+
+def at_risk(
+    *,
+    clinic,
+    days: int = 90,
+    today: date | None = None,
+    limit: int = 20,
+    doctor=None,
+    tag=None,
+    source=None,
+) -> dict:
+    """At risk: not churned, and neither a visit nor any touch in the last `days` days.
+    The list shows the longest-silent patients first."""
+    today = today or timezone.localdate()
+    patients = _patients(clinic=clinic, doctor=doctor, tag=tag, source=source).at_risk(
+        days=days, today=today
+    )
+    last_touch = Subquery(
+        Touch.objects.filter(patient=OuterRef("pk"))
+        .order_by("-occurred_at")
+        .values("occurred_at")[:1]
+    )
+    rows = (
+        patients.annotate(last_touch_at=last_touch)
+        .order_by(F("last_touch_at").asc(nulls_first=True), "pk")
+        .values("id", "name", "phone_masked", "stage", "last_visit_date", "last_touch_at")[:limit]
+    )
+    return {"days": days, "patients": patients.count(), "list": list(rows)}
+
+
+def referral_rate(
+    *, clinic, start: date, end: date, limit: int = 5, doctor=None, tag=None, source=None
+) -> dict:
+    """转介绍率: of patients created in the period, the share with a referrer; and the
+    referrers who brought the most of them."""
+    lo, hi = _bounds(start, end)
+    new = _patients(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
+        created_at__gte=lo, created_at__lt=hi
+    )
+    counts = new.aggregate(
+        new_patients=Count("pk"), referred=Count("pk", filter=Q(referred_by__isnull=False))
+    )
+    top = (
+        new.filter(referred_by__isnull=False)
+        .values("referred_by", "referred_by__name")
+        .annotate(referrals=Count("pk"))
+        .order_by("-referrals", "referred_by__name")[:limit]
+    )
+    return {
+        **counts,
+        "rate": _rate(counts["referred"], counts["new_patients"]),
+        "top_referrers": [
+            {"id": r["referred_by"], "name": r["referred_by__name"], "referrals": r["referrals"]}
+            for r in top
+        ],
+    }
+
+
+def source_channels(
+    *, clinic, start: date, end: date, window_days: int = 90, doctor=None, tag=None, source=None
+) -> list[dict]:
+    """来源渠道: new patients (created in the period) per source, and each source's revisit
+    rate (the 复诊率 definition, restricted to that source's patients)."""
+    lo, hi = _bounds(start, end)
+    filters = {"doctor": doctor, "tag": tag, "source": source}
+    new = (
+        _patients(clinic=clinic, **filters)
+        .filter(created_at__gte=lo, created_at__lt=hi)
+        .values("source")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    revisits = (
+        _revisit_cohort(clinic=clinic, start=start, end=end, window_days=window_days, **filters)
+        .values("source")
+        .annotate(first_visits=Count("pk"), revisited=Count("pk", filter=Q(has_revisit=True)))
+        .order_by()
+    )
+    by_source: dict[str, dict] = {}
+    for row in new:
+        by_source.setdefault(row["source"], {"new_patients": 0, "first_visits": 0, "revisited": 0})
+        by_source[row["source"]]["new_patients"] = row["n"]
+    for row in revisits:
+        entry = by_source.setdefault(
+            row["source"], {"new_patients": 0, "first_visits": 0, "revisited": 0}
+        )
+        entry["first_visits"], entry["revisited"] = row["first_visits"], row["revisited"]
+    result = [
+        {"source": key, **value, "revisit_rate": _rate(value["revisited"], value["first_visits"])}
+        for key, value in by_source.items()
+    ]
+    return sorted(result, key=lambda r: (-r["new_patients"], r["source"]))
+
+
+def satisfaction(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
+    """满意度, from survey touches (the survey feature's contract): payload {"event": "sent"}
+    when sent, {"event": "answered", "score": n, "scale": 5|10} when answered. Mean score on a
+    5-point scale, and response rate = answered / sent, both within the period."""
+    lo, hi = _bounds(start, end)
+    patients = _patients(clinic=clinic, doctor=doctor, tag=tag, source=source)
+    surveys = Touch.objects.filter(
+        clinic=clinic,
+        kind=TouchKind.SURVEY,
+        occurred_at__gte=lo,
+        occurred_at__lt=hi,
+        patient__in=patients.values("pk"),
+    )
+    # A score counts only if it is a JSON number within its scale's range: jsonb orders
+    # strings below numbers and booleans/objects above them, so a bad payload never casts.
+    valid = Q(payload__event="answered", payload__scale__in=[5, 10]) & Q(
+        payload__score__gte=0, payload__score__lte=10
+    )
+    normalised = (
+        Cast(KT("payload__score"), FloatField()) * 5.0 / Cast(KT("payload__scale"), FloatField())
+    )
+    counts = surveys.aggregate(
+        sent=Count("pk", filter=Q(payload__event="sent")),
+        answered=Count("pk", filter=Q(payload__event="answered")),
+        mean_score=Avg(normalised, filter=valid),
+    )
+    if counts["mean_score"] is not None:
+        counts["mean_score"] = round(counts["mean_score"], 2)
+    return {**counts, "response_rate": _rate(counts["answered"], counts["sent"])}
+
+
+def journey_funnel(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
+    """Journey funnel of the patients created in the period: how many are at each stage now,
+    how many ever reached each stage (a StageTransition into it), and the conversion from
+    each journey stage to the next: of those who reached stage k, the share who reached k+1."""
+    lo, hi = _bounds(start, end)
+    cohort = _patients(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
+        created_at__gte=lo, created_at__lt=hi
+    )
+    reached = {
+        f"has_{stage}": Exists(
+            StageTransition.objects.filter(patient=OuterRef("pk"), to_stage=stage)
+        )
+        for stage in JOURNEY
+    }
+    aggregates = {f"now_{stage}": Count("pk", filter=Q(stage=stage)) for stage in Stage}
+    aggregates |= {
+        f"r_{stage}": Count("pk", filter=Q(**{f"has_{stage}": True})) for stage in JOURNEY
+    }
+    pairs = list(zip(JOURNEY, JOURNEY[1:], strict=False))
+    aggregates |= {
+        f"n_{a}": Count("pk", filter=Q(**{f"has_{a}": True, f"has_{b}": True})) for a, b in pairs
+    }
+    counts = cohort.annotate(**reached).aggregate(**aggregates)
+    stages = []
+    for stage in Stage:
+        row = {"stage": stage.value, "label": str(stage.label), "now": counts[f"now_{stage}"]}
+        if stage in JOURNEY:
+            row["reached"] = counts[f"r_{stage}"]
+            index = JOURNEY.index(stage)
+            if index + 1 < len(JOURNEY):
+                row["to_next"] = _rate(counts[f"n_{stage}"], counts[f"r_{stage}"])
+        stages.append(row)
+    return {"stages": stages}
+
+
+def _months_between(a: date, b: date) -> int:
+    return (b.year - a.year) * 12 + b.month - a.month
+
+
+def cohort_retention(
+    *,
+    clinic,
+    start: date,
+    end: date,
+    today: date | None = None,
+    doctor=None,
+    tag=None,
+    source=None,
+) -> list[dict]:
+    """Monthly cohorts by first-visit month (first visits in the period). For each month since
+    (0 = the first month), the share of the cohort with a visit in that month; and lifetime
+    value so far: visits and amount paid per patient of the cohort."""
+    today = today or timezone.localdate()
+    cohort = (
+        _patients(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        .annotate(first_visit=_first_visit_date())
+        .filter(first_visit__gte=start, first_visit__lte=end)
+    )
+    sizes = (
+        cohort.annotate(month=TruncMonth("first_visit", output_field=DateField()))
+        .values("month")
+        .annotate(patients=Count("pk"))
+        .order_by("month")
+    )
+    activity = (
+        Visit.objects.filter(clinic=clinic, patient__in=cohort.values("pk"))
+        .annotate(
+            cohort=TruncMonth(_first_visit_date("patient_id"), output_field=DateField()),
+            month=TruncMonth("visit_date", output_field=DateField()),
+        )
+        .values("cohort", "month")
+        .annotate(
+            patients=Count("patient_id", distinct=True), visits=Count("pk"), amount=Sum("amount")
+        )
+        .order_by()
+    )
+    cohorts = {
+        row["month"]: {
+            "month": row["month"],
+            "patients": row["patients"],
+            "retention": [0.0] * (_months_between(row["month"], today) + 1),
+            "visits": 0,
+            "amount": 0,
+        }
+        for row in sizes
+    }
+    for row in activity:
+        entry = cohorts.get(row["cohort"])
+        if entry is None:
+            continue
+        offset = _months_between(row["cohort"], row["month"])
+        if 0 <= offset < len(entry["retention"]):
+            entry["retention"][offset] = _rate(row["patients"], entry["patients"])
+        entry["visits"] += row["visits"]
+        entry["amount"] += row["amount"] or 0
+    result = []
+    for entry in cohorts.values():
+        size = entry["patients"]
+        result.append(
+            {
+                **entry,
+                "month": entry["month"].strftime("%Y-%m"),
+                # Money as text with two places, the same on PostgreSQL and SQLite.
+                "amount": str(Decimal(entry["amount"]).quantize(CENT)),
+                "visits_per_patient": round(entry["visits"] / size, 2),
+                "amount_per_patient": str((Decimal(entry["amount"]) / size).quantize(CENT)),
+            }
+        )
+    return result

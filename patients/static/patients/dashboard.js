@@ -1,0 +1,150 @@
+/* The retention dashboard: figures from /api/dashboard/ for the period and filters of the URL;
+   charts with ECharts (served from npm's package, no CDN). */
+(function () {
+  "use strict";
+  const cfg = CL.config();
+  const L = cfg.labels;
+  const form = document.getElementById("filters");
+  const statusLine = document.getElementById("status");
+  const charts = {
+    sources: echarts.init(document.getElementById("chart-sources")),
+    funnel: echarts.init(document.getElementById("chart-funnel")),
+  };
+  const teal = ["#0f766e", "#f59e0b", "#6366f1", "#ef4444"];
+
+  function params() {
+    const out = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) if (value) out.append(key, value);
+    return out;
+  }
+  function set(id, main, sub) {
+    document.getElementById("kpi-" + id).textContent = main;
+    document.getElementById("kpi-" + id + "-sub").textContent = sub || "";
+  }
+
+  function renderKpis(d) {
+    set("revisit", CL.percent(d.revisit.rate), CL.fmt(L.revisitSub, d.revisit));
+    set("churn", d.churn.patients, CL.fmt(L.churnSub, d.churn));
+    set("risk", d.at_risk.patients, CL.fmt(L.riskSub, d.at_risk));
+    set("referral", CL.percent(d.referral.rate), CL.fmt(L.referralSub, d.referral));
+    const s = d.satisfaction;
+    if (!s.sent && !s.answered) set("satisfaction", "—", L.noSurveys);
+    else set("satisfaction", s.mean_score === null ? "—" : s.mean_score.toFixed(2) + " / 5",
+      CL.fmt(L.responseSub, { rate: CL.percent(s.response_rate), answered: s.answered, sent: s.sent }));
+  }
+
+  function renderSources(rows) {
+    charts.sources.setOption({
+      color: teal,
+      tooltip: { trigger: "axis" },
+      legend: { top: 0 },
+      grid: { left: 40, right: 50, bottom: 30, top: 40 },
+      xAxis: { type: "category", data: rows.map((r) => r.label), axisLabel: { interval: 0 } },
+      yAxis: [{ type: "value", name: L.newPatients, minInterval: 1 },
+        { type: "value", max: 100, axisLabel: { formatter: "{value}%" } }],
+      series: [
+        { name: L.newPatients, type: "bar", barMaxWidth: 36, data: rows.map((r) => r.new_patients) },
+        { name: L.revisitRate, type: "line", yAxisIndex: 1, connectNulls: false,
+          data: rows.map((r) => (r.revisit_rate === null ? null : +(r.revisit_rate * 100).toFixed(1))) },
+      ],
+    }, true);
+  }
+
+  function renderFunnel(stages) {
+    const journey = stages.filter((s) => "reached" in s);
+    charts.funnel.setOption({
+      color: ["#99f6e4", "#0f766e"],
+      tooltip: { trigger: "axis", formatter: (items) => {
+        const s = journey[items[0].dataIndex];
+        return s.label + "<br>" + L.reached + ": " + s.reached + "<br>" + L.now + ": " + s.now +
+          (s.to_next === undefined ? "" : "<br>→ " + CL.percent(s.to_next));
+      } },
+      legend: { top: 0 },
+      grid: { left: 70, right: 110, bottom: 20, top: 30 },
+      yAxis: { type: "category", inverse: true, data: journey.map((s) => s.label) },
+      xAxis: { type: "value", minInterval: 1 },
+      series: [
+        { name: L.reached, type: "bar", data: journey.map((s) => s.reached),
+          label: { show: true, position: "right", formatter: (p) => {
+            const s = journey[p.dataIndex];
+            return s.to_next === undefined || s.to_next === null ? String(s.reached) : s.reached + "  → " + CL.percent(s.to_next);
+          } } },
+        { name: L.now, type: "bar", data: journey.map((s) => s.now) },
+      ],
+    }, true);
+  }
+
+  function heat(value) {
+    if (value === null || value === undefined) return "";
+    const alpha = Math.min(1, 0.08 + value * 0.9);
+    return "background: rgba(15,118,110," + alpha.toFixed(2) + "); color: " + (value > 0.5 ? "#fff" : "#0f172a");
+  }
+
+  function renderCohorts(cohorts) {
+    const table = document.getElementById("cohorts");
+    if (!cohorts.length) {
+      table.replaceChildren(CL.el("tbody", {}, CL.el("tr", {}, CL.el("td", { class: "text-secondary text-start", text: L.notEnough }))));
+      return;
+    }
+    const width = Math.min(13, Math.max(...cohorts.map((c) => c.retention.length)));
+    const head = CL.el("tr", {}, [CL.el("th", { text: L.cohort }), CL.el("th", { text: L.size })]
+      .concat([...Array(width).keys()].map((i) => CL.el("th", { text: "+" + i })))
+      .concat([CL.el("th", { text: L.visitsPer }), CL.el("th", { text: L.amountPer })]));
+    const body = cohorts.map((c) => CL.el("tr", {}, [CL.el("th", { scope: "row", text: c.month }), CL.el("td", { text: c.patients })]
+      .concat([...Array(width).keys()].map((i) => CL.el("td", { style: heat(c.retention[i]),
+        text: i < c.retention.length ? Math.round(c.retention[i] * 100) + "%" : "" })))
+      .concat([CL.el("td", { text: c.visits_per_patient }), CL.el("td", { text: c.amount_per_patient })])));
+    table.replaceChildren(CL.el("thead", {}, head), CL.el("tbody", {}, body));
+    table.setAttribute("aria-label", L.monthsSince);
+  }
+
+  function renderLists(d) {
+    document.getElementById("risk-list").replaceChildren(...d.at_risk.list.map((p) => CL.el("tr", {}, [
+      CL.el("td", {}, CL.el("a", { href: "/patients/" + p.id + "/", text: p.name })),
+      CL.el("td", { class: "font-monospace", text: p.phone_masked || "—" }),
+      CL.el("td", { text: p.last_visit_date || L.never }),
+      CL.el("td", { text: CL.when(p.last_touch_at) || L.never }),
+    ])));
+    document.getElementById("referrers").replaceChildren(...(d.referral.top_referrers.length
+      ? d.referral.top_referrers.map((r) => CL.el("li", {}, [CL.el("a", { href: "/patients/" + r.id + "/", text: r.name }), " · " + r.referrals]))
+      : [CL.el("li", { class: "text-secondary", style: "list-style: none", text: L.notEnough })]));
+  }
+
+  async function load() {
+    const query = params();
+    history.replaceState(null, "", location.pathname + (query.toString() ? "?" + query : ""));
+    try {
+      const d = await CL.api("/api/dashboard/?" + query.toString());
+      document.getElementById("d-start").value = d.period.start;
+      document.getElementById("d-end").value = d.period.end;
+      document.getElementById("period-text").textContent = d.period.start + " — " + d.period.end;
+      CL.status(statusLine, "");
+      renderKpis(d);
+      renderSources(d.sources);
+      renderFunnel(d.funnel.stages);
+      renderCohorts(d.cohorts);
+      renderLists(d);
+    } catch (error) {
+      CL.status(statusLine, CL.errorText(error), "danger");
+    }
+  }
+
+  function isoDate(date) {
+    const shanghai = new Date(date.getTime() + 8 * 3600 * 1000);
+    return shanghai.toISOString().slice(0, 10);
+  }
+  const presets = document.querySelectorAll("[data-days]");
+  for (const button of presets) {
+    button.addEventListener("click", () => {
+      presets.forEach((b) => b.classList.toggle("active", b === button));
+      const end = new Date();
+      const start = new Date(end.getTime() - (Number(button.dataset.days) - 1) * 86400 * 1000);
+      document.getElementById("d-start").value = isoDate(start);
+      document.getElementById("d-end").value = isoDate(end);
+      load();
+    });
+  }
+  form.addEventListener("submit", (event) => { event.preventDefault(); load(); });
+  window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+  load();
+})();

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from patients import views
+
+app_name = "patients"
+
+urlpatterns = [
+    path("<int:pk>/", views.patient_detail, name="detail"),
+    path("import/", views.import_upload, name="import"),
+    path("import/<int:pk>/", views.import_review, name="import_review"),
+    path("import/<int:pk>/report.csv", views.import_report, name="import_report"),
+]

@@ -1,0 +1,156 @@
+"""Pages: the workbench, the patient page, the dashboard and the import steps. Pages lay out
+the screen; lists, timelines and figures come from the /api/ endpoints (fetch)."""
+
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Role
+from crm.tenancy import clinic_member_required, get_for_clinic
+from patients import selectors
+from patients.actions import CALL_OUTCOMES
+from patients.imports_views import import_report, import_review, import_upload
+from patients.models import Source, Stage, TagGroup, TouchChannel, TouchKind, Visit
+
+# The import steps live in their own module; re-exported for patients/urls.py.
+__all__ = ["import_report", "import_review", "import_upload"]
+
+ORDERINGS = [
+    ("-created_at", _("Newest first")),
+    ("created_at", _("Oldest first")),
+    ("-last_visit_date", _("Most recent visit")),
+    ("last_visit_date", _("Longest since a visit")),
+    ("name", _("Name")),
+    ("-stage_changed_at", _("Stage changed recently")),
+]
+
+# Strings the pages' scripts show; translated here so the catalogue covers them.
+SCRIPT_LABELS = {
+    "loading": _("Loading…"),
+    "allStages": _("All stages"),
+    "empty": _("No patients match these filters."),
+    "error": _("Something went wrong. Please try again."),
+    "saved": _("Saved."),
+    "changed": _("%(changed)s of %(selected)s selected patients changed."),
+    "page": _("Page %(page)s of %(pages)s"),
+    "selected": _("%(n)s selected"),
+    "noTimeline": _("Nothing on the timeline yet."),
+    "more": _("Show more"),
+    "noSurveys": _("No surveys yet"),
+    "notEnough": _("Not enough data"),
+    "patients": _("patients"),
+    "newPatients": _("New patients"),
+    "revisitRate": _("Revisit rate"),
+    "reached": _("Reached"),
+    "now": _("Now at this stage"),
+    "monthsSince": _("Months since first visit"),
+    "cohort": _("Cohort"),
+    "size": _("Patients"),
+    "visitsPer": _("Visits per patient"),
+    "amountPer": _("Amount per patient (¥)"),
+    "lastTouch": _("Last contact"),
+    "revisitSub": _("%(revisited)s of %(patients)s first-visit patients"),
+    "churnSub": _("%(by_stage)s by stage · %(deleted_wecom)s deleted WeCom"),
+    "riskSub": _("no visit or contact for %(days)s days"),
+    "referralSub": _("%(referred)s of %(new_patients)s new patients"),
+    "responseSub": _("response rate %(rate)s (%(answered)s / %(sent)s)"),
+    "never": _("never"),
+}
+
+
+def _doctors(clinic):
+    return [
+        (m.user_id, m.name)
+        for m in clinic.memberships.filter(role__in=[Role.DOCTOR, Role.ADMIN])
+        .select_related("user")
+        .order_by("role", "id")
+    ]
+
+
+def _tag_groups(clinic):
+    return TagGroup.objects.filter(clinic=clinic).prefetch_related("tags")
+
+
+def _labels():
+    return {key: str(value) for key, value in SCRIPT_LABELS.items()}
+
+
+@clinic_member_required
+def workbench(request):
+    clinic = request.clinic
+    selected_tags = {
+        int(v) for raw in request.GET.getlist("tag") for v in raw.split(",") if v.isdigit()
+    }
+    return render(
+        request,
+        "patients/workbench.html",
+        {
+            "stages": Stage.choices,
+            "sources": Source.choices,
+            "tag_groups": _tag_groups(clinic),
+            "doctors": _doctors(clinic),
+            "orderings": ORDERINGS,
+            "q": request.GET,
+            "selected_tags": selected_tags,
+            "script_config": {
+                "labels": _labels(),
+                "stages": {k: str(v) for k, v in Stage.choices},
+                "sources": {k: str(v) for k, v in Source.choices},
+                "doctors": {str(k): v for k, v in _doctors(clinic)},
+            },
+        },
+    )
+
+
+@clinic_member_required
+def patient_detail(request, pk):
+    clinic = request.clinic
+    patient = get_for_clinic(
+        selectors.patients_for_clinic(clinic).select_related("referred_by"), clinic, pk=pk
+    )
+    current = {t.pk for t in selectors.patient_tags(patient)}
+    names = dict(clinic.memberships.values_list("user_id", "display_name"))
+    visits = list(patient.visits.select_related("doctor")[:50])
+    for visit in visits:
+        visit.doctor_name = names.get(visit.doctor_id) or getattr(visit.doctor, "username", "")
+    return render(
+        request,
+        "patients/patient_detail.html",
+        {
+            "patient": patient,
+            "tag_groups": _tag_groups(clinic),
+            "current_tags": current,
+            "transitions": patient.transitions.select_related("by")[:50],
+            "visits": visits,
+            "doctor_name": names.get(patient.assigned_doctor_id, ""),
+            "stages": Stage.choices,
+            "touch_kinds": TouchKind.choices,
+            "channels": TouchChannel.choices,
+            "call_outcomes": CALL_OUTCOMES,
+            "visit_kinds": Visit.Kind.choices,
+            "doctors": _doctors(clinic),
+            "script_config": {
+                "patient": patient.pk,
+                "labels": _labels(),
+                "currentTags": sorted(current),
+            },
+        },
+    )
+
+
+@clinic_member_required
+def dashboard(request):
+    clinic = request.clinic
+    return render(
+        request,
+        "patients/dashboard.html",
+        {
+            "doctors": _doctors(clinic),
+            "tag_groups": _tag_groups(clinic),
+            "sources": Source.choices,
+            "q": request.GET,
+            "script_config": {
+                "labels": _labels(),
+                "stages": {k: str(v) for k, v in Stage.choices},
+            },
+        },
+    )
