@@ -210,3 +210,20 @@ WECOM_RETRY_DELAYS = tuple(float(s) for s in env_list("WECOM_RETRY_DELAYS", "30,
 WECOM_MAX_ATTEMPTS = int(env("WECOM_MAX_ATTEMPTS", "10"))
 WECOM_PACING = float(env("WECOM_PACING", "0.8"))  # share of each WeCom limit we use
 CELERY_BEAT_SCHEDULE["deliveries-scan"] = {"task": "wechat.tasks.deliveries_scan", "schedule": 10.0}
+
+# Follow-ups. Clinic time is Asia/Shanghai whatever the server's zone; quiet hours and the
+# staff digest's hours are clinic wall-clock times. The due scan also reads new timeline
+# entries and starts plans from triggers (tag added, stage entered, visit recorded).
+CLINIC_TIME_ZONE = env("CLINIC_TIME_ZONE", "Asia/Shanghai")
+FOLLOWUPS_QUIET_HOURS = tuple(env_list("FOLLOWUPS_QUIET_HOURS", "21:00,08:00"))
+FOLLOWUPS_STAFF_HOURS = tuple(env_list("FOLLOWUPS_STAFF_HOURS", "08:00,20:00"))
+FOLLOWUPS_MORNING_DIGEST_AT = env("FOLLOWUPS_MORNING_DIGEST_AT", "08:30")
+FOLLOWUPS_DIGEST_SLOT_MINUTES = int(env("FOLLOWUPS_DIGEST_SLOT_MINUTES", "60"))
+CELERY_BEAT_SCHEDULE["followups-due-scan"] = {
+    "task": "followups.tasks.followups_due_scan",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["followups-results-poll"] = {
+    "task": "followups.tasks.reminder_results_poll",
+    "schedule": 300.0,
+}
