@@ -7,11 +7,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from crm import views
+from followups import views as followup_views
+from followups.api import CarePlanTemplateViewSet, CarePlanViewSet, FollowUpTaskViewSet
 from patients.api import PatientViewSet, TagGroupViewSet
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
 router.register("tag-groups", TagGroupViewSet, basename="taggroup")
+router.register("followup-tasks", FollowUpTaskViewSet, basename="followuptask")
+router.register("care-plan-templates", CarePlanTemplateViewSet, basename="careplantemplate")
+router.register("care-plans", CarePlanViewSet, basename="careplan")
 
 api_urls = [
     path("", include(router.urls)),
@@ -30,7 +35,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("workbench/", views.role_page("workbench"), name="workbench"),
     path("dashboard/", views.role_page("doctor_dashboard"), name="doctor_dashboard"),
-    path("nurse/", views.role_page("nurse_home"), name="nurse_home"),
+    path("nurse/", followup_views.checklist, name="nurse_home"),
+    path("followups/", include("followups.urls")),
     path("operations/", views.role_page("operations_home"), name="operations_home"),
     path("api/", include((api_urls, "api"))),
     path("admin/", admin.site.urls),
