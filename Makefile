@@ -29,6 +29,7 @@ run: install
 	mkdir -p .run/broker .run/broker-processed .run/cache
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo_followups
 	@echo ""
 	@echo "  CareLoop is starting at http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins (demo only), password careloop-demo:"

@@ -12,6 +12,7 @@ was sent; Redis only wakes the workers that send.
   re-exam reminder should not be lost; the deferral is on the timeline too.
 """
 
+import time
 from collections import defaultdict
 
 from django.conf import settings
@@ -27,7 +28,11 @@ from patients.services import touch_record
 from wechat.models import DeliveryChannel, WeComAccount
 from wechat.services import delivery_enqueue
 
-BATCH = 5000
+BATCH = 5000  # tasks per digest transaction
+REMINDER_BATCH = 500  # patient reminders per transaction: each is an outbox row
+# The scan stops taking new batches after this long, well inside the task's time limit;
+# the next minute's scan carries on (a catch-up after an outage takes a few runs).
+SCAN_BUDGET_SECONDS = 50
 DIGEST_LINES = 10
 
 
@@ -129,7 +134,7 @@ def patient_reminders_enqueue(*, now=None) -> dict:
             .filter(reminder_state=ReminderState.PENDING, due_at__lte=now)
             .select_related("patient", "clinic")
             .select_for_update(skip_locked=True, of=("self",))
-            .order_by("due_at", "id")[:BATCH]
+            .order_by("due_at", "id")[:REMINDER_BATCH]
         )
         if not tasks:
             return counts
@@ -216,16 +221,17 @@ def due_scan(*, now=None) -> dict:
     from followups.triggers import triggers_scan
 
     now = now or timezone.now()
+    deadline = time.monotonic() + SCAN_BUDGET_SECONDS
     with translation.override(settings.LANGUAGE_CODE):
         triggers = triggers_scan()
         digests = 0
-        while True:
+        while time.monotonic() < deadline:
             made, announced = staff_digests_enqueue(now=now)
             digests += made
             if not announced:
                 break
         patients = {"enqueued": 0, "deferred": 0, "skipped": 0}
-        while True:
+        while time.monotonic() < deadline:
             batch = patient_reminders_enqueue(now=now)
             for key, value in batch.items():
                 patients[key] += value
