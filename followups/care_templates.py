@@ -29,6 +29,14 @@ MAX_OFFSET_DAYS = 3650
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+def _id(value) -> int:
+    """A database id, or ValueError (a huge number would be a database error, not a 400)."""
+    number = int(value)
+    if not 0 < number < 2**63:
+        raise ValueError(value)
+    return number
+
+
 def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
     """One step, normalised; raises a ValidationError naming the step (第 N 步)."""
 
@@ -42,22 +50,22 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
         raise error(_("enter what is to be done."))
     try:
         offset = int(raw.get("offset_days", 0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise error(_("the offset must be a whole number of days.")) from None
     if offset < 0:
         raise error(_("the offset cannot be negative (%(days)s days).") % {"days": offset})
     if offset > MAX_OFFSET_DAYS:
         raise error(_("the offset is more than ten years."))
-    action = raw.get("action") or ""
+    action = str(raw.get("action") or "")
     if action not in Action.values:
         raise error(_("choose an action."))
-    role = raw.get("role") or ""
+    role = str(raw.get("role") or "")
     assignee_id = raw.get("assignee_id") or None
     if role and role not in Role.values:
         raise error(_("unknown role."))
     if assignee_id is not None:
         try:
-            assignee_id = int(assignee_id)
+            assignee_id = _id(assignee_id)
         except (TypeError, ValueError):
             raise error(_("unknown staff member.")) from None
         if not Membership.objects.filter(clinic=clinic, user_id=assignee_id).exists():
@@ -80,19 +88,20 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
             )
     if action in (Action.MESSAGE, Action.RE_EXAM, Action.SURVEY) and not message:
         raise error(_("a message to the patient needs its text."))
-    start, end = raw.get("window_start") or "09:00", raw.get("window_end") or "18:00"
+    start = str(raw.get("window_start") or "09:00")
+    end = str(raw.get("window_end") or "18:00")
     if not (_HHMM.match(start) and _HHMM.match(end)):
         raise error(_("the time window is written HH:MM, e.g. 09:00–18:00."))
     if clock.hhmm(end) <= clock.hhmm(start):
         raise error(_("the time window must end after it starts."))
     start_template_id = raw.get("start_template_id") or None
     if action == Action.START_PLAN:
-        if (
-            not start_template_id
-            or not CarePlanTemplate.objects.filter(clinic=clinic, pk=start_template_id).exists()
-        ):
+        try:
+            start_template_id = _id(start_template_id)
+        except (TypeError, ValueError):
+            raise error(_("choose the plan this step starts.")) from None
+        if not CarePlanTemplate.objects.filter(clinic=clinic, pk=start_template_id).exists():
             raise error(_("choose the plan this step starts."))
-        start_template_id = int(start_template_id)
     else:
         start_template_id = None
     return {

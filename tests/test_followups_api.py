@@ -263,3 +263,31 @@ def test_only_admins_open_the_template_editor(client, assistant, plan):
     client.force_login(assistant)
     assert client.get(f"/followups/templates/{plan.template_id}/").status_code == 403
     assert client.get("/followups/templates/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "bad_step",
+    [
+        {"title": "x", "offset_days": "abc", "action": "call", "role": "assistant"},
+        {"title": "x", "offset_days": 1, "action": ["call"], "role": {"a": 1}},
+        {"title": "x", "offset_days": 1, "action": "call", "role": "assistant", "window_start": 9},
+        {
+            "title": "x",
+            "offset_days": 1,
+            "action": "start_plan",
+            "role": "assistant",
+            "start_template_id": "abc",
+        },
+        {"title": "x", "offset_days": 1, "action": "call", "assignee_id": "nobody"},
+        {"title": "x", "offset_days": 1.5e300, "action": "call", "role": "assistant"},
+        {"title": "x", "offset_days": 1, "action": "call", "assignee_id": 10**30},
+    ],
+)
+def test_malformed_steps_are_400_never_500(api, admin_user, bad_step):
+    response = api(admin_user).post(
+        "/api/care-plan-templates/", {"name": "坏模板", "steps": [bad_step]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid" and response.json()["errors"]["steps"][
+        0
+    ].startswith("第 1 步")
