@@ -69,3 +69,21 @@ def test_nurse_ticks_checklist_items(page, clinic, nurse, make_patient):
     tick = ChecklistTick.objects.get()
     assert (tick.task_id, tick.by_id) == (item.pk, nurse.pk)
     screenshot(page, "nurse-checklist-after-tick")
+
+
+def test_admin_sees_a_clear_error_for_a_negative_offset(page, clinic, admin_user, make_patient):
+    template = post_op_template(clinic)
+    plan, _ = services.plan_start(
+        patient=make_patient(), template=template, anchor_date=clock.local_today()
+    )
+    login(page, admin_user.username)
+    page.wait_for_url("**/workbench/")
+    page.goto(f"/followups/templates/{template.pk}/")
+    page.fill("#id_steps-0-offset_days", "-5")
+    with page.expect_navigation():
+        page.get_by_role("button", name="保存").click()
+    assert "第 1 步：偏移天数不能为负数（-5 天）。" in page.get_by_test_id("errors").inner_text()
+    screenshot(page, "template-edit-error")
+    template.refresh_from_db()
+    assert template.current_version.number == 1
+    assert plan.tasks.filter(status="open").count() == 3
