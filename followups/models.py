@@ -91,6 +91,19 @@ class CarePlanTemplate(models.Model):
     def __str__(self):
         return self.name
 
+    @property
+    def trigger_detail(self) -> str:
+        """What exactly starts it: the tag's name, the stage's or visit kind's label."""
+        from patients.models import Stage, Visit
+
+        if self.trigger == Trigger.TAG_ADDED and self.trigger_tag_id:
+            return self.trigger_tag.name
+        if self.trigger == Trigger.STAGE_ENTERED and self.trigger_stage in Stage.values:
+            return str(Stage(self.trigger_stage).label)
+        if self.trigger == Trigger.VISIT_RECORDED and self.trigger_visit_kind in Visit.Kind.values:
+            return str(Visit.Kind(self.trigger_visit_kind).label)
+        return ""
+
 
 class CarePlanTemplateVersion(models.Model):
     """The steps of a template as they were when saved. Never edited."""

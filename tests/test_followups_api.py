@@ -291,3 +291,21 @@ def test_malformed_steps_are_400_never_500(api, admin_user, bad_step):
     assert response.json()["code"] == "invalid" and response.json()["errors"]["steps"][
         0
     ].startswith("第 1 步")
+
+
+def test_template_list_names_what_starts_each_plan(client, nurse, clinic):
+    from patients.models import Stage
+    from tests.conftest import tag
+
+    post_op_template(clinic, trigger="tag_added", trigger_tag=tag(clinic, "术后"))
+    services.template_create(
+        clinic=clinic,
+        name="预约提醒",
+        trigger="stage_entered",
+        trigger_stage=Stage.BOOKED,
+        steps=[step("确认预约", 0)],
+    )
+    client.force_login(nurse)
+    page = client.get("/followups/templates/").content.decode()
+    assert "添加标签 · 术后" in page and "进入阶段 · 预约" in page
+    assert "新建模板" not in page  # only admins create templates
