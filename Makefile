@@ -43,6 +43,8 @@ run: install
 	$(PY) manage.py wecom_configure --clinic demo --corp-id ww-demo-corp --agent-id 1000002 \
 	  --secret demo-only-secret --token demo-only-token \
 	  --aes-key Y2FyZWxvb3AtZGVtby1vbmx5LWFlcy1rZXktMDAwMDA --robot-key demo-only-robot
+	$(PY) manage.py seed_demo_followups
+	$(PY) manage.py seed_demo_content
 	@echo ""
 	@echo "  CareLoop is starting at http://127.0.0.1:$(PORT)/"
 	@echo "  Demo logins (demo only), password careloop-demo:"

@@ -228,3 +228,20 @@ CELERY_BEAT_SCHEDULE["wecom-contacts-sync"] = {
 # Demo only: the fake WeCom's control URL. When set, the channel-code page offers "simulate a
 # scan". Production leaves it empty.
 WECOM_FAKE_CONTROL_URL = env("WECOM_FAKE_CONTROL_URL")
+
+# Follow-ups. Clinic time is Asia/Shanghai whatever the server's zone; quiet hours and the
+# staff digest's hours are clinic wall-clock times. The due scan also reads new timeline
+# entries and starts plans from triggers (tag added, stage entered, visit recorded).
+CLINIC_TIME_ZONE = env("CLINIC_TIME_ZONE", "Asia/Shanghai")
+FOLLOWUPS_QUIET_HOURS = tuple(env_list("FOLLOWUPS_QUIET_HOURS", "21:00,08:00"))
+FOLLOWUPS_STAFF_HOURS = tuple(env_list("FOLLOWUPS_STAFF_HOURS", "08:00,20:00"))
+FOLLOWUPS_MORNING_DIGEST_AT = env("FOLLOWUPS_MORNING_DIGEST_AT", "08:30")
+FOLLOWUPS_DIGEST_SLOT_MINUTES = int(env("FOLLOWUPS_DIGEST_SLOT_MINUTES", "60"))
+CELERY_BEAT_SCHEDULE["followups-due-scan"] = {
+    "task": "followups.tasks.followups_due_scan",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["followups-results-poll"] = {
+    "task": "followups.tasks.reminder_results_poll",
+    "schedule": 300.0,
+}

@@ -14,6 +14,8 @@ from content.api import (
 )
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from crm import views
+from followups import views as followup_views
+from followups.api import CarePlanTemplateViewSet, CarePlanViewSet, FollowUpTaskViewSet
 from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
 from patients.dashboard import DashboardView
@@ -26,6 +28,9 @@ router.register("message-templates", MessageTemplateViewSet, basename="messagete
 router.register("red-lines", RedLinePhraseViewSet, basename="redline")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("surveys", SurveyViewSet, basename="survey")
+router.register("followup-tasks", FollowUpTaskViewSet, basename="followuptask")
+router.register("care-plan-templates", CarePlanTemplateViewSet, basename="careplantemplate")
+router.register("care-plans", CarePlanViewSet, basename="careplan")
 
 api_urls = [
     path("", include(router.urls)),
@@ -48,7 +53,8 @@ urlpatterns = [
     path("workbench/", patient_views.workbench, name="workbench"),
     path("dashboard/", patient_views.dashboard, name="doctor_dashboard"),
     path("patients/", include("patients.urls")),
-    path("nurse/", views.role_page("nurse_home"), name="nurse_home"),
+    path("nurse/", followup_views.checklist, name="nurse_home"),
+    path("followups/", include("followups.urls")),
     path("operations/", views.role_page("operations_home"), name="operations_home"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("", include("content.urls")),

@@ -19,7 +19,6 @@ ROLE_HOME = {
 }
 
 ROLE_PAGES = {
-    "nurse_home": (_("Today's checklist"), _("The day's SOP items and follow-ups.")),
     "operations_home": (_("Operations"), _("Doctors' public accounts and content.")),
 }
 

@@ -29,8 +29,9 @@ def _entries(po):
             )
 
         msgid, msgstr = join(match.group(1)), join(match.group(2))
+        context = re.search(r"^msgctxt ((?:\".*\"\n)+)", block, re.M)
         if msgid:
-            yield msgid, msgstr, "#, fuzzy" in block
+            yield (join(context.group(1)) if context else None, msgid), msgstr, "#, fuzzy" in block
 
 
 @pytest.mark.parametrize("po", CATALOGUES, ids=lambda p: str(p.parent.parent.parent.parent.name))
@@ -45,5 +46,9 @@ def test_every_string_is_translated_and_none_is_fuzzy(po):
 def test_compiled_catalogue_matches_the_source(po):
     with open(po.with_suffix(".mo"), "rb") as f:
         catalogue = gettext.GNUTranslations(f)
-    stale = [m for m, s, _ in _entries(po) if catalogue.gettext(m) != s]
+    stale = [
+        (context, msgid)
+        for (context, msgid), msgstr, _ in _entries(po)
+        if (catalogue.pgettext(context, msgid) if context else catalogue.gettext(msgid)) != msgstr
+    ]
     assert stale == []

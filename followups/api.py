@@ -1,0 +1,241 @@
+"""The follow-ups API. Serializers check shape; services do the work; every queryset
+starts from request.clinic."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from crm.api import ClinicScopedRelatedField
+from crm.models import Role
+from followups import selectors, services
+from followups.models import (
+    Anchor,
+    CarePlan,
+    CarePlanTemplate,
+    FollowUpTask,
+    Outcome,
+    Trigger,
+)
+from patients.models import Patient, PatientTag, Stage, Visit
+
+
+class FollowUpTaskSerializer(serializers.ModelSerializer):
+    patient_name = serializers.CharField(source="patient.name", read_only=True)
+    action_display = serializers.CharField(source="get_action_display", read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    plan_name = serializers.CharField(source="plan.template.name", read_only=True, default="")
+    is_overdue = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FollowUpTask
+        fields = [
+            "id",
+            "patient",
+            "patient_name",
+            "plan",
+            "plan_name",
+            "title",
+            "action",
+            "action_display",
+            "assignee",
+            "role",
+            "due_at",
+            "window_end",
+            "status",
+            "status_display",
+            "is_overdue",
+            "outcome",
+            "notes",
+            "done_at",
+            "done_by",
+        ]
+        read_only_fields = fields
+
+    def get_is_overdue(self, task) -> bool:
+        return task.is_overdue()
+
+
+class CompleteSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=Outcome.choices, required=False, allow_blank=True)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class FollowUpTaskViewSet(viewsets.ReadOnlyModelViewSet):
+    """Follow-up tasks. `?view=mine|today|overdue|upcoming` gives the signed-in person's
+    open tasks (their own and their role's pool), most urgent first."""
+
+    serializer_class = FollowUpTaskSerializer
+    filterset_fields = ["status", "action", "patient", "plan", "assignee"]
+    ordering_fields = ["due_at", "id"]
+
+    def get_queryset(self):
+        view = self.request.query_params.get("view")
+        if view in ("mine", "today", "overdue", "upcoming"):
+            return selectors.task_queue(
+                clinic=self.request.clinic, user=self.request.user, view=view
+            )
+        return selectors.tasks_for_clinic(self.request.clinic).order_by("due_at", "id")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("view", str, enum=["mine", "today", "overdue", "upcoming"])]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=CompleteSerializer, responses=FollowUpTaskSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        task = self.get_object()
+        data = CompleteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        task = services.followup_complete(
+            task=task,
+            by=request.user,
+            outcome=data.validated_data.get("outcome", ""),
+            notes=data.validated_data.get("notes", ""),
+        )
+        return Response(FollowUpTaskSerializer(task, context={"request": request}).data)
+
+    @extend_schema(request=None, responses=FollowUpTaskSerializer)
+    @action(detail=True, methods=["post"])
+    def tick(self, request, pk=None):
+        task = self.get_object()
+        services.checklist_tick(task=task, by=request.user)
+        task.refresh_from_db()
+        return Response(FollowUpTaskSerializer(task, context={"request": request}).data)
+
+
+class CarePlanTemplateSerializer(serializers.ModelSerializer):
+    trigger = serializers.ChoiceField(choices=Trigger.choices, required=False)
+    anchor = serializers.ChoiceField(choices=Anchor.choices, required=False)
+    trigger_tag = ClinicScopedRelatedField(
+        queryset=PatientTag.objects.select_related("group"), required=False, allow_null=True
+    )
+    trigger_stage = serializers.ChoiceField(choices=Stage.choices, required=False, allow_blank=True)
+    trigger_visit_kind = serializers.ChoiceField(
+        choices=Visit.Kind.choices, required=False, allow_blank=True
+    )
+    # Shape only (a list of objects); the services check every rule and name the step.
+    steps = serializers.ListField(child=serializers.DictField(), required=False)
+    version = serializers.IntegerField(source="current_version.number", read_only=True)
+
+    class Meta:
+        model = CarePlanTemplate
+        fields = [
+            "id",
+            "name",
+            "trigger",
+            "trigger_tag",
+            "trigger_stage",
+            "trigger_visit_kind",
+            "anchor",
+            "is_active",
+            "version",
+            "steps",
+        ]
+
+    def to_representation(self, template):
+        data = super().to_representation(template)
+        data["steps"] = template.current_version.steps if template.current_version else []
+        return data
+
+
+class CarePlanTemplateViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Care plan templates (SOPs). Everyone reads; only admins create and edit. An edit of
+    the steps makes a new version; plans already started keep theirs."""
+
+    serializer_class = CarePlanTemplateSerializer
+    write_roles = [Role.ADMIN]
+
+    def get_queryset(self):
+        return CarePlanTemplate.objects.filter(clinic=self.request.clinic).select_related(
+            "current_version"
+        )
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        serializer.instance = services.template_create(
+            clinic=self.request.clinic,
+            by=self.request.user,
+            steps=data.pop("steps", None),
+            **{k: v for k, v in data.items() if k != "is_active"},
+        )
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        if "trigger" not in data:
+            for field in ("trigger_tag", "trigger_stage", "trigger_visit_kind"):
+                data.pop(field, None)
+        serializer.instance = services.template_update(
+            template=serializer.instance, by=self.request.user, **data
+        )
+
+
+class CarePlanSerializer(serializers.ModelSerializer):
+    patient = ClinicScopedRelatedField(queryset=Patient.objects.all())
+    template = ClinicScopedRelatedField(queryset=CarePlanTemplate.objects.all())
+    template_name = serializers.CharField(source="template.name", read_only=True)
+    version = serializers.IntegerField(source="version.number", read_only=True)
+
+    class Meta:
+        model = CarePlan
+        fields = [
+            "id",
+            "patient",
+            "template",
+            "template_name",
+            "version",
+            "anchor_date",
+            "status",
+            "stop_reason",
+            "created_at",
+        ]
+        read_only_fields = ["status", "stop_reason", "created_at"]
+
+
+class StopSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200)
+
+
+class CarePlanViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Plans: start one by hand (POST), stop one with a reason (POST …/stop/)."""
+
+    serializer_class = CarePlanSerializer
+    filterset_fields = ["patient", "template", "status"]
+    write_roles = [Role.ADMIN, Role.DOCTOR, Role.ASSISTANT, Role.NURSE]
+
+    def get_queryset(self):
+        return CarePlan.objects.filter(clinic=self.request.clinic).select_related(
+            "template", "version", "patient"
+        )
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance, _created = services.plan_start(
+            patient=data["patient"],
+            template=data["template"],
+            anchor_date=data["anchor_date"],
+            by=self.request.user,
+        )
+
+    @extend_schema(request=StopSerializer, responses=CarePlanSerializer)
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        plan = self.get_object()
+        data = StopSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.plan_stop(plan=plan, reason=data.validated_data["reason"], by=request.user)
+        plan.refresh_from_db()
+        return Response(CarePlanSerializer(plan, context={"request": request}).data)

@@ -1,0 +1,117 @@
+"""Demo follow-ups for a clinic: SOP templates and plans for some of its patients."""
+
+from datetime import timedelta
+
+from django.db import transaction
+
+from followups import clock, services
+from followups.models import Action, CarePlanTemplate, Trigger
+from patients.models import Patient, PatientTag
+
+
+def _step(title, days, action=Action.CALL, role="assistant", message=""):
+    return {"title": title, "offset_days": days, "action": action, "role": role, "message": message}
+
+
+TEMPLATES = [
+    # (name, trigger, trigger tag, trigger visit kind, steps)
+    (
+        "术后随访",
+        Trigger.TAG_ADDED,
+        "术后",
+        "",
+        [
+            _step("术后第1天电话随访", 1),
+            _step(
+                "术后第7天复查提醒",
+                7,
+                Action.RE_EXAM,
+                message="{name}您好，术后第7天请来院复查伤口，{doctor}已为您预留时间。",
+            ),
+            _step("术后第30天电话随访", 30),
+        ],
+    ),
+    (
+        "复查提醒",
+        Trigger.VISIT_RECORDED,
+        "",
+        "first",
+        [
+            _step(
+                "初诊后复查提醒",
+                14,
+                Action.RE_EXAM,
+                message="{name}您好，距您初诊已两周，请于{date}前后来{clinic}复查。",
+            )
+        ],
+    ),
+    (
+        "满意度调查",
+        Trigger.VISIT_RECORDED,
+        "",
+        "",
+        [
+            _step(
+                "就诊满意度调查",
+                3,
+                Action.SURVEY,
+                message="{name}您好，感谢您来{clinic}就诊，请花一分钟评价本次就诊体验。",
+            )
+        ],
+    ),
+    (
+        "病房护理SOP",
+        Trigger.MANUAL,
+        "",
+        "",
+        [
+            _step("测量体温并记录", 0, Action.CHECKLIST, role="nurse"),
+            _step("检查伤口敷料", 0, Action.CHECKLIST, role="nurse"),
+            _step("术后用药宣教", 0, Action.CHECKLIST, role="nurse"),
+        ],
+    ),
+]
+
+
+@transaction.atomic
+def seed_clinic(*, clinic) -> int:
+    """Templates (once) and plans for some of the clinic's patients; returns plans started."""
+    templates = {}
+    for name, trigger, tag_name, visit_kind, steps in TEMPLATES:
+        template = CarePlanTemplate.objects.filter(clinic=clinic, name=name).first()
+        if template is None:
+            template = services.template_create(
+                clinic=clinic,
+                name=name,
+                trigger=trigger,
+                trigger_tag=PatientTag.objects.filter(clinic=clinic, name=tag_name).first()
+                if tag_name
+                else None,
+                trigger_visit_kind=visit_kind,
+                steps=steps,
+            )
+        templates[name] = template
+    today = clock.local_today()
+    patients = list(Patient.objects.filter(clinic=clinic).active().order_by("id")[:40])
+    started = 0
+    # Post-op patients operated on over the last ten days: calls overdue, today, ahead.
+    for n, patient in enumerate(patients[:15]):
+        _plan, created = services.plan_start(
+            patient=patient,
+            template=templates["术后随访"],
+            anchor_date=today - timedelta(days=n % 10),
+        )
+        started += created
+    for patient in patients[15:25]:
+        _plan, created = services.plan_start(
+            patient=patient, template=templates["病房护理SOP"], anchor_date=today
+        )
+        started += created
+    for n, patient in enumerate(patients[25:40]):
+        _plan, created = services.plan_start(
+            patient=patient,
+            template=templates["满意度调查"],
+            anchor_date=today - timedelta(days=n % 5),
+        )
+        started += created
+    return started

@@ -1,0 +1,88 @@
+"""Forms of the template editor. They check shape; the services check the rules."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Role
+from followups.models import Action, Anchor, CarePlanTemplate, Outcome, Trigger
+from patients.models import PatientTag, Stage, Visit
+
+
+def _bootstrap(form):
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            widget.attrs.setdefault("class", "form-check-input")
+        elif isinstance(widget, forms.Select):
+            widget.attrs.setdefault("class", "form-select form-select-sm")
+        else:
+            widget.attrs.setdefault("class", "form-control form-control-sm")
+
+
+class TemplateForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    trigger = forms.ChoiceField(label=_("Starts when"), choices=Trigger.choices)
+    trigger_tag = forms.ModelChoiceField(
+        label=_("Tag"), queryset=PatientTag.objects.none(), required=False
+    )
+    trigger_stage = forms.ChoiceField(
+        label=_("Stage"), choices=[("", "—"), *Stage.choices], required=False
+    )
+    trigger_visit_kind = forms.ChoiceField(
+        label=_("Visit kind"), choices=[("", _("Any")), *Visit.Kind.choices], required=False
+    )
+    anchor = forms.ChoiceField(label=_("Steps count from"), choices=Anchor.choices)
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["trigger_tag"].queryset = PatientTag.objects.filter(clinic=clinic)
+        _bootstrap(self)
+
+
+class StepForm(forms.Form):
+    title = forms.CharField(label=_("Step"), max_length=200, required=False)
+    offset_days = forms.IntegerField(label=_("Day"), initial=0, required=False)
+    action = forms.ChoiceField(label=_("Action"), choices=Action.choices, required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=[("", "—"), *Role.choices], required=False)
+    message = forms.CharField(
+        label=_("Message to the patient"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 1}),
+        help_text=_("Variables: {name}, {clinic}, {date}, {doctor}"),
+    )
+    window_start = forms.CharField(label=_("From"), initial="09:00", max_length=5, required=False)
+    window_end = forms.CharField(label=_("To"), initial="18:00", max_length=5, required=False)
+    start_template = forms.ModelChoiceField(
+        label=_("Plan it starts"), queryset=CarePlanTemplate.objects.none(), required=False
+    )
+
+    def __init__(self, *args, clinic=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if clinic is not None:
+            self.fields["start_template"].queryset = CarePlanTemplate.objects.filter(clinic=clinic)
+        _bootstrap(self)
+
+    def step(self) -> dict | None:
+        data = self.cleaned_data
+        if not data or not (data.get("title") or "").strip():
+            return None
+        template = data.get("start_template")
+        return {
+            "title": data["title"],
+            "offset_days": data.get("offset_days") if data.get("offset_days") is not None else 0,
+            "action": data.get("action") or "",
+            "role": data.get("role") or "",
+            "message": data.get("message") or "",
+            "window_start": data.get("window_start") or "09:00",
+            "window_end": data.get("window_end") or "18:00",
+            "start_template_id": template.pk if template else None,
+        }
+
+
+StepFormSet = forms.formset_factory(StepForm, extra=2)
+
+
+class CompleteForm(forms.Form):
+    outcome = forms.ChoiceField(choices=[("", ""), *Outcome.choices], required=False)
+    notes = forms.CharField(required=False, max_length=2000)

@@ -1,0 +1,282 @@
+"""Plans and their tasks: start, stop, complete, tick. Each writes its timeline entry
+in the same transaction (patients.services.touch_record)."""
+
+from datetime import date, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import Membership, Role
+from followups import clock
+from followups.models import (
+    PATIENT_ACTIONS,
+    Action,
+    CarePlan,
+    CarePlanTemplate,
+    ChecklistTick,
+    FollowUpTask,
+    Outcome,
+    PlanStatus,
+    ReminderState,
+    TaskStatus,
+)
+from patients.models import Patient, Stage, TouchKind
+from patients.services import patient_set_stage, touch_record
+
+
+class _SafeDict(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def render_message(text: str, *, patient: Patient, day: date) -> str:
+    doctor = patient.assigned_doctor
+    values = _SafeDict(
+        name=patient.name,
+        clinic=patient.clinic.name,
+        date=f"{day.month}月{day.day}日",
+        doctor=(doctor.get_full_name() or doctor.get_username()) if doctor else "",
+    )
+    if doctor is not None:
+        member = Membership.objects.filter(user=doctor).first()
+        if member and member.display_name:
+            values["doctor"] = member.display_name
+    return text.format_map(values)
+
+
+def _assignee_for(patient: Patient, step: dict):
+    """A named person, else the patient's own doctor/assistant for that role, else the pool."""
+    if step.get("assignee_id"):
+        return step["assignee_id"], ""
+    role = step["role"]
+    if role == Role.DOCTOR and patient.assigned_doctor_id:
+        return patient.assigned_doctor_id, role
+    if role == Role.ASSISTANT and patient.assigned_assistant_id:
+        return patient.assigned_assistant_id, role
+    return None, role
+
+
+def _task_from_step(plan: CarePlan, index: int, step: dict) -> FollowUpTask:
+    day = plan.anchor_date + timedelta(days=step["offset_days"])
+    assignee_id, role = _assignee_for(plan.patient, step)
+    message = ""
+    if step["action"] in PATIENT_ACTIONS and step.get("message"):
+        message = render_message(step["message"], patient=plan.patient, day=day)
+    return FollowUpTask(
+        clinic_id=plan.clinic_id,
+        patient=plan.patient,
+        plan=plan,
+        step_index=index,
+        title=step["title"],
+        action=step["action"],
+        assignee_id=assignee_id,
+        role=role,
+        due_at=clock.at(day, clock.hhmm(step["window_start"])),
+        window_end=clock.at(day, clock.hhmm(step["window_end"])),
+        message=message,
+        reminder_state=ReminderState.PENDING if message else ReminderState.NONE,
+    )
+
+
+def plan_start(
+    *,
+    patient: Patient,
+    template: CarePlanTemplate,
+    anchor_date: date,
+    by=None,
+    source_touch_id: int | None = None,
+) -> tuple[CarePlan, bool]:
+    """Start a plan from the template's current version. The same patient, template and
+    anchor date twice is a no-op that returns the existing plan (trigger replays)."""
+    if template.clinic_id != patient.clinic_id:
+        raise ValidationError(_("This plan belongs to another clinic."))
+    if template.current_version_id is None:
+        raise ValidationError(_("This plan has no steps yet."))
+    existing = CarePlan.objects.filter(
+        patient=patient, template=template, anchor_date=anchor_date
+    ).first()
+    if existing:
+        return existing, False
+    try:
+        with transaction.atomic():
+            plan = CarePlan.objects.create(
+                clinic_id=patient.clinic_id,
+                patient=patient,
+                template=template,
+                version=template.current_version,
+                anchor_date=anchor_date,
+                started_by=by,
+                source_touch_id=source_touch_id,
+            )
+            FollowUpTask.objects.bulk_create(
+                [
+                    _task_from_step(plan, index, step)
+                    for index, step in enumerate(template.current_version.steps)
+                ]
+            )
+            touch_record(
+                patient=patient,
+                kind=TouchKind.FOLLOWUP,
+                actor=by,
+                summary=_("Care plan started: %(plan)s (from %(date)s)")
+                % {"plan": template.name, "date": anchor_date.isoformat()},
+                payload={"plan_id": plan.pk, "template_id": template.pk, "event": "plan_started"},
+            )
+    except IntegrityError:  # a concurrent start of the same plan won
+        return CarePlan.objects.get(
+            patient=patient, template=template, anchor_date=anchor_date
+        ), False
+    return plan, True
+
+
+@transaction.atomic
+def plan_stop(*, plan: CarePlan, reason: str, by=None, status: str = PlanStatus.STOPPED) -> int:
+    """End a plan: cancel only its open tasks, with the reason. Done tasks stay done."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": [_("Say why the plan stops.")]})
+    locked = CarePlan.objects.select_for_update().get(pk=plan.pk)
+    if locked.status != PlanStatus.ACTIVE:
+        return 0
+    cancelled = plan.tasks.filter(status=TaskStatus.OPEN).update(
+        status=TaskStatus.CANCELLED, cancel_reason=reason[:200]
+    )
+    CarePlan.objects.filter(pk=plan.pk).update(
+        status=status, stop_reason=reason[:200], ended_at=timezone.now()
+    )
+    plan.status, plan.stop_reason = status, reason[:200]
+    touch_record(
+        patient=plan.patient,
+        kind=TouchKind.FOLLOWUP,
+        actor=by,
+        summary=_("Care plan %(plan)s ended: %(reason)s (%(count)s open tasks cancelled)")
+        % {"plan": plan.template.name, "reason": reason, "count": cancelled},
+        payload={"plan_id": plan.pk, "event": "plan_stopped", "cancelled": cancelled},
+    )
+    return cancelled
+
+
+def plans_stop_for_patient(*, patient: Patient, reason: str) -> int:
+    """Churn or withdrawn consent ends all the patient's active plans."""
+    stopped = 0
+    for plan in CarePlan.objects.filter(patient=patient, status=PlanStatus.ACTIVE).select_related(
+        "template", "patient"
+    ):
+        plan_stop(plan=plan, reason=reason)
+        stopped += 1
+    return stopped
+
+
+def _finish_plan_if_done(plan: CarePlan) -> None:
+    if plan.status == PlanStatus.ACTIVE and not plan.tasks.filter(status=TaskStatus.OPEN).exists():
+        CarePlan.objects.filter(pk=plan.pk, status=PlanStatus.ACTIVE).update(
+            status=PlanStatus.FINISHED, stop_reason=_("All steps done"), ended_at=timezone.now()
+        )
+
+
+def task_create(
+    *,
+    patient: Patient,
+    title: str,
+    action: str = Action.CALL,
+    assignee=None,
+    role: str = "",
+    due_at=None,
+    notes: str = "",
+) -> FollowUpTask:
+    """A task made by hand or by an outcome (book a revisit, the doctor's queue)."""
+    if assignee is None and not role:
+        raise ValidationError({"assignee": [_("Choose who does it (a role or a person).")]})
+    due_at = due_at or timezone.now()
+    return FollowUpTask.objects.create(
+        clinic_id=patient.clinic_id,
+        patient=patient,
+        title=title[:200],
+        action=action,
+        assignee=assignee,
+        role=role,
+        due_at=due_at,
+        window_end=max(due_at, clock.at(clock.local(due_at).date(), clock.hhmm("18:00"))),
+        notes=notes,
+    )
+
+
+@transaction.atomic
+def followup_complete(
+    *, task: FollowUpTask, by, outcome: str = "", notes: str = ""
+) -> FollowUpTask:
+    """Record the outcome of a task and write it on the patient's timeline.
+
+    "needs revisit" moves the patient to booked and gives the assistant a call to book
+    the day; "escalate" puts a task in the queue of the patient's doctor.
+    """
+    locked = (
+        FollowUpTask.objects.select_for_update(of=("self",))
+        .select_related("patient", "plan")
+        .get(pk=task.pk)
+    )
+    if locked.status != TaskStatus.OPEN:
+        raise ValidationError(_("This task is already closed."))
+    if outcome and outcome not in Outcome.values:
+        raise ValidationError({"outcome": [_("Unknown outcome.")]})
+    if not outcome and locked.action != Action.CHECKLIST:
+        raise ValidationError({"outcome": [_("Choose the outcome.")]})
+    now = timezone.now()
+    FollowUpTask.objects.filter(pk=locked.pk).update(
+        status=TaskStatus.DONE, outcome=outcome, notes=notes[:2000], done_at=now, done_by=by
+    )
+    patient = locked.patient
+    label = Outcome(outcome).label if outcome else _("done")
+    touch_record(
+        patient=patient,
+        kind=TouchKind.FOLLOWUP,
+        actor=by,
+        summary=_("Follow-up %(task)s: %(outcome)s") % {"task": locked.title, "outcome": label}
+        + (f" · {notes}" if notes else ""),
+        payload={"task_id": locked.pk, "outcome": outcome, "plan_id": locked.plan_id},
+    )
+    if outcome == Outcome.NEEDS_REVISIT:
+        if patient.stage not in (Stage.BOOKED, Stage.CHURNED):
+            patient_set_stage(
+                patient=patient,
+                stage=Stage.BOOKED,
+                actor=by,
+                reason=_("Follow-up: needs a revisit"),
+            )
+        task_create(
+            patient=patient,
+            title=_("Book the revisit: %(task)s") % {"task": locked.title},
+            assignee=patient.assigned_assistant,
+            role=Role.ASSISTANT,
+            notes=notes,
+        )
+    elif outcome == Outcome.ESCALATE:
+        task_create(
+            patient=patient,
+            title=_("Doctor review: %(task)s") % {"task": locked.title},
+            assignee=patient.assigned_doctor,
+            role=Role.DOCTOR,
+            notes=notes,
+        )
+    if locked.action == Action.START_PLAN and locked.plan_id:
+        step = locked.plan.version.steps[locked.step_index]
+        target = CarePlanTemplate.objects.filter(
+            clinic_id=locked.clinic_id, pk=step.get("start_template_id")
+        ).first()
+        if target is not None:
+            plan_start(patient=patient, template=target, anchor_date=clock.local_today(now), by=by)
+    if locked.plan_id:
+        _finish_plan_if_done(locked.plan)
+    locked.refresh_from_db()
+    return locked
+
+
+@transaction.atomic
+def checklist_tick(*, task: FollowUpTask, by) -> ChecklistTick:
+    """A nurse ticks one SOP item: the tick (who, when) and the task done, together."""
+    if task.action != Action.CHECKLIST:
+        raise ValidationError(_("Only checklist items are ticked."))
+    followup_complete(task=task, by=by)
+    return ChecklistTick.objects.create(clinic_id=task.clinic_id, task=task, by=by)

@@ -1,0 +1,42 @@
+"""The follow-ups' writes, in one place for views, the API, tasks and commands.
+
+The work lives in modules split by domain; this module is the door others use.
+"""
+
+from followups.care_templates import steps_clean, template_create, template_update
+from followups.plans import (
+    checklist_tick,
+    followup_complete,
+    plan_start,
+    plan_stop,
+    plans_stop_for_patient,
+    render_message,
+    task_create,
+)
+from followups.reminders import (
+    due_scan,
+    patient_reminders_enqueue,
+    staff_digests_enqueue,
+    team_digests_enqueue,
+)
+from followups.results import reminder_results_poll
+from followups.triggers import triggers_scan
+
+__all__ = [
+    "checklist_tick",
+    "due_scan",
+    "followup_complete",
+    "patient_reminders_enqueue",
+    "plan_start",
+    "plan_stop",
+    "plans_stop_for_patient",
+    "reminder_results_poll",
+    "render_message",
+    "staff_digests_enqueue",
+    "steps_clean",
+    "task_create",
+    "team_digests_enqueue",
+    "template_create",
+    "template_update",
+    "triggers_scan",
+]

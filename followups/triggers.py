@@ -1,0 +1,123 @@
+"""Triggers: read new timeline entries after a cursor kept in the database and start the
+plans they call for (tag added, stage entered, visit recorded); stop plans when a patient
+churns or withdraws consent.
+
+No signals and no import of followups from patients: the timeline is the event stream.
+The cursor moves only after the plans are created, in the same transaction. Ids are
+handed out before a transaction commits, so a slow transaction can commit an entry below
+the cursor; each scan therefore re-reads the last LOOKBACK ids, which is harmless because
+a plan is unique per patient, template and anchor date.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from followups import clock
+from followups.models import Anchor, CarePlanTemplate, Trigger, TriggerCursor
+from followups.plans import plan_start, plans_stop_for_patient
+from patients.models import Stage, Touch, TouchKind, Visit
+
+CURSOR_KEY = "touches"
+BATCH = 1000
+LOOKBACK = 500
+TRIGGER_KINDS = [TouchKind.TAG_CHANGE, TouchKind.STAGE_CHANGE, TouchKind.VISIT, TouchKind.PROFILE]
+
+
+def _templates_by_clinic(clinic_ids):
+    templates = {}
+    for template in CarePlanTemplate.objects.filter(
+        clinic_id__in=clinic_ids, is_active=True, current_version__isnull=False
+    ).exclude(trigger=Trigger.MANUAL):
+        templates.setdefault(template.clinic_id, []).append(template)
+    return templates
+
+
+def _anchor_date(template: CarePlanTemplate, touch: Touch, visit_dates: dict):
+    if touch.kind == TouchKind.VISIT and template.anchor in (Anchor.VISIT, Anchor.TRIGGER):
+        visit_date = visit_dates.get(touch.payload.get("visit_id"))
+        if visit_date:
+            return visit_date
+    return clock.local(touch.occurred_at).date()
+
+
+def _matches(template: CarePlanTemplate, touch: Touch) -> bool:
+    # A template reacts to what happens after it exists, not to a clinic's whole history.
+    if touch.created_at < template.created_at:
+        return False
+    payload = touch.payload or {}
+    if template.trigger == Trigger.TAG_ADDED and touch.kind == TouchKind.TAG_CHANGE:
+        return template.trigger_tag_id in {t.get("id") for t in payload.get("added", [])}
+    if template.trigger == Trigger.STAGE_ENTERED and touch.kind == TouchKind.STAGE_CHANGE:
+        return payload.get("to") == template.trigger_stage
+    if template.trigger == Trigger.VISIT_RECORDED and touch.kind == TouchKind.VISIT:
+        return not template.trigger_visit_kind or payload.get("kind") == template.trigger_visit_kind
+    return False
+
+
+def _stop_reason(touch: Touch) -> str:
+    payload = touch.payload or {}
+    if touch.kind == TouchKind.STAGE_CHANGE and payload.get("to") == Stage.CHURNED:
+        return _("Patient churned")
+    if (
+        touch.kind == TouchKind.PROFILE
+        and "consent_to_contact" in payload.get("fields", [])
+        and not touch.patient.consent_to_contact
+    ):
+        return _("Consent withdrawn")
+    return ""
+
+
+def _handle(touch: Touch, templates, visit_dates) -> int:
+    started = 0
+    reason = _stop_reason(touch)
+    if reason:
+        plans_stop_for_patient(patient=touch.patient, reason=reason)
+        return 0
+    patient = touch.patient
+    if patient.stage == Stage.CHURNED or not patient.consent_to_contact:
+        return 0
+    for template in templates.get(touch.clinic_id, ()):
+        if _matches(template, touch):
+            _plan, created = plan_start(
+                patient=patient,
+                template=template,
+                anchor_date=_anchor_date(template, touch, visit_dates),
+                source_touch_id=touch.pk,
+            )
+            started += created
+    return started
+
+
+def triggers_scan(*, batch: int = BATCH) -> dict:
+    """One pass over new timeline entries. Returns {"read", "started"}."""
+    read = started = 0
+    while True:
+        with transaction.atomic():
+            cursor, _created = TriggerCursor.objects.select_for_update().get_or_create(
+                key=CURSOR_KEY
+            )
+            floor = max(cursor.last_touch_id - LOOKBACK, 0) if read == 0 else cursor.last_touch_id
+            touches = list(
+                Touch.objects.filter(id__gt=floor, kind__in=TRIGGER_KINDS)
+                .select_related("patient", "patient__clinic")
+                .order_by("id")[:batch]
+            )
+            if not touches:
+                return {"read": read, "started": started}
+            templates = _templates_by_clinic({t.clinic_id for t in touches})
+            visit_ids = [t.payload.get("visit_id") for t in touches if t.kind == TouchKind.VISIT]
+            visit_dates = dict(
+                Visit.objects.filter(pk__in=[v for v in visit_ids if v]).values_list(
+                    "pk", "visit_date"
+                )
+            )
+            for touch in touches:
+                started += _handle(touch, templates, visit_dates)
+            last = max(touches[-1].pk, cursor.last_touch_id)
+            TriggerCursor.objects.filter(key=CURSOR_KEY).update(
+                last_touch_id=last, updated_at=timezone.now()
+            )
+            read += len(touches)
+        if len(touches) < batch:
+            return {"read": read, "started": started}

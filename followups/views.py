@@ -1,0 +1,175 @@
+"""Pages: the assistant's queue, the nurse's checklist, the template editor (admins).
+Views are thin: selectors read, services write, errors show on the page."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm.models import Role
+from crm.tenancy import clinic_member_required, get_for_clinic
+from followups import clock, selectors, services
+from followups.forms import CompleteForm, StepFormSet, TemplateForm
+from followups.models import CarePlanTemplate, FollowUpTask, Outcome
+
+
+def _back(request, default: str):
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default)
+
+
+def _error_text(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+@clinic_member_required
+def queue(request):
+    now = timezone.now()
+    sections = selectors.queue_sections(clinic=request.clinic, user=request.user, now=now)
+    return render(
+        request,
+        "followups/queue.html",
+        {
+            "sections": [
+                ("overdue", _("Overdue"), sections["overdue"]),
+                ("today", _("Today"), sections["today"]),
+                ("upcoming", _("Upcoming (7 days)"), sections["upcoming"]),
+            ],
+            "outcomes": Outcome.choices,
+            "today": clock.local_today(now),
+        },
+    )
+
+
+@require_POST
+@clinic_member_required
+def task_complete(request, pk):
+    task = get_for_clinic(FollowUpTask.objects.all(), request.clinic, pk=pk)
+    form = CompleteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose the outcome."))
+        return _back(request, reverse("followups:queue"))
+    try:
+        services.followup_complete(
+            task=task,
+            by=request.user,
+            outcome=form.cleaned_data["outcome"],
+            notes=form.cleaned_data["notes"],
+        )
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(
+            request,
+            _("Done: %(task)s · %(patient)s") % {"task": task.title, "patient": task.patient.name},
+        )
+    return _back(request, reverse("followups:queue"))
+
+
+@clinic_member_required
+def checklist(request):
+    day = clock.local_today()
+    groups = selectors.checklist_groups(clinic=request.clinic, user=request.user, day=day)
+    total = sum(len(items) for _name, items in groups)
+    done = sum(1 for _name, items in groups for item in items if item.status == "done")
+    return render(
+        request,
+        "followups/checklist.html",
+        {"groups": groups, "day": day, "total": total, "done": done},
+    )
+
+
+@require_POST
+@clinic_member_required
+def task_tick(request, pk):
+    task = get_for_clinic(FollowUpTask.objects.all(), request.clinic, pk=pk)
+    try:
+        services.checklist_tick(task=task, by=request.user)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    return _back(request, reverse("nurse_home"))
+
+
+@clinic_member_required
+def template_list(request):
+    templates = CarePlanTemplate.objects.filter(clinic=request.clinic).select_related(
+        "current_version", "trigger_tag"
+    )
+    return render(
+        request,
+        "followups/template_list.html",
+        {"templates": templates, "can_edit": request.membership.role == Role.ADMIN},
+    )
+
+
+def _initial_steps(template):
+    if template is None or template.current_version is None:
+        return []
+    return [
+        {**step, "start_template": step.get("start_template_id")}
+        for step in template.current_version.steps
+    ]
+
+
+@clinic_member_required(roles=[Role.ADMIN])
+def template_edit(request, pk=None):
+    clinic = request.clinic
+    template = get_for_clinic(CarePlanTemplate.objects.all(), clinic, pk=pk) if pk else None
+    initial = {"trigger": "manual", "anchor": "trigger", "is_active": True}
+    if template is not None:
+        initial = {
+            "name": template.name,
+            "trigger": template.trigger,
+            "trigger_tag": template.trigger_tag_id,
+            "trigger_stage": template.trigger_stage,
+            "trigger_visit_kind": template.trigger_visit_kind,
+            "anchor": template.anchor,
+            "is_active": template.is_active,
+        }
+    form_kwargs = {"clinic": clinic}
+    if request.method == "POST":
+        form = TemplateForm(request.POST, clinic=clinic)
+        steps = StepFormSet(request.POST, prefix="steps", form_kwargs=form_kwargs)
+        if form.is_valid() and steps.is_valid():
+            data = form.cleaned_data
+            step_list = [s for s in (f.step() for f in steps.forms) if s]
+            fields = {
+                "name": data["name"],
+                "steps": step_list,
+                "trigger": data["trigger"],
+                "trigger_tag": data["trigger_tag"],
+                "trigger_stage": data["trigger_stage"],
+                "trigger_visit_kind": data["trigger_visit_kind"],
+                "anchor": data["anchor"],
+            }
+            try:
+                if template is None:
+                    services.template_create(clinic=clinic, by=request.user, **fields)
+                else:
+                    services.template_update(
+                        template=template, by=request.user, is_active=data["is_active"], **fields
+                    )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    target = field if field in form.fields else None
+                    for error in errors:
+                        form.add_error(target, error)
+            else:
+                messages.success(request, _("Saved. Plans already started keep their tasks."))
+                return redirect("followups:templates")
+    else:
+        form = TemplateForm(initial=initial, clinic=clinic)
+        steps = StepFormSet(
+            initial=_initial_steps(template), prefix="steps", form_kwargs=form_kwargs
+        )
+    return render(
+        request,
+        "followups/template_edit.html",
+        {"form": form, "steps": steps, "template": template},
+    )

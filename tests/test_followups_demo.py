@@ -1,0 +1,25 @@
+import pytest
+from django.core.management import call_command
+
+from followups.models import CarePlan, CarePlanTemplate, FollowUpTask
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_followups_is_idempotent():
+    call_command("seed_demo", patients=60)
+    call_command("seed_demo_followups")
+    counts = (
+        CarePlanTemplate.objects.count(),
+        CarePlan.objects.count(),
+        FollowUpTask.objects.count(),
+    )
+    assert counts[0] == 4 and counts[1] == 40 and counts[2] == 15 * 3 + 10 * 3 + 15
+    call_command("seed_demo_followups")
+    assert (
+        CarePlanTemplate.objects.count(),
+        CarePlan.objects.count(),
+        FollowUpTask.objects.count(),
+    ) == counts
+    names = set(CarePlanTemplate.objects.values_list("name", flat=True))
+    assert {"术后随访", "复查提醒", "满意度调查"} <= names
