@@ -14,6 +14,13 @@ from content.api import (
 )
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from crm import views
+from doctors.api import (
+    DoctorProfileViewSet,
+    FunnelView,
+    OnboardingViewSet,
+    PostViewSet,
+    PublicAccountViewSet,
+)
 from patients.api import PatientViewSet, TagGroupViewSet
 
 router = DefaultRouter()
@@ -24,11 +31,16 @@ router.register("message-templates", MessageTemplateViewSet, basename="messagete
 router.register("red-lines", RedLinePhraseViewSet, basename="redline")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("surveys", SurveyViewSet, basename="survey")
+router.register("doctors", DoctorProfileViewSet, basename="doctorprofile")
+router.register("doctor-accounts", PublicAccountViewSet, basename="publicaccount")
+router.register("doctor-posts", PostViewSet, basename="post")
+router.register("doctor-onboardings", OnboardingViewSet, basename="onboarding")
 
 api_urls = [
     path("", include(router.urls)),
     path("content-settings/", ContentSettingsView.as_view(), name="content-settings"),
     path("referrals/", ReferralsView.as_view(), name="referrals"),
+    path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -48,6 +60,7 @@ urlpatterns = [
     path("operations/", views.role_page("operations_home"), name="operations_home"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("", include("content.urls")),
+    path("", include("doctors.urls")),
     path("api/", include((api_urls, "api"))),
     path("wechat/", include("wechat.urls")),
     path("admin/", admin.site.urls),

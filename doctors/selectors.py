@@ -213,7 +213,7 @@ def funnel(*, clinic: Clinic, start: date, end: date, profiles=None) -> Funnel:
         row = per_doctor.get((profile.pk,), _empty())
         row.update(
             id=profile.pk,
-            name=_doctor_name(profile),
+            name=doctor_name(profile),
             followers_gained=sum(gained.get(a.pk, 0) for a in own),
         )
         paid_added = paid_doctor.get((profile.pk,), _empty())["added"]
@@ -232,7 +232,7 @@ def funnel(*, clinic: Clinic, start: date, end: date, profiles=None) -> Funnel:
     return Funnel(doctors=doctor_rows, platforms=platform_rows, posts=post_rows)
 
 
-def _doctor_name(profile: DoctorProfile) -> str:
+def doctor_name(profile: DoctorProfile) -> str:
     membership = profile.user.memberships.filter(clinic_id=profile.clinic_id).first()
     return membership.name if membership else str(profile.user)
 
@@ -263,8 +263,9 @@ def watch_list(*, clinic: Clinic, today: date, days: int = 14) -> list[dict]:
         ]
         rows.append(
             {
+                "id": onboarding.pk,
                 "profile": onboarding.profile_id,
-                "name": _doctor_name(onboarding.profile),
+                "name": doctor_name(onboarding.profile),
                 "started_on": onboarding.started_on,
                 "day": (today - onboarding.started_on).days + 1,
                 "patients": patients.count(),

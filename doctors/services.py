@@ -43,6 +43,16 @@ def doctor_profile_for(*, clinic: Clinic, user) -> DoctorProfile:
     return profile
 
 
+def doctor_profiles_sync(*, clinic: Clinic) -> None:
+    """A profile for every doctor of the clinic who has none yet."""
+    have = DoctorProfile.objects.filter(clinic=clinic).values_list("user_id", flat=True)
+    missing = Membership.objects.filter(clinic=clinic, role=Role.DOCTOR).exclude(user_id__in=have)
+    DoctorProfile.objects.bulk_create(
+        [DoctorProfile(clinic=clinic, user_id=m.user_id) for m in missing],
+        ignore_conflicts=True,
+    )
+
+
 def _clean_tags(tags) -> list[str]:
     if isinstance(tags, str):
         tags = tags.replace("，", ",").split(",")

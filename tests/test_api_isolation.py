@@ -93,6 +93,9 @@ def seed_everything_else(clinic, staff):
     from content.demo import seed_clinic as seed_content
 
     seed_content(clinic=clinic, author=staff["operations"])
+    from doctors.demo import seed_clinic as seed_doctors
+
+    seed_doctors(clinic=clinic, staff=staff)
 
 
 def methods_of(callback):
