@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from content.models import RedLinePhrase
 from doctors import services
-from doctors.models import FollowerCount, Onboarding, Post, PostFormat, PostStatus
+from doctors.models import FollowerCount, Onboarding, Post, PostFormat
 from patients.models import TouchKind
 from patients.services import touch_record
 from tests.conftest import make_staff
