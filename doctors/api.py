@@ -3,6 +3,7 @@ queryset starts from request.clinic and the profiles the member may see: a docto
 operations and admins every doctor of the clinic; anyone else's is a 404."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -298,6 +299,13 @@ class FunnelQuerySerializer(serializers.Serializer):
         return data
 
 
+def _money(rows: list[dict]) -> list[dict]:
+    """Amounts as strings with two decimals, as DRF's decimal fields give them."""
+    return [
+        {k: (f"{v:.2f}" if isinstance(v, Decimal) else v) for k, v in row.items()} for row in rows
+    ]
+
+
 class FunnelView(APIView):
     """The sea-to-pond funnel per doctor, platform and post for patients who arrived through
     a post's code in [start, end] (default: the last 90 days); see doctors/selectors.py."""
@@ -322,9 +330,9 @@ class FunnelView(APIView):
             {
                 "start": query.validated_data["start"],
                 "end": query.validated_data["end"],
-                "doctors": result.doctors,
-                "platforms": result.platforms,
-                "posts": result.posts,
+                "doctors": _money(result.doctors),
+                "platforms": _money(result.platforms),
+                "posts": _money(result.posts),
             }
         )
 
