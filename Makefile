@@ -39,6 +39,7 @@ run: install
 	mkdir -p .run/broker .run/broker-processed .run/cache
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_doctors_demo
 	@# Demo-only WeCom settings for the demo clinic (the fake accepts any); safe to run twice.
 	$(PY) manage.py wecom_configure --clinic demo --corp-id ww-demo-corp --agent-id 1000002 \
 	  --secret demo-only-secret --token demo-only-token \
