@@ -14,13 +14,8 @@ from content.api import (
 )
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from crm import views
-from doctors.api import (
-    DoctorProfileViewSet,
-    FunnelView,
-    OnboardingViewSet,
-    PostViewSet,
-    PublicAccountViewSet,
-)
+from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAccountViewSet
+from doctors.api_onboarding import OnboardingViewSet
 from patients.api import PatientViewSet, TagGroupViewSet
 
 router = DefaultRouter()

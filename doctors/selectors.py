@@ -39,7 +39,15 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 
 from crm.models import Clinic, Role
-from doctors.models import DoctorProfile, FollowerCount, Onboarding, Platform, Post, PublicAccount
+from doctors.models import (
+    DoctorProfile,
+    FollowerCount,
+    Onboarding,
+    Platform,
+    Post,
+    PostStatus,
+    PublicAccount,
+)
 from patients.models import JOURNEY, Patient, Stage, StageTransition, Touch, TouchKind, Visit
 from wechat.models import ContactArrival
 
@@ -51,7 +59,6 @@ GROUPS = {
     "platform": "channel_code__post__account__platform",
     "post": "channel_code__post",
 }
-TRUST_STAGES = ("connect", "understand", "trust", "act", "refer")
 
 
 def profiles_visible_to(*, membership):
@@ -174,7 +181,7 @@ def funnel(*, clinic: Clinic, start: date, end: date, profiles=None) -> Funnel:
     accounts = PublicAccount.objects.filter(clinic=clinic, doctor_id__in=ids)
     gained = followers_gained(accounts=accounts, start=start, end=end)
     posts = list(
-        Post.objects.filter(clinic=clinic, account__doctor_id__in=ids)
+        Post.objects.filter(clinic=clinic, account__doctor_id__in=ids, status=PostStatus.PUBLISHED)
         .filter(Q(channel_code__isnull=False) | Q(publish_date__range=(start, end)))
         .select_related("account", "disease_tag")
         .order_by("account__doctor_id", "publish_date", "id")

@@ -32,6 +32,8 @@ from wechat.models import ChannelCodeKind
 from wechat.services import channel_code_create
 
 LICENCE_EXTENSIONS = {"jpg", "jpeg", "png", "pdf"}
+# What the file's first bytes must be, whatever its name says.
+LICENCE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"%PDF-")
 LICENCE_MAX_BYTES = 5 * 1024 * 1024
 
 
@@ -267,6 +269,12 @@ def licence_check(upload) -> None:
         )
     if upload.size > LICENCE_MAX_BYTES:
         raise ValidationError({"licence_file": [_("The file is larger than 5 MB.")]})
+    head = upload.read(8)
+    upload.seek(0)
+    if not head.startswith(LICENCE_SIGNATURES):
+        raise ValidationError(
+            {"licence_file": [_("Upload a photo (JPG, PNG) or a PDF of the licence.")]}
+        )
 
 
 @transaction.atomic

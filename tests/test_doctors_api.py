@@ -79,6 +79,18 @@ def test_pages_follow_the_same_rules(client, staff, two_doctors):
     assert client.get(f"/doctors/{theirs.pk}/").status_code == 404
     assert client.get(f"/doctors/{theirs.pk}/funnel/").status_code == 404
     assert client.get("/doctors/onboarding/").status_code == 403
+    saved = client.post(
+        f"/doctors/{mine.pk}/",
+        {
+            "strengths": "甲状腺",
+            "interests": "",
+            "personality": "",
+            "patient_needs": "",
+            "resources": "",
+            "tags": "甲状腺，耐心",
+        },
+    )
+    assert saved.status_code == 302 and mine.versions.get().tags == ["甲状腺", "耐心"]
     client.force_login(staff["operations"])
     page = client.get("/doctors/")
     assert page.status_code == 200 and page.content.decode().count('data-testid="doctor-card"') == 2
@@ -200,6 +212,16 @@ def test_onboarding_with_licence_photo_registry_check_and_army_flag(
     )
     assert refused.status_code == 400
     assert {"licence_file", "registry_checked_by"} <= set(refused.json()["errors"])
+    disguised = ops.post(
+        "/api/doctor-onboardings/",
+        {
+            "profile": mine.pk,
+            "recruitment_source": "conference",
+            "licence_file": SimpleUploadedFile("licence.jpg", b"MZ not a photo"),
+        },
+        format="multipart",
+    )
+    assert disguised.status_code == 400 and "licence_file" in disguised.json()["errors"]
     made = ops.post(
         "/api/doctor-onboardings/",
         {
