@@ -161,6 +161,11 @@ class PublicAccountViewSet(viewsets.ModelViewSet):
         }
         serializer.instance = services.account_save(instance=row, **data)
 
+    def perform_destroy(self, instance):
+        if instance.posts.exists():
+            raise ValidationError(_("An account with posts is kept for its figures."))
+        instance.delete()
+
     @action(detail=True, methods=["get", "post"])
     def followers(self, request, pk=None):
         """GET the series; POST {date, followers} adds or replaces a day."""

@@ -139,6 +139,8 @@ def test_a_script_with_a_red_line_phrase_is_blocked_with_the_reason(api, staff, 
     assert ok.status_code == 201 and ok.json()["status"] == "idea"
     changed = client.patch(f"/api/doctor-posts/{ok.json()['id']}/", {"script": "保证根治"})
     assert changed.status_code == 400 and Post.objects.get().script == "科普"
+    kept = client.delete(f"/api/doctor-accounts/{account.pk}/")
+    assert kept.status_code == 400 and kept.json()["message"]
 
 
 def test_publishing_needs_a_date_and_a_code_needs_publishing(api, staff, two_doctors):
