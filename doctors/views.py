@@ -70,7 +70,12 @@ def profile(request, pk):
 @clinic_member_required(roles=READERS)
 def funnel(request, pk):
     profile = get_for_clinic(_profiles(request), request.clinic, pk=pk)
-    context = {"profile": profile, "name": selectors.doctor_name(profile), "section": "doctors"}
+    context = {
+        "profile": profile,
+        "name": selectors.doctor_name(profile),
+        "versions": profile.versions.select_related("by")[:10],
+        "section": "doctors",
+    }
     return render(request, "doctors/funnel_page.html", context)
 
 
@@ -127,6 +132,8 @@ def onboarding(request):
     context = {
         "profiles": profiles,
         "sources": RecruitmentSource.choices,
+        "names": {row.pk: row.display for row in profiles},
+        "source_labels": {value: str(label) for value, label in RecruitmentSource.choices},
         "section": "onboarding",
     }
     return render(request, "doctors/onboarding_page.html", context)

@@ -94,6 +94,9 @@ def test_pages_follow_the_same_rules(client, staff, two_doctors):
     client.force_login(staff["operations"])
     page = client.get("/doctors/")
     assert page.status_code == 200 and page.content.decode().count('data-testid="doctor-card"') == 2
+    for url in ("/doctors/calendar/", "/doctors/onboarding/", f"/doctors/{theirs.pk}/"):
+        assert client.get(url).status_code == 200, url
+    assert client.get(f"/doctors/{theirs.pk}/funnel/").status_code == 200
     client.force_login(staff["nurse"])
     assert client.get("/doctors/").status_code == 403
 

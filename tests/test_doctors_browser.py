@@ -104,3 +104,42 @@ def test_operations_adds_publishes_codes_a_post_and_the_doctor_sees_the_patient(
     assert page.get_by_test_id("cost_per_patient").inner_text() == "200.00"
     assert "甲状腺结节术后复查" in page.get_by_test_id("post-figures").inner_text()
     screenshot(page, "doctors-funnel")
+
+
+def test_profile_accounts_csv_import_and_onboarding_pages(
+    page, staff, doctor_account, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    login(page, staff["operations"].username)
+    page.wait_for_url("**/operations/")
+    profile = doctor_account.doctor
+    page.goto(f"/doctors/{profile.pk}/")
+    page.fill("#id_strengths", "甲状腺结节、术后康复")
+    page.fill("#id_tags", "甲状腺，耐心")
+    page.get_by_role("button", name="保存定位").click()
+    page.wait_for_url(f"**/doctors/{profile.pk}/")
+    assert "v1" in page.get_by_test_id("versions").inner_text()
+    page.wait_for_selector("#accounts tr")
+    csv_file = tmp_path / "followers.csv"
+    csv_file.write_text("日期,粉丝数\n2026-11-01,100\n2026-11-02,很多\n", encoding="utf-8")
+    page.set_input_files("#import-form input[type=file]", str(csv_file))
+    page.get_by_role("button", name="导入 CSV").click()
+    problems = page.locator("#account-problems")
+    problems.wait_for(state="visible")
+    assert "第 3 行" in problems.inner_text() and "很多" in problems.inner_text()
+    assert not doctor_account.counts.exists()  # one bad row imports nothing
+    screenshot(page, "doctors-profile-import-error")
+
+    page.get_by_role("link", name="医生入驻").click()
+    page.wait_for_url("**/doctors/onboarding/")
+    page.select_option("#ob-source", "colleague")
+    photo = tmp_path / "执业证.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 32)
+    page.set_input_files("#ob-licence", str(photo))
+    page.fill("input[name=registry_checked_by]", "赵运营")
+    page.fill("input[name=registry_checked_on]", "2026-11-20")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_selector("#onboardings tr")
+    assert "同行推荐" in page.locator("#onboardings").inner_text()
+    assert profile.onboarding.verified
+    screenshot(page, "doctors-onboarding")
