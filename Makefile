@@ -39,6 +39,7 @@ run: install
 	mkdir -p .run/broker .run/broker-processed .run/cache
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_doctors_demo
 	@# Demo-only WeCom settings for the demo clinic (the fake accepts any); safe to run twice.
 	$(PY) manage.py wecom_configure --clinic demo --corp-id ww-demo-corp --agent-id 1000002 \
 	  --secret demo-only-secret --token demo-only-token \
@@ -77,7 +78,7 @@ format: install
 
 # Refresh the translation catalogues after changing UI strings (needs gettext). Each app keeps
 # its own catalogue (APP/locale); crm and the shared templates use locale/.
-APPS := patients wechat followups content
+APPS := patients wechat followups content doctors
 messages: install
 	for app in $(APPS); do mkdir -p $$app/locale; \
 	  (cd $$app && ../.venv/bin/django-admin makemessages -l zh_Hans); done

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "wechat",
     "followups",
     "content",
+    "doctors",
 ]
 
 MIDDLEWARE = [
@@ -143,6 +144,9 @@ STATICFILES_DIRS = [
     ("vendor/bootstrap", BASE_DIR / "node_modules" / "bootstrap" / "dist"),
     ("vendor/echarts", BASE_DIR / "node_modules" / "echarts" / "dist"),
 ]
+# Uploaded files (doctors' licence photos): never served as static; a scoped view sends them.
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -14,6 +14,8 @@ from content.api import (
 )
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from crm import views
+from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAccountViewSet
+from doctors.api_onboarding import OnboardingViewSet
 from followups import views as followup_views
 from followups.api import CarePlanTemplateViewSet, CarePlanViewSet, FollowUpTaskViewSet
 from patients import views as patient_views
@@ -31,12 +33,17 @@ router.register("surveys", SurveyViewSet, basename="survey")
 router.register("followup-tasks", FollowUpTaskViewSet, basename="followuptask")
 router.register("care-plan-templates", CarePlanTemplateViewSet, basename="careplantemplate")
 router.register("care-plans", CarePlanViewSet, basename="careplan")
+router.register("doctors", DoctorProfileViewSet, basename="doctorprofile")
+router.register("doctor-accounts", PublicAccountViewSet, basename="publicaccount")
+router.register("doctor-posts", PostViewSet, basename="post")
+router.register("doctor-onboardings", OnboardingViewSet, basename="onboarding")
 
 api_urls = [
     path("", include(router.urls)),
     path("content-settings/", ContentSettingsView.as_view(), name="content-settings"),
     path("referrals/", ReferralsView.as_view(), name="referrals"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -58,6 +65,7 @@ urlpatterns = [
     path("operations/", views.role_page("operations_home"), name="operations_home"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("", include("content.urls")),
+    path("", include("doctors.urls")),
     path("api/", include((api_urls, "api"))),
     path("wechat/", include("wechat.urls")),
     path("admin/", admin.site.urls),

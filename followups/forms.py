@@ -20,7 +20,7 @@ def _bootstrap(form):
 
 
 class TemplateForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100)
+    name = forms.CharField(label=_("Template name"), max_length=100)
     trigger = forms.ChoiceField(label=_("Starts when"), choices=Trigger.choices)
     trigger_tag = forms.ModelChoiceField(
         label=_("Tag"), queryset=PatientTag.objects.none(), required=False

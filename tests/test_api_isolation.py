@@ -91,10 +91,12 @@ def world(clinic, other_clinic, staff):
 def seed_everything_else(clinic, staff):
     """Every app's demo data, so that every endpoint has objects on both sides."""
     from content.demo import seed_clinic as seed_content
+    from doctors.demo import seed_clinic as seed_doctors
     from followups.demo import seed_clinic as seed_followups
 
     seed_content(clinic=clinic, author=staff["operations"])
     seed_followups(clinic=clinic)
+    seed_doctors(clinic=clinic, staff=staff)
 
 
 def methods_of(callback):

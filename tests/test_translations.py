@@ -52,3 +52,14 @@ def test_compiled_catalogue_matches_the_source(po):
         if (catalogue.pgettext(context, msgid) if context else catalogue.gettext(msgid)) != msgstr
     ]
     assert stale == []
+
+
+def test_a_string_translates_the_same_in_every_catalogue():
+    """Django merges the catalogues and the first one wins, so two translations of one msgid
+    would silently show the other app's wording. Use a distinct msgid or a context instead."""
+    seen = {}
+    for po in CATALOGUES:
+        for (context, msgid), msgstr, _fuzzy in _entries(po):
+            seen.setdefault((context, msgid), {})[po.parts[-5]] = msgstr
+    conflicts = {key: found for key, found in seen.items() if len(set(found.values())) > 1}
+    assert conflicts == {}

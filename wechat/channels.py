@@ -70,6 +70,7 @@ def channel_code_create(
     link_desc: str = "",
     kind: str = ChannelCodeKind.CHANNEL,
     referrer: Patient | None = None,
+    post_id: int | None = None,
 ) -> ChannelCode:
     """Create a channel code and its WeCom contact way (externalcontact/add_contact_way).
     If WeCom refuses, nothing is saved and the error says why."""
@@ -98,6 +99,8 @@ def channel_code_create(
         errors["kind"] = [_("Unknown kind of code.")]
     if kind == ChannelCodeKind.REFERRAL and (referrer is None or referrer.clinic_id != clinic.pk):
         errors["referrer"] = [_("The referrer must be a patient of this clinic.")]
+    if kind == ChannelCodeKind.POST and not post_id:
+        errors["kind"] = [_("A post's code needs the post.")]
     account = WeComAccount.objects.filter(clinic=clinic).first()
     if account is None:
         errors["__all__"] = [_("WeCom is not configured for this clinic.")]
@@ -117,9 +120,12 @@ def channel_code_create(
     )
     code.staff.set(staff)
     code.tags.set(tags)
-    subject = referrer.pk if kind == ChannelCodeKind.REFERRAL else code.pk
-    code.state = state_for(kind=kind, object_id=subject)
+    # Referral and post codes carry their subject (the referrer, the post; issues 8 and 10).
+    subject = {ChannelCodeKind.REFERRAL: referrer and referrer.pk, ChannelCodeKind.POST: post_id}
+    code.state = state_for(kind=kind, object_id=subject.get(kind) or code.pk)
     if ChannelCode.objects.filter(clinic=clinic, state=code.state).exists():
+        if kind == ChannelCodeKind.POST:
+            raise ValidationError(_("This post already has a channel code."))
         raise ValidationError(_("This patient already has a referral code."))
     try:
         code.config_id, code.qr_code = transport.add_contact_way(

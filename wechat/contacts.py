@@ -95,9 +95,12 @@ def _name(profile: dict, userid: str, external_userid: str) -> str:
 
 
 def _source(code: ChannelCode | None) -> tuple[str, Patient | None]:
-    """Where the patient came from. Referral codes (issue 8) carry the referrer."""
+    """Where the patient came from. Referral codes (issue 8) carry the referrer; post codes
+    (issue 10) mean a doctor's public account."""
     if code is not None and code.kind == ChannelCodeKind.REFERRAL:
         return Source.REFERRAL, code.referrer
+    if code is not None and code.kind == ChannelCodeKind.POST:
+        return Source.DOCTOR_IP, None
     return Source.WECOM_QR, None
 
 

@@ -1,0 +1,148 @@
+"""Doctor IP pages. Thin: the lists and figures come from /api/ (doctors/api.py); forms here
+call the same services."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from crm.models import Role
+from crm.tenancy import clinic_member_required, get_for_clinic
+from doctors import selectors, services
+from doctors.forms import PositioningForm
+from doctors.models import (
+    POSITIONING_FIELDS,
+    Onboarding,
+    Platform,
+    Post,
+    PostFormat,
+    PostStatus,
+    RecruitmentSource,
+)
+from patients.models import PatientTag
+from wechat import demo as wechat_demo
+
+READERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR)
+MANAGERS = (Role.ADMIN, Role.OPERATIONS)
+
+
+def _profiles(request):
+    return selectors.profiles_visible_to(membership=request.membership)
+
+
+@clinic_member_required(roles=READERS)
+def doctors(request):
+    services.doctor_profiles_sync(clinic=request.clinic)
+    profiles = list(_profiles(request))
+    if request.membership.role == Role.DOCTOR and profiles:
+        return redirect("doctors:profile", pk=profiles[0].pk)
+    for profile in profiles:
+        profile.display = selectors.doctor_name(profile)
+    return render(
+        request, "doctors/doctors_page.html", {"profiles": profiles, "section": "doctors"}
+    )
+
+
+@clinic_member_required(roles=READERS)
+@require_http_methods(["GET", "POST"])
+def profile(request, pk):
+    profile = get_for_clinic(_profiles(request), request.clinic, pk=pk)
+    form = PositioningForm(request.POST or None, instance=profile)
+    if request.method == "POST" and form.is_valid():
+        services.positioning_save(profile=profile, by=request.user, **form.cleaned_data)
+        messages.success(request, _("Positioning saved as a new version."))
+        return redirect("doctors:profile", pk=profile.pk)
+    context = {
+        "profile": profile,
+        "name": selectors.doctor_name(profile),
+        "form": form,
+        "versions": profile.versions.select_related("by")[:10],
+        "fields": POSITIONING_FIELDS,
+        "platforms": Platform.choices,
+        "section": "doctors",
+    }
+    return render(request, "doctors/profile_page.html", context)
+
+
+@clinic_member_required(roles=READERS)
+def funnel(request, pk):
+    profile = get_for_clinic(_profiles(request), request.clinic, pk=pk)
+    context = {
+        "profile": profile,
+        "name": selectors.doctor_name(profile),
+        "versions": profile.versions.select_related("by")[:10],
+        "section": "doctors",
+    }
+    return render(request, "doctors/funnel_page.html", context)
+
+
+@clinic_member_required(roles=READERS)
+def calendar(request):
+    services.doctor_profiles_sync(clinic=request.clinic)
+    profiles = list(_profiles(request))
+    for row in profiles:
+        row.display = selectors.doctor_name(row)
+    context = {
+        "profiles": profiles,
+        "formats": PostFormat.choices,
+        "statuses": PostStatus.choices,
+        "tags": PatientTag.objects.filter(clinic=request.clinic).select_related("group"),
+        "can_make_codes": request.membership.role in MANAGERS,
+        "demo": wechat_demo.demo_enabled(),
+        "section": "calendar",
+    }
+    return render(request, "doctors/calendar_page.html", context)
+
+
+@require_POST
+@clinic_member_required(roles=MANAGERS)
+def post_simulate(request, pk):
+    """Demo only: the fake WeCom pushes a scan of the post's code (as 模拟扫码 does)."""
+    post = get_for_clinic(Post.objects.select_related("channel_code"), request.clinic, pk=pk)
+    if post.channel_code is None:
+        raise Http404
+    try:
+        result = wechat_demo.demo_scan(code=post.channel_code)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if result.get("status") == 200:
+            messages.success(
+                request,
+                _("A simulated patient scanned the code of “%(topic)s”.") % {"topic": post.topic},
+            )
+        else:
+            messages.error(
+                request,
+                _("CareLoop refused the simulated callback (HTTP %(status)s).")
+                % {"status": result.get("status")},
+            )
+    return redirect(reverse("doctors:calendar") + f"?scanned={post.pk}")
+
+
+@clinic_member_required(roles=MANAGERS)
+def onboarding(request):
+    services.doctor_profiles_sync(clinic=request.clinic)
+    profiles = list(_profiles(request))
+    for row in profiles:
+        row.display = selectors.doctor_name(row)
+    context = {
+        "profiles": profiles,
+        "sources": RecruitmentSource.choices,
+        "names": {row.pk: row.display for row in profiles},
+        "source_labels": {value: str(label) for value, label in RecruitmentSource.choices},
+        "section": "onboarding",
+    }
+    return render(request, "doctors/onboarding_page.html", context)
+
+
+@clinic_member_required(roles=MANAGERS)
+def licence(request, pk):
+    """The licence photo, to operations and admins of the clinic only (never a public URL)."""
+    row = get_for_clinic(Onboarding.objects.all(), request.clinic, pk=pk)
+    if not row.licence_file:
+        raise Http404
+    return FileResponse(row.licence_file.open("rb"), as_attachment=False)
