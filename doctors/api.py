@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -320,6 +321,21 @@ class FunnelView(APIView):
 
     allowed_roles = READERS
 
+    @extend_schema(
+        parameters=[FunnelQuerySerializer],
+        responses=inline_serializer(
+            "DoctorFunnel",
+            {
+                "start": serializers.DateField(),
+                "end": serializers.DateField(),
+                # One row per doctor, platform and post: counts of each funnel stage, followers
+                # gained, cost and cost per patient (see doctors/selectors.py).
+                "doctors": serializers.ListField(child=serializers.DictField()),
+                "platforms": serializers.ListField(child=serializers.DictField()),
+                "posts": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+    )
     def get(self, request):
         query = FunnelQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
