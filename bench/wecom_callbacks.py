@@ -172,7 +172,7 @@ def main():
 def setup_clinic():
     from crm.models import Clinic
     from crm.services import staff_create
-    from patients.services import clinic_setup_defaults
+    from patients.clinic_defaults import clinic_setup_defaults
     from wechat.channels import channel_code_create
     from wechat.services import wecom_account_configure
 

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from crm.models import Clinic, Role
 from crm.services import staff_create
 from patients import services as patient_services
+from patients.clinic_defaults import clinic_setup_defaults
 
 # Playwright's sync API runs an event loop in the test thread; the live server's ORM is safe here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -24,7 +25,7 @@ PASSWORD = "test-pass-123"
 
 def make_clinic(slug, name=None):
     clinic = Clinic.objects.create(slug=slug, name=name or f"诊所{slug.upper()}")
-    patient_services.clinic_setup_defaults(clinic=clinic)
+    clinic_setup_defaults(clinic=clinic)
     return clinic
 
 

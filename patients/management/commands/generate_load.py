@@ -7,7 +7,7 @@ from django.db import transaction
 
 from crm.models import Clinic, Membership, Role
 from patients import loadgen
-from patients.services import clinic_setup_defaults
+from patients.clinic_defaults import clinic_setup_defaults
 
 STAFF_MIX = {
     Role.DOCTOR: 0.2,

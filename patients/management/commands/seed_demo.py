@@ -3,8 +3,8 @@ from django.db import transaction
 
 from crm.models import Clinic, Role
 from crm.services import staff_create
+from patients.clinic_defaults import clinic_setup_defaults
 from patients.demo import seed_patients
-from patients.services import clinic_setup_defaults
 
 DEMO_PASSWORD = "careloop-demo"  # demo only: documented in the README, never for real data
 DEMO_STAFF = [
