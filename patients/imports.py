@@ -2,7 +2,7 @@
 
 upload (ImportBatch, nothing else written) → column mapping with a preview → dry run
 (`import_check`: every row validated, duplicates matched by phone, row-by-row errors) →
-all-or-nothing commit (`import_commit`) → a report. Rows are streamed: the file is read row by
+all-or-nothing commit (patients/import_commit.py, run by a worker) → a report. Rows are streamed: the file is read row by
 row, duplicates are looked up in batches, and patients are written in chunks.
 """
 
@@ -11,16 +11,11 @@ import re
 from collections.abc import Iterator
 from datetime import date, datetime
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, override
 
 from crm import crypto
-from crm.models import AuditAction, AuditEvent
-from patients import services
-from patients.bulk import patient_create_many
 from patients.import_files import Formula, ImportFileError, read_rows
 from patients.models import Gender, ImportBatch, Patient, PatientTag, Source
 from patients.phones import PhoneError, mask_phone, normalize_phone
@@ -339,74 +334,6 @@ def _ranges_text(numbers: list[int]) -> str:
         parts.append(f"{start}–{prev}" if prev != start else str(start))
     shown = parts[:10]
     return "、".join(shown) + ("…" if len(parts) > 10 else "")
-
-
-@transaction.atomic
-def import_commit(*, batch: ImportBatch, actor=None, ip_address=None) -> ImportBatch:
-    """Write the checked file: every row or none. Rows are checked again inside the
-    transaction, so a change since the dry run (a new duplicate) cannot slip through."""
-    batch = ImportBatch.objects.select_for_update().get(pk=batch.pk)
-    if batch.status != ImportBatch.Status.CHECKED or batch.summary.get("error"):
-        raise ValidationError(_("Only a dry run without errors can be imported."))
-    counts = {"create": 0, "merge": 0, "skip": 0}
-    results, new_rows, errors = [], [], []
-    merge = batch.on_duplicate == ImportBatch.OnDuplicate.MERGE
-    at = timezone.now()
-
-    def flush_new():
-        patient_create_many(clinic=batch.clinic, rows=new_rows, actor=actor, at=at)
-        new_rows.clear()
-
-    for number, clean, row_errors, existing in _checked_rows(batch, set()):
-        masked = mask_phone(clean["phone"]) if clean.get("phone") else ""
-        if row_errors:
-            errors.append(_row_message(number, row_errors))
-            continue
-        if existing is None:
-            new_rows.append(clean)
-            counts["create"] += 1
-            results.append([number, "create", clean["name"], masked, ""])
-            if len(new_rows) >= LOOKUP_BATCH:
-                flush_new()
-            continue
-        if merge:
-            _merge(existing, clean, actor)
-        counts["merge" if merge else "skip"] += 1
-        results.append(
-            [number, "merge" if merge else "skip", clean["name"], masked, f"#{existing.pk}"]
-        )
-    if errors:
-        # Rolls back every row written so far: all or nothing.
-        raise ValidationError(errors[:50])
-    flush_new()
-    batch.status = ImportBatch.Status.COMMITTED
-    batch.committed_at = timezone.now()
-    batch.results = results
-    batch.summary = {**batch.summary, **counts, "committed": counts}
-    batch.save(update_fields=["status", "committed_at", "results", "summary"])
-    AuditEvent.objects.create(
-        clinic=batch.clinic,
-        user=actor,
-        action=AuditAction.IMPORT,
-        object_type="import",
-        object_id=str(batch.pk),
-        detail={"file": batch.file_name, **counts},
-        ip_address=ip_address,
-    )
-    return batch
-
-
-def _merge(patient: Patient, clean: dict, actor) -> None:
-    """Fill what the file knows and the record lacks; add the file's tags. Nothing is erased."""
-    changes = {
-        field: clean[field]
-        for field in ("gender", "birth_date", "source_detail", "notes")
-        if clean.get(field) and not getattr(patient, field)
-    }
-    if changes:
-        services.patient_update(patient=patient, actor=actor, **changes)
-    if clean["tags"]:
-        services.patient_tag(patient=patient, add=clean["tags"], actor=actor)
 
 
 def import_create(*, clinic, user, upload) -> ImportBatch:

@@ -14,6 +14,7 @@ from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import imports
 from patients.exports import neutralise
+from patients.import_commit import import_commit_request
 from patients.models import ImportBatch
 
 IMPORT_ROLES = (Role.ADMIN, Role.ASSISTANT)
@@ -64,20 +65,16 @@ def _mapping_from(post, header) -> tuple[dict, list[str]]:
 def import_review(request, pk):
     batch = get_for_clinic(ImportBatch.objects, request.clinic, pk=pk)
     errors = []
-    if request.method == "POST" and batch.status != ImportBatch.Status.COMMITTED:
+    busy = (ImportBatch.Status.IMPORTING, ImportBatch.Status.COMMITTED)
+    if request.method == "POST" and batch.status not in busy:
         if request.POST.get("action") == "commit":
             try:
-                batch = imports.import_commit(
+                batch = import_commit_request(
                     batch=batch, actor=request.user, ip_address=request.META.get("REMOTE_ADDR")
                 )
             except ValidationError as exc:
                 errors = exc.messages
             else:
-                messages.success(
-                    request,
-                    _("Imported: %(create)s new, %(merge)s merged, %(skip)s skipped.")
-                    % batch.summary["committed"],
-                )
                 return redirect("patients:import_review", pk=batch.pk)
         else:
             mapping, errors = _mapping_from(request.POST, batch.header)
@@ -93,6 +90,13 @@ def import_review(request, pk):
                     errors = [str(exc)]
                 else:
                     return redirect("patients:import_review", pk=batch.pk)
+    if batch.status == ImportBatch.Status.COMMITTED and request.GET.get("done"):
+        messages.success(
+            request,
+            _("Imported: %(create)s new, %(merge)s merged, %(skip)s skipped.")
+            % batch.summary["committed"],
+        )
+    errors = errors or batch.summary.get("commit_errors", [])
     shown = [
         [number, imports.OUTCOMES.get(outcome, outcome), name, phone, message, outcome]
         for number, outcome, name, phone, message in batch.results
@@ -116,7 +120,7 @@ def import_review(request, pk):
             "can_commit": batch.status == ImportBatch.Status.CHECKED
             and not batch.summary.get("error"),
         },
-        status=400 if errors else 200,
+        status=400 if errors and request.method == "POST" else 200,
     )
 
 

@@ -388,6 +388,7 @@ class ImportBatch(models.Model):
     class Status(models.TextChoices):
         UPLOADED = "uploaded", _("Uploaded")
         CHECKED = "checked", _("Checked")
+        IMPORTING = "importing", _("Importing")
         COMMITTED = "committed", _("Imported")
 
     class OnDuplicate(models.TextChoices):
@@ -414,6 +415,10 @@ class ImportBatch(models.Model):
     results = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
     committed_at = models.DateTimeField(null=True, blank=True)
+    # Who asked for the commit; the worker writes the patients in their name.
+    committed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("patient import")

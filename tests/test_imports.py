@@ -6,14 +6,18 @@ import io
 import time
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import Workbook
 
 from crm.models import AuditEvent
 from patients import imports
+from patients.import_commit import import_commit
 from patients.import_files import ImportFileError
 from patients.models import ImportBatch, Patient, Touch
-from tests.conftest import tag
+from patients.tasks import import_commit_task
+from tests.celery_worker import Worker, broker_purge, wait_until
+from tests.conftest import login, screenshot, tag
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +67,7 @@ def test_gbk_csv_maps_columns_and_creates_nothing_until_confirmed(clinic, assist
     check(batch)
     assert batch.summary["create"] == 1 and batch.summary["error"] == 0
     assert Patient.objects.count() == 0 and Touch.objects.count() == 0
-    imports.import_commit(batch=batch, actor=assistant)
+    import_commit(batch=batch, actor=assistant)
     patient = Patient.objects.get()
     assert (patient.name, patient.phone, patient.gender) == ("张三", "+8613800138000", "male")
     assert str(patient.birth_date) == "1980-05-06" and patient.source == "walk_in"
@@ -86,8 +90,8 @@ def test_utf8_bom_errors_in_chinese_and_all_or_nothing(clinic, assistant):
     assert messages[12].startswith("第12行：姓名为空")
     for part in ("性别“外星”", "出生日期", "来源“火星”", "标签“不存在的标签”不存在"):
         assert part in messages[12]
-    with pytest.raises(imports.ValidationError):
-        imports.import_commit(batch=batch, actor=assistant)
+    with pytest.raises(ValidationError):
+        import_commit(batch=batch, actor=assistant)
     assert Patient.objects.count() == 0
     assert not AuditEvent.objects.exists()
 
@@ -104,7 +108,7 @@ def test_duplicates_by_phone_skip_or_merge(clinic, assistant, make_patient):
     rows.pop()
     batch = check(upload(clinic, assistant, csv_bytes(rows)), on_duplicate="merge")
     assert [r[1] for r in batch.results] == ["merge", "create"]
-    imports.import_commit(batch=batch, actor=assistant)
+    import_commit(batch=batch, actor=assistant)
     existing.refresh_from_db()
     # Merge fills what the record lacked and adds tags; it never renames the patient.
     assert existing.name == "王五" and existing.gender == "female"
@@ -134,7 +138,7 @@ def test_xlsx_with_title_merged_cells_empty_rows_and_a_formula(clinic, assistant
     batch = check(
         upload(clinic, assistant, xlsx_bytes(lambda s: (build(s), s.delete_rows(6))), "b.xlsx")
     )
-    imports.import_commit(batch=batch, actor=assistant)
+    import_commit(batch=batch, actor=assistant)
     assert dict(Patient.objects.values_list("name", "source")) == {
         "甲": "walk_in",
         "乙": "walk_in",
@@ -171,7 +175,7 @@ def test_fifty_thousand_rows(clinic, assistant):
     checked = time.monotonic()
     assert batch.summary["create"] == 50_000 and batch.summary["error"] == 0
     assert Patient.objects.count() == 0
-    imports.import_commit(batch=batch, actor=assistant)
+    import_commit(batch=batch, actor=assistant)
     done = time.monotonic()
     assert Patient.objects.filter(clinic=clinic).count() == 50_000
     assert Patient.objects.filter(tagged_items__tag=sugar).count() == 33_333
@@ -202,7 +206,57 @@ def test_import_pages_end_to_end(client, assistant, clinic):
     assert "新建" in b"".join(report.streaming_content).decode("utf-8")
     response = client.post(f"/patients/import/{batch.pk}/", {"action": "commit"})
     assert response.status_code == 302
+    # The web request only hands the commit to a worker; the page says it is running.
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.IMPORTING and batch.committed_by == assistant
+    running = client.get(response.url).content.decode()
+    assert "正在导入" in running and 'http-equiv="refresh"' in running and "立即导入" not in running
+    assert client.post(response.url, {"action": "commit"}).status_code == 200
+    assert Patient.objects.count() == 0
+    assert import_commit_task.apply(args=[batch.pk]).get() == "committed"
+    assert import_commit_task.apply(args=[batch.pk]).get() == "nothing to do"
     assert Patient.objects.get().name == "孙七"
+    done = client.get(response.url + "?done=1").content.decode()
+    assert "导入完成：新建 1 位" in done and "正在导入" not in done
+
+
+def test_a_commit_refused_by_the_worker_returns_to_the_dry_run(client, assistant, clinic):
+    """A tag of the file deleted after the dry run: the worker writes nothing and the page
+    shows why, in Chinese, with the button to import again once the file is fixed."""
+    gone = tag(clinic, "糖尿病")
+    rows = [HEADER, ["孙七", "13700137000", "", "", "", gone.name, ""]]
+    batch = upload(clinic, assistant, csv_bytes(rows))
+    imports.import_check(batch=batch)
+    assert batch.summary["error"] == 0
+    client.force_login(assistant)
+    assert client.post(f"/patients/import/{batch.pk}/", {"action": "commit"}).status_code == 302
+    gone.delete()
+    assert import_commit_task.apply(args=[batch.pk]).get() == "refused"
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.CHECKED and batch.summary["commit_errors"]
+    page = client.get(f"/patients/import/{batch.pk}/").content.decode()
+    assert "第2行" in page and "糖尿病" in page and "不存在" in page
+    assert Patient.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_commits_the_import(client, assistant, clinic, fake_wecom_server):
+    broker_purge()
+    rows = [HEADER] + [[f"患者{i}", f"1370013{i:04d}"] + [""] * 5 for i in range(300)]
+    batch = upload(clinic, assistant, csv_bytes(rows))
+    imports.import_check(batch=batch)
+    client.force_login(assistant)
+    worker = Worker(wecom_base_url=fake_wecom_server[1], concurrency=1).start()
+    try:
+        assert client.post(f"/patients/import/{batch.pk}/", {"action": "commit"}).status_code == 302
+        assert wait_until(
+            lambda: ImportBatch.objects.get(pk=batch.pk).status == ImportBatch.Status.COMMITTED,
+            timeout=60,
+        ), worker.log.read_text()[-2000:]
+    finally:
+        worker.stop()
+    assert Patient.objects.filter(clinic=clinic).count() == 300
+    assert AuditEvent.objects.filter(object_type="import", object_id=str(batch.pk)).count() == 1
 
 
 def test_import_pages_errors_roles_and_outsiders(client, assistant, nurse, outsider, clinic):
@@ -219,3 +273,32 @@ def test_import_pages_errors_roles_and_outsiders(client, assistant, nurse, outsi
     assert client.get(f"/patients/import/{batch.pk}/report.csv").status_code == 404
     assert client.post(f"/patients/import/{batch.pk}/", {"action": "commit"}).status_code == 404
     assert Patient.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_browser_import_runs_in_the_background(
+    page, assistant, clinic, fake_wecom_server, tmp_path
+):
+    """An assistant uploads, dry-runs and imports in the browser; the page shows the import
+    running, then refreshes itself to the result once the worker is done."""
+    broker_purge()
+    rows = [HEADER] + [[f"患者{i}", f"1370014{i:04d}"] + [""] * 5 for i in range(200)]
+    file = tmp_path / "患者.csv"
+    file.write_bytes(csv_bytes(rows))
+    login(page, assistant.username)
+    page.goto("/patients/import/")
+    page.set_input_files("input[type=file]", str(file))
+    page.locator("form button[type=submit]").first.click()
+    page.click("button[value=check]")
+    page.click("button[value=commit]")
+    running = page.get_by_test_id("import-running")
+    assert "正在导入 200 行" in running.inner_text()
+    screenshot(page, "import-running")
+    worker = Worker(wecom_base_url=fake_wecom_server[1], concurrency=1).start()
+    try:
+        page.get_by_text("导入完成：新建 200 位").wait_for(timeout=60_000)
+    finally:
+        worker.stop()
+    assert page.get_by_test_id("import-status").inner_text() == "已导入"
+    screenshot(page, "import-done")
+    assert Patient.objects.filter(clinic=clinic).count() == 200
