@@ -4,6 +4,7 @@ from django.db.models import Avg, Count, F, Q, Sum
 
 from content.models import Article, ArticleView, SurveyInvitation
 from patients.models import Patient
+from wechat.models import ChannelCode, ChannelCodeKind
 
 
 def referral_counts_by_patient(*, clinic):
@@ -50,3 +51,16 @@ def survey_summary(*, survey) -> dict:
         answered=Count("pk", filter=Q(answered_at__isnull=False)),
         average=Avg("score"),
     )
+
+
+def referral_count(*, patient) -> int:
+    """How many patients `patient` referred (the same count as referral_counts_by_patient)."""
+    row = referral_counts_by_patient(clinic=patient.clinic_id).filter(pk=patient.pk).first()
+    return row.referral_count if row else 0
+
+
+def referral_code_of(patient) -> ChannelCode | None:
+    """The patient's referral code (one per patient), or None until it is made."""
+    return ChannelCode.objects.filter(
+        clinic_id=patient.clinic_id, kind=ChannelCodeKind.REFERRAL, referrer=patient
+    ).first()

@@ -1,5 +1,5 @@
 """The content app's writes, in one importable place. The rules live in the modules by
-domain (redline, templating, articles, campaigns, surveys); other apps import from here:
+domain (redline, templating, articles, campaigns, surveys, referrals); other apps import from here:
 
     from content.services import redline_check, render, survey_invite
 """
@@ -30,6 +30,7 @@ from content.redline import (  # noqa: F401
     redline_ensure,
     redline_phrase_save,
 )
+from content.referrals import referral_code_create  # noqa: F401
 from content.surveys import survey_answer, survey_invite, survey_save  # noqa: F401
 from content.templates_service import message_template_save  # noqa: F401
 from content.templating import render, template_validate  # noqa: F401

@@ -5,8 +5,9 @@ Timeline contract (the dashboard reads it):
 - sent:     Touch kind "survey", payload {"event": "sent", "survey_id", "invitation_id"}
 - answered: Touch kind "survey", payload {"event": "answered", "score", "scale", "survey_id",
             "invitation_id"}, the comment in the summary
-- low score: Touch kind "followup", payload {"event": "service_recovery_needed", "score", …},
-            and an app message to the assigned assistant (key survey:{invitation_id}:recovery)
+- low score: Touch kind "followup", payload {"event": "service_recovery_needed", "score",
+            "scale", "comment", "survey_id", "invitation_id"}; the follow-ups' trigger scan
+            makes it a call-back task for the assistant (followups/triggers.py)
 """
 
 import hashlib
@@ -175,7 +176,7 @@ def survey_answer(
 ) -> tuple[SurveyInvitation, bool]:
     """Record the answer; (invitation, False) when the link was answered before — the first
     answer is kept. A low score asks the assistant for service recovery. What staff read (the
-    timeline, the assistant's message) is in the clinic's language, not the patient's browser's."""
+    timeline, the recovery task) is in the clinic's language, not the patient's browser's."""
     with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
         invitation = (
             SurveyInvitation.objects.select_for_update()
@@ -223,8 +224,8 @@ def survey_answer(
 
 
 def _service_recovery(invitation, patient, score) -> None:
-    """Until the follow-ups app creates a task from it, the touch and a message to the
-    assistant carry the low score."""
+    """The timeline entry the follow-ups' trigger scan turns into a call-back task for the
+    assistant. No message of its own: the task reaches the assistant's queue and digest."""
     survey = invitation.survey
     touch_record(
         patient=patient,
@@ -235,29 +236,8 @@ def _service_recovery(invitation, patient, score) -> None:
             "event": "service_recovery_needed",
             "score": score,
             "scale": survey.scale,
+            "comment": invitation.comment,
             "survey_id": survey.pk,
             "invitation_id": invitation.pk,
         },
     )
-    userid = _staff_userid(patient, "assigned_assistant") or _staff_userid(
-        patient, "assigned_doctor"
-    )
-    if userid:
-        delivery_enqueue(
-            clinic=patient.clinic,
-            key=f"survey:{invitation.pk}:recovery",
-            channel=DeliveryChannel.APP_MESSAGE,
-            recipient=userid,
-            body=_(
-                "Service recovery: %(patient)s gave %(score)s/%(scale)s in “%(title)s”. "
-                "Comment: %(comment)s. Please call them back today."
-            )
-            % {
-                "patient": patient.name,
-                "score": score,
-                "scale": survey.scale,
-                "title": survey.title,
-                "comment": invitation.comment or "-",
-            },
-            payload={"invitation_id": invitation.pk},
-        )

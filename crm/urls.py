@@ -13,6 +13,7 @@ from content.api import (
     RedLinePhraseViewSet,
 )
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
+from content.api_referrals import PatientReferralCodeView
 from crm import views
 from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAccountViewSet
 from doctors.api_onboarding import OnboardingViewSet
@@ -42,6 +43,11 @@ api_urls = [
     path("", include(router.urls)),
     path("content-settings/", ContentSettingsView.as_view(), name="content-settings"),
     path("referrals/", ReferralsView.as_view(), name="referrals"),
+    path(
+        "patients/<int:pk>/referral-code/",
+        PatientReferralCodeView.as_view(),
+        name="patient-referral-code",
+    ),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

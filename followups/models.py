@@ -250,6 +250,9 @@ class FollowUpTask(models.Model):
         CarePlan, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
     )
     step_index = models.PositiveIntegerField(null=True, blank=True)
+    # The timeline entry the trigger scan made this task from (service recovery after a low
+    # survey score); unique, so a replayed or concurrent scan cannot make it twice.
+    source_touch_id = models.BigIntegerField(null=True, blank=True)
     title = models.CharField(_("task"), max_length=200)
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     # A person, or (assignee empty) the pool of everyone with this role.
@@ -314,6 +317,11 @@ class FollowUpTask(models.Model):
                 fields=["plan", "step_index"],
                 condition=models.Q(plan__isnull=False),
                 name="followuptask_unique_plan_step",
+            ),
+            models.UniqueConstraint(
+                fields=["source_touch_id"],
+                condition=models.Q(source_touch_id__isnull=False),
+                name="followuptask_unique_source_touch",
             ),
         ]
         indexes = [

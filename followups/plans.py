@@ -185,8 +185,10 @@ def task_create(
     role: str = "",
     due_at=None,
     notes: str = "",
+    source_touch_id: int | None = None,
 ) -> FollowUpTask:
-    """A task made by hand or by an outcome (book a revisit, the doctor's queue)."""
+    """A task made by hand, by an outcome (book a revisit, the doctor's queue) or by the
+    trigger scan from a timeline entry (`source_touch_id`, unique: see triggers)."""
     if assignee is None and not role:
         raise ValidationError({"assignee": [_("Choose who does it (a role or a person).")]})
     due_at = due_at or timezone.now()
@@ -200,6 +202,7 @@ def task_create(
         due_at=due_at,
         window_end=max(due_at, clock.at(clock.local(due_at).date(), clock.hhmm("18:00"))),
         notes=notes,
+        source_touch_id=source_touch_id,
     )
 
 

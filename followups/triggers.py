@@ -1,27 +1,36 @@
 """Triggers: read new timeline entries after a cursor kept in the database and start the
 plans they call for (tag added, stage entered, visit recorded); stop plans when a patient
-churns or withdraws consent.
+churns or withdraws consent; turn a low survey score (content's "service_recovery_needed"
+entry) into a call-back task for the assistant.
 
 No signals and no import of followups from patients: the timeline is the event stream.
 The cursor moves only after the plans are created, in the same transaction. Ids are
 handed out before a transaction commits, so a slow transaction can commit an entry below
 the cursor; each scan therefore re-reads the last LOOKBACK ids, which is harmless because
-a plan is unique per patient, template and anchor date.
+a plan is unique per patient, template and anchor date, and a recovery task per source entry.
 """
 
-from django.db import transaction
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.models import Role
 from followups import clock
-from followups.models import Anchor, CarePlanTemplate, Trigger, TriggerCursor
-from followups.plans import plan_start, plans_stop_for_patient
+from followups.models import Action, Anchor, CarePlanTemplate, FollowUpTask, Trigger, TriggerCursor
+from followups.plans import plan_start, plans_stop_for_patient, task_create
 from patients.models import Stage, Touch, TouchKind, Visit
 
 CURSOR_KEY = "touches"
 BATCH = 1000
 LOOKBACK = 500
 TRIGGER_KINDS = [TouchKind.TAG_CHANGE, TouchKind.STAGE_CHANGE, TouchKind.VISIT, TouchKind.PROFILE]
+# content/surveys.py writes this follow-up entry after a low satisfaction score.
+SERVICE_RECOVERY = "service_recovery_needed"
+SCANNED = Q(kind__in=TRIGGER_KINDS) | Q(kind=TouchKind.FOLLOWUP, payload__event=SERVICE_RECOVERY)
 
 
 def _templates_by_clinic(clinic_ids):
@@ -68,6 +77,45 @@ def _stop_reason(touch: Touch) -> str:
     return ""
 
 
+def _recovery_due(now):
+    """Now during staff hours, else when they next begin: a call-back task made at night
+    should not be overdue before anyone could have made the call."""
+    start, end = (clock.hhmm(v) for v in settings.FOLLOWUPS_STAFF_HOURS)
+    local_now = clock.local(now)
+    if local_now.time() < start:
+        return clock.at(local_now.date(), start)
+    if local_now.time() >= end:
+        return clock.at(local_now.date() + timedelta(days=1), start)
+    return now
+
+
+def _service_recovery(touch: Touch) -> int:
+    """One call-back task for the patient's assistant (else the clinic's assistants' pool)
+    per low-score entry; the unique source entry makes replays and races no-ops."""
+    patient, payload = touch.patient, touch.payload or {}
+    # No call to a patient who asked not to be contacted; the low score stays on the timeline.
+    if not patient.consent_to_contact:
+        return 0
+    if FollowUpTask.objects.filter(source_touch_id=touch.pk).exists():
+        return 0
+    title = _("Service recovery: satisfaction score %(score)s/%(scale)s, call the patient back")
+    try:
+        with transaction.atomic():
+            task_create(
+                patient=patient,
+                title=title % {"score": payload.get("score"), "scale": payload.get("scale")},
+                action=Action.CALL,
+                assignee=patient.assigned_assistant,
+                role=Role.ASSISTANT,
+                due_at=_recovery_due(timezone.now()),
+                notes=payload.get("comment", ""),
+                source_touch_id=touch.pk,
+            )
+    except IntegrityError:  # a concurrent scan made it first
+        return 0
+    return 1
+
+
 def _handle(touch: Touch, templates, visit_dates) -> int:
     started = 0
     reason = _stop_reason(touch)
@@ -90,8 +138,8 @@ def _handle(touch: Touch, templates, visit_dates) -> int:
 
 
 def triggers_scan(*, batch: int = BATCH) -> dict:
-    """One pass over new timeline entries. Returns {"read", "started"}."""
-    read = started = 0
+    """One pass over new timeline entries. Returns {"read", "started", "recovery_tasks"}."""
+    read = started = recovery = 0
     while True:
         with transaction.atomic():
             cursor, _created = TriggerCursor.objects.select_for_update().get_or_create(
@@ -99,12 +147,12 @@ def triggers_scan(*, batch: int = BATCH) -> dict:
             )
             floor = max(cursor.last_touch_id - LOOKBACK, 0) if read == 0 else cursor.last_touch_id
             touches = list(
-                Touch.objects.filter(id__gt=floor, kind__in=TRIGGER_KINDS)
+                Touch.objects.filter(SCANNED, id__gt=floor)
                 .select_related("patient", "patient__clinic")
                 .order_by("id")[:batch]
             )
             if not touches:
-                return {"read": read, "started": started}
+                return {"read": read, "started": started, "recovery_tasks": recovery}
             templates = _templates_by_clinic({t.clinic_id for t in touches})
             visit_ids = [t.payload.get("visit_id") for t in touches if t.kind == TouchKind.VISIT]
             visit_dates = dict(
@@ -113,11 +161,14 @@ def triggers_scan(*, batch: int = BATCH) -> dict:
                 )
             )
             for touch in touches:
-                started += _handle(touch, templates, visit_dates)
+                if touch.kind == TouchKind.FOLLOWUP:
+                    recovery += _service_recovery(touch)
+                else:
+                    started += _handle(touch, templates, visit_dates)
             last = max(touches[-1].pk, cursor.last_touch_id)
             TriggerCursor.objects.filter(key=CURSOR_KEY).update(
                 last_touch_id=last, updated_at=timezone.now()
             )
             read += len(touches)
         if len(touches) < batch:
-            return {"read": read, "started": started}
+            return {"read": read, "started": started, "recovery_tasks": recovery}

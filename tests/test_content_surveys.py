@@ -130,19 +130,22 @@ def test_bad_score_is_a_clear_error_not_a_500(client, survey, patient):
         services.survey_answer(invitation=invitation, score=0)
 
 
-def test_low_score_asks_the_assistant_for_service_recovery(
-    client, clinic, survey, patient, wecom_account, fake_wecom
-):
+def test_low_score_writes_the_service_recovery_entry(client, clinic, survey, patient):
+    """The follow-ups' trigger scan makes the task from it (test_content_service_recovery)."""
     invitation = services.survey_invite(survey=survey, patient=patient)
     client.post(path(invitation), {"score": "2", "comment": "等太久"})
     followup = patient.touches.get(kind=TouchKind.FOLLOWUP)
-    assert followup.payload["event"] == "service_recovery_needed"
-    assert followup.payload["score"] == 2
-    notice = Delivery.objects.get(idempotency_key=f"survey:{invitation.pk}:recovery")
-    assert notice.channel == DeliveryChannel.APP_MESSAGE and notice.recipient == "zhuli-li"
-    assert "赵六" in notice.body and "等太久" in notice.body
-    assert delivery_send(notice.pk) == "sent"
-    assert fake_wecom.messages[0]["touser"] == "zhuli-li"
+    assert followup.payload == {
+        "event": "service_recovery_needed",
+        "score": 2,
+        "scale": 5,
+        "comment": "等太久",
+        "survey_id": survey.pk,
+        "invitation_id": invitation.pk,
+    }
+    assert "2/5" in followup.summary
+    # No message of its own: the task reaches the assistant through the queue and digest.
+    assert not Delivery.objects.filter(channel=DeliveryChannel.APP_MESSAGE).exists()
 
 
 def test_ten_point_scale_threshold(clinic, patient):

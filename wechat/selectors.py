@@ -3,12 +3,15 @@
 from crm.models import Clinic
 from patients.models import Touch
 from wechat.channels import channel_code_stats
-from wechat.models import ChannelCode, ContactArrival, WeComAccount
+from wechat.models import ChannelCode, ChannelCodeKind, ContactArrival, WeComAccount
 
 
 def channel_code_rows(*, clinic: Clinic, days: int = 7) -> list[dict]:
+    # Referral codes, one per patient, are shown on their patient's page: hundreds of them
+    # would bury the clinic's own channel codes here.
     codes = list(
         ChannelCode.objects.filter(clinic=clinic)
+        .exclude(kind=ChannelCodeKind.REFERRAL)
         .prefetch_related("staff__user", "tags")
         .order_by("-created_at", "-id")
     )
