@@ -112,7 +112,8 @@ class PatientSerializer(serializers.ModelSerializer):
         membership = self.context["request"].membership
         if membership.role == Role.NURSE and ("ward" in data or self.instance is None):
             ward = data.get("ward")
-            if ward is None or not membership.wards.filter(pk=ward.pk).exists():
+            mine = selectors.wards_visible_to(membership)
+            if ward is None or not mine.filter(pk=ward.pk).exists():
                 raise serializers.ValidationError({"ward": [_("Choose one of your wards.")]})
         return data
 

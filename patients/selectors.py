@@ -12,17 +12,19 @@ def patients_visible_to(membership):
     their rows (timeline, visits, tasks) for a user starts here."""
     patients = Patient.objects.filter(clinic_id=membership.clinic_id)
     if membership.role == Role.NURSE:
-        patients = patients.filter(ward__in=Ward.objects.filter(nurses=membership))
+        patients = patients.filter(ward__in=wards_visible_to(membership))
     return patients
 
 
 def has_no_ward(membership) -> bool:
     """A nurse without a ward sees no patient: pages tell her to ask an admin."""
-    return membership.role == Role.NURSE and not membership.wards.exists()
+    return membership.role == Role.NURSE and not wards_visible_to(membership).exists()
 
 
-def wards_for_clinic(clinic):
-    return Ward.objects.filter(clinic=clinic)
+def wards_visible_to(membership):
+    """The wards whose patients the staff member sees: the clinic's, a nurse's own."""
+    wards = Ward.objects.filter(clinic_id=membership.clinic_id)
+    return wards.filter(nurses=membership) if membership.role == Role.NURSE else wards
 
 
 def patients_for_list(membership):

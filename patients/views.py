@@ -92,6 +92,8 @@ def workbench(request):
             "q": request.GET,
             "selected_tags": selected_tags,
             "no_ward": selectors.has_no_ward(request.membership),
+            # A nurse chooses among her own wards; the others would list nothing.
+            "wards": selectors.wards_visible_to(request.membership),
             "script_config": {
                 "labels": _labels(),
                 "stages": {k: str(v) for k, v in Stage.choices},

@@ -232,3 +232,34 @@ def test_ward_admin_is_scoped_and_shows_errors(client, admin_user, clinic, other
     assert response.status_code == 302
     ward = Ward.objects.get(name="三病区")
     assert ward.clinic == clinic and list(ward.nurses.all()) == [nurse_member]
+
+
+def test_nurse_lists_make_a_constant_number_of_queries(api, clinic, staff, nurse_ward):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from patients.demo import seed_patients
+
+    client = api(staff["nurse"])
+    urls = [LIST, "/api/wards/", "/api/followup-tasks/", "/api/care-plans/"]
+
+    def counts(size):
+        seed_patients(
+            clinic=clinic,
+            count=size,
+            doctors=[staff["doctor"]],
+            assistants=[staff["assistant"]],
+            seed=size,
+            wards=[nurse_ward],
+        )
+        result = {}
+        for url in urls:
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url, {"page_size": 100})
+            assert response.status_code == 200, url
+            result[url] = len(queries)
+        return result, client.get(LIST).json()["count"]
+
+    (small, seen_small), (large, seen_large) = counts(10), counts(90)
+    assert (seen_small, seen_large) == (5, 50)
+    assert small == large
