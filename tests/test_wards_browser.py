@@ -48,3 +48,22 @@ def test_nurse_without_a_ward_is_told_to_ask_an_admin(page, clinic, make_patient
     page.wait_for_function("document.getElementById('patient-count').textContent === '0'")
     assert page.get_by_test_id("no-ward").is_visible()
     screenshot(page, "wards-nurse-without-ward")
+
+
+def test_assistant_filters_the_workbench_by_ward(page, clinic, assistant, make_patient):
+    from patients.models import Ward
+    from patients.wards import ward_save
+
+    east = ward_save(ward=Ward(clinic=clinic), name="东病区")
+    ward_save(ward=Ward(clinic=clinic), name="西病区")
+    make_patient(name="东一", ward=east)
+    make_patient(name="西一")
+    login(page, assistant.username)
+    page.wait_for_url("**/workbench/")
+    page.wait_for_function("document.getElementById('patient-count').textContent === '2'")
+    page.get_by_label("病区").select_option(label="东病区")
+    page.get_by_role("button", name="筛选").click()
+    page.wait_for_function("document.getElementById('patient-count').textContent === '1'")
+    assert f"ward={east.pk}" in page.url
+    assert page.get_by_role("link", name="东一").is_visible()
+    screenshot(page, "wards-workbench-filter")
