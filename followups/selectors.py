@@ -53,8 +53,8 @@ def queue_sections(*, membership, now: datetime | None = None) -> dict:
 
 
 def checklist_groups(*, membership, day: date | None = None) -> list[tuple[str, list]]:
-    """The day's SOP items for the nurse's pool and own items, open and ticked, grouped by
-    the patient's disease group tags (a ward can be a tag group too; see README)."""
+    """The day's SOP items for the nurse's pool and own items, open and ticked, of the
+    patients she may see (her wards'), grouped by the patient's disease group tags."""
     day = day or clock.local_today()
     start, end = clock.day_bounds(day)
     items = (
