@@ -21,11 +21,13 @@ from followups import views as followup_views
 from followups.api import CarePlanTemplateViewSet, CarePlanViewSet, FollowUpTaskViewSet
 from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
+from patients.api_wards import WardViewSet
 from patients.dashboard import DashboardView
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
 router.register("tag-groups", TagGroupViewSet, basename="taggroup")
+router.register("wards", WardViewSet, basename="ward")
 router.register("articles", ArticleViewSet, basename="article")
 router.register("message-templates", MessageTemplateViewSet, basename="messagetemplate")
 router.register("red-lines", RedLinePhraseViewSet, basename="redline")

@@ -17,7 +17,9 @@ from followups.models import (
     Outcome,
     Trigger,
 )
+from patients.api import VisiblePatientField
 from patients.models import Patient, PatientTag, Stage, Visit
+from patients.selectors import patients_visible_to
 
 
 class FollowUpTaskSerializer(serializers.ModelSerializer):
@@ -72,10 +74,8 @@ class FollowUpTaskViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         view = self.request.query_params.get("view")
         if view in ("mine", "today", "overdue", "upcoming"):
-            return selectors.task_queue(
-                clinic=self.request.clinic, user=self.request.user, view=view
-            )
-        return selectors.tasks_for_clinic(self.request.clinic).order_by("due_at", "id")
+            return selectors.task_queue(membership=self.request.membership, view=view)
+        return selectors.tasks_visible_to(self.request.membership).order_by("due_at", "id")
 
     @extend_schema(
         parameters=[OpenApiParameter("view", str, enum=["mine", "today", "overdue", "upcoming"])]
@@ -179,7 +179,7 @@ class CarePlanTemplateViewSet(
 
 
 class CarePlanSerializer(serializers.ModelSerializer):
-    patient = ClinicScopedRelatedField(queryset=Patient.objects.all())
+    patient = VisiblePatientField(queryset=Patient.objects.all())
     template = ClinicScopedRelatedField(queryset=CarePlanTemplate.objects.all())
     template_name = serializers.CharField(source="template.name", read_only=True)
     version = serializers.IntegerField(source="version.number", read_only=True)
@@ -217,9 +217,10 @@ class CarePlanViewSet(
     write_roles = [Role.ADMIN, Role.DOCTOR, Role.ASSISTANT, Role.NURSE]
 
     def get_queryset(self):
-        return CarePlan.objects.filter(clinic=self.request.clinic).select_related(
-            "template", "version", "patient"
-        )
+        return CarePlan.objects.filter(
+            clinic=self.request.clinic,
+            patient__in=patients_visible_to(self.request.membership),
+        ).select_related("template", "version", "patient")
 
     def perform_create(self, serializer):
         data = serializer.validated_data

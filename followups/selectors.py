@@ -9,6 +9,7 @@ from django.utils import timezone
 from followups import clock
 from followups.models import Action, ChecklistTick, FollowUpTask, TaskStatus
 from patients.models import TaggedPatient, TagGroup
+from patients.selectors import patients_visible_to
 
 UPCOMING_DAYS = 7
 
@@ -19,13 +20,20 @@ def tasks_for_clinic(clinic) -> QuerySet:
     )
 
 
-def task_queue(*, clinic, user, now: datetime | None = None, view: str = "mine") -> QuerySet:
+def tasks_visible_to(membership) -> QuerySet:
+    """The clinic's tasks of the patients this staff member may see (a nurse: her wards')."""
+    return tasks_for_clinic(membership.clinic_id).filter(
+        patient__in=patients_visible_to(membership)
+    )
+
+
+def task_queue(*, membership, now: datetime | None = None, view: str = "mine") -> QuerySet:
     """mine (all open), today, overdue, upcoming: the person's tasks, most urgent first.
 
     Overdue = open and past the end of its window; today = due today in clinic time and not
     overdue; upcoming = the next seven days."""
     now = now or timezone.now()
-    mine = tasks_for_clinic(clinic).open().for_assignee(user).urgent_first()
+    mine = tasks_visible_to(membership).open().for_assignee(membership.user).urgent_first()
     start, end = clock.day_bounds(clock.local_today(now))
     if view == "overdue":
         return mine.filter(window_end__lt=now)
@@ -36,22 +44,22 @@ def task_queue(*, clinic, user, now: datetime | None = None, view: str = "mine")
     return mine
 
 
-def queue_sections(*, clinic, user, now: datetime | None = None) -> dict:
+def queue_sections(*, membership, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     return {
-        view: list(task_queue(clinic=clinic, user=user, now=now, view=view)[:200])
+        view: list(task_queue(membership=membership, now=now, view=view)[:200])
         for view in ("overdue", "today", "upcoming")
     }
 
 
-def checklist_groups(*, clinic, user, day: date | None = None) -> list[tuple[str, list]]:
-    """The day's SOP items for the nurse's pool and own items, open and ticked, grouped by
-    the patient's disease group tags (a ward can be a tag group too; see README)."""
+def checklist_groups(*, membership, day: date | None = None) -> list[tuple[str, list]]:
+    """The day's SOP items for the nurse's pool and own items, open and ticked, of the
+    patients she may see (her wards'), grouped by the patient's disease group tags."""
     day = day or clock.local_today()
     start, end = clock.day_bounds(day)
     items = (
-        tasks_for_clinic(clinic)
-        .for_assignee(user)
+        tasks_visible_to(membership)
+        .for_assignee(membership.user)
         .filter(action=Action.CHECKLIST, due_at__lt=end)
         .exclude(status=TaskStatus.CANCELLED)
         .exclude(status=TaskStatus.DONE, done_at__lt=start)

@@ -14,7 +14,8 @@ from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from followups import clock, selectors, services
 from followups.forms import CompleteForm, StepFormSet, TemplateForm
-from followups.models import CarePlanTemplate, FollowUpTask, Outcome
+from followups.models import CarePlanTemplate, Outcome
+from patients.selectors import has_no_ward
 
 
 def _back(request, default: str):
@@ -31,7 +32,7 @@ def _error_text(exc: ValidationError) -> str:
 @clinic_member_required
 def queue(request):
     now = timezone.now()
-    sections = selectors.queue_sections(clinic=request.clinic, user=request.user, now=now)
+    sections = selectors.queue_sections(membership=request.membership, now=now)
     return render(
         request,
         "followups/queue.html",
@@ -50,7 +51,7 @@ def queue(request):
 @require_POST
 @clinic_member_required
 def task_complete(request, pk):
-    task = get_for_clinic(FollowUpTask.objects.all(), request.clinic, pk=pk)
+    task = get_for_clinic(selectors.tasks_visible_to(request.membership), request.clinic, pk=pk)
     form = CompleteForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose the outcome."))
@@ -75,20 +76,26 @@ def task_complete(request, pk):
 @clinic_member_required
 def checklist(request):
     day = clock.local_today()
-    groups = selectors.checklist_groups(clinic=request.clinic, user=request.user, day=day)
+    groups = selectors.checklist_groups(membership=request.membership, day=day)
     total = sum(len(items) for _name, items in groups)
     done = sum(1 for _name, items in groups for item in items if item.status == "done")
     return render(
         request,
         "followups/checklist.html",
-        {"groups": groups, "day": day, "total": total, "done": done},
+        {
+            "groups": groups,
+            "day": day,
+            "total": total,
+            "done": done,
+            "no_ward": has_no_ward(request.membership),
+        },
     )
 
 
 @require_POST
 @clinic_member_required
 def task_tick(request, pk):
-    task = get_for_clinic(FollowUpTask.objects.all(), request.clinic, pk=pk)
+    task = get_for_clinic(selectors.tasks_visible_to(request.membership), request.clinic, pk=pk)
     try:
         services.checklist_tick(task=task, by=request.user)
     except ValidationError as exc:

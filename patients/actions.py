@@ -6,7 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
-from patients.models import Patient, PatientTag, Stage, TouchChannel, TouchKind, Visit
+from patients.models import PatientTag, Stage, TouchChannel, TouchKind, Visit
+from patients.selectors import patients_visible_to
 
 CALL_OUTCOMES = [
     ("reached", _("Reached")),
@@ -81,9 +82,10 @@ class BulkSerializer(serializers.Serializer):
     assigned_doctor = ClinicUserField(required=False, allow_null=True)
 
     def validate_ids(self, ids):
-        clinic = self.context["request"].clinic
-        # Another clinic's id looks exactly like one that does not exist.
-        patients = list(Patient.objects.filter(clinic=clinic, pk__in=set(ids)).order_by("pk"))
+        membership = self.context["request"].membership
+        # Another clinic's id (or, for a nurse, another ward's) looks like one that does not exist.
+        visible = patients_visible_to(membership)
+        patients = list(visible.filter(pk__in=set(ids)).order_by("pk"))
         if len(patients) != len(set(ids)):
             raise serializers.ValidationError(_("Some selected patients were not found."))
         return patients

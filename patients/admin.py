@@ -1,8 +1,11 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from crm.admin import ClinicScopedAdmin
+from crm.models import Membership, Role
 from patients import services
-from patients.models import Patient, PatientTag, StageTransition, TagGroup, Touch, Visit
+from patients.models import Patient, PatientTag, StageTransition, TagGroup, Touch, Visit, Ward
+from patients.wards import ward_save
 
 
 @admin.register(Patient)
@@ -13,10 +16,11 @@ class PatientAdmin(ClinicScopedAdmin):
         "stage",
         "source",
         "assigned_doctor",
+        "ward",
         "last_visit_date",
         "created_at",
     ]
-    list_filter = ["stage", "source", "consent_to_contact"]
+    list_filter = ["stage", "source", "ward", "consent_to_contact"]
     search_fields = ["name", "name_initials", "phone_last4"]
     readonly_fields = [
         "phone_masked",
@@ -41,6 +45,53 @@ class PatientAdmin(ClinicScopedAdmin):
         else:
             created = services.patient_create(clinic=obj.clinic, actor=request.user, **profile)
             obj.pk = created.pk
+
+
+@admin.register(Ward)
+class WardAdmin(ClinicScopedAdmin):
+    list_display = ["name", "created_at"]
+    search_fields = ["name"]
+    filter_horizontal = ["nurses"]
+    exclude = ["created_at"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        clinic = self._clinic(request)
+
+        class WardForm(form):
+            # The clinic is not on a clinic admin's form, so Django skips the unique name
+            # constraint: check here what ward_save would refuse, as form errors.
+            def clean(self):
+                data = super().clean()
+                clinic_id = clinic.pk if clinic else getattr(data.get("clinic"), "pk", None)
+                name = (data.get("name") or "").strip()
+                others = Ward.objects.filter(clinic_id=clinic_id, name=name)
+                if clinic_id and others.exclude(pk=self.instance.pk).exists():
+                    self.add_error("name", _("This clinic already has a ward of this name."))
+                if clinic_id and any(m.clinic_id != clinic_id for m in data.get("nurses") or []):
+                    self.add_error("nurses", _("Only nurses of this clinic can staff a ward."))
+                return data
+
+        return WardForm
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "nurses":
+            nurses = Membership.objects.filter(role=Role.NURSE).select_related("user")
+            clinic = self._clinic(request)
+            kwargs["queryset"] = nurses.filter(clinic=clinic) if clinic else nurses
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        clinic = self._clinic(request)
+        if clinic:
+            obj.clinic = clinic
+        ward_save(ward=obj)
+
+    def save_related(self, request, form, formsets, change):
+        # The nurses go through the service too, which checks they work for the ward's clinic.
+        ward_save(ward=form.instance, nurses=form.cleaned_data["nurses"])
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
 
 @admin.register(TagGroup)

@@ -10,6 +10,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
+from crm.models import Role
 from patients import exports, selectors, services
 from patients.actions import (
     BookRevisitSerializer,
@@ -25,7 +26,16 @@ from patients.models import (
     Stage,
     TagGroup,
     Touch,
+    Ward,
 )
+
+
+class VisiblePatientField(serializers.PrimaryKeyRelatedField):
+    """A patient the request's user may see (selectors.patients_visible_to); any other id,
+    another clinic's or another ward's, looks nonexistent."""
+
+    def get_queryset(self):
+        return selectors.patients_visible_to(self.context["request"].membership)
 
 
 class TagSerializer(serializers.ModelSerializer):
@@ -62,6 +72,7 @@ class PatientSerializer(serializers.ModelSerializer):
     )
     assigned_doctor = ClinicUserField(required=False, allow_null=True)
     assigned_assistant = ClinicUserField(required=False, allow_null=True)
+    ward = ClinicScopedRelatedField(queryset=Ward.objects.all(), required=False, allow_null=True)
 
     class Meta:
         model = Patient
@@ -78,6 +89,7 @@ class PatientSerializer(serializers.ModelSerializer):
             "referred_by",
             "assigned_doctor",
             "assigned_assistant",
+            "ward",
             "stage",
             "stage_display",
             "stage_changed_at",
@@ -93,6 +105,17 @@ class PatientSerializer(serializers.ModelSerializer):
 
     def get_tags(self, patient) -> list[dict]:
         return TagSerializer(selectors.patient_tags(patient), many=True).data
+
+    def validate(self, data):
+        # A nurse places patients only in her own wards: any other ward (or none, on create)
+        # would hide the patient from her at once.
+        membership = self.context["request"].membership
+        if membership.role == Role.NURSE and ("ward" in data or self.instance is None):
+            ward = data.get("ward")
+            mine = selectors.wards_visible_to(membership)
+            if ward is None or not mine.filter(pk=ward.pk).exists():
+                raise serializers.ValidationError({"ward": [_("Choose one of your wards.")]})
+        return data
 
     def validate_stage(self, value):
         if self.instance is not None and value != self.instance.stage:
@@ -175,7 +198,8 @@ class PatientViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Patients of the user's clinic. Phones are masked; reveal is a logged action."""
+    """Patients the user may see: the clinic's, a nurse's wards' only. Phones are masked;
+    reveal is a logged action."""
 
     serializer_class = PatientSerializer
     filterset_class = PatientFilter
@@ -183,7 +207,7 @@ class PatientViewSet(
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):
-        return selectors.patients_for_clinic(self.request.clinic)
+        return selectors.patients_for_list(self.request.membership)
 
     @extend_schema(request=StageChangeSerializer, responses=PatientSerializer)
     @action(detail=True, methods=["post"])
@@ -298,7 +322,7 @@ class PatientViewSet(
         params = request.query_params.copy()
         params.pop("stage", None)
         filterset = PatientFilter(
-            params, queryset=Patient.objects.filter(clinic=request.clinic), request=request
+            params, queryset=selectors.patients_visible_to(request.membership), request=request
         )
         if not filterset.is_valid():
             raise serializers.ValidationError(filterset.errors)

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
+from crm.models import Role
 from patients import retention
 from patients.models import PatientTag, Source
 
@@ -58,7 +59,12 @@ def dashboard_figures(*, clinic, start, end, window_days, at_risk_days, **filter
 
 
 class DashboardView(APIView):
-    """Retention figures of the user's clinic for a period, doctor, tag and channel."""
+    """Retention figures of the user's clinic for a period, doctor, tag and channel.
+
+    Not for nurses: the figures and the at-risk list cover every ward, and a nurse sees
+    only her wards' patients."""
+
+    allowed_roles = [r for r in Role if r != Role.NURSE]
 
     @extend_schema(
         parameters=[DashboardQuerySerializer],

@@ -7,7 +7,17 @@ from decimal import Decimal
 from django.utils import timezone
 
 from patients import services
-from patients.models import JOURNEY, PatientTag, Source, Stage, TouchChannel, TouchKind, Visit
+from patients.models import (
+    JOURNEY,
+    PatientTag,
+    Source,
+    Stage,
+    TouchChannel,
+    TouchKind,
+    Visit,
+    Ward,
+)
+from patients.wards import ward_save
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超霞平刚桂兰玉萍红梅鑫华慧建国海燕志雪琳晨宇浩然子涵欣怡梓轩佳瑶思远嘉怡雨桐俊杰婷婷文博晓东春花秋月丹凤淑珍德明永福"
@@ -89,15 +99,30 @@ def random_mobile(rng):
     return rng.choice(MOBILE_PREFIXES) + "".join(rng.choice("0123456789") for _ in range(8))
 
 
-def seed_patients(*, clinic, count, doctors, assistants, seed=2026):
-    """Create `count` patients with journeys, tags, visits and timelines over two years."""
+WARD_NAMES = ["一病区（骨科）", "二病区（普外科）", "三病区（内分泌）"]
+
+
+def seed_wards(*, clinic, nurses=()) -> list[Ward]:
+    """The demo wards; the nurses staff the first two, so a nurse sees some patients, not all."""
+    wards = []
+    for n, name in enumerate(WARD_NAMES):
+        ward = Ward.objects.filter(clinic=clinic, name=name).first() or Ward(clinic=clinic)
+        wards.append(ward_save(ward=ward, name=name, nurses=list(nurses) if n < 2 else []))
+    return wards
+
+
+def seed_patients(*, clinic, count, doctors, assistants, seed=2026, wards=()):
+    """Create `count` patients with journeys, tags, visits and timelines over two years.
+    With `wards`, patients take them in turn, and every (len(wards) + 1)th has none."""
     rng = random.Random(seed)
     now = timezone.now()
     tags_by_group = {}
     for tag in PatientTag.objects.filter(clinic=clinic).select_related("group"):
         tags_by_group.setdefault(tag.group.kind, []).append(tag)
     created, used_phones = [], set()
-    for _ in range(count):
+    # Wards in turn, not drawn from rng, so the other data of a seed stays the same.
+    ward_cycle = [*wards, None] if wards else [None]
+    for n in range(count):
         phone = random_mobile(rng)
         while phone in used_phones:
             phone = random_mobile(rng)
@@ -122,6 +147,7 @@ def seed_patients(*, clinic, count, doctors, assistants, seed=2026):
             gender=rng.choice(["female", "male"]),
             birth_date=(now - timedelta(days=rng.randint(18 * 365, 80 * 365))).date(),
             referred_by=referrer,
+            ward=ward_cycle[n % len(ward_cycle)],
             assigned_doctor=rng.choice(doctors),
             assigned_assistant=rng.choice(assistants),
             consent_to_contact=rng.random() > 0.05,

@@ -1,7 +1,14 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from patients.models import Patient, PatientTag, Source, Stage, TaggedPatient
+from patients.models import Patient, PatientTag, Source, Stage, TaggedPatient, Ward
+
+
+def _wards(request):
+    # Another clinic's ward is an invalid choice (400). Without a request (a campaign's stored
+    # segment) the patients filtered are already the clinic's, so any id selects none of theirs.
+    clinic = getattr(request, "clinic", None)
+    return Ward.objects.filter(clinic=clinic) if clinic is not None else Ward.objects.all()
 
 
 class PatientFilter(django_filters.FilterSet):
@@ -21,6 +28,7 @@ class PatientFilter(django_filters.FilterSet):
     tag_all = django_filters.BaseInFilter(method="filter_all_tags", label=_("All of these tag ids"))
     assigned_doctor = django_filters.NumberFilter()
     assigned_assistant = django_filters.NumberFilter()
+    ward = django_filters.ModelChoiceFilter(queryset=_wards, label=_("Ward"))
     last_visit_after = django_filters.DateFilter(field_name="last_visit_date", lookup_expr="gte")
     last_visit_before = django_filters.DateFilter(field_name="last_visit_date", lookup_expr="lte")
     has_wecom = django_filters.BooleanFilter(method="filter_has_wecom")

@@ -6,7 +6,7 @@ from taggit.managers import TaggableManager
 from taggit.models import TagBase, TaggedItemBase
 
 from crm import crypto
-from crm.models import Clinic
+from crm.models import Clinic, Membership
 
 
 class Stage(models.TextChoices):
@@ -84,6 +84,28 @@ class PatientQuerySet(models.QuerySet):
         )
 
 
+class Ward(models.Model):
+    """A ward (病区): nurses see only the patients of the wards they are assigned to."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="wards")
+    name = models.CharField(_("name"), max_length=50)
+    nurses = models.ManyToManyField(
+        Membership, verbose_name=_("nurses"), blank=True, related_name="wards"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("ward")
+        verbose_name_plural = _("wards")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "name"], name="ward_unique_name_per_clinic")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
 class Patient(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="patients")
     name = models.CharField(_("name"), max_length=50)
@@ -126,6 +148,15 @@ class Patient(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assistant_patients",
+    )
+    # At most one ward; a nurse's patient list is the patients of her wards (selectors).
+    ward = models.ForeignKey(
+        Ward,
+        verbose_name=_("ward"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="patients",
     )
     stage = models.CharField(
         _("journey stage"), max_length=20, choices=Stage.choices, default=Stage.LEAD

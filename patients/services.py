@@ -36,6 +36,7 @@ PROFILE_FIELDS = (
     "referred_by",
     "assigned_doctor",
     "assigned_assistant",
+    "ward",
     "consent_to_contact",
     "notes",
     "external_userid",
@@ -88,6 +89,8 @@ def _check_same_clinic(patient: Patient) -> None:
         )
     if patient.referred_by_id and patient.referred_by_id == patient.pk:
         raise ValidationError({"referred_by": [_("A patient cannot refer themselves.")]})
+    if patient.ward_id and patient.ward.clinic_id != clinic_id:
+        raise ValidationError({"ward": [_("The ward must be one of this clinic's wards.")]})
     for field in ("assigned_doctor", "assigned_assistant"):
         user = getattr(patient, field)
         if user is not None and not user.memberships.filter(clinic_id=clinic_id).exists():

@@ -91,6 +91,9 @@ def workbench(request):
             "orderings": ORDERINGS,
             "q": request.GET,
             "selected_tags": selected_tags,
+            "no_ward": selectors.has_no_ward(request.membership),
+            # A nurse chooses among her own wards; the others would list nothing.
+            "wards": selectors.wards_visible_to(request.membership),
             "script_config": {
                 "labels": _labels(),
                 "stages": {k: str(v) for k, v in Stage.choices},
@@ -105,7 +108,9 @@ def workbench(request):
 def patient_detail(request, pk):
     clinic = request.clinic
     patient = get_for_clinic(
-        selectors.patients_for_clinic(clinic).select_related("referred_by"), clinic, pk=pk
+        selectors.patients_for_list(request.membership).select_related("referred_by"),
+        clinic,
+        pk=pk,
     )
     current = {t.pk for t in selectors.patient_tags(patient)}
     names = dict(clinic.memberships.values_list("user_id", "display_name"))
@@ -137,7 +142,8 @@ def patient_detail(request, pk):
     )
 
 
-@clinic_member_required
+# Nurses see only their wards' patients; the figures cover the whole clinic.
+@clinic_member_required(roles=[r for r in Role if r != Role.NURSE])
 def dashboard(request):
     clinic = request.clinic
     return render(

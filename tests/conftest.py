@@ -73,6 +73,15 @@ def nurse(staff):
 
 
 @pytest.fixture
+def nurse_ward(clinic, nurse):
+    """A ward the `nurse` staffs: a nurse sees only her wards' patients."""
+    from patients.models import Ward
+    from patients.wards import ward_save
+
+    return ward_save(ward=Ward(clinic=clinic), name="一病区", nurses=[nurse.memberships.get()])
+
+
+@pytest.fixture
 def outsider(other_clinic):
     return make_staff(other_clinic, Role.ASSISTANT, "outsider")
 

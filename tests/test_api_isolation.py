@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from crm.models import Role
-from patients.demo import seed_patients
+from patients.demo import seed_patients, seed_wards
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -79,9 +79,15 @@ def world(clinic, other_clinic, staff):
         doctors=[b_staff["doctor"]],
         assistants=[b_staff["assistant"]],
         seed=7,
+        wards=seed_wards(clinic=other_clinic, nurses=[b_staff["nurse"].memberships.get()]),
     )
     seed_patients(
-        clinic=clinic, count=3, doctors=[staff["doctor"]], assistants=[staff["assistant"]], seed=8
+        clinic=clinic,
+        count=3,
+        doctors=[staff["doctor"]],
+        assistants=[staff["assistant"]],
+        seed=8,
+        wards=seed_wards(clinic=clinic, nurses=[staff["nurse"].memberships.get()]),
     )
     for target, people in ((clinic, staff), (other_clinic, b_staff)):
         seed_everything_else(target, people)
@@ -236,10 +242,12 @@ def test_filters_with_another_clinics_ids_return_nothing_of_theirs(world, api, o
     client = api(user)
     their_tag = other_clinic.tags.first()
     their_doctor = other_clinic.memberships.get(role="doctor").user
+    their_ward = other_clinic.wards.first()
     for query in (
         {"tag": their_tag.pk},
         {"tag_all": their_tag.pk},
         {"assigned_doctor": their_doctor.pk},
+        {"ward": their_ward.pk},
     ):
         response = client.get(reverse("api:patient-list"), query)
         assert response.status_code in (200, 400)

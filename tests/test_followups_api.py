@@ -211,10 +211,10 @@ def test_outsider_gets_404_on_pages(client, outsider, plan):
     assert "钱七" not in client.get("/followups/queue/").content.decode()
 
 
-def test_nurse_ticks_a_checklist_item(client, nurse, clinic, make_patient):
+def test_nurse_ticks_a_checklist_item(client, nurse, nurse_ward, clinic, make_patient):
     from tests.conftest import tag
 
-    patient = make_patient(name="孙八", tags=[tag(clinic, "甲状腺结节")])
+    patient = make_patient(name="孙八", tags=[tag(clinic, "甲状腺结节")], ward=nurse_ward)
     template = services.template_create(
         clinic=clinic, name="病房SOP", steps=[step("术后换药", 0, "checklist", role="nurse")]
     )

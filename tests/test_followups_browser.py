@@ -40,7 +40,7 @@ def test_assistant_completes_a_task_from_the_queue(page, clinic, assistant, make
     screenshot(page, "followups-queue-after-complete")
 
 
-def test_nurse_ticks_checklist_items(page, clinic, nurse, make_patient):
+def test_nurse_ticks_checklist_items(page, clinic, nurse, nurse_ward, make_patient):
     template = services.template_create(
         clinic=clinic,
         name="病房护理SOP",
@@ -51,7 +51,7 @@ def test_nurse_ticks_checklist_items(page, clinic, nurse, make_patient):
     )
     for name, disease in (("冯四", "甲状腺结节"), ("陈五", "乳腺结节")):
         services.plan_start(
-            patient=make_patient(name=name, tags=[tag(clinic, disease)]),
+            patient=make_patient(name=name, tags=[tag(clinic, disease)], ward=nurse_ward),
             template=template,
             anchor_date=clock.local_today(),
         )

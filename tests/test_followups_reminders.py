@@ -202,12 +202,9 @@ def test_day_boundaries_and_quiet_hours_in_shanghai(server_zone, clinic, make_pa
     assert start_of_day == datetime(2026, 2, 28, 16, 0, tzinfo=ZoneInfo("UTC"))
     assert end_of_day - start_of_day == timedelta(days=1)
     # In the queue at 08:30 Shanghai the task is "today"; at 09:01 it is overdue.
-    today = selectors.task_queue(
-        clinic=clinic, user=wecom_staff["assistant"], now=sh(2026, 3, 1, 8, 30), view="today"
-    )
+    assistant = wecom_staff["assistant"].memberships.get()
+    today = selectors.task_queue(membership=assistant, now=sh(2026, 3, 1, 8, 30), view="today")
     assert list(today) == [task]
-    overdue = selectors.task_queue(
-        clinic=clinic, user=wecom_staff["assistant"], now=sh(2026, 3, 1, 9, 1), view="overdue"
-    )
+    overdue = selectors.task_queue(membership=assistant, now=sh(2026, 3, 1, 9, 1), view="overdue")
     assert list(overdue) == [task]
     assert services.due_scan(now=sh(2026, 3, 1, 8, 0))["enqueued"] == 1

@@ -14,8 +14,10 @@ def detail(patient, action=""):
 
 
 @pytest.mark.parametrize("role", [r.value for r in Role])
-def test_every_role_lists_and_reads_its_clinics_patients(api, staff, make_patient, role):
-    patient = make_patient(name="王五", phone="13800135555")
+def test_every_role_lists_and_reads_its_clinics_patients(
+    api, staff, make_patient, nurse_ward, role
+):
+    patient = make_patient(name="王五", phone="13800135555", ward=nurse_ward)
     client = api(staff[role])
     listing = client.get(LIST)
     assert listing.status_code == 200
@@ -28,11 +30,16 @@ def test_every_role_lists_and_reads_its_clinics_patients(api, staff, make_patien
 
 
 @pytest.mark.parametrize("role", [r.value for r in Role])
-def test_every_role_creates_and_updates(api, staff, clinic, role):
+def test_every_role_creates_and_updates(api, staff, clinic, nurse_ward, role):
     client = api(staff[role])
     created = client.post(
         LIST,
-        {"name": "赵六", "phone": "13912345678", "tag_ids": [tag(clinic, "糖尿病").pk]},
+        {
+            "name": "赵六",
+            "phone": "13912345678",
+            "tag_ids": [tag(clinic, "糖尿病").pk],
+            "ward": nurse_ward.pk,
+        },
         format="json",
     )
     assert created.status_code == 201, created.json()

@@ -4,7 +4,7 @@ from django.db import transaction
 from crm.models import Clinic, Role
 from crm.services import staff_create
 from patients.clinic_defaults import clinic_setup_defaults
-from patients.demo import seed_patients
+from patients.demo import seed_patients, seed_wards
 
 DEMO_PASSWORD = "careloop-demo"  # demo only: documented in the README, never for real data
 DEMO_STAFF = [
@@ -45,5 +45,6 @@ class Command(BaseCommand):
                 count=patients,
                 doctors=[members["doctor"].user],
                 assistants=[members["assistant"].user, members["nurse"].user],
+                wards=seed_wards(clinic=clinic, nurses=[members["nurse"]]),
             )
         self.stdout.write(self.style.SUCCESS(f"Demo clinic loaded: {len(created)} patients."))
