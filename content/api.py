@@ -18,7 +18,8 @@ from content.models import (
 )
 from crm.api import ClinicScopedRelatedField
 from crm.models import Role
-from patients.models import Patient, PatientTag
+from patients.api import VisiblePatientField
+from patients.models import PatientTag
 
 EDITORS = (Role.ADMIN, Role.OPERATIONS)
 SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)
@@ -174,7 +175,7 @@ class ArticleStatusSerializer(serializers.Serializer):
 
 
 class ArticleLinkSerializer(serializers.Serializer):
-    patient = ClinicScopedRelatedField(queryset=Patient.objects.all())
+    patient = VisiblePatientField()
 
 
 class ArticleViewSet(
@@ -252,7 +253,7 @@ class MessageTemplateSerializer(serializers.ModelSerializer):
 
 
 class PreviewSerializer(serializers.Serializer):
-    patient = ClinicScopedRelatedField(queryset=Patient.objects.all())
+    patient = VisiblePatientField()
     revisit_date = serializers.DateField(required=False, help_text=_("Fills {复诊日期}."))
 
 

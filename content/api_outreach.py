@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 from content import selectors, services
 from content.api import SENDERS, ServiceSaveMixin
 from content.models import Campaign, CampaignRecipient, Survey, SurveyInvitation
-from crm.api import ClinicScopedRelatedField
-from patients.models import Patient
+from patients.api import VisiblePatientField
+from patients.selectors import patients_visible_to
 
 # Campaigns -------------------------------------------------------------------------------
 
@@ -169,7 +169,11 @@ class CampaignViewSet(
     @action(detail=True, methods=["get"])
     def recipients(self, request, pk=None):
         campaign = self.get_object()
-        rows = campaign.recipients.select_related("patient", "delivery").order_by("pk")
+        rows = (
+            campaign.recipients.filter(patient__in=patients_visible_to(request.membership))
+            .select_related("patient", "delivery")
+            .order_by("pk")
+        )
         included = request.query_params.get("included")
         if included in ("true", "false"):
             rows = rows.filter(included=included == "true")
@@ -202,7 +206,7 @@ class SurveySerializer(serializers.ModelSerializer):
 
 
 class SurveyInviteSerializer(serializers.Serializer):
-    patient = ClinicScopedRelatedField(queryset=Patient.objects.all())
+    patient = VisiblePatientField()
 
 
 class SurveyInvitationSerializer(serializers.ModelSerializer):
@@ -270,7 +274,9 @@ class SurveyViewSet(
     @action(detail=True, methods=["get"])
     def invitations(self, request, pk=None):
         survey = self.get_object()
-        rows = survey.invitations.select_related("patient")
+        rows = survey.invitations.filter(
+            patient__in=patients_visible_to(request.membership)
+        ).select_related("patient")
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(SurveyInvitationSerializer(page, many=True).data)
 
@@ -307,7 +313,9 @@ class ReferralsView(APIView):
         )
     )
     def get(self, request):
-        patients = selectors.referral_counts_by_patient(clinic=request.clinic)[:200]
+        patients = selectors.referral_counts_by_patient(clinic=request.clinic).filter(
+            pk__in=patients_visible_to(request.membership)
+        )[:200]
         return Response(
             {
                 "patients": [

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from content import selectors, services
 from content.api import SENDERS
-from patients.models import Patient
+from patients.selectors import patients_visible_to
 from wechat.models import ChannelCode
 
 
@@ -33,7 +33,7 @@ class PatientReferralCodeView(generics.GenericAPIView):
     write_roles = SENDERS  # who hands patients what the clinic sends them
 
     def get_queryset(self):
-        return Patient.objects.filter(clinic=self.request.clinic).select_related("clinic")
+        return patients_visible_to(self.request.membership).select_related("clinic")
 
     def _answer(self, patient, code, status_code=status.HTTP_200_OK):
         data = {

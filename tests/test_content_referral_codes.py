@@ -83,7 +83,11 @@ def test_another_clinics_patient_is_a_404_and_nothing_is_made(
     assert not ChannelCode.objects.exists() and not fake_wecom.contact_ways
 
 
-def test_only_senders_create_it_and_everyone_reads_it(api, nurse, referrer, wecom_account):
+def test_only_senders_create_it_and_everyone_reads_it(
+    api, nurse, nurse_ward, referrer, wecom_account
+):
+    referrer.ward = nurse_ward  # a nurse reads the patients of her wards
+    referrer.save(update_fields=["ward"])
     client = api(nurse)
     assert client.get(url(referrer)).json()["can_create"] is False
     refused = client.post(url(referrer))
