@@ -164,6 +164,13 @@ class Patient(models.Model):
             models.Index(fields=["clinic", "phone_last4"], name="patient_clinic_last4"),
             models.Index(fields=["clinic", "stage"], name="patient_clinic_stage"),
             models.Index(fields=["clinic", "-created_at"], name="patient_clinic_created"),
+            # A doctor's patients at a stage, newest first: the list's everyday filters, read
+            # in page order so a page stops early. Name/initials search indexes are
+            # PostgreSQL-only (trigram, pattern ops): migration 0003, outside the model state.
+            models.Index(
+                fields=["clinic", "assigned_doctor", "stage", "-created_at"],
+                name="patient_doctor_stage_created",
+            ),
         ]
 
     def __str__(self):
