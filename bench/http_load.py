@@ -75,6 +75,7 @@ def prepare(host, username, password, heavy):
         "heavy": heavy,
         "timeline_100": url.replace(host, ""),
         "timeline_pages": pages,
+        "sessionid": session.cookies["sessionid"],
     }
 
 
