@@ -15,6 +15,14 @@ SEARCH_INDEXES = [
     "USING gin (UPPER(name) gin_trgm_ops)",
     "CREATE INDEX IF NOT EXISTS patient_initials_prefix ON patients_patient "
     "(clinic_id, name_initials varchar_pattern_ops)",
+    # pg_trgm cannot serve a two-character search (张伟), the commonest for Chinese names:
+    # a GIN index on the name's character pairs does (PatientQuerySet.search).
+    "CREATE OR REPLACE FUNCTION careloop_bigrams(value text) RETURNS text[] "
+    "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ "
+    "SELECT COALESCE(array_agg(DISTINCT substr(value, i, 2)), '{}') "
+    "FROM generate_series(1, length(value) - 1) AS i $$",
+    "CREATE INDEX IF NOT EXISTS patient_name_bigrams ON patients_patient "
+    "USING gin (careloop_bigrams(UPPER(name)))",
 ]
 
 
@@ -28,6 +36,8 @@ def drop_search_indexes(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("DROP INDEX IF EXISTS patient_name_trgm")
         schema_editor.execute("DROP INDEX IF EXISTS patient_initials_prefix")
+        schema_editor.execute("DROP INDEX IF EXISTS patient_name_bigrams")
+        schema_editor.execute("DROP FUNCTION IF EXISTS careloop_bigrams(text)")
 
 
 class Migration(migrations.Migration):
