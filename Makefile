@@ -9,6 +9,7 @@ TEST_CACHE_URL ?= redis://127.0.0.1:6379/2
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/careloop_bench
 PATIENTS ?= 10000
 TOUCHES ?= 100000
+DUE_AT_NINE ?= 100000
 
 .PHONY: install run test fuzz lint format messages browser clean bench-data bench
 
@@ -23,6 +24,11 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 install: .venv/.installed node_modules/.installed
+
+# The benchmark tools (locust): the smoke run in `make test` drives the benchmark with them.
+.venv/.bench-installed: .venv/.installed
+	.venv/bin/pip install -q -e ".[dev,bench]"
+	touch $@
 
 # Debian's Chromium and CJK fonts for the browser tests (never a downloaded browser).
 browser:
@@ -56,7 +62,7 @@ run: install
 	@echo ""
 	WEB_PORT=$(PORT) .venv/bin/honcho start -f Procfile
 
-test: install browser
+test: install .venv/.bench-installed browser
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run -v0
@@ -87,14 +93,13 @@ messages: install
 	$(PY) manage.py compilemessages --ignore='.venv/*' --ignore='node_modules/*' 
 
 # A fresh benchmark database with generate_load's dataset (see bench/README.md).
-bench-data: install
-	.venv/bin/pip install -q -e ".[dev,bench]"
+bench-data: install .venv/.bench-installed
 	$(PY) bench/fresh_database.py $(BENCH_DATABASE_URL)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py migrate --noinput -v0
-	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py generate_load --patients $(PATIENTS) --touches $(TOUCHES) --seed 1
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) manage.py generate_load --patients $(PATIENTS) --touches $(TOUCHES) \
+	  --due-at-nine $(DUE_AT_NINE) --seed 1
 
-bench: install
-	.venv/bin/pip install -q -e ".[dev,bench]"
+bench: install .venv/.bench-installed
 	$(PY) bench/http_load.py --database-url $(BENCH_DATABASE_URL)
 
 clean:

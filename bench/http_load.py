@@ -31,7 +31,20 @@ def wait_for(url, seconds=60):
     raise SystemExit(f"{url} did not answer")
 
 
-def prepare(host, username, password):
+def heaviest_patient(database_url, clinic="load"):
+    """The first patient generate_load wrote: it has one of the long timelines (3,500 entries)."""
+    import psycopg2
+
+    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MIN(p.id) FROM patients_patient p JOIN crm_clinic c ON c.id = p.clinic_id "
+            "WHERE c.slug = %s",
+            [clinic],
+        )
+        return cursor.fetchone()[0]
+
+
+def prepare(host, username, password, heavy):
     """Ids for the load and the 100th timeline page's cursor, found once outside the measurement."""
     import requests
 
@@ -48,11 +61,7 @@ def prepare(host, username, password):
     )
     groups = session.get(f"{host}/api/tag-groups/").json()
     disease = next(group for group in groups if group["kind"] == "disease")
-    rows = session.get(
-        f"{host}/api/patients/", params={"page_size": 200, "ordering": "created_at"}
-    ).json()["results"]
-    rows.sort(key=lambda row: row["id"])
-    heavy = rows[0]["id"]  # generate_load gives its first patients long timelines
+    rows = session.get(f"{host}/api/patients/", params={"page_size": 200}).json()["results"]
     url, pages = f"{host}/api/patients/{heavy}/timeline/", 1
     while pages < 100:
         following = session.get(url).json()["next"]
@@ -66,7 +75,53 @@ def prepare(host, username, password):
         "heavy": heavy,
         "timeline_100": url.replace(host, ""),
         "timeline_pages": pages,
+        "sessionid": session.cookies["sessionid"],
     }
+
+
+def run_level(*, host, users, duration, env, prefix):
+    """One locust run (headless) at `users` concurrent users; its rows for the table."""
+    subprocess.run(
+        [
+            str(ROOT / ".venv/bin/locust"),
+            "-f",
+            str(ROOT / "bench/locustfile.py"),
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            duration,
+            "--host",
+            host,
+            "--csv",
+            str(prefix),
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    rows = []
+    with open(f"{prefix}_stats.csv") as f:
+        for stat in csv.DictReader(f):
+            if stat["Name"] in ("Aggregated", "login"):
+                continue
+            rows.append(
+                {
+                    "users": users,
+                    "name": stat["Name"],
+                    "requests": int(stat["Request Count"]),
+                    "failures": int(stat["Failure Count"]),
+                    "p50": stat["50%"],
+                    "p95": stat["95%"],
+                    "p99": stat["99%"],
+                }
+            )
+    return rows
 
 
 def main():
@@ -76,6 +131,7 @@ def main():
     parser.add_argument("--duration", default="45s")
     parser.add_argument("--port", type=int, default=8801)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--label", default="", help="prefix of the result files, e.g. 1m-")
     args = parser.parse_args()
 
     from crm.settings import _DEV_FIELD_KEY, _DEV_SECRET_KEY  # the keys generate_load wrote with
@@ -89,6 +145,8 @@ def main():
         "FIELD_ENCRYPTION_KEY": os.environ.get("FIELD_ENCRYPTION_KEY", _DEV_FIELD_KEY),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "API_TOKEN_RATE": "1000000/min",
+        "BENCH_USER": os.environ.get("BENCH_USER", "load-assistant-0"),
+        "BENCH_PASSWORD": os.environ.get("BENCH_PASSWORD", "load-test"),
     }
     host = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(
@@ -110,54 +168,25 @@ def main():
     rows = []
     try:
         wait_for(f"{host}/accounts/login/")
-        shared = prepare(host, os.environ.get("BENCH_USER", "load-assistant-0"), "load-test")
+        heavy = heaviest_patient(args.database_url)
+        shared = prepare(host, env["BENCH_USER"], env["BENCH_PASSWORD"], heavy)
         env["BENCH_SHARED"] = json.dumps(shared)
         print(f"timeline page reached: {shared['timeline_pages']}", flush=True)
         for users in [int(u) for u in args.users.split(",")]:
-            prefix = RESULTS / f"http-{users}"
-            subprocess.run(
-                [
-                    str(ROOT / ".venv/bin/locust"),
-                    "-f",
-                    str(ROOT / "bench/locustfile.py"),
-                    "--headless",
-                    "-u",
-                    str(users),
-                    "-r",
-                    str(users),
-                    "-t",
-                    args.duration,
-                    "--host",
-                    host,
-                    "--csv",
-                    str(prefix),
-                    "--only-summary",
-                    "--loglevel",
-                    "WARNING",
-                ],
-                cwd=ROOT,
+            print(f"load: {os.getloadavg()}", flush=True)
+            rows += run_level(
+                host=host,
+                users=users,
+                duration=args.duration,
                 env=env,
-                check=True,
+                prefix=RESULTS / f"http-{args.label}{users}",
             )
-            with open(f"{prefix}_stats.csv") as f:
-                for stat in csv.DictReader(f):
-                    if stat["Name"] in ("Aggregated", "login"):
-                        continue
-                    rows.append(
-                        {
-                            "users": users,
-                            "name": stat["Name"],
-                            "requests": int(stat["Request Count"]),
-                            "failures": int(stat["Failure Count"]),
-                            "p50": stat["50%"],
-                            "p95": stat["95%"],
-                            "p99": stat["99%"],
-                        }
-                    )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    (RESULTS / "http.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1))
+    (RESULTS / f"http-{args.label}results.json").write_text(
+        json.dumps(rows, ensure_ascii=False, indent=1)
+    )
     print("| users | request | count | failures | p50 ms | p95 ms | p99 ms |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:

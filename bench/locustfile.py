@@ -3,14 +3,15 @@ filters and a phone-tail search, a patient, and a long timeline's first and 100t
 
 Run by bench/http_load.py (which starts gunicorn on the benchmark database); by hand:
     locust -f bench/locustfile.py --headless -u 10 -r 10 -t 60s --host http://127.0.0.1:8001
-Environment: BENCH_USER (an assistant of the load clinic), BENCH_PASSWORD, BENCH_SHARED.
+Environment: BENCH_USER (an assistant of the load clinic), BENCH_PASSWORD, BENCH_SHARED,
+BENCH_EACH_IN_TURN (set: each request in turn instead of the weighted mix).
 """
 
 import json
 import os
 import random
 
-from locust import HttpUser, between, task
+from locust import HttpUser, SequentialTaskSet, between
 
 USERNAME = os.environ.get("BENCH_USER", "load-assistant-0")
 PASSWORD = os.environ.get("BENCH_PASSWORD", "load-test")
@@ -20,10 +21,54 @@ PASSWORD = os.environ.get("BENCH_PASSWORD", "load-test")
 SHARED = json.loads(os.environ.get("BENCH_SHARED", "{}"))
 
 
+def list_three_filters(user):
+    params = {"stage": "maintained", "tag": SHARED["tag"], "assigned_doctor": SHARED["doctor"]}
+    user.client.get("/api/patients/", params=params, name="list: 3 filters")
+
+
+def phone_tail_search(user):
+    params = {"q": f"{random.randrange(10000):04d}"}
+    user.client.get("/api/patients/", params=params, name="list: phone tail")
+
+
+def patient(user):
+    user.client.get(f"/api/patients/{random.choice(SHARED['patients'])}/", name="patient")
+
+
+def timeline_first(user):
+    user.client.get(f"/api/patients/{SHARED['heavy']}/timeline/", name="timeline: page 1")
+
+
+def timeline_100(user):
+    user.client.get(SHARED["timeline_100"], name="timeline: page 100")
+
+
+# The mix of an assistant's morning: mostly lists and searches.
+WEIGHTED = {
+    list_three_filters: 4,
+    phone_tail_search: 3,
+    patient: 3,
+    timeline_first: 2,
+    timeline_100: 2,
+}
+
+
+class EachInTurn(SequentialTaskSet):
+    """Every request once per round: the smoke run (tests/test_bench_smoke.py) sees them all."""
+
+    tasks = list(WEIGHTED)
+
+
 class Assistant(HttpUser):
     wait_time = between(0.1, 0.3)
+    tasks = [EachInTurn] if os.environ.get("BENCH_EACH_IN_TURN") else WEIGHTED
 
     def on_start(self):
+        # Signed in already (bench/http_load.py's session): fifty password hashes at once would
+        # take the 2-core machine longer than a short measurement window.
+        if SHARED.get("sessionid"):
+            self.client.cookies.set("sessionid", SHARED["sessionid"])
+            return
         self.client.get("/accounts/login/", name="login")
         self.client.post(
             "/accounts/login/",
@@ -35,28 +80,3 @@ class Assistant(HttpUser):
             headers={"Referer": f"{self.host}/accounts/login/"},
             name="login",
         )
-
-    @task(4)
-    def list_three_filters(self):
-        params = {"stage": "maintained", "tag": SHARED["tag"], "assigned_doctor": SHARED["doctor"]}
-        self.client.get("/api/patients/", params=params, name="list: 3 filters")
-
-    @task(3)
-    def phone_tail_search(self):
-        self.client.get(
-            "/api/patients/",
-            params={"q": f"{random.randrange(10000):04d}"},
-            name="list: phone tail",
-        )
-
-    @task(3)
-    def patient(self):
-        self.client.get(f"/api/patients/{random.choice(SHARED['patients'])}/", name="patient")
-
-    @task(2)
-    def timeline_first(self):
-        self.client.get(f"/api/patients/{SHARED['heavy']}/timeline/", name="timeline: page 1")
-
-    @task(2)
-    def timeline_100(self):
-        self.client.get(SHARED["timeline_100"], name="timeline: page 100")

@@ -13,8 +13,10 @@ def _wards(request):
 
 class PatientFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label=_("Name, pinyin initials or phone"))
-    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    source = django_filters.MultipleChoiceFilter(choices=Source.choices)
+    # Columns of the patient row: no join, so no DISTINCT (its default), which made the list's
+    # COUNT and page sort every matching row over all columns.
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
+    source = django_filters.MultipleChoiceFilter(choices=Source.choices, distinct=False)
     tag = django_filters.BaseInFilter(method="filter_tags", label=_("Any of these tag ids"))
     tag_match = django_filters.ChoiceFilter(
         method="filter_noop",

@@ -5,23 +5,20 @@ application uses; this module only exists to make a million patients in minutes.
 like what the services write: the same columns, stages, touches and encrypted phones.
 """
 
-import csv
-import io
 import json
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from django.db import connection
 from django.utils import timezone
 from pypinyin import Style, lazy_pinyin
 
 from crm import crypto
 from patients.demo import GIVEN, MOBILE_PREFIXES, NOTES, SURNAMES
+from patients.loadgen_copy import Copier, Ids, begin_bulk_load, reset_sequence
 from patients.models import JOURNEY, Patient, PatientTag, Stage, TouchChannel, TouchKind, Visit
 from patients.phones import mask_phone
 
-CHUNK = 100_000
 SOURCES = ["walk_in", "wecom_qr", "referral", "online_platform", "doctor_ip", "partner", "other"]
 SOURCE_WEIGHTS = [30, 25, 12, 10, 15, 3, 5]
 # Final stage of a patient's journey: most are early or in long-term maintenance.
@@ -50,51 +47,6 @@ class LoadStats:
     patient_ids: list = field(default_factory=list, repr=False)
 
 
-class _Copier:
-    """Buffers CSV rows for one table and COPYs them in chunks."""
-
-    def __init__(self, table, columns):
-        self.table, self.columns = table, columns
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer)
-        self.pending = 0
-        self.total = 0
-
-    def add(self, row):
-        self.writer.writerow(["\\N" if v is None else v for v in row])
-        self.pending += 1
-        if self.pending >= CHUNK:
-            self.flush()
-
-    def flush(self):
-        if not self.pending:
-            return
-        self.buffer.seek(0)
-        with connection.cursor() as cursor:
-            cursor.cursor.copy_expert(
-                f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
-                self.buffer,
-            )
-        self.total += self.pending
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer)
-        self.pending = 0
-
-
-def _next_id(model):
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {model._meta.db_table}")
-        return cursor.fetchone()[0]
-
-
-def _reset_sequence(model):
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 1))"
-        )
-
-
 # A few long-standing patients have very long timelines (the 100th timeline page must exist).
 HEAVY_PATIENTS = 5
 HEAVY_TOUCHES = 3_500
@@ -108,14 +60,7 @@ def generate_patients(
     patients have HEAVY_TOUCHES entries each when the total allows it)."""
     from patients.models import StageTransition, TaggedPatient, Touch
 
-    if connection.vendor != "postgresql":
-        raise RuntimeError(
-            "generate_load writes with PostgreSQL COPY; set DATABASE_URL to PostgreSQL."
-        )
-    # The rows are consistent by construction; skipping the per-row foreign-key triggers
-    # (a superuser setting, local to this transaction) makes the load several times faster.
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
+    begin_bulk_load()
     rng = random.Random(seed)
     now = now or timezone.now()
     start = now - timedelta(days=365 * years)
@@ -131,10 +76,10 @@ def generate_patients(
     }
 
     stats = LoadStats()
-    patient_id = stats.first_patient_id = _next_id(Patient)
-    ids = {m: _next_id(m) for m in (TaggedPatient, StageTransition, Visit, Touch)}
+    ids = Ids(Patient, TaggedPatient, StageTransition, Visit, Touch)
+    patient_id = stats.first_patient_id = ids.ids[Patient]
     copiers = {
-        "patient": _Copier(
+        "patient": Copier(
             Patient._meta.db_table,
             [
                 "id",
@@ -162,10 +107,10 @@ def generate_patients(
                 "updated_at",
             ],
         ),
-        "tagged": _Copier(
+        "tagged": Copier(
             TaggedPatient._meta.db_table, ["id", "content_object_id", "tag_id", "created_at"]
         ),
-        "transition": _Copier(
+        "transition": Copier(
             StageTransition._meta.db_table,
             [
                 "id",
@@ -178,7 +123,7 @@ def generate_patients(
                 "at",
             ],
         ),
-        "visit": _Copier(
+        "visit": Copier(
             Visit._meta.db_table,
             [
                 "id",
@@ -192,7 +137,7 @@ def generate_patients(
                 "created_at",
             ],
         ),
-        "touch": _Copier(
+        "touch": Copier(
             Touch._meta.db_table,
             [
                 "id",
@@ -209,10 +154,7 @@ def generate_patients(
         ),
     }
 
-    def next_id(model):
-        value = ids[model]
-        ids[model] += 1
-        return value
+    next_id = ids.next
 
     def touch(pid, kind, channel, actor, summary, payload, at):
         copiers["touch"].add(
@@ -412,16 +354,10 @@ def generate_patients(
     for copier in copiers.values():
         copier.flush()
     for model in (Patient, TaggedPatient, StageTransition, Visit, Touch):
-        _reset_sequence(model)
+        reset_sequence(model)
     stats.patients = copiers["patient"].total
     stats.tagged = copiers["tagged"].total
     stats.transitions = copiers["transition"].total
     stats.visits = copiers["visit"].total
     stats.touches = copiers["touch"].total
     return stats
-
-
-def analyze():
-    """Fresh planner statistics after a bulk load."""
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")

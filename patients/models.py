@@ -1,5 +1,7 @@
 from django.conf import settings
-from django.db import models
+from django.contrib.postgres.fields import ArrayField
+from django.db import connections, models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
@@ -43,6 +45,13 @@ class Source(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+class NameBigrams(models.Func):
+    """PostgreSQL: a text's distinct character pairs (migration 0003's careloop_bigrams)."""
+
+    function = "careloop_bigrams"
+    output_field = ArrayField(models.TextField())
+
+
 class PatientQuerySet(models.QuerySet):
     def search(self, text):
         """Name, pinyin initials, the last 4 digits of the phone, or the full number."""
@@ -59,9 +68,13 @@ class PatientQuerySet(models.QuerySet):
                 return self.filter(phone_hash=crypto.lookup_hash(normalize_phone(digits)))
             except PhoneError:
                 return self.none()
-        return self.filter(
-            models.Q(name__icontains=text) | models.Q(name_initials__startswith=text.lower())
-        )
+        initials = models.Q(name_initials__startswith=text.lower())
+        if len(text) == 2 == len(text.upper()) and connections[self.db].vendor == "postgresql":
+            # Same matches as icontains, but from the bigram index (trigrams need 3 characters).
+            return self.alias(_bigrams=NameBigrams(Upper("name"))).filter(
+                models.Q(_bigrams__contains=[text.upper()]) | initials
+            )
+        return self.filter(models.Q(name__icontains=text) | initials)
 
     def active(self):
         return self.exclude(stage=Stage.CHURNED)
@@ -195,6 +208,13 @@ class Patient(models.Model):
             models.Index(fields=["clinic", "phone_last4"], name="patient_clinic_last4"),
             models.Index(fields=["clinic", "stage"], name="patient_clinic_stage"),
             models.Index(fields=["clinic", "-created_at"], name="patient_clinic_created"),
+            # A doctor's patients at a stage, newest first: the list's everyday filters, read
+            # in page order so a page stops early. Name/initials search indexes are
+            # PostgreSQL-only (trigram, pattern ops): migration 0003, outside the model state.
+            models.Index(
+                fields=["clinic", "assigned_doctor", "stage", "-created_at"],
+                name="patient_doctor_stage_created",
+            ),
         ]
 
     def __str__(self):

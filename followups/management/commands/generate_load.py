@@ -6,8 +6,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from crm.models import Clinic, Membership, Role
+from followups import loadgen as followups_loadgen
 from patients import loadgen
 from patients.clinic_defaults import clinic_setup_defaults
+from patients.loadgen_copy import analyze
 
 STAFF_MIX = {
     Role.DOCTOR: 0.2,
@@ -19,6 +21,9 @@ STAFF_MIX = {
 
 
 class Command(BaseCommand):
+    """Lives in followups because it writes patients, follow-up tasks and outbox rows: only an
+    app that may import all three (crm <- patients <- wechat <- followups) can hold it."""
+
     help = "Build a deterministic hospital-scale dataset in PostgreSQL for benchmarks (COPY, not ORM saves)."
 
     def add_arguments(self, parser):
@@ -27,8 +32,14 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--clinic", default="load", help="slug of the clinic to create")
         parser.add_argument("--staff", type=int, default=200)
+        parser.add_argument(
+            "--due-at-nine",
+            type=int,
+            default=0,
+            help="open tasks with a patient reminder due at 09:00 tomorrow (the morning batch)",
+        )
 
-    def handle(self, *args, patients, touches, seed, clinic, staff, **options):
+    def handle(self, *args, patients, touches, seed, clinic, staff, due_at_nine, **options):
         if Clinic.objects.filter(slug=clinic).exists():
             # Deleting a million patients row by row is slower than building a new database.
             raise CommandError(
@@ -47,11 +58,20 @@ class Command(BaseCommand):
                 doctors=members[Role.DOCTOR],
                 assistants=members[Role.ASSISTANT] + members[Role.NURSE],
             )
-        loadgen.analyze()
+            patients_done = time.monotonic()
+            followups = followups_loadgen.generate_followups(
+                clinic=target, seed=seed, due_at_nine=due_at_nine
+            )
+            followups_done = time.monotonic()
+        analyze()
         self.stdout.write(
             f"Clinic {clinic}: {stats.patients} patients, {stats.touches} touches, {stats.visits} visits, "
             f"{stats.transitions} stage transitions, {stats.tagged} patient tags "
-            f"in {time.monotonic() - started:.1f} s"
+            f"in {patients_done - started:.1f} s; {followups.plans} care plans, "
+            f"{followups.tasks} follow-up tasks ({followups.open_tasks} open, "
+            f"{followups.overdue_tasks} overdue, {followups.due_at_nine} due at 09:00 tomorrow), "
+            f"{followups.deliveries} deliveries in {followups_done - patients_done:.1f} s; "
+            f"total with ANALYZE {time.monotonic() - started:.1f} s"
         )
 
     def _staff(self, clinic, count):

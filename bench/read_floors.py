@@ -1,0 +1,138 @@
+"""The floor of each read bench/http_load.py measures: the same result by hand-written SQL in
+psql, EXPLAIN (ANALYZE, BUFFERS), the fastest of five runs (planning + execution: a floor, and
+the least disturbed by other work on a shared machine). Plans go to
+bench/explain/reads_<label>_<request>.txt; a Markdown table of the figures is printed.
+
+    .venv/bin/python bench/read_floors.py --database-url postgres://postgres@127.0.0.1:5432/careloop_bench --label 1m
+
+The parameters are those of the HTTP run: the load clinic, its first disease tag, the doctor of
+the newest patient, phone tail 1234, the first patient's long timeline (page 1 and the 100th
+page by keyset, as the API's cursor does). Session and permission queries are not in the floor.
+"""
+
+import argparse
+import re
+import subprocess
+from pathlib import Path
+
+EXPLAIN_DIR = Path(__file__).resolve().parent / "explain"
+PAGE = 25  # the list's page size (REST_FRAMEWORK PAGE_SIZE)
+TIMELINE_PAGE = 30
+
+# A list page: its rows with their tags in group order, as the serializer returns them.
+LIST_PAGE = """
+SELECT p.id, p.name, p.gender, p.birth_date, p.phone_masked, p.external_userid, p.source,
+       p.source_detail, p.referred_by_id, p.assigned_doctor_id, p.assigned_assistant_id,
+       p.stage, p.stage_changed_at, p.consent_to_contact, p.last_visit_date, p.notes,
+       p.created_at, p.updated_at,
+       (SELECT json_agg(json_build_object('id', t.id, 'name', t.name, 'group', g.id,
+                                          'group_name', g.name) ORDER BY g.position, t.name)
+          FROM patients_taggedpatient tp JOIN patients_patienttag t ON t.id = tp.tag_id
+          JOIN patients_taggroup g ON g.id = t.group_id WHERE tp.content_object_id = p.id) AS tags
+FROM patients_patient p
+WHERE {where}
+ORDER BY p.created_at DESC, p.id DESC
+LIMIT {limit}
+"""
+TIMELINE = """
+SELECT t.id, t.kind, t.channel, t.actor_id, u.username, u.first_name, u.last_name, t.summary,
+       t.payload, t.occurred_at
+FROM patients_touch t LEFT JOIN auth_user u ON u.id = t.actor_id
+WHERE t.patient_id = {heavy} {after}
+ORDER BY t.occurred_at DESC, t.id DESC
+LIMIT {limit}
+"""
+
+
+def psql(url, sql):
+    result = subprocess.run(
+        ["psql", url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip()
+
+
+def explain(url, sql):
+    """The plan text and its planning + execution ms (the fastest of five runs)."""
+    runs = []
+    for _ in range(5):
+        plan = psql(url, f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+        planning = float(re.search(r"Planning Time: ([\d.]+)", plan).group(1))
+        execution = float(re.search(r"Execution Time: ([\d.]+)", plan).group(1))
+        runs.append((planning + execution, plan))
+    ms, plan = min(runs, key=lambda run: run[0])
+    return plan, ms
+
+
+def floors(url):
+    clinic = psql(url, "SELECT id FROM crm_clinic WHERE slug = 'load'")
+    tag = psql(
+        url,
+        "SELECT t.id FROM patients_patienttag t JOIN patients_taggroup g ON g.id = t.group_id "
+        f"WHERE g.clinic_id = {clinic} AND g.kind = 'disease' ORDER BY g.position, t.name LIMIT 1",
+    )
+    doctor, patient = psql(
+        url,
+        f"SELECT assigned_doctor_id, id FROM patients_patient WHERE clinic_id = {clinic} "
+        "ORDER BY created_at DESC, id DESC LIMIT 1",
+    ).split("|")
+    heavy = psql(url, f"SELECT MIN(id) FROM patients_patient WHERE clinic_id = {clinic}")
+    position = psql(
+        url,
+        f"SELECT occurred_at FROM patients_touch WHERE patient_id = {heavy} "
+        f"ORDER BY occurred_at DESC, id DESC OFFSET {99 * TIMELINE_PAGE - 1} LIMIT 1",
+    )
+    three = (
+        f"p.clinic_id = {clinic} AND p.stage = 'maintained' AND p.assigned_doctor_id = {doctor} "
+        f"AND EXISTS (SELECT 1 FROM patients_taggedpatient tp "
+        f"WHERE tp.content_object_id = p.id AND tp.tag_id = {tag})"
+    )
+    tail = f"p.clinic_id = {clinic} AND p.phone_last4 = '1234'"
+    return {
+        "list: 3 filters": [
+            f"SELECT COUNT(*) FROM patients_patient p WHERE {three}",
+            LIST_PAGE.format(where=three, limit=PAGE),
+        ],
+        "list: phone tail": [
+            f"SELECT COUNT(*) FROM patients_patient p WHERE {tail}",
+            LIST_PAGE.format(where=tail, limit=PAGE),
+        ],
+        "patient": [
+            LIST_PAGE.format(where=f"p.clinic_id = {clinic} AND p.id = {patient}", limit=1)
+        ],
+        "timeline: page 1": [TIMELINE.format(heavy=heavy, after="", limit=TIMELINE_PAGE + 1)],
+        "timeline: page 100": [
+            TIMELINE.format(
+                heavy=heavy, after=f"AND t.occurred_at < '{position}'", limit=TIMELINE_PAGE + 1
+            )
+        ],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--label", required=True, help="the dataset, e.g. 10k, 100k, 1m")
+    args = parser.parse_args()
+    EXPLAIN_DIR.mkdir(exist_ok=True)
+    print("| request | floor ms | statements |")
+    print("|---|---|---|")
+    for name, statements in floors(args.database_url).items():
+        total, texts = 0.0, []
+        for sql in statements:
+            plan, ms = explain(args.database_url, sql)
+            total += ms
+            texts.append(
+                f"{sql.strip()}\n\n{plan}\n\n-- planning + execution, fastest of 5: {ms:.2f} ms"
+            )
+        slug = re.sub(r"[^a-z0-9]+", "_", name).strip("_")
+        (EXPLAIN_DIR / f"reads_{args.label}_{slug}.txt").write_text(
+            f"-- {name} at {args.label}: floor {total:.2f} ms\n\n" + "\n\n".join(texts) + "\n"
+        )
+        print(f"| {name} | {total:.2f} | {len(statements)} |")
+
+
+if __name__ == "__main__":
+    main()
