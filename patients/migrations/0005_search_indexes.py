@@ -43,7 +43,7 @@ def drop_search_indexes(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("crm", "0001_initial"),
-        ("patients", "0002_import_batch"),
+        ("patients", "0004_wards"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
