@@ -149,6 +149,13 @@ class Delivery(models.Model):
                 name="delivery_due",
                 condition=models.Q(status__in=["pending", "failed"]),
             ),
+            # The senders take rows that waited for a pacing slot first (their slot is
+            # reserved): a small index, as few rows wait at a time.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_paced_due",
+                condition=models.Q(status__in=["pending", "failed"], paced_until__isnull=False),
+            ),
             # The recovery: DeliveryQuerySet.stale_sending().
             models.Index(
                 fields=["claimed_at"], name="delivery_sending", condition=models.Q(status="sending")
