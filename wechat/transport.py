@@ -124,7 +124,7 @@ class WeComClient(WeChatClient):
         return token
 
     def forget_token(self):
-        getattr(_local, "tokens", {}).pop(self.access_token_key, None)
+        (getattr(_local, "tokens", None) or {}).pop(self.access_token_key, None)
         self.session.delete(self.access_token_key)
         self.expires_at = None
 
