@@ -129,3 +129,19 @@ def test_a_block_of_one_bucket_paces_past_the_wait(clinic, wecom_account, fake_w
     Delivery.objects.filter(pk=waiting[0].pk).update(next_attempt_at=moment, paced_until=moment)
     assert services.deliveries_send_due() == {waiting[0].pk: "sent"}
     assert fake_wecom.rate_limited == {}
+
+
+def test_a_welcome_message_goes_ahead_of_a_backlog(clinic, wecom_account, fake_wecom):
+    """Its code is valid 20 s: behind a morning batch it would expire before its turn."""
+    with transaction.atomic():
+        services.delivery_enqueue_many([customer(clinic, n) for n in range(50)])
+    welcome, _created = services.delivery_enqueue(
+        clinic=clinic,
+        key="welcome:1",
+        channel="welcome",
+        recipient="wmNEW",
+        body="欢迎关注",
+        payload={"welcome_code": fake_wecom.issue_welcome_code()},
+    )
+    assert services.deliveries_send_due(limit=1) == {welcome.pk: "sent"}
+    assert len(fake_wecom.welcome_messages) == 1 and fake_wecom.customer_messages == []

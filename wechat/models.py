@@ -149,12 +149,14 @@ class Delivery(models.Model):
                 name="delivery_due",
                 condition=models.Q(status__in=["pending", "failed"]),
             ),
-            # The senders take rows that waited for a pacing slot first (their slot is
-            # reserved): a small index, as few rows wait at a time.
+            # The senders take first the rows that waited for a reserved pacing slot and
+            # welcome messages (their code expires in 20 s), ahead of any backlog: a
+            # small index, as few such rows wait at a time.
             models.Index(
                 fields=["next_attempt_at"],
-                name="delivery_paced_due",
-                condition=models.Q(status__in=["pending", "failed"], paced_until__isnull=False),
+                name="delivery_first_due",
+                condition=models.Q(status__in=["pending", "failed"])
+                & (models.Q(paced_until__isnull=False) | models.Q(channel="welcome")),
             ),
             # The recovery: DeliveryQuerySet.stale_sending().
             models.Index(

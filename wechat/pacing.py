@@ -58,7 +58,8 @@ def reserve_slots(rows: list, now) -> dict[int, object]:
     for key in sorted(per_bucket):
         members = per_bucket[key]
         seconds = members[0][0]
-        with transaction.atomic():
+        # No savepoint of its own: in the sender's claim the lock is held to its commit.
+        with transaction.atomic(savepoint=False):
             bucket, _created = RateBucket.objects.select_for_update().get_or_create(
                 key=key, defaults={"next_free_at": now}
             )

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -17,6 +17,9 @@ from wechat import pacing, transport
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
 
 PATIENT_CHANNELS = {DeliveryChannel.CUSTOMER_MESSAGE, DeliveryChannel.WELCOME}
+# Claimed ahead of any backlog (the index delivery_first_due): rows holding a reserved
+# pacing slot, which would be wasted behind it, and welcome messages, whose code expires.
+FIRST = Q(paced_until__isnull=False) | Q(channel=DeliveryChannel.WELCOME)
 # A row whose pacing slot is further away than this goes back to the outbox until then;
 # nearer, the sender waits for it. Several senders reserving blocks of one bucket queue
 # behind each other for about (senders × block) slots: 8 × 20 at 133/s is 1.2 s.
@@ -24,8 +27,7 @@ PACE_WAIT = timedelta(seconds=2)
 
 
 def claim(due, now, limit) -> tuple[dict[int, str], list]:
-    """One transaction: lock up to `limit` rows of `due` (first those that waited for a
-    reserved pacing slot: behind a backlog of another bucket the slot would be wasted),
+    """One transaction: lock up to `limit` rows of `due` (FIRST ahead of the rest),
     settle those that will not be sent, reserve pacing slots, put back the rows whose
     slot is far, and mark the rest as sending with an attempt row each. It commits before
     any call: a worker that dies during the calls leaves unfinished attempts, and the
@@ -35,9 +37,10 @@ def claim(due, now, limit) -> tuple[dict[int, str], list]:
     )
     results, ready = {}, []
     with transaction.atomic():
-        rows = list(due.filter(paced_until__isnull=False)[:limit])
+        rows = list(due.filter(FIRST)[:limit])
         if len(rows) < limit:
-            rows += due.filter(paced_until__isnull=True)[: limit - len(rows)]
+            rest = due.filter(paced_until__isnull=True).exclude(channel=DeliveryChannel.WELCOME)
+            rows += rest[: limit - len(rows)]
         for delivery in rows:
             if delivery.expires_at and now > delivery.expires_at:
                 _finish(delivery, DeliveryStatus.MISSED, _("Too late to be useful; not sent."))
