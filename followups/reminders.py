@@ -1,6 +1,6 @@
-"""The due scan: what is due becomes outbox rows (wechat.services.delivery_enqueue), in the
-same transaction that marks the tasks as announced. PostgreSQL says what is due and what
-was sent; Redis only wakes the workers that send.
+"""The due scan: what is due becomes outbox rows (wechat.services.delivery_enqueue_many, one
+INSERT a batch), in the same transaction that marks the tasks as announced. PostgreSQL says what
+is due and what was sent; Redis only wakes the workers that send (once a batch).
 
 - Staff: ONE digest app message per assignee per digest slot (an hour by default). WeCom
   caps app messages to one member at 30 a minute and silently drops the excess, so a
