@@ -1,5 +1,5 @@
-"""The due scan: what is due becomes outbox rows (wechat.services.delivery_enqueue_many, one
-INSERT a batch), in the same transaction that marks the tasks as announced. PostgreSQL says what
+"""The due scan: what is due becomes outbox rows (wechat.services.delivery_enqueue_many, multi-row
+INSERTs), in the same transaction that marks the tasks as announced. PostgreSQL says what
 is due and what was sent; Redis only wakes the workers that send (once a batch).
 
 - Staff: ONE digest app message per assignee per digest slot (an hour by default). WeCom
@@ -32,7 +32,7 @@ from wechat.services import delivery_enqueue, delivery_enqueue_many
 # Tasks per digest transaction. A member gets one digest a slot, so tasks past the first
 # batch wait for the next slot: a batch covers a large morning (100,000 due) whole.
 BATCH = 100_000
-REMINDER_BATCH = 5000  # patient reminders per transaction (set-based: one INSERT of outbox rows)
+REMINDER_BATCH = 5000  # patient reminders per transaction (outbox rows in multi-row INSERTs)
 # The scan stops taking new batches after this long, well inside the task's time limit;
 # the next minute's scan carries on (a catch-up after an outage takes a few runs).
 SCAN_BUDGET_SECONDS = 50
@@ -159,7 +159,7 @@ def _followup_touch(task: FollowUpTask, summary: str, payload: dict) -> Touch:
 
 def patient_reminders_enqueue(*, now=None) -> dict:
     """Due patient reminders into the outbox (or skipped, or deferred past quiet hours),
-    a batch at a time in set-based statements: one INSERT of outbox rows, one UPDATE of
+    a batch at a time in set-based statements: multi-row INSERTs of outbox rows, one UPDATE of
     the tasks, one INSERT of timeline entries, one wake-up of the senders."""
     now = now or timezone.now()
     counts = {"enqueued": 0, "deferred": 0, "skipped": 0}
