@@ -1,6 +1,6 @@
-"""The due scan: what is due becomes outbox rows (wechat.services.delivery_enqueue), in the
-same transaction that marks the tasks as announced. PostgreSQL says what is due and what
-was sent; Redis only wakes the workers that send.
+"""The due scan: what is due becomes outbox rows (wechat.services.delivery_enqueue_many, multi-row
+INSERTs), in the same transaction that marks the tasks as announced. PostgreSQL says what
+is due and what was sent; Redis only wakes the workers that send (once a batch).
 
 - Staff: ONE digest app message per assignee per digest slot (an hour by default). WeCom
   caps app messages to one member at 30 a minute and silently drops the excess, so a
@@ -16,34 +16,64 @@ import time
 from collections import defaultdict
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import CharField, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.models import Membership
 from followups import clock
 from followups.models import FollowUpTask, ReminderState
-from patients.models import Stage, TouchKind
-from patients.services import touch_record
-from wechat.models import DeliveryChannel, WeComAccount
-from wechat.services import delivery_enqueue
+from patients.models import Patient, Stage, Touch, TouchChannel, TouchKind
+from wechat.models import Delivery, DeliveryChannel, WeComAccount
+from wechat.services import delivery_enqueue, delivery_enqueue_many
 
-BATCH = 5000  # tasks per digest transaction
-REMINDER_BATCH = 500  # patient reminders per transaction: each is an outbox row
+# Tasks per digest transaction. A member gets one digest a slot, so tasks past the first
+# batch wait for the next slot: a batch covers a large morning (100,000 due) whole.
+BATCH = 100_000
+REMINDER_BATCH = 5000  # patient reminders per transaction (outbox rows in multi-row INSERTs)
 # The scan stops taking new batches after this long, well inside the task's time limit;
 # the next minute's scan carries on (a catch-up after an outage takes a few runs).
 SCAN_BUDGET_SECONDS = 50
 DIGEST_LINES = 10
 
 
-def _digest_body(tasks: list[FollowUpTask], now) -> str:
-    lines = [_("You have %(count)s follow-ups due:") % {"count": len(tasks)}]
-    for task in tasks[:DIGEST_LINES]:
-        lines.append(f"· {clock.local(task.due_at):%m-%d %H:%M} {task.patient.name} {task.title}")
-    if len(tasks) > DIGEST_LINES:
-        lines.append(_("… and %(count)s more.") % {"count": len(tasks) - DIGEST_LINES})
+def _digest_body(tasks: list[tuple], count: int, names: dict) -> str:
+    """tasks: (due_at, patient_id, title) of the first DIGEST_LINES, of `count` in all."""
+    lines = [_("You have %(count)s follow-ups due:") % {"count": count}]
+    for due_at, patient_id, title in tasks[:DIGEST_LINES]:
+        lines.append(f"· {clock.local(due_at):%m-%d %H:%M} {names.get(patient_id, '')} {title}")
+    if count > DIGEST_LINES:
+        lines.append(_("… and %(count)s more.") % {"count": count - DIGEST_LINES})
     lines.append(_("Open CareLoop to complete them."))
     return "\n".join(lines)
+
+
+def _claim_for_digest(now) -> list[tuple]:
+    """Mark up to BATCH due, unannounced tasks as announced, in one statement, and return
+    them. Concurrent scans skip each other's rows (SKIP LOCKED), and the outer condition
+    is re-checked on a row another scan changed meanwhile, so a task is claimed once."""
+    due = (
+        FollowUpTask.objects.open()
+        .due_before(now)
+        .filter(staff_reminded_at__isnull=True)
+        .select_for_update(skip_locked=True)
+        .order_by("due_at", "id")
+        .values("pk")[:BATCH]
+    )
+    sql, params = due.query.sql_with_params()
+    table = connection.ops.quote_name(FollowUpTask._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET staff_reminded_at = %s "
+            f"WHERE id IN ({sql}) AND staff_reminded_at IS NULL "
+            "RETURNING id, clinic_id, assignee_id, role, due_at, patient_id, title",
+            [FollowUpTask._meta.get_field("staff_reminded_at").get_db_prep_save(now, connection)]
+            + list(params),
+        )
+        rows = cursor.fetchall()
+    return sorted(rows, key=lambda row: (row[4], row[0]))
 
 
 def staff_digests_enqueue(*, now=None) -> tuple[int, int]:
@@ -53,67 +83,56 @@ def staff_digests_enqueue(*, now=None) -> tuple[int, int]:
     if not clock.staff_hours(now):
         return 0, 0  # they go in the first digest of the next working day
     slot = clock.digest_slot(now)
-    made = 0
     with transaction.atomic():
-        tasks = list(
-            FollowUpTask.objects.open()
-            .due_before(now)
-            .filter(staff_reminded_at__isnull=True)
-            .select_related("patient")
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("due_at", "id")[:BATCH]
-        )
+        tasks = _claim_for_digest(now)
         if not tasks:
             return 0, 0
         members = defaultdict(dict)  # clinic -> user_id -> Membership
         pools = defaultdict(lambda: defaultdict(list))  # clinic -> role -> [Membership]
-        for member in Membership.objects.filter(clinic_id__in={t.clinic_id for t in tasks}).exclude(
+        for member in Membership.objects.filter(clinic_id__in={t[1] for t in tasks}).exclude(
             wecom_userid=""
         ):
             members[member.clinic_id][member.user_id] = member
             pools[member.clinic_id][member.role].append(member)
-        per_member = defaultdict(list)  # (clinic_id, user_id) -> tasks
+        per_member = defaultdict(list)  # (clinic_id, user_id) -> task rows
         unreachable = []
         for task in tasks:
-            if task.assignee_id:
-                recipients = [members[task.clinic_id].get(task.assignee_id)]
+            task_id, clinic_id, assignee_id, role = task[:4]
+            if assignee_id:
+                recipients = [members[clinic_id].get(assignee_id)]
             else:
-                recipients = pools[task.clinic_id].get(task.role, [])
+                recipients = pools[clinic_id].get(role, [])
             recipients = [m for m in recipients if m is not None]
             if not recipients:
-                unreachable.append(task.pk)  # no WeCom id: the queue page shows it
+                unreachable.append(task_id)  # no WeCom id: the queue page shows it
             for member in recipients:
-                per_member[(task.clinic_id, member.user_id)].append(task)
-        announced = set(unreachable)
-        for (clinic_id, user_id), member_tasks in per_member.items():
-            member = members[clinic_id][user_id]
-            _delivery, created = delivery_enqueue(
-                clinic=member.clinic,
-                key=f"digest:{user_id}:{slot}",
-                channel=DeliveryChannel.APP_MESSAGE,
-                recipient=member.wecom_userid,
-                body=_digest_body(member_tasks, now),
-                payload={"task_ids": [t.pk for t in member_tasks][:500]},
+                per_member[(clinic_id, member.user_id)].append(task)
+        first_patients = {t[5] for rows in per_member.values() for t in rows[:DIGEST_LINES]}
+        names = dict(Patient.objects.filter(pk__in=first_patients).values_list("pk", "name"))
+        messages = []
+        for (clinic_id, user_id), rows in per_member.items():
+            messages.append(
+                {
+                    "clinic_id": clinic_id,
+                    "key": f"digest:{user_id}:{slot}",
+                    "channel": DeliveryChannel.APP_MESSAGE,
+                    "recipient": members[clinic_id][user_id].wecom_userid,
+                    "body": _digest_body([t[4:] for t in rows[:DIGEST_LINES]], len(rows), names),
+                    "payload": {"task_ids": [t[0] for t in rows][:500]},
+                }
             )
+        made = delivery_enqueue_many(messages)
+        announced = set(unreachable)
+        for (clinic_id, user_id), rows in per_member.items():
             # Already a digest this slot: these tasks wait for the next slot's digest.
-            if created:
-                made += 1
-                announced.update(t.pk for t in member_tasks)
-        FollowUpTask.objects.filter(pk__in=announced).update(staff_reminded_at=now)
-    return made, len(announced)
-
-
-def _skip(task: FollowUpTask, reason: str) -> None:
-    FollowUpTask.objects.filter(pk=task.pk).update(
-        reminder_state=ReminderState.SKIPPED, reminder_result="skipped"
-    )
-    touch_record(
-        patient=task.patient,
-        kind=TouchKind.FOLLOWUP,
-        summary=_("Reminder not sent (%(reason)s): %(task)s")
-        % {"reason": reason, "task": task.title},
-        payload={"task_id": task.pk, "event": "reminder_skipped", "reason": reason},
-    )
+            if made[(clinic_id, f"digest:{user_id}:{slot}")][1]:
+                announced.update(t[0] for t in rows)
+        waiting = [t[0] for t in tasks if t[0] not in announced]
+        for first in range(0, len(waiting), 10_000):
+            FollowUpTask.objects.filter(pk__in=waiting[first : first + 10_000]).update(
+                staff_reminded_at=None
+            )
+    return sum(created for _pk, created in made.values()), len(announced)
 
 
 def _sender_for(task: FollowUpTask, members: dict) -> str:
@@ -124,15 +143,31 @@ def _sender_for(task: FollowUpTask, members: dict) -> str:
     return ""
 
 
+def _followup_touch(task: FollowUpTask, summary: str, payload: dict) -> Touch:
+    """A timeline entry as patients.services.touch_record writes it, unsaved, so that a
+    batch's entries go in one INSERT."""
+    return Touch(
+        clinic_id=task.patient.clinic_id,
+        patient_id=task.patient_id,
+        kind=TouchKind.FOLLOWUP,
+        channel=TouchChannel.SYSTEM,
+        summary=summary[:500],
+        payload=payload,
+        occurred_at=timezone.now(),
+    )
+
+
 def patient_reminders_enqueue(*, now=None) -> dict:
-    """Due patient reminders into the outbox (or skipped, or deferred past quiet hours)."""
+    """Due patient reminders into the outbox (or skipped, or deferred past quiet hours),
+    a batch at a time in set-based statements: multi-row INSERTs of outbox rows, one UPDATE of
+    the tasks, one INSERT of timeline entries, one wake-up of the senders."""
     now = now or timezone.now()
     counts = {"enqueued": 0, "deferred": 0, "skipped": 0}
     with transaction.atomic():
         tasks = list(
             FollowUpTask.objects.open()
             .filter(reminder_state=ReminderState.PENDING, due_at__lte=now)
-            .select_related("patient", "clinic")
+            .select_related("patient")
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("due_at", "id")[:REMINDER_BATCH]
         )
@@ -142,46 +177,71 @@ def patient_reminders_enqueue(*, now=None) -> dict:
         members = {m.user_id: m for m in Membership.objects.filter(user_id__in=user_ids - {None})}
         quiet = clock.in_quiet_hours(now)
         send_at = clock.quiet_hours_end(now) if quiet else None
+        skipped, messages, touches = [], [], []
         for task in tasks:
             patient = task.patient
             if not patient.consent_to_contact:
-                _skip(task, _("the patient withdrew consent"))
+                reason = _("the patient withdrew consent")
             elif patient.stage == Stage.CHURNED:
-                _skip(task, _("the patient has churned"))
+                reason = _("the patient has churned")
             elif not patient.external_userid:
-                _skip(task, _("the patient is not a WeCom contact"))
+                reason = _("the patient is not a WeCom contact")
             elif not (sender := _sender_for(task, members)):
-                _skip(task, _("nobody with a WeCom account can send it"))
+                reason = _("nobody with a WeCom account can send it")
             else:
-                delivery, _created = delivery_enqueue(
-                    clinic=task.clinic,
-                    key=f"followup:{task.pk}:reminder",
-                    channel=DeliveryChannel.CUSTOMER_MESSAGE,
-                    recipient=patient.external_userid,
-                    sender=sender,
-                    body=task.message,
-                    patient=patient,
-                    payload={"task_id": task.pk},
-                    send_at=send_at,
-                )
-                FollowUpTask.objects.filter(pk=task.pk).update(
-                    reminder_state=ReminderState.ENQUEUED, reminder_delivery_id=delivery.pk
+                messages.append(
+                    {
+                        "clinic_id": task.clinic_id,
+                        "key": f"followup:{task.pk}:reminder",
+                        "channel": DeliveryChannel.CUSTOMER_MESSAGE,
+                        "recipient": patient.external_userid,
+                        "sender": sender,
+                        "body": task.message,
+                        "patient": patient,
+                        "payload": {"task_id": task.pk},
+                        "send_at": send_at,
+                    }
                 )
                 if quiet:
-                    counts["deferred"] += 1
-                    touch_record(
-                        patient=patient,
-                        kind=TouchKind.FOLLOWUP,
-                        summary=_(
-                            "Reminder held during quiet hours, to be sent at %(at)s: %(task)s"
+                    summary = _("Reminder held during quiet hours, to be sent at %(at)s: %(task)s")
+                    at = f"{clock.local(send_at):%m-%d %H:%M}"
+                    touches.append(
+                        _followup_touch(
+                            task,
+                            summary % {"at": at, "task": task.title},
+                            {"task_id": task.pk, "event": "reminder_deferred"},
                         )
-                        % {"at": f"{clock.local(send_at):%m-%d %H:%M}", "task": task.title},
-                        payload={"task_id": task.pk, "event": "reminder_deferred"},
                     )
-                else:
-                    counts["enqueued"] += 1
                 continue
-            counts["skipped"] += 1
+            skipped.append(task.pk)
+            touches.append(
+                _followup_touch(
+                    task,
+                    _("Reminder not sent (%(reason)s): %(task)s")
+                    % {"reason": reason, "task": task.title},
+                    {"task_id": task.pk, "event": "reminder_skipped", "reason": reason},
+                )
+            )
+        enqueued = [int(m["key"].split(":")[1]) for m in messages]
+        delivery_enqueue_many(messages)
+        # Each task points at its outbox row, found by its key through the unique index.
+        FollowUpTask.objects.filter(pk__in=enqueued).update(
+            reminder_state=ReminderState.ENQUEUED,
+            reminder_delivery_id=Subquery(
+                Delivery.objects.filter(
+                    clinic_id=OuterRef("clinic_id"),
+                    idempotency_key=Concat(
+                        Value("followup:"), Cast(OuterRef("pk"), CharField()), Value(":reminder")
+                    ),
+                ).values("pk")[:1]
+            ),
+        )
+        FollowUpTask.objects.filter(pk__in=skipped).update(
+            reminder_state=ReminderState.SKIPPED, reminder_result="skipped"
+        )
+        Touch.objects.bulk_create(touches)
+        counts["deferred" if quiet else "enqueued"] = len(enqueued)
+        counts["skipped"] = len(skipped)
     return counts
 
 

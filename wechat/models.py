@@ -149,6 +149,15 @@ class Delivery(models.Model):
                 name="delivery_due",
                 condition=models.Q(status__in=["pending", "failed"]),
             ),
+            # The senders take first the rows that waited for a reserved pacing slot and
+            # welcome messages (their code expires in 20 s), ahead of any backlog: a
+            # small index, as few such rows wait at a time.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_first_due",
+                condition=models.Q(status__in=["pending", "failed"])
+                & (models.Q(paced_until__isnull=False) | models.Q(channel="welcome")),
+            ),
             # The recovery: DeliveryQuerySet.stale_sending().
             models.Index(
                 fields=["claimed_at"], name="delivery_sending", condition=models.Q(status="sending")

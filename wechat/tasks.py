@@ -1,5 +1,7 @@
 """Small tasks taking ids; the work is in the services (outbox, callbacks, sync)."""
 
+import time
+
 from celery import shared_task
 
 from wechat import callbacks, outbox, sync
@@ -11,14 +13,39 @@ def delivery_send_task(delivery_id: int) -> str:
     return outbox.delivery_send(delivery_id)
 
 
+# A draining task stops after this long (well inside the task time limits) and waits at
+# most DRAIN_IDLE for a paced row's slot before it leaves the rest to the next wake-up.
+DRAIN_SECONDS = 60
+DRAIN_IDLE = 5.0
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliveries_send_due_task() -> int:
+    """Send due rows a block at a time until none is due (or DRAIN_SECONDS). Takes no id:
+    it claims what is due, so any number of these may run at once, and a second one
+    for the same rows finds them claimed."""
+    deadline = time.monotonic() + DRAIN_SECONDS
+    sent = 0
+    while time.monotonic() < deadline:
+        results = outbox.deliveries_send_due()
+        sent += sum(1 for outcome in results.values() if outcome == "sent")
+        if results:
+            continue
+        wait = outbox.deliveries_next_due_in()
+        if wait is None or wait > DRAIN_IDLE:
+            break
+        time.sleep(max(wait, 0.01))
+    return sent
+
+
 @shared_task(ignore_result=True)
 def deliveries_scan() -> int:
-    """Beat: recover rows of dead workers, then wake a worker for every due row. The
-    database says what is due; a lost broker message only delays a send until here."""
+    """Beat: recover rows of dead workers, then wake draining workers for the due rows.
+    The database says what is due; a lost broker message only delays a send until here."""
     outbox.deliveries_recover_stale()
     due = outbox.deliveries_due_ids()
-    for delivery_id in due:
-        delivery_send_task.delay(delivery_id)
+    for _n in range(min(-(-len(due) // outbox.SEND_BATCH), outbox.WAKE_MAX)):
+        deliveries_send_due_task.delay()
     return len(due)
 
 

@@ -253,6 +253,9 @@ TOKEN_ENDPOINTS = {
 def make_handler(fake: FakeWeCom):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # The headers and the body are two writes: with Nagle's algorithm on, a kept-alive
+        # client's delayed ACK held every answer back 40 ms.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args):  # quiet
             pass

@@ -1,0 +1,246 @@
+"""How the outbox sends a claimed block (wechat.outbox is the door: delivery_send,
+deliveries_send_due): the claim with its pacing slots and attempt rows, the calls, and
+the results written for the whole block at once."""
+
+import random
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from patients.models import Stage, Touch, TouchChannel, TouchKind
+from wechat import pacing, transport
+from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
+
+PATIENT_CHANNELS = {DeliveryChannel.CUSTOMER_MESSAGE, DeliveryChannel.WELCOME}
+# Claimed ahead of any backlog (the index delivery_first_due): rows holding a reserved
+# pacing slot, which would be wasted behind it, and welcome messages, whose code expires.
+FIRST = Q(paced_until__isnull=False) | Q(channel=DeliveryChannel.WELCOME)
+# A row whose pacing slot is further away than this goes back to the outbox until then;
+# nearer, the sender waits for it. Several senders reserving blocks of one bucket queue
+# behind each other for about (senders × block) slots: 8 × 20 at 133/s is 1.2 s.
+PACE_WAIT = timedelta(seconds=2)
+
+
+def claim(due, now, limit) -> tuple[dict[int, str], list]:
+    """One transaction: lock up to `limit` rows of `due` (FIRST ahead of the rest),
+    settle those that will not be sent, reserve pacing slots, put back the rows whose
+    slot is far, and mark the rest as sending with an attempt row each. It commits before
+    any call: a worker that dies during the calls leaves unfinished attempts, and the
+    recovery scan flags those rows as possible duplicates."""
+    due = due.select_related("clinic__wecom_account", "patient").select_for_update(
+        skip_locked=True, of=("self",)
+    )
+    results, ready = {}, []
+    with transaction.atomic():
+        rows = list(due.filter(FIRST)[:limit])
+        if len(rows) < limit:
+            rest = due.filter(paced_until__isnull=True).exclude(channel=DeliveryChannel.WELCOME)
+            rows += rest[: limit - len(rows)]
+        for delivery in rows:
+            if delivery.expires_at and now > delivery.expires_at:
+                _finish(delivery, DeliveryStatus.MISSED, _("Too late to be useful; not sent."))
+                results[delivery.pk] = "missed"
+            elif reason := _skip_reason(delivery):
+                _finish(delivery, DeliveryStatus.SKIPPED, reason)
+                results[delivery.pk] = "skipped"
+            elif (account := getattr(delivery.clinic, "wecom_account", None)) is None:
+                reason = _("WeCom is not configured for this clinic.")
+                _finish(delivery, DeliveryStatus.DEAD, reason)
+                results[delivery.pk] = "gave-up"
+            else:
+                ready.append((delivery, account))
+        # A row already given a slot (paced_until) has waited for it: no second reservation.
+        slots = pacing.reserve_slots(
+            [(d, a) for d, a in ready if d.paced_until is None or now < d.paced_until], now
+        )
+        go, later = [], []
+        for delivery, account in ready:
+            slot = slots.get(delivery.pk, now)
+            if slot > now + PACE_WAIT:
+                delivery.next_attempt_at = delivery.paced_until = slot
+                later.append(delivery)
+                results[delivery.pk] = "paced"
+            else:
+                go.append((slot, delivery, account))
+        _bulk_set(Delivery, later, ["next_attempt_at", "paced_until"])
+        if not go:
+            return results, []
+        go.sort(key=lambda item: (item[0], item[1].pk))
+        Delivery.objects.filter(pk__in=[d.pk for _s, d, _a in go]).update(
+            status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+        attempts = DeliveryAttempt.objects.bulk_create(
+            [DeliveryAttempt(delivery=delivery) for _slot, delivery, _account in go]
+        )
+    return results, [(*item, attempt) for item, attempt in zip(go, attempts, strict=True)]
+
+
+def attempt(go: list) -> dict[int, str]:
+    """Make the calls of a claimed block, each at its pacing slot, then record the
+    results of the whole block in one transaction."""
+    if not go:
+        return {}
+    sent, failed = [], []
+    with transport.token_reuse():
+        for slot, delivery, account, attempt in go:
+            wait = (slot - timezone.now()).total_seconds()
+            if wait > 0:
+                time.sleep(wait)
+            started = time.monotonic()
+            try:
+                delivery.provider_message_id = _transmit(delivery, account)
+            except transport.WeComError as exc:
+                _attempt_done(attempt, started, ok=False, errcode=exc.errcode, error=str(exc))
+                failed.append((delivery, exc))
+                continue
+            _attempt_done(attempt, started, ok=True)
+            delivery.sent_at = timezone.now()
+            sent.append(delivery)
+    results = {}
+    with transaction.atomic():
+        attempts = [attempt for *_item, attempt in go]
+        _bulk_set(
+            DeliveryAttempt, attempts, ["finished_at", "ok", "errcode", "error", "duration_ms"]
+        )
+        for delivery in sent:
+            delivery.status, delivery.last_error = DeliveryStatus.SENT, ""
+            delivery.claimed_at = delivery.paced_until = None
+            results[delivery.pk] = "sent"
+        _bulk_set(
+            Delivery,
+            sent,
+            ["status", "sent_at", "provider_message_id", "last_error", "claimed_at", "paced_until"],
+        )
+        Touch.objects.bulk_create(
+            [_touch(d, DeliveryStatus.SENT) for d in sent if d.patient_id is not None]
+        )
+    for delivery, exc in failed:
+        results[delivery.pk] = _failed(delivery, exc)
+    return results
+
+
+def _bulk_set(model, rows: list, fields: list[str]) -> None:
+    """Write `fields` of each row. Django's bulk_update builds a CASE per field and row,
+    which cost more CPU than the sends it records; on PostgreSQL one UPDATE ... FROM
+    (VALUES ...) does it."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(rows, fields)
+        return
+    columns = [model._meta.pk] + [model._meta.get_field(name) for name in fields]
+    names = [connection.ops.quote_name(c.column) for c in columns]
+    one = "(" + ", ".join(f"%s::{c.db_type(connection)}" for c in columns) + ")"
+    table = connection.ops.quote_name(model._meta.db_table)
+    params = [
+        c.get_db_prep_save(getattr(row, c.attname), connection) for row in rows for c in columns
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET "
+            + ", ".join(f"{name} = v.{name}" for name in names[1:])
+            + f" FROM (VALUES {', '.join([one] * len(rows))}) AS v({', '.join(names)}) "
+            f"WHERE {table}.{names[0]} = v.{names[0]}",
+            params,
+        )
+
+
+def _transmit(delivery: Delivery, account) -> str:
+    if delivery.channel == DeliveryChannel.APP_MESSAGE:
+        return transport.send_app_message(account, userid=delivery.recipient, text=delivery.body)
+    if delivery.channel == DeliveryChannel.ROBOT:
+        return transport.send_robot_message(account, text=delivery.body)
+    if delivery.channel == DeliveryChannel.CUSTOMER_MESSAGE:
+        return transport.add_msg_template(
+            account,
+            sender=delivery.sender,
+            external_userids=[delivery.recipient],
+            text=delivery.body,
+        )
+    transport.send_welcome_msg(
+        account,
+        welcome_code=delivery.payload["welcome_code"],
+        text=delivery.body,
+        link=delivery.payload.get("link"),
+    )
+    return ""
+
+
+def _attempt_done(attempt, started, *, ok, errcode=None, error=""):
+    """Fill in the attempt in memory; _attempt writes the block's attempts at once."""
+    attempt.finished_at = timezone.now()
+    attempt.ok, attempt.errcode, attempt.error = ok, errcode, error[:2000]
+    attempt.duration_ms = transport.elapsed_ms(started)
+
+
+def _failed(delivery: Delivery, exc: transport.WeComError) -> str:
+    attempts = Delivery.objects.values_list("attempts", flat=True).get(pk=delivery.pk)
+    if exc.expired:
+        _finish(delivery, DeliveryStatus.MISSED, str(exc))
+        return "missed"
+    if exc.permanent or attempts >= settings.WECOM_MAX_ATTEMPTS:
+        _finish(delivery, DeliveryStatus.DEAD, str(exc))
+        return "gave-up"
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.FAILED,
+        last_error=str(exc)[:2000],
+        claimed_at=None,
+        paced_until=None,
+        next_attempt_at=timezone.now() + retry_delay(attempts),
+    )
+    return "retry"
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff from WECOM_RETRY_DELAYS, with ±20 % jitter so that a burst of
+    rate-limited rows does not come back at the same instant."""
+    delays = settings.WECOM_RETRY_DELAYS
+    base = delays[min(attempts, len(delays)) - 1]
+    return timedelta(seconds=base * random.uniform(0.8, 1.2))
+
+
+def _finish(delivery: Delivery, status: str, reason: str) -> None:
+    with transaction.atomic():
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=status, last_error=reason[:2000], claimed_at=None
+        )
+        if delivery.patient_id is not None:
+            _touch(delivery, status, reason).save()
+
+
+def _skip_reason(delivery: Delivery) -> str:
+    # The patient was read with the claimed row, after the claim: it is current.
+    patient = delivery.patient
+    if delivery.channel not in PATIENT_CHANNELS or patient is None:
+        return ""
+    if not patient.consent_to_contact:
+        return _("The patient has not consented to be contacted.")
+    if patient.stage == Stage.CHURNED:
+        return _("The patient has churned.")
+    return ""
+
+
+def _touch(delivery: Delivery, status: str, reason: str = "") -> Touch:
+    """The result on the patient's timeline (what patients.services.touch_record writes),
+    unsaved, so that a block's results go in one INSERT."""
+    kind = TouchKind.WELCOME if delivery.channel == DeliveryChannel.WELCOME else TouchKind.MESSAGE
+    summary = {
+        DeliveryStatus.SENT: _("Sent on WeCom: %(body)s"),
+        DeliveryStatus.SKIPPED: _("Not sent (%(reason)s): %(body)s"),
+        DeliveryStatus.MISSED: _("Not sent (%(reason)s): %(body)s"),
+        DeliveryStatus.DEAD: _("Sending failed (%(reason)s): %(body)s"),
+    }[status] % {"body": delivery.body[:200], "reason": reason}
+    return Touch(
+        clinic_id=delivery.clinic_id,
+        patient_id=delivery.patient_id,
+        kind=kind,
+        channel=TouchChannel.WECOM,
+        summary=summary[:500],
+        payload={"delivery_id": delivery.pk, "status": status, "channel": delivery.channel},
+        occurred_at=timezone.now(),
+    )
