@@ -22,7 +22,7 @@ from django.db.models import F
 from crm.models import Membership, Role
 from followups import clock, services
 from followups.models import Action, FollowUpTask, ReminderState
-from patients.models import Patient
+from patients.models import Patient, Touch
 from tests.celery_worker import Worker, broker_purge, wait_until
 from wechat import outbox
 from wechat.models import Delivery, DeliveryAttempt, DeliveryStatus
@@ -225,3 +225,63 @@ def test_redis_flushed_mid_batch_every_reminder_arrives_once(
     assert set(per_patient) == {p.external_userid for p in people}
     assert (figures["lost"], figures["duplicated"]) == (0, 0)
     assert not FollowUpTask.objects.filter(reminder_state=ReminderState.PENDING).exists()
+
+
+def test_worker_killed_mid_block_resends_no_customer_message_it_had_sent(
+    clinic, wecom_account, fake_wecom, fake_wecom_server, assistant
+):
+    """A sender claims a block of 20 rows; WeCom cannot deduplicate a customer message, so
+    each is recorded as soon as WeCom accepts it. Killed mid-block, the worker leaves only
+    its calls in flight (one per process) in doubt: the rest of the block is resent, and
+    nothing it had already sent."""
+    n = 400
+    Membership.objects.filter(user=assistant).update(wecom_userid="wx-assistant")
+    people = patients(clinic, n)
+    due_tasks(clinic, people, [assistant] * n, message="您好，请按时来院复查（{n}）。")
+    fake_wecom.faults["slow_ms"] = 20
+    broker_purge()
+    worker = Worker(wecom_base_url=fake_wecom_server[1]).start()
+    try:
+        assert services.due_scan(now=working_hours_now())["enqueued"] == n
+        assert wait_until(
+            lambda: len(fake_wecom.customer_messages) >= 100, timeout=180, tick=beat()
+        )
+        fake_wecom.faults["slow_ms"] = 3000  # the kill lands during the calls
+        time.sleep(0.5)
+        worker.kill()
+        sending_at_kill = Delivery.objects.filter(status=DeliveryStatus.SENDING).count()
+        time.sleep(3.5)  # the fake accepts the calls the dead worker left
+        fake_wecom.faults["slow_ms"] = 0
+        Delivery.objects.filter(status=DeliveryStatus.SENDING).update(
+            claimed_at=F("claimed_at") - outbox.LEASE - timedelta(seconds=1)
+        )
+        recovered = outbox.deliveries_recover_stale()
+        worker = Worker(wecom_base_url=fake_wecom_server[1]).start()
+        done = wait_until(
+            lambda: (
+                Delivery.objects.filter(
+                    channel="customer_message", status=DeliveryStatus.SENT
+                ).count()
+                == n
+            ),
+            timeout=240,
+            tick=beat(),
+            every=0.5,
+        )
+    finally:
+        worker.stop()
+    per_patient = Counter(uid for m in fake_wecom.customer_messages for uid in m["external_userid"])
+    figures = {
+        "reminders": n,
+        "sending_at_kill": sending_at_kill,
+        "recovered": recovered,
+        "flagged_possible_duplicate": Delivery.objects.filter(possible_duplicate=True).count(),
+        "lost": n - len(per_patient),
+        "duplicated": sum(c - 1 for c in per_patient.values()),
+    }
+    report("reliability-worker-kill-customer-messages", figures)
+    assert done, figures
+    assert figures["lost"] == 0 and recovered == sending_at_kill >= 1, figures
+    # At most one call in flight per worker process (4) can reach a patient twice.
+    assert figures["duplicated"] <= worker.concurrency, figures
+    assert Touch.objects.filter(kind="message", patient__in=people).count() >= n

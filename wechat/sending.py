@@ -17,6 +17,10 @@ from wechat import pacing, transport
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
 
 PATIENT_CHANNELS = {DeliveryChannel.CUSTOMER_MESSAGE, DeliveryChannel.WELCOME}
+# WeCom has no duplicate check for these (app messages have enable_duplicate_check, a welcome
+# code works once): each is recorded as soon as WeCom accepts it, so a worker lost later in
+# its block cannot leave it looking unsent, to be sent twice.
+UNGUARDED = {DeliveryChannel.CUSTOMER_MESSAGE, DeliveryChannel.ROBOT}
 # Claimed ahead of any backlog (the index delivery_first_due): rows holding a reserved
 # pacing slot, which would be wasted behind it, and welcome messages, whose code expires.
 FIRST = Q(paced_until__isnull=False) | Q(channel=DeliveryChannel.WELCOME)
@@ -82,10 +86,11 @@ def claim(due, now, limit) -> tuple[dict[int, str], list]:
 
 def attempt(go: list) -> dict[int, str]:
     """Make the calls of a claimed block, each at its pacing slot, then record the
-    results of the whole block in one transaction."""
+    results of the whole block in one transaction (a message WeCom cannot deduplicate is
+    recorded as soon as it is sent: see UNGUARDED)."""
     if not go:
         return {}
-    sent, failed = [], []
+    sent, failed, results = [], [], {}
     with transport.token_reuse():
         for slot, delivery, account, attempt in go:
             wait = (slot - timezone.now()).total_seconds()
@@ -96,14 +101,27 @@ def attempt(go: list) -> dict[int, str]:
                 delivery.provider_message_id = _transmit(delivery, account)
             except transport.WeComError as exc:
                 _attempt_done(attempt, started, ok=False, errcode=exc.errcode, error=str(exc))
-                failed.append((delivery, exc))
+                failed.append((delivery, exc, attempt))
                 continue
             _attempt_done(attempt, started, ok=True)
             delivery.sent_at = timezone.now()
-            sent.append(delivery)
-    results = {}
+            if delivery.channel in UNGUARDED:
+                _record_sent([(delivery, attempt)], results)
+            else:
+                sent.append((delivery, attempt))
+    _record_sent(sent, results, other_attempts=[attempt for *_item, attempt in failed])
+    for delivery, exc, _attempt in failed:
+        results[delivery.pk] = _failed(delivery, exc)
+    return results
+
+
+def _record_sent(pairs: list, results: dict, other_attempts=()) -> None:
+    """One transaction: the attempts, the sent rows and their timeline entries."""
+    attempts = [attempt for _delivery, attempt in pairs] + list(other_attempts)
+    if not attempts:
+        return
+    sent = [delivery for delivery, _attempt in pairs]
     with transaction.atomic():
-        attempts = [attempt for *_item, attempt in go]
         _bulk_set(
             DeliveryAttempt, attempts, ["finished_at", "ok", "errcode", "error", "duration_ms"]
         )
@@ -119,9 +137,6 @@ def attempt(go: list) -> dict[int, str]:
         Touch.objects.bulk_create(
             [_touch(d, DeliveryStatus.SENT) for d in sent if d.patient_id is not None]
         )
-    for delivery, exc in failed:
-        results[delivery.pk] = _failed(delivery, exc)
-    return results
 
 
 def _bulk_set(model, rows: list, fields: list[str]) -> None:
