@@ -132,6 +132,11 @@ def main():
     parser.add_argument("--port", type=int, default=8801)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--label", default="", help="prefix of the result files, e.g. 1m-")
+    parser.add_argument(
+        "--think",
+        default="0.1,0.3",
+        help="min,max seconds a user waits between requests (a person at the page: e.g. 2,5)",
+    )
     args = parser.parse_args()
 
     from crm.settings import _DEV_FIELD_KEY, _DEV_SECRET_KEY  # the keys generate_load wrote with
@@ -147,6 +152,7 @@ def main():
         "API_TOKEN_RATE": "1000000/min",
         "BENCH_USER": os.environ.get("BENCH_USER", "load-assistant-0"),
         "BENCH_PASSWORD": os.environ.get("BENCH_PASSWORD", "load-test"),
+        "BENCH_THINK": args.think,
     }
     host = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(

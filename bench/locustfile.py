@@ -4,7 +4,8 @@ filters and a phone-tail search, a patient, and a long timeline's first and 100t
 Run by bench/http_load.py (which starts gunicorn on the benchmark database); by hand:
     locust -f bench/locustfile.py --headless -u 10 -r 10 -t 60s --host http://127.0.0.1:8001
 Environment: BENCH_USER (an assistant of the load clinic), BENCH_PASSWORD, BENCH_SHARED,
-BENCH_EACH_IN_TURN (set: each request in turn instead of the weighted mix).
+BENCH_EACH_IN_TURN (set: each request in turn instead of the weighted mix), BENCH_THINK
+("min,max" seconds between a user's requests; default 0.1,0.3: near back-to-back).
 """
 
 import json
@@ -16,6 +17,8 @@ from locust import HttpUser, SequentialTaskSet, between
 USERNAME = os.environ.get("BENCH_USER", "load-assistant-0")
 PASSWORD = os.environ.get("BENCH_PASSWORD", "load-test")
 
+
+THINK = [float(s) for s in os.environ.get("BENCH_THINK", "0.1,0.3").split(",")]
 
 # Ids and the 100th timeline page's cursor, found by bench/http_load.py before the run.
 SHARED = json.loads(os.environ.get("BENCH_SHARED", "{}"))
@@ -60,7 +63,7 @@ class EachInTurn(SequentialTaskSet):
 
 
 class Assistant(HttpUser):
-    wait_time = between(0.1, 0.3)
+    wait_time = between(*THINK)
     tasks = [EachInTurn] if os.environ.get("BENCH_EACH_IN_TURN") else WEIGHTED
 
     def on_start(self):
