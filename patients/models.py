@@ -429,3 +429,7 @@ class ImportBatch(models.Model):
 
     def __str__(self):
         return self.file_name
+
+
+# The dashboard's summary tables live in their own module; imported here so Django registers them.
+from patients.summary_models import CohortMonth, RetentionFact, SummaryRefresh  # noqa: E402, F401

@@ -1,0 +1,108 @@
+"""Rebuild a clinic's dashboard summaries (patients.summary_models) from the live tables.
+
+One clinic per call, in one transaction: delete its rows, recompute them with two set-based
+INSERT … SELECT statements, stamp SummaryRefresh. Readers keep seeing the previous rows until
+the commit (MVCC), so the dashboard never shows a half-built summary. Running it twice gives the
+same rows: the beat job may overlap or retry safely. PostgreSQL only (the SQLite demo keeps the
+live figures: without a SummaryRefresh row the dashboard computes them directly)."""
+
+import time
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from crm.models import Clinic
+from patients.models import JOURNEY, Patient
+from patients.summary_models import SummaryRefresh
+
+# A row per patient: attributes, first and second visit days, last touch, stages reached.
+FACTS_SQL = """
+INSERT INTO patients_retentionfact (
+    patient_id, clinic_id, assigned_doctor_id, source, stage, referred_by_id, created_at,
+    first_visit, second_visit, last_touch_at, last_active, {reached_columns}
+)
+WITH firsts AS (
+    SELECT patient_id, min(visit_date) AS first_visit
+    FROM patients_visit WHERE clinic_id = %(clinic)s GROUP BY patient_id
+), seconds AS (
+    SELECT v.patient_id, min(v.visit_date) AS second_visit
+    FROM patients_visit v JOIN firsts f ON f.patient_id = v.patient_id
+    WHERE v.clinic_id = %(clinic)s AND v.visit_date > f.first_visit
+    GROUP BY v.patient_id
+), touches AS (
+    SELECT patient_id, max(occurred_at) AS last_touch_at
+    FROM patients_touch WHERE clinic_id = %(clinic)s GROUP BY patient_id
+), reached AS (
+    SELECT patient_id, {reached_aggregates}
+    FROM patients_stagetransition WHERE clinic_id = %(clinic)s GROUP BY patient_id
+)
+SELECT p.id, p.clinic_id, p.assigned_doctor_id, p.source, p.stage, p.referred_by_id,
+       p.created_at, f.first_visit, s.second_visit, t.last_touch_at,
+       greatest(p.last_visit_date, (t.last_touch_at AT TIME ZONE %(tz)s)::date),
+       {reached_values}
+FROM patients_patient p
+LEFT JOIN firsts f ON f.patient_id = p.id
+LEFT JOIN seconds s ON s.patient_id = p.id
+LEFT JOIN touches t ON t.patient_id = p.id
+LEFT JOIN reached r ON r.patient_id = p.id
+WHERE p.clinic_id = %(clinic)s
+"""
+
+# A row per patient and month with visits, labelled with the patient's first-visit month.
+COHORTS_SQL = """
+INSERT INTO patients_cohortmonth (
+    clinic_id, patient_id, assigned_doctor_id, source, first_visit, cohort, month, visits, amount
+)
+SELECT f.clinic_id, f.patient_id, f.assigned_doctor_id, f.source, f.first_visit,
+       date_trunc('month', f.first_visit)::date, date_trunc('month', v.visit_date)::date,
+       count(*), coalesce(sum(v.amount), 0)
+FROM patients_visit v JOIN patients_retentionfact f ON f.patient_id = v.patient_id
+WHERE v.clinic_id = %(clinic)s AND f.clinic_id = %(clinic)s
+GROUP BY f.clinic_id, f.patient_id, f.assigned_doctor_id, f.source, f.first_visit,
+         date_trunc('month', f.first_visit), date_trunc('month', v.visit_date)
+"""
+
+
+def _facts_sql() -> str:
+    columns = [f"reached_{stage}" for stage in JOURNEY]
+    return FACTS_SQL.format(
+        reached_columns=", ".join(columns),
+        reached_aggregates=", ".join(
+            f"bool_or(to_stage = '{stage}') AS reached_{stage}" for stage in JOURNEY
+        ),
+        reached_values=", ".join(f"coalesce(r.reached_{stage}, false)" for stage in JOURNEY),
+    )
+
+
+def summaries_refresh(*, clinic_id: int) -> dict:
+    """Rebuild one clinic's summaries; returns the patient count and the time it took."""
+    if connection.vendor != "postgresql":
+        return {"clinic": clinic_id, "skipped": connection.vendor}
+    started = time.monotonic()
+    # Stamped before reading: anything written after this moment may be missing, never the
+    # reverse, so "updated at" never claims more than the rows hold.
+    as_of = timezone.now()
+    params = {"clinic": clinic_id, "tz": settings.TIME_ZONE}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One refresh per clinic at a time; a second caller waits, then rebuilds again.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [9009, clinic_id])
+        # The per-patient aggregates are hashed in memory rather than spilled to disk.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("DELETE FROM patients_cohortmonth WHERE clinic_id = %s", [clinic_id])
+        cursor.execute("DELETE FROM patients_retentionfact WHERE clinic_id = %s", [clinic_id])
+        cursor.execute(_facts_sql(), params)
+        patients = cursor.rowcount
+        cursor.execute(COHORTS_SQL, params)
+        duration_ms = round((time.monotonic() - started) * 1000)
+        SummaryRefresh.objects.update_or_create(
+            clinic_id=clinic_id,
+            defaults={"refreshed_at": as_of, "duration_ms": duration_ms, "patients": patients},
+        )
+    return {"clinic": clinic_id, "patients": patients, "ms": duration_ms}
+
+
+def clinics_with_patients() -> list[int]:
+    has_patients = Exists(Patient.objects.filter(clinic=OuterRef("pk")))
+    return list(Clinic.objects.filter(has_patients).values_list("pk", flat=True))

@@ -1,0 +1,158 @@
+"""Summary tables behind the retention dashboard (issue 9): derived rows, rebuilt per clinic by
+`patients.summaries.summaries_refresh` (a Celery beat job), never written by hand. At a million
+patients the live figures scan every patient with a correlated subquery per row; these tables
+hold each patient's facts once so a figure is one index range scan.
+
+Patient attributes the filters use (doctor, source, created_at, stage) are copied in, so a figure
+never joins back to the patient table; they are as fresh as the last refresh, which the dashboard
+shows ("数据更新于 …")."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from crm.models import Clinic
+
+
+class RetentionFact(models.Model):
+    """One row per patient: what the figures need to know about them."""
+
+    # Foreign keys without database constraints or extra indexes: the refresh inserts a
+    # million rows at once, and per-row FK checks tripled its time. Deletes still cascade
+    # (Django cascades in Python), and the next refresh rebuilds the clinic anyway.
+    patient = models.OneToOneField(
+        "patients.Patient",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+    )
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    # No database constraint: the refresh copies ids in bulk and the doctor may be removed
+    # between refreshes; a stale id only narrows a doctor filter until the next refresh.
+    assigned_doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    source = models.CharField(max_length=20)
+    stage = models.CharField(max_length=20)
+    referred_by = models.ForeignKey(
+        "patients.Patient",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    created_at = models.DateTimeField()
+    first_visit = models.DateField(null=True)
+    # The first visit on a later day than first_visit: revisited within w days iff
+    # second_visit <= first_visit + w, for any window the dashboard asks for.
+    second_visit = models.DateField(null=True)
+    last_touch_at = models.DateTimeField(null=True)
+    # The later of the last visit and the last touch (local date): at risk after d days iff
+    # it is null or before today - d.
+    last_active = models.DateField(null=True)
+    # Journey stages ever reached (a StageTransition into them), for the funnel.
+    reached_lead = models.BooleanField(default=False)
+    reached_converted = models.BooleanField(default=False)
+    reached_booked = models.BooleanField(default=False)
+    reached_arrived = models.BooleanField(default=False)
+    reached_consulted = models.BooleanField(default=False)
+    reached_dispensed = models.BooleanField(default=False)
+    reached_after_visit = models.BooleanField(default=False)
+    reached_maintained = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            # Revisit rate, source channels' revisits and cohort sizes: first visits in a period.
+            models.Index(
+                fields=["clinic", "first_visit"],
+                include=["second_visit", "source", "assigned_doctor"],
+                name="fact_clinic_first_visit",
+                condition=models.Q(first_visit__isnull=False),
+            ),
+            # Referral rate, source channels' new patients and the funnel: created in a period.
+            models.Index(fields=["clinic", "created_at"], name="fact_clinic_created"),
+            # At risk: the count is a range on last_active, the list the longest silent first.
+            models.Index(
+                fields=["clinic", "last_active"],
+                name="fact_clinic_active",
+                condition=~models.Q(stage="churned"),
+            ),
+            models.Index(
+                models.F("clinic"),
+                models.F("last_touch_at").asc(nulls_first=True),
+                models.F("patient"),
+                name="fact_clinic_silent",
+                condition=~models.Q(stage="churned"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"facts of patient {self.patient_id}"
+
+
+class CohortMonth(models.Model):
+    """One row per patient and calendar month with a visit: the monthly cohorts' activity."""
+
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    patient = models.ForeignKey(
+        "patients.Patient",
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    assigned_doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    source = models.CharField(max_length=20)
+    first_visit = models.DateField()  # the patient's, which places them in a period
+    cohort = models.DateField()  # the month of the patient's first visit (its 1st)
+    month = models.DateField()  # the month of these visits (its 1st)
+    visits = models.PositiveIntegerField()
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "month"], name="cohortmonth_patient_month")
+        ]
+        indexes = [
+            # Cohort retention: the cohorts whose first month falls in the period.
+            models.Index(
+                fields=["clinic", "first_visit"],
+                include=["cohort", "month", "visits", "amount", "source", "assigned_doctor"],
+                name="cohortmonth_clinic_cohort",
+            )
+        ]
+
+    def __str__(self):
+        return f"patient {self.patient_id} in {self.month:%Y-%m}"
+
+
+class SummaryRefresh(models.Model):
+    """When a clinic's summaries were last rebuilt, and how long it took."""
+
+    clinic = models.OneToOneField(
+        Clinic, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    refreshed_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    patients = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"clinic {self.clinic_id} summaries at {self.refreshed_at:%Y-%m-%d %H:%M}"
