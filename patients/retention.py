@@ -118,22 +118,28 @@ def churn(*, clinic, start: date, end: date, doctor=None, tag=None, source=None)
     clinic's WeCom contact (a churn_signal touch). A patient who did both counts once."""
     lo, hi = _bounds(start, end)
     to_churned = StageTransition.objects.filter(
-        patient=OuterRef("pk"), to_stage=Stage.CHURNED, at__gte=lo, at__lt=hi
+        clinic=clinic, to_stage=Stage.CHURNED, at__gte=lo, at__lt=hi
     )
     deleted = Touch.objects.filter(
-        patient=OuterRef("pk"), kind=TouchKind.CHURN_SIGNAL, occurred_at__gte=lo, occurred_at__lt=hi
+        clinic=clinic, kind=TouchKind.CHURN_SIGNAL, occurred_at__gte=lo, occurred_at__lt=hi
     )
-    churned = (
-        _patients(clinic=clinic, doctor=doctor, tag=tag, source=source)
-        .annotate(is_stage=Exists(to_churned), is_wecom=Exists(deleted))
-        .filter(Q(is_stage=True) | Q(is_wecom=True))
-    )
-    # Aggregate aliases must differ from the annotations they count, or they shadow them.
-    return churned.aggregate(
-        patients=Count("pk"),
-        by_stage=Count("pk", filter=Q(is_stage=True)),
-        deleted_wecom=Count("pk", filter=Q(is_wecom=True)),
-    )
+    # Counted from the events' side: both are range scans of (clinic, kind, time) indexes,
+    # and a filter looks up only the patients they name, never every patient of the clinic.
+    if doctor is not None or tag is not None or source:
+        wanted = _wanted(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        to_churned, deleted = to_churned.filter(wanted), deleted.filter(wanted)
+    by_stage = to_churned.order_by().values("patient_id")
+    by_wecom = deleted.order_by().values("patient_id")
+    return {
+        "patients": by_stage.union(by_wecom).count(),
+        "by_stage": by_stage.distinct().count(),
+        "deleted_wecom": by_wecom.distinct().count(),
+    }
+
+
+def _wanted(*, clinic, **filters):
+    """An event's patient passes the filters (one primary-key lookup per event)."""
+    return Exists(_patients(clinic=clinic, **filters).filter(pk=OuterRef("patient_id")))
 
 
 def at_risk(
@@ -234,14 +240,13 @@ def satisfaction(*, clinic, start: date, end: date, doctor=None, tag=None, sourc
     when sent, {"event": "answered", "score": n, "scale": 5|10} when answered. Mean score on a
     5-point scale, and response rate = answered / sent, both within the period."""
     lo, hi = _bounds(start, end)
-    patients = _patients(clinic=clinic, doctor=doctor, tag=tag, source=source)
     surveys = Touch.objects.filter(
-        clinic=clinic,
-        kind=TouchKind.SURVEY,
-        occurred_at__gte=lo,
-        occurred_at__lt=hi,
-        patient__in=patients.values("pk"),
+        clinic=clinic, kind=TouchKind.SURVEY, occurred_at__gte=lo, occurred_at__lt=hi
     )
+    if doctor is not None or tag is not None or source:
+        # Only when filtering: unfiltered, the clinic is the filter, and a join with every
+        # patient of the clinic would cost more than all the surveys.
+        surveys = surveys.filter(_wanted(clinic=clinic, doctor=doctor, tag=tag, source=source))
     # A score counts only if it is a JSON number within its scale's range: jsonb orders
     # strings below numbers and booleans/objects above them, so a bad payload never casts.
     valid = Q(payload__event="answered", payload__scale__in=[5, 10]) & Q(
@@ -282,7 +287,12 @@ def journey_funnel(*, clinic, start: date, end: date, doctor=None, tag=None, sou
     aggregates |= {
         f"n_{a}": Count("pk", filter=Q(**{f"has_{a}": True, f"has_{b}": True})) for a, b in pairs
     }
-    counts = cohort.annotate(**reached).aggregate(**aggregates)
+    return funnel_rows(cohort.annotate(**reached).aggregate(**aggregates))
+
+
+def funnel_rows(counts: dict) -> dict:
+    """The funnel's rows from its counts: now_<stage>, r_<stage> (reached) and n_<stage>
+    (reached it and the next)."""
     stages = []
     for stage in Stage:
         row = {"stage": stage.value, "label": str(stage.label), "now": counts[f"now_{stage}"]}
@@ -336,6 +346,12 @@ def cohort_retention(
         )
         .order_by()
     )
+    return cohort_table(sizes, activity, today=today)
+
+
+def cohort_table(sizes, activity, *, today: date) -> list[dict]:
+    """The cohort rows from the cohort sizes (month, patients) and their activity (cohort,
+    month, patients, visits, amount)."""
     cohorts = {
         row["month"]: {
             "month": row["month"],
