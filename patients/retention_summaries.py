@@ -1,0 +1,222 @@
+"""The retention figures read from the summary tables (patients.summary_models): the same
+functions, arguments and results as patients.retention, whose definitions they follow, for a
+clinic whose summaries have been refreshed. tests/test_retention.py checks both against the
+same hand-worked figures.
+
+Churn and satisfaction have no summary: their events (stage transitions into churned, churn
+signals, survey touches) are few and indexed by clinic, kind and time, so the live queries in
+patients.retention are already range scans; they are re-exported here unchanged."""
+
+from datetime import date, timedelta
+
+from django.db.models import (
+    Count,
+    DateField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Sum,
+)
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from patients.models import JOURNEY, Stage, TaggedPatient
+from patients.retention import (
+    _bounds,
+    _rate,
+    churn,
+    cohort_table,
+    funnel_rows,
+    satisfaction,
+)
+from patients.summary_models import CohortMonth, RetentionFact, SummaryRefresh
+
+__all__ = [
+    "at_risk",
+    "churn",
+    "cohort_retention",
+    "journey_funnel",
+    "referral_rate",
+    "revisit_rate",
+    "satisfaction",
+    "source_channels",
+]
+
+
+def refreshed_at(clinic):
+    """When the clinic's summaries were last rebuilt, or None if they never were."""
+    return (
+        SummaryRefresh.objects.filter(clinic=clinic).values_list("refreshed_at", flat=True).first()
+    )
+
+
+def _filtered(rows, *, doctor=None, tag=None, source=None):
+    if doctor is not None:
+        rows = rows.filter(assigned_doctor=doctor)
+    if tag is not None:
+        rows = rows.filter(
+            Exists(TaggedPatient.objects.filter(content_object=OuterRef("patient_id"), tag=tag))
+        )
+    if source:
+        rows = rows.filter(source=source)
+    return rows
+
+
+def _facts(*, clinic, **filters):
+    return _filtered(RetentionFact.objects.filter(clinic=clinic), **filters)
+
+
+def _revisited(window_days: int) -> Q:
+    window_end = ExpressionWrapper(
+        F("first_visit") + timedelta(days=window_days), output_field=DateField()
+    )
+    return Q(second_visit__lte=window_end)
+
+
+def revisit_rate(
+    *, clinic, start: date, end: date, window_days: int = 90, doctor=None, tag=None, source=None
+) -> dict:
+    counts = (
+        _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        .filter(first_visit__gte=start, first_visit__lte=end)
+        .aggregate(patients=Count("pk"), revisited=Count("pk", filter=_revisited(window_days)))
+    )
+    return {**counts, "rate": _rate(counts["revisited"], counts["patients"])}
+
+
+def at_risk(
+    *,
+    clinic,
+    days: int = 90,
+    today: date | None = None,
+    limit: int = 20,
+    doctor=None,
+    tag=None,
+    source=None,
+) -> dict:
+    today = today or timezone.localdate()
+    cutoff = today - timedelta(days=days)
+    silent = (
+        _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        .exclude(stage=Stage.CHURNED)
+        .filter(Q(last_active__isnull=True) | Q(last_active__lt=cutoff))
+    )
+    rows = silent.order_by(F("last_touch_at").asc(nulls_first=True), "patient_id").values(
+        "last_touch_at",
+        id=F("patient_id"),
+        name=F("patient__name"),
+        phone_masked=F("patient__phone_masked"),
+        stage_now=F("patient__stage"),
+        last_visit_date=F("patient__last_visit_date"),
+    )[:limit]
+    listed = [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "phone_masked": r["phone_masked"],
+            "stage": r["stage_now"],
+            "last_visit_date": r["last_visit_date"],
+            "last_touch_at": r["last_touch_at"],
+        }
+        for r in rows
+    ]
+    return {"days": days, "patients": silent.count(), "list": listed}
+
+
+def referral_rate(
+    *, clinic, start: date, end: date, limit: int = 5, doctor=None, tag=None, source=None
+) -> dict:
+    lo, hi = _bounds(start, end)
+    new = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
+        created_at__gte=lo, created_at__lt=hi
+    )
+    counts = new.aggregate(
+        new_patients=Count("pk"), referred=Count("pk", filter=Q(referred_by__isnull=False))
+    )
+    top = (
+        new.filter(referred_by__isnull=False)
+        .values("referred_by")
+        .annotate(referrals=Count("pk"))
+        .values("referred_by", "referred_by__name", "referrals")
+        .order_by("-referrals", "referred_by__name")[:limit]
+    )
+    return {
+        **counts,
+        "rate": _rate(counts["referred"], counts["new_patients"]),
+        "top_referrers": [
+            {"id": r["referred_by"], "name": r["referred_by__name"], "referrals": r["referrals"]}
+            for r in top
+        ],
+    }
+
+
+def source_channels(
+    *, clinic, start: date, end: date, window_days: int = 90, doctor=None, tag=None, source=None
+) -> list[dict]:
+    lo, hi = _bounds(start, end)
+    facts = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
+    by_source: dict[str, dict] = {}
+
+    def entry(key):
+        return by_source.setdefault(key, {"new_patients": 0, "first_visits": 0, "revisited": 0})
+
+    new = facts.filter(created_at__gte=lo, created_at__lt=hi).values("source")
+    for row in new.annotate(n=Count("pk")).order_by():
+        entry(row["source"])["new_patients"] = row["n"]
+    firsts = facts.filter(first_visit__gte=start, first_visit__lte=end).values("source")
+    for row in firsts.annotate(
+        first_visits=Count("pk"), revisited=Count("pk", filter=_revisited(window_days))
+    ).order_by():
+        entry(row["source"]).update(first_visits=row["first_visits"], revisited=row["revisited"])
+    result = [
+        {"source": key, **value, "revisit_rate": _rate(value["revisited"], value["first_visits"])}
+        for key, value in by_source.items()
+    ]
+    return sorted(result, key=lambda r: (-r["new_patients"], r["source"]))
+
+
+def journey_funnel(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
+    lo, hi = _bounds(start, end)
+    cohort = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
+        created_at__gte=lo, created_at__lt=hi
+    )
+    aggregates = {f"now_{stage}": Count("pk", filter=Q(stage=stage)) for stage in Stage}
+    aggregates |= {
+        f"r_{stage}": Count("pk", filter=Q(**{f"reached_{stage}": True})) for stage in JOURNEY
+    }
+    aggregates |= {
+        f"n_{a}": Count("pk", filter=Q(**{f"reached_{a}": True, f"reached_{b}": True}))
+        for a, b in zip(JOURNEY, JOURNEY[1:], strict=False)
+    }
+    return funnel_rows(cohort.aggregate(**aggregates))
+
+
+def cohort_retention(
+    *,
+    clinic,
+    start: date,
+    end: date,
+    today: date | None = None,
+    doctor=None,
+    tag=None,
+    source=None,
+) -> list[dict]:
+    today = today or timezone.localdate()
+    sizes = (
+        _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        .filter(first_visit__gte=start, first_visit__lte=end)
+        .annotate(month=TruncMonth("first_visit", output_field=DateField()))
+        .values("month")
+        .annotate(patients=Count("pk"))
+        .order_by("month")
+    )
+    activity = (
+        _filtered(CohortMonth.objects.filter(clinic=clinic), doctor=doctor, tag=tag, source=source)
+        .filter(first_visit__gte=start, first_visit__lte=end)
+        .values("cohort", "month")
+        .annotate(patients=Count("pk"), visits=Sum("visits"), amount=Sum("amount"))
+        .order_by()
+    )
+    return cohort_table(sizes, activity, today=today)
