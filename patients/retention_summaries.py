@@ -81,7 +81,7 @@ def revisit_rate(
     counts = (
         _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
         .filter(first_visit__gte=start, first_visit__lte=end)
-        .aggregate(patients=Count("pk"), revisited=Count("pk", filter=_revisited(window_days)))
+        .aggregate(patients=Count("*"), revisited=Count("patient", filter=_revisited(window_days)))
     )
     return {**counts, "rate": _rate(counts["revisited"], counts["patients"])}
 
@@ -133,12 +133,12 @@ def referral_rate(
         created_at__gte=lo, created_at__lt=hi
     )
     counts = new.aggregate(
-        new_patients=Count("pk"), referred=Count("pk", filter=Q(referred_by__isnull=False))
+        new_patients=Count("*"), referred=Count("patient", filter=Q(referred_by__isnull=False))
     )
     top = (
         new.filter(referred_by__isnull=False)
         .values("referred_by")
-        .annotate(referrals=Count("pk"))
+        .annotate(referrals=Count("*"))
         .values("referred_by", "referred_by__name", "referrals")
         .order_by("-referrals", "referred_by__name")[:limit]
     )
@@ -163,11 +163,11 @@ def source_channels(
         return by_source.setdefault(key, {"new_patients": 0, "first_visits": 0, "revisited": 0})
 
     new = facts.filter(created_at__gte=lo, created_at__lt=hi).values("source")
-    for row in new.annotate(n=Count("pk")).order_by():
+    for row in new.annotate(n=Count("*")).order_by():
         entry(row["source"])["new_patients"] = row["n"]
     firsts = facts.filter(first_visit__gte=start, first_visit__lte=end).values("source")
     for row in firsts.annotate(
-        first_visits=Count("pk"), revisited=Count("pk", filter=_revisited(window_days))
+        first_visits=Count("*"), revisited=Count("patient", filter=_revisited(window_days))
     ).order_by():
         entry(row["source"]).update(first_visits=row["first_visits"], revisited=row["revisited"])
     result = [
@@ -182,12 +182,12 @@ def journey_funnel(*, clinic, start: date, end: date, doctor=None, tag=None, sou
     cohort = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
         created_at__gte=lo, created_at__lt=hi
     )
-    aggregates = {f"now_{stage}": Count("pk", filter=Q(stage=stage)) for stage in Stage}
+    aggregates = {f"now_{stage}": Count("patient", filter=Q(stage=stage)) for stage in Stage}
     aggregates |= {
-        f"r_{stage}": Count("pk", filter=Q(**{f"reached_{stage}": True})) for stage in JOURNEY
+        f"r_{stage}": Count("patient", filter=Q(**{f"reached_{stage}": True})) for stage in JOURNEY
     }
     aggregates |= {
-        f"n_{a}": Count("pk", filter=Q(**{f"reached_{a}": True, f"reached_{b}": True}))
+        f"n_{a}": Count("patient", filter=Q(**{f"reached_{a}": True, f"reached_{b}": True}))
         for a, b in zip(JOURNEY, JOURNEY[1:], strict=False)
     }
     return funnel_rows(cohort.aggregate(**aggregates))
@@ -209,14 +209,14 @@ def cohort_retention(
         .filter(first_visit__gte=start, first_visit__lte=end)
         .annotate(month=TruncMonth("first_visit", output_field=DateField()))
         .values("month")
-        .annotate(patients=Count("pk"))
+        .annotate(patients=Count("*"))
         .order_by("month")
     )
     activity = (
         _filtered(CohortMonth.objects.filter(clinic=clinic), doctor=doctor, tag=tag, source=source)
         .filter(first_visit__gte=start, first_visit__lte=end)
         .values("cohort", "month")
-        .annotate(patients=Count("pk"), visits=Sum("visits"), amount=Sum("amount"))
+        .annotate(patients=Count("*"), visits=Sum("visits"), amount=Sum("amount"))
         .order_by()
     )
     return cohort_table(sizes, activity, today=today)

@@ -95,11 +95,20 @@ def summaries_refresh(*, clinic_id: int) -> dict:
         cursor.execute(_facts_sql(), params)
         patients = cursor.rowcount
         cursor.execute(COHORTS_SQL, params)
-        duration_ms = round((time.monotonic() - started) * 1000)
+        # Fresh statistics, or the planner takes a million new rows for a handful and picks
+        # nested loops (ANALYZE may run inside the transaction, VACUUM may not).
+        cursor.execute("ANALYZE patients_retentionfact, patients_cohortmonth")
         SummaryRefresh.objects.update_or_create(
             clinic_id=clinic_id,
-            defaults={"refreshed_at": as_of, "duration_ms": duration_ms, "patients": patients},
+            defaults={"refreshed_at": as_of, "patients": patients},
         )
+    if not connection.in_atomic_block:
+        # The deleted rows' index entries would double every range scan until autovacuum
+        # came by; VACUUM also marks the pages all-visible for index-only scans.
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM patients_retentionfact, patients_cohortmonth")
+    duration_ms = round((time.monotonic() - started) * 1000)
+    SummaryRefresh.objects.filter(clinic_id=clinic_id).update(duration_ms=duration_ms)
     return {"clinic": clinic_id, "patients": patients, "ms": duration_ms}
 
 
