@@ -1,9 +1,11 @@
-"""Rebuild a clinic's dashboard summaries (patients.summary_models) from the live tables.
+"""Refresh a clinic's dashboard summaries (patients.summary_models) from the live tables.
 
-One clinic per call, in one transaction: delete its rows, recompute them with two set-based
-INSERT … SELECT statements, stamp SummaryRefresh. Readers keep seeing the previous rows until
-the commit (MVCC), so the dashboard never shows a half-built summary. Running it twice gives the
-same rows: the beat job may overlap or retry safely. PostgreSQL only (the SQLite demo keeps the
+One clinic per call, in one transaction: recompute every row with set-based SELECTs, then write
+only what changed (an upsert that skips identical rows, and a delete of rows whose patient or
+month is gone), stamp SummaryRefresh. Computing is cheap, writing a million rows and their
+indexes is not: after the first run a refresh writes only the patients that moved. Readers keep
+seeing the previous rows until the commit (MVCC), so the dashboard never shows a half-built
+summary. Running it twice gives the same rows: the beat job may overlap or retry safely. PostgreSQL only (the SQLite demo keeps the
 live figures: without a SummaryRefresh row the dashboard computes them directly)."""
 
 import time
@@ -15,11 +17,11 @@ from django.utils import timezone
 
 from crm.models import Clinic
 from patients.models import JOURNEY, Patient
-from patients.summary_models import SummaryRefresh
+from patients.summary_models import RetentionFact, SummaryRefresh
 
 # A row per patient: attributes, first and second visit days, last touch, stages reached.
 FACTS_SQL = """
-INSERT INTO patients_retentionfact (
+INSERT INTO patients_retentionfact AS f (
     patient_id, clinic_id, assigned_doctor_id, source, stage, referred_by_id, created_at,
     first_visit, second_visit, last_touch_at, last_active, {reached_columns}
 )
@@ -48,21 +50,60 @@ LEFT JOIN seconds s ON s.patient_id = p.id
 LEFT JOIN touches t ON t.patient_id = p.id
 LEFT JOIN reached r ON r.patient_id = p.id
 WHERE p.clinic_id = %(clinic)s
+ON CONFLICT (patient_id) DO UPDATE SET {updates}
+WHERE ({old}) IS DISTINCT FROM ({new})
+"""
+
+# Facts of patients no longer in the clinic (deleted outside the ORM's cascade).
+FACTS_GONE_SQL = """
+DELETE FROM patients_retentionfact f WHERE f.clinic_id = %(clinic)s
+AND NOT EXISTS (SELECT 1 FROM patients_patient p WHERE p.id = f.patient_id AND p.clinic_id = f.clinic_id)
 """
 
 # A row per patient and month with visits, labelled with the patient's first-visit month.
 COHORTS_SQL = """
-INSERT INTO patients_cohortmonth (
-    clinic_id, patient_id, assigned_doctor_id, source, first_visit, cohort, month, visits, amount
-)
+DROP TABLE IF EXISTS pg_temp.cohort_months;
+CREATE TEMPORARY TABLE cohort_months ON COMMIT DROP AS
 SELECT f.clinic_id, f.patient_id, f.assigned_doctor_id, f.source, f.first_visit,
-       date_trunc('month', f.first_visit)::date, date_trunc('month', v.visit_date)::date,
-       count(*), coalesce(sum(v.amount), 0)
+       date_trunc('month', f.first_visit)::date AS cohort,
+       date_trunc('month', v.visit_date)::date AS month,
+       count(*) AS visits, coalesce(sum(v.amount), 0) AS amount
 FROM patients_visit v JOIN patients_retentionfact f ON f.patient_id = v.patient_id
 WHERE v.clinic_id = %(clinic)s AND f.clinic_id = %(clinic)s
 GROUP BY f.clinic_id, f.patient_id, f.assigned_doctor_id, f.source, f.first_visit,
-         date_trunc('month', f.first_visit), date_trunc('month', v.visit_date)
+         date_trunc('month', v.visit_date);
+INSERT INTO patients_cohortmonth AS c (
+    clinic_id, patient_id, assigned_doctor_id, source, first_visit, cohort, month, visits, amount
+)
+SELECT clinic_id, patient_id, assigned_doctor_id, source, first_visit, cohort, month, visits,
+       amount
+FROM cohort_months
+ON CONFLICT (patient_id, month) DO UPDATE SET
+    assigned_doctor_id = EXCLUDED.assigned_doctor_id, source = EXCLUDED.source,
+    first_visit = EXCLUDED.first_visit, cohort = EXCLUDED.cohort, visits = EXCLUDED.visits,
+    amount = EXCLUDED.amount
+WHERE (c.assigned_doctor_id, c.source, c.first_visit, c.visits, c.amount)
+    IS DISTINCT FROM (EXCLUDED.assigned_doctor_id, EXCLUDED.source, EXCLUDED.first_visit,
+                      EXCLUDED.visits, EXCLUDED.amount);
+DELETE FROM patients_cohortmonth c WHERE c.clinic_id = %(clinic)s AND NOT EXISTS (
+    SELECT 1 FROM cohort_months n WHERE n.patient_id = c.patient_id AND n.month = c.month
+);
 """
+
+# Every column but the key, for the upsert.
+FACT_COLUMNS = [
+    "clinic_id",
+    "assigned_doctor_id",
+    "source",
+    "stage",
+    "referred_by_id",
+    "created_at",
+    "first_visit",
+    "second_visit",
+    "last_touch_at",
+    "last_active",
+    *(f"reached_{stage}" for stage in JOURNEY),
+]
 
 
 def _facts_sql() -> str:
@@ -73,11 +114,14 @@ def _facts_sql() -> str:
             f"bool_or(to_stage = '{stage}') AS reached_{stage}" for stage in JOURNEY
         ),
         reached_values=", ".join(f"coalesce(r.reached_{stage}, false)" for stage in JOURNEY),
+        updates=", ".join(f"{c} = EXCLUDED.{c}" for c in FACT_COLUMNS),
+        old=", ".join(f"f.{c}" for c in FACT_COLUMNS),
+        new=", ".join(f"EXCLUDED.{c}" for c in FACT_COLUMNS),
     )
 
 
 def summaries_refresh(*, clinic_id: int) -> dict:
-    """Rebuild one clinic's summaries; returns the patient count and the time it took."""
+    """Refresh one clinic's summaries; returns its patients, the facts written, the time taken."""
     if connection.vendor != "postgresql":
         return {"clinic": clinic_id, "skipped": connection.vendor}
     started = time.monotonic()
@@ -90,26 +134,29 @@ def summaries_refresh(*, clinic_id: int) -> dict:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [9009, clinic_id])
         # The per-patient aggregates are hashed in memory rather than spilled to disk.
         cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute("DELETE FROM patients_cohortmonth WHERE clinic_id = %s", [clinic_id])
-        cursor.execute("DELETE FROM patients_retentionfact WHERE clinic_id = %s", [clinic_id])
         cursor.execute(_facts_sql(), params)
-        patients = cursor.rowcount
+        changed = cursor.rowcount
+        cursor.execute(FACTS_GONE_SQL, params)
+        changed += cursor.rowcount
+        # Fresh statistics before the next statement and the readers: after a first run the
+        # planner would take a million new rows for a handful and pick nested loops
+        # (ANALYZE may run inside the transaction, VACUUM may not).
+        cursor.execute("ANALYZE patients_retentionfact")
         cursor.execute(COHORTS_SQL, params)
-        # Fresh statistics, or the planner takes a million new rows for a handful and picks
-        # nested loops (ANALYZE may run inside the transaction, VACUUM may not).
-        cursor.execute("ANALYZE patients_retentionfact, patients_cohortmonth")
+        cursor.execute("ANALYZE patients_cohortmonth")
+        patients = RetentionFact.objects.filter(clinic_id=clinic_id).count()
         SummaryRefresh.objects.update_or_create(
             clinic_id=clinic_id,
             defaults={"refreshed_at": as_of, "patients": patients},
         )
     if not connection.in_atomic_block:
-        # The deleted rows' index entries would double every range scan until autovacuum
-        # came by; VACUUM also marks the pages all-visible for index-only scans.
+        # Updated rows leave dead index entries and clear pages' all-visible bits; VACUUM
+        # restores both, so the figures stay index-only scans without waiting for autovacuum.
         with connection.cursor() as cursor:
             cursor.execute("VACUUM patients_retentionfact, patients_cohortmonth")
     duration_ms = round((time.monotonic() - started) * 1000)
     SummaryRefresh.objects.filter(clinic_id=clinic_id).update(duration_ms=duration_ms)
-    return {"clinic": clinic_id, "patients": patients, "ms": duration_ms}
+    return {"clinic": clinic_id, "patients": patients, "changed": changed, "ms": duration_ms}
 
 
 def clinics_with_patients() -> list[int]:

@@ -48,6 +48,8 @@ def test_refresh_is_idempotent_and_per_clinic(clinic, other_clinic, make_patient
     months = CohortMonth.objects.count()
     again = summaries_refresh(clinic_id=clinic.pk)
     assert first["patients"] == again["patients"] == 2
+    # The second run finds nothing new and writes nothing.
+    assert (first["changed"], again["changed"]) == (2, 0)
     assert (
         sorted(RetentionFact.objects.values_list("patient_id", "first_visit", "second_visit"))
         == rows
@@ -73,7 +75,7 @@ def test_summaries_hold_until_the_next_refresh(clinic, visited):
     visit(visited[1], 2)  # 乙 comes back 28 days after the first visit
     assert retention.revisit_rate(**year(clinic))["revisited"] == 2
     assert retention_summaries.revisit_rate(**year(clinic))["revisited"] == 1
-    summaries_refresh(clinic_id=clinic.pk)
+    assert summaries_refresh(clinic_id=clinic.pk)["changed"] == 1  # only 乙's facts
     assert retention_summaries.revisit_rate(**year(clinic))["revisited"] == 2
 
 
