@@ -14,6 +14,7 @@ from patients.models import Visit
 from patients.summaries import summaries_refresh
 from patients.summary_models import CohortMonth, RetentionFact, SummaryRefresh
 from tests.celery_worker import Worker, broker_purge, wait_until
+from tests.conftest import login, screenshot
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +118,15 @@ def test_beat_job_refreshes_every_clinic_through_a_real_worker(
     assert done
     assert RetentionFact.objects.filter(clinic=clinic).count() == 1
     assert RetentionFact.objects.filter(clinic=other_clinic).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_shows_when_the_figures_were_updated(page, doctor, clinic, visited):
+    summaries_refresh(clinic_id=clinic.pk)
+    login(page, doctor.username)
+    page.wait_for_url("**/dashboard/")
+    period = page.get_by_test_id("period")
+    page.wait_for_function("document.getElementById('period-text').textContent.includes('·')")
+    assert "数据更新于" in period.inner_text()
+    assert page.get_by_test_id("kpi-revisit").inner_text() == "50.0%"  # 甲 of 甲, 乙
+    screenshot(page, "dashboard-summaries")
