@@ -432,4 +432,10 @@ class ImportBatch(models.Model):
 
 
 # The dashboard's summary tables live in their own module; imported here so Django registers them.
-from patients.summary_models import CohortMonth, RetentionFact, SummaryRefresh  # noqa: E402, F401
+from patients.summary_models import (  # noqa: E402, F401
+    CohortDay,
+    CohortMonth,
+    DailyFigure,
+    RetentionFact,
+    SummaryRefresh,
+)

@@ -22,7 +22,8 @@ from django.db.models import (
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from patients.models import JOURNEY, Stage, TaggedPatient
+from patients import retention_rollups as rollups
+from patients.models import JOURNEY, Patient, Stage, TaggedPatient
 from patients.retention import (
     _bounds,
     _rate,
@@ -32,6 +33,13 @@ from patients.retention import (
     satisfaction,
 )
 from patients.summary_models import CohortMonth, RetentionFact, SummaryRefresh
+
+FIRSTS = ["first", "revisited_90"]
+FUNNEL = [
+    *(f"now_{stage}" for stage in Stage),
+    *(f"reached_{stage}" for stage in JOURNEY),
+    *(f"pair_{a}" for a in JOURNEY[:-1]),
+]
 
 __all__ = [
     "at_risk",
@@ -78,6 +86,10 @@ def _revisited(window_days: int) -> Q:
 def revisit_rate(
     *, clinic, start: date, end: date, window_days: int = 90, doctor=None, tag=None, source=None
 ) -> dict:
+    if rollups.covers(doctor=doctor, tag=tag, window_days=window_days):
+        day = rollups.sums(clinic=clinic, start=start, end=end, measures=FIRSTS, source=source)
+        counts = {"patients": day["first"], "revisited": day["revisited_90"]}
+        return {**counts, "rate": _rate(counts["revisited"], counts["patients"])}
     counts = (
         _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
         .filter(first_visit__gte=start, first_visit__lte=end)
@@ -132,24 +144,42 @@ def referral_rate(
     new = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
         created_at__gte=lo, created_at__lt=hi
     )
-    counts = new.aggregate(
-        new_patients=Count("*"), referred=Count("patient", filter=Q(referred_by__isnull=False))
-    )
-    top = (
-        new.filter(referred_by__isnull=False)
-        .values("referred_by")
-        .annotate(referrals=Count("*"))
-        .values("referred_by", "referred_by__name", "referrals")
-        .order_by("-referrals", "referred_by__name")[:limit]
-    )
+    if rollups.covers(doctor=doctor, tag=tag):
+        day = rollups.sums(
+            clinic=clinic, start=start, end=end, measures=["new", "referred"], source=source
+        )
+        counts = {"new_patients": day["new"], "referred": day["referred"]}
+    else:
+        counts = new.aggregate(
+            new_patients=Count("*"),
+            referred=Count("patient", filter=Q(referred_by__isnull=False)),
+        )
     return {
         **counts,
         "rate": _rate(counts["referred"], counts["new_patients"]),
-        "top_referrers": [
-            {"id": r["referred_by"], "name": r["referred_by__name"], "referrals": r["referrals"]}
-            for r in top
-        ],
+        "top_referrers": _top_referrers(new, limit),
     }
+
+
+def _top_referrers(new, limit: int) -> list[dict]:
+    """Referrers by referrals, then name. Grouping first and naming only the few that can
+    make the list: joining names before grouping made PostgreSQL hash every patient."""
+    grouped = (
+        new.filter(referred_by__isnull=False)
+        .values("referred_by")
+        .annotate(referrals=Count("*"))
+        .order_by()
+    )
+    counts = list(grouped.order_by("-referrals").values_list("referrals", flat=True)[:limit])
+    if not counts:
+        return []
+    # Everyone level with the last place may take it on name order.
+    candidates = dict(
+        grouped.filter(referrals__gte=counts[-1]).values_list("referred_by", "referrals")
+    )
+    names = dict(Patient.objects.filter(pk__in=candidates).values_list("pk", "name"))
+    ranked = sorted(candidates, key=lambda pk: (-candidates[pk], names.get(pk, "")))
+    return [{"id": pk, "name": names.get(pk), "referrals": candidates[pk]} for pk in ranked[:limit]]
 
 
 def source_channels(
@@ -162,6 +192,16 @@ def source_channels(
     def entry(key):
         return by_source.setdefault(key, {"new_patients": 0, "first_visits": 0, "revisited": 0})
 
+    if rollups.covers(doctor=doctor, tag=tag, window_days=window_days):
+        measures = ["new", *FIRSTS]
+        rows = rollups.sums_by_source(
+            clinic=clinic, start=start, end=end, measures=measures, source=source
+        )
+        for key, day in rows.items():
+            entry(key).update(
+                new_patients=day["new"], first_visits=day["first"], revisited=day["revisited_90"]
+            )
+        return _channel_rows(by_source)
     new = facts.filter(created_at__gte=lo, created_at__lt=hi).values("source")
     for row in new.annotate(n=Count("*")).order_by():
         entry(row["source"])["new_patients"] = row["n"]
@@ -170,14 +210,27 @@ def source_channels(
         first_visits=Count("*"), revisited=Count("patient", filter=_revisited(window_days))
     ).order_by():
         entry(row["source"]).update(first_visits=row["first_visits"], revisited=row["revisited"])
+    return _channel_rows(by_source)
+
+
+def _channel_rows(by_source: dict) -> list[dict]:
     result = [
         {"source": key, **value, "revisit_rate": _rate(value["revisited"], value["first_visits"])}
         for key, value in by_source.items()
+        if value["new_patients"] or value["first_visits"]
     ]
     return sorted(result, key=lambda r: (-r["new_patients"], r["source"]))
 
 
 def journey_funnel(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
+    if rollups.covers(doctor=doctor, tag=tag):
+        day = rollups.sums(clinic=clinic, start=start, end=end, measures=FUNNEL, source=source)
+        # The rollup's names to funnel_rows': reached_ -> r_, pair_ -> n_.
+        counts = {
+            name.replace("reached_", "r_").replace("pair_", "n_"): value
+            for name, value in day.items()
+        }
+        return funnel_rows(counts)
     lo, hi = _bounds(start, end)
     cohort = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
         created_at__gte=lo, created_at__lt=hi
@@ -204,6 +257,9 @@ def cohort_retention(
     source=None,
 ) -> list[dict]:
     today = today or timezone.localdate()
+    if rollups.covers(doctor=doctor, tag=tag):
+        sizes, activity = rollups.cohorts(clinic=clinic, start=start, end=end, source=source)
+        return cohort_table(sizes, activity, today=today)
     sizes = (
         _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
         .filter(first_visit__gte=start, first_visit__lte=end)

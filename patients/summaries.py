@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from crm.models import Clinic
-from patients.models import JOURNEY, Patient
+from patients.models import JOURNEY, Patient, Stage
 from patients.summary_models import RetentionFact, SummaryRefresh
 
 # A row per patient: attributes, first and second visit days, last touch, stages reached.
@@ -90,6 +90,33 @@ DELETE FROM patients_cohortmonth c WHERE c.clinic_id = %(clinic)s AND NOT EXISTS
 );
 """
 
+# The daily rollups, rebuilt whole from the facts (tens of thousands of rows per clinic).
+DAILY_SQL = """
+DELETE FROM patients_dailyfigure WHERE clinic_id = %(clinic)s;
+INSERT INTO patients_dailyfigure (clinic_id, day, source, measure, value)
+SELECT %(clinic)s, g.day, g.source, m.measure, m.value
+FROM (
+    SELECT (created_at AT TIME ZONE %(tz)s)::date AS day, source, {created_counts}
+    FROM patients_retentionfact WHERE clinic_id = %(clinic)s GROUP BY 1, 2
+) g CROSS JOIN LATERAL (VALUES {created_values}) AS m(measure, value)
+WHERE m.value > 0;
+INSERT INTO patients_dailyfigure (clinic_id, day, source, measure, value)
+SELECT %(clinic)s, g.day, g.source, m.measure, m.value
+FROM (
+    SELECT first_visit AS day, source, count(*) AS first,
+           count(*) FILTER (WHERE second_visit <= first_visit + 90) AS revisited_90
+    FROM patients_retentionfact WHERE clinic_id = %(clinic)s AND first_visit IS NOT NULL
+    GROUP BY 1, 2
+) g CROSS JOIN LATERAL (VALUES ('first', g.first), ('revisited_90', g.revisited_90))
+    AS m(measure, value)
+WHERE m.value > 0;
+DELETE FROM patients_cohortday WHERE clinic_id = %(clinic)s;
+INSERT INTO patients_cohortday (clinic_id, first_visit, source, month, patients, visits, amount)
+SELECT clinic_id, first_visit, source, month, count(*), sum(visits), sum(amount)
+FROM patients_cohortmonth WHERE clinic_id = %(clinic)s
+GROUP BY clinic_id, first_visit, source, month;
+"""
+
 # Every column but the key, for the upsert.
 FACT_COLUMNS = [
     "clinic_id",
@@ -120,6 +147,20 @@ def _facts_sql() -> str:
     )
 
 
+def _daily_sql() -> str:
+    counts = {"new": "count(*)", "referred": "count(referred_by_id)"}
+    counts |= {f"now_{stage}": f"count(*) FILTER (WHERE stage = '{stage}')" for stage in Stage}
+    counts |= {f"reached_{stage}": f"count(*) FILTER (WHERE reached_{stage})" for stage in JOURNEY}
+    counts |= {
+        f"pair_{a}": f"count(*) FILTER (WHERE reached_{a} AND reached_{b})"
+        for a, b in zip(JOURNEY, JOURNEY[1:], strict=False)
+    }
+    return DAILY_SQL.format(
+        created_counts=", ".join(f"{sql} AS {name}" for name, sql in counts.items()),
+        created_values=", ".join(f"('{name}', g.{name})" for name in counts),
+    )
+
+
 def summaries_refresh(*, clinic_id: int) -> dict:
     """Refresh one clinic's summaries; returns its patients, the facts written, the time taken."""
     if connection.vendor != "postgresql":
@@ -144,6 +185,8 @@ def summaries_refresh(*, clinic_id: int) -> dict:
         cursor.execute("ANALYZE patients_retentionfact")
         cursor.execute(COHORTS_SQL, params)
         cursor.execute("ANALYZE patients_cohortmonth")
+        cursor.execute(_daily_sql(), params)
+        cursor.execute("ANALYZE patients_dailyfigure, patients_cohortday")
         patients = RetentionFact.objects.filter(clinic_id=clinic_id).count()
         SummaryRefresh.objects.update_or_create(
             clinic_id=clinic_id,
@@ -153,7 +196,10 @@ def summaries_refresh(*, clinic_id: int) -> dict:
         # Updated rows leave dead index entries and clear pages' all-visible bits; VACUUM
         # restores both, so the figures stay index-only scans without waiting for autovacuum.
         with connection.cursor() as cursor:
-            cursor.execute("VACUUM patients_retentionfact, patients_cohortmonth")
+            cursor.execute(
+                "VACUUM patients_retentionfact, patients_cohortmonth, patients_dailyfigure, "
+                "patients_cohortday"
+            )
     duration_ms = round((time.monotonic() - started) * 1000)
     SummaryRefresh.objects.filter(clinic_id=clinic_id).update(duration_ms=duration_ms)
     return {"clinic": clinic_id, "patients": patients, "changed": changed, "ms": duration_ms}

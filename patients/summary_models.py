@@ -110,6 +110,13 @@ class RetentionFact(models.Model):
                 name="fact_clinic_active",
                 condition=~models.Q(stage="churned"),
             ),
+            # Top referrers: only the referred patients created in a period.
+            models.Index(
+                fields=["clinic", "created_at"],
+                include=["referred_by"],
+                name="fact_clinic_referred",
+                condition=models.Q(referred_by__isnull=False),
+            ),
             models.Index(
                 models.F("clinic"),
                 models.F("last_touch_at").asc(nulls_first=True),
@@ -188,3 +195,57 @@ class SummaryRefresh(models.Model):
 
     def __str__(self):
         return f"clinic {self.clinic_id} summaries at {self.refreshed_at:%Y-%m-%d %H:%M}"
+
+
+class DailyFigure(models.Model):
+    """Per clinic, day and source channel, one count per measure: the unfiltered (or
+    channel-filtered) dashboard sums a year of these, a few tens of thousands of rows, instead
+    of a million facts. Measures: new, referred, now_<stage>, reached_<stage>, pair_<stage>
+    (reached it and the next) by creation day; first, revisited_90 by first-visit day."""
+
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    day = models.DateField()
+    source = models.CharField(max_length=20)
+    measure = models.CharField(max_length=30)
+    value = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["clinic", "day"],
+                include=["source", "measure", "value"],
+                name="dailyfigure_clinic_day",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.source} {self.measure}={self.value}"
+
+
+class CohortDay(models.Model):
+    """The cohorts' activity summed per clinic, first-visit day, source and visit month: the
+    unfiltered cohort table without reading a row per patient."""
+
+    clinic = models.ForeignKey(
+        Clinic, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    first_visit = models.DateField()
+    source = models.CharField(max_length=20)
+    month = models.DateField()
+    patients = models.PositiveIntegerField()
+    visits = models.PositiveIntegerField()
+    amount = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["clinic", "first_visit"],
+                include=["source", "month", "patients", "visits", "amount"],
+                name="cohortday_clinic_first_visit",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.first_visit} {self.source} {self.month:%Y-%m}"
