@@ -107,12 +107,26 @@ FACTS = "FROM patients_retentionfact WHERE clinic_id = %(clinic)s"
 IN_PERIOD = "first_visit BETWEEN %(start)s AND %(end)s"
 CREATED = "created_at >= %(lo)s AND created_at < %(hi)s"
 SILENT = f"{FACTS} AND stage <> 'churned' AND (last_active IS NULL OR last_active < %(cutoff)s)"
-SUM_REVISITED = "second_visit <= first_visit + %(window)s"
 
+DAYS = (
+    "FROM patients_dailyfigure WHERE clinic_id = %(clinic)s AND day BETWEEN %(start)s AND %(end)s"
+)
+
+
+def _sums(*measures):
+    return ", ".join(f"coalesce(sum(value) FILTER (WHERE measure = '{m}'), 0)" for m in measures)
+
+
+_FUNNEL = [
+    *(f"now_{s}" for s in STAGES),
+    *(f"reached_{s}" for s in JOURNEY),
+    *(f"pair_{a}" for a, _ in _PAIRS),
+]
+
+# Without a doctor or tag filter the dashboard reads the daily rollups; the facts serve the
+# top referrers and at risk (and every figure when filtering by doctor or tag).
 SUMMARY_FLOORS = {
-    "revisit": [
-        f"SELECT count(*), count(*) FILTER (WHERE {SUM_REVISITED}) {FACTS} AND {IN_PERIOD}"
-    ],
+    "revisit": [f"SELECT {_sums('first', 'revisited_90')} {DAYS}"],
     "churn": [CHURN],
     "at_risk": [
         f"SELECT count(*) {SILENT}",
@@ -123,27 +137,18 @@ SUMMARY_FLOORS = {
         "ORDER BY f.last_touch_at ASC NULLS FIRST, f.patient_id",
     ],
     "referral": [
-        f"SELECT count(*), count(referred_by_id) {FACTS} AND {CREATED}",
+        f"SELECT {_sums('new', 'referred')} {DAYS}",
         "SELECT r.id, r.name, n FROM (SELECT referred_by_id, count(*) AS n "
         f"{FACTS} AND {CREATED} AND referred_by_id IS NOT NULL GROUP BY referred_by_id) x "
         "JOIN patients_patient r ON r.id = x.referred_by_id ORDER BY n DESC, r.name LIMIT 5",
     ],
-    "sources": [
-        f"SELECT source, count(*) {FACTS} AND {CREATED} GROUP BY source",
-        f"SELECT source, count(*), count(*) FILTER (WHERE {SUM_REVISITED}) "
-        f"{FACTS} AND {IN_PERIOD} GROUP BY source",
-    ],
+    "sources": [f"SELECT source, {_sums('new', 'first', 'revisited_90')} {DAYS} GROUP BY source"],
     "satisfaction": [SURVEYS],
-    "funnel": [
-        f"SELECT {_NOW.replace('c.stage', 'stage')}, "
-        + ", ".join(f"count(*) FILTER (WHERE reached_{s})" for s in JOURNEY)
-        + ", "
-        + ", ".join(f"count(*) FILTER (WHERE reached_{a} AND reached_{b})" for a, b in _PAIRS)
-        + f" {FACTS} AND {CREATED}"
-    ],
+    "funnel": [f"SELECT {_sums(*_FUNNEL)} {DAYS}"],
     "cohorts": [
-        f"SELECT date_trunc('month', first_visit), count(*) {FACTS} AND {IN_PERIOD} GROUP BY 1",
-        "SELECT cohort, month, count(*), sum(visits), sum(amount) FROM patients_cohortmonth "
-        f"WHERE clinic_id = %(clinic)s AND {IN_PERIOD} GROUP BY cohort, month",
+        f"SELECT date_trunc('month', day), sum(value) {DAYS} AND measure = 'first' GROUP BY 1",
+        "SELECT date_trunc('month', first_visit), month, sum(patients), sum(visits), sum(amount) "
+        "FROM patients_cohortday WHERE clinic_id = %(clinic)s "
+        f"AND {IN_PERIOD} GROUP BY 1, 2",
     ],
 }
