@@ -117,6 +117,10 @@ def _sums(*measures):
     return ", ".join(f"coalesce(sum(value) FILTER (WHERE measure = '{m}'), 0)" for m in measures)
 
 
+def _only(*measures):
+    return "AND measure IN (" + ", ".join(f"'{m}'" for m in measures) + ")"
+
+
 _FUNNEL = [
     *(f"now_{s}" for s in STAGES),
     *(f"reached_{s}" for s in JOURNEY),
@@ -126,7 +130,7 @@ _FUNNEL = [
 # Without a doctor or tag filter the dashboard reads the daily rollups; the facts serve the
 # top referrers and at risk (and every figure when filtering by doctor or tag).
 SUMMARY_FLOORS = {
-    "revisit": [f"SELECT {_sums('first', 'revisited_90')} {DAYS}"],
+    "revisit": [f"SELECT {_sums('first', 'revisited_90')} {DAYS} {_only('first', 'revisited_90')}"],
     "churn": [CHURN],
     "at_risk": [
         f"SELECT count(*) {SILENT}",
@@ -137,14 +141,17 @@ SUMMARY_FLOORS = {
         "ORDER BY f.last_touch_at ASC NULLS FIRST, f.patient_id",
     ],
     "referral": [
-        f"SELECT {_sums('new', 'referred')} {DAYS}",
+        f"SELECT {_sums('new', 'referred')} {DAYS} {_only('new', 'referred')}",
         "SELECT r.id, r.name, n FROM (SELECT referred_by_id, count(*) AS n "
         f"{FACTS} AND {CREATED} AND referred_by_id IS NOT NULL GROUP BY referred_by_id) x "
         "JOIN patients_patient r ON r.id = x.referred_by_id ORDER BY n DESC, r.name LIMIT 5",
     ],
-    "sources": [f"SELECT source, {_sums('new', 'first', 'revisited_90')} {DAYS} GROUP BY source"],
+    "sources": [
+        f"SELECT source, {_sums('new', 'first', 'revisited_90')} {DAYS} "
+        f"{_only('new', 'first', 'revisited_90')} GROUP BY source"
+    ],
     "satisfaction": [SURVEYS],
-    "funnel": [f"SELECT {_sums(*_FUNNEL)} {DAYS}"],
+    "funnel": [f"SELECT measure, sum(value) {DAYS} {_only(*_FUNNEL)} GROUP BY measure"],
     "cohorts": [
         f"SELECT date_trunc('month', day), sum(value) {DAYS} AND measure = 'first' GROUP BY 1",
         "SELECT date_trunc('month', first_visit), month, sum(patients), sum(visits), sum(amount) "

@@ -213,10 +213,11 @@ class DailyFigure(models.Model):
 
     class Meta:
         indexes = [
+            # A figure reads a few measures over a period: measure before day in the key.
             models.Index(
-                fields=["clinic", "day"],
-                include=["source", "measure", "value"],
-                name="dailyfigure_clinic_day",
+                fields=["clinic", "measure", "day"],
+                include=["source", "value"],
+                name="dailyfigure_clinic_measure_day",
             )
         ]
 
