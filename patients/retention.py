@@ -17,6 +17,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
+    IntegerField,
     OuterRef,
     Q,
     Subquery,
@@ -26,6 +27,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
+from crm.models import Clinic
 from patients.models import (
     JOURNEY,
     Patient,
@@ -128,13 +130,26 @@ def churn(*, clinic, start: date, end: date, doctor=None, tag=None, source=None)
     if doctor is not None or tag is not None or source:
         wanted = _wanted(clinic=clinic, doctor=doctor, tag=tag, source=source)
         to_churned, deleted = to_churned.filter(wanted), deleted.filter(wanted)
-    by_stage = to_churned.order_by().values("patient_id")
-    by_wecom = deleted.order_by().values("patient_id")
+    both = to_churned.filter(patient_id__in=deleted.values("patient_id"))
+    # One round trip: three scalar subqueries on the clinic's row.
+    counts = (
+        Clinic.objects.filter(pk=clinic.pk)
+        .annotate(s=_distinct_patients(to_churned), w=_distinct_patients(deleted))
+        .annotate(b=_distinct_patients(both))
+        .values("s", "w", "b")
+        .get()
+    )
+    by_stage, by_wecom = counts["s"] or 0, counts["w"] or 0
     return {
-        "patients": by_stage.union(by_wecom).count(),
-        "by_stage": by_stage.distinct().count(),
-        "deleted_wecom": by_wecom.distinct().count(),
+        "patients": by_stage + by_wecom - (counts["b"] or 0),
+        "by_stage": by_stage,
+        "deleted_wecom": by_wecom,
     }
+
+
+def _distinct_patients(events):
+    counted = events.order_by().values("clinic").annotate(n=Count("patient_id", distinct=True))
+    return Subquery(counted.values("n"), output_field=IntegerField())
 
 
 def _wanted(*, clinic, **filters):
