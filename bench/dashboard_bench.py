@@ -32,13 +32,15 @@ import django  # noqa: E402
 django.setup()
 
 from dashboard_floors import FLOORS, SUMMARY_FLOORS  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.models import Count  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from crm.models import Clinic  # noqa: E402
 from patients import retention, retention_summaries  # noqa: E402
-from patients.models import Patient  # noqa: E402
+from patients.models import Patient, PatientTag, TaggedPatient  # noqa: E402
 from patients.summaries import summaries_refresh  # noqa: E402
 
 EXPLAIN_DIR = Path(__file__).resolve().parent / "explain"
@@ -110,6 +112,9 @@ def main(argv=None):
     parser.add_argument("--live", action="store_true", help="also time the live path, once")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--no-refresh", action="store_true")
+    parser.add_argument(
+        "--filters", action="store_true", help="also time every figure under each filter"
+    )
     args = parser.parse_args(argv)
 
     clinic = max(Clinic.objects.all(), key=lambda c: Patient.objects.filter(clinic=c).count())
@@ -163,6 +168,41 @@ def main(argv=None):
                 for i, sql in enumerate(SUMMARY_FLOORS[name])
             ]
             write_explain(name, args.label, sections)
+    if args.filters:
+        time_filters(clinic, start, end, today, args.runs)
+
+
+def time_filters(clinic, start, end, today, runs):
+    """Each figure under the dashboard's filters: with a doctor or a tag the figures come from
+    the per-patient facts, not the daily rollups."""
+    tagged = TaggedPatient.objects.filter(tag__clinic=clinic)
+    tag = PatientTag.objects.get(
+        pk=tagged.values("tag").annotate(n=Count("*")).order_by("-n")[0]["tag"]
+    )
+    doctor_id = (
+        Patient.objects.filter(clinic=clinic, assigned_doctor__isnull=False)
+        .values("assigned_doctor")
+        .annotate(n=Count("*"))
+        .order_by("-n")[0]["assigned_doctor"]
+    )
+    doctor = get_user_model().objects.get(pk=doctor_id)
+    cases = [
+        ("doctor (busiest)", {"doctor": doctor}),
+        (f"tag (most used, {tagged.filter(tag=tag).count()} patients)", {"tag": tag}),
+        ("channel wecom_qr", {"source": "wecom_qr"}),
+        ("window 30 days", {"window_days": 30}),
+    ]
+    print(f"{'filter':40} " + " ".join(f"{name:>9}" for name, _, _ in FIGURES))
+    for label, filters in cases:
+        cells = []
+        for _name, function, kind in FIGURES:
+            kwargs = {"clinic": clinic, **filters}
+            if function not in ("revisit_rate", "source_channels"):
+                kwargs.pop("window_days", None)
+            kwargs |= {"today": today} if kind == "today" else {"start": start, "end": end}
+            call = getattr(retention_summaries, function)
+            cells.append(median_ms(lambda call=call, kwargs=kwargs: call(**kwargs), runs))
+        print(f"{label:40} " + " ".join(f"{ms:7.1f}ms" for ms in cells), flush=True)
 
 
 if __name__ == "__main__":
