@@ -115,14 +115,21 @@ def at_risk(
         .exclude(stage=Stage.CHURNED)
         .filter(Q(last_active__isnull=True) | Q(last_active__lt=cutoff))
     )
-    rows = silent.order_by(F("last_touch_at").asc(nulls_first=True), "patient_id").values(
-        "last_touch_at",
-        id=F("patient_id"),
-        name=F("patient__name"),
-        phone_masked=F("patient__phone_masked"),
-        stage_now=F("patient__stage"),
-        last_visit_date=F("patient__last_visit_date"),
-    )[:limit]
+    columns = {
+        "id": F("patient_id"),
+        "name": F("patient__name"),
+        "phone_masked": F("patient__phone_masked"),
+        "stage_now": F("patient__stage"),
+        "last_visit_date": F("patient__last_visit_date"),
+    }
+    # Never contacted first, then the longest silent: two index scans in index order.
+    never = silent.filter(last_touch_at__isnull=True).order_by("patient_id")
+    rows = list(never.values("last_touch_at", **columns)[:limit])
+    if len(rows) < limit:
+        contacted = silent.filter(last_touch_at__isnull=False).order_by(
+            "last_touch_at", "patient_id"
+        )
+        rows += contacted.values("last_touch_at", **columns)[: limit - len(rows)]
     listed = [
         {
             "id": r["id"],

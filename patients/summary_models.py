@@ -117,10 +117,10 @@ class RetentionFact(models.Model):
                 name="fact_clinic_referred",
                 condition=models.Q(referred_by__isnull=False),
             ),
+            # The at-risk list, longest silent first. Plain ascending (SQLite has no NULLS FIRST
+            # in an index): the never-contacted are read first, by their own IS NULL scan.
             models.Index(
-                models.F("clinic"),
-                models.F("last_touch_at").asc(nulls_first=True),
-                models.F("patient"),
+                fields=["clinic", "last_touch_at", "patient"],
                 name="fact_clinic_silent",
                 condition=~models.Q(stage="churned"),
             ),
