@@ -112,6 +112,7 @@ def main(argv=None):
     parser.add_argument("--live", action="store_true", help="also time the live path, once")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--no-refresh", action="store_true")
+    parser.add_argument("--only", nargs="*", help="these figures only (e.g. at_risk churn)")
     parser.add_argument(
         "--filters", action="store_true", help="also time every figure under each filter"
     )
@@ -131,6 +132,8 @@ def main(argv=None):
     header = f"{'figure':13} {'ours':>9} {'floor':>9} {'ratio':>7} {'sum floor':>10} {'ratio':>7}"
     print(header + (f" {'live':>10}" if args.live else ""))
     for name, function, kind in FIGURES:
+        if args.only and name not in args.only:
+            continue
         kwargs = {"clinic": clinic}
         kwargs |= {"today": today} if kind == "today" else {"start": start, "end": end}
 

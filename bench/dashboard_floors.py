@@ -134,11 +134,14 @@ SUMMARY_FLOORS = {
     "churn": [CHURN],
     "at_risk": [
         f"SELECT count(*) {SILENT}",
+        # Never contacted first, then the longest silent: each half an index scan in order.
         "SELECT p.id, p.name, p.phone_masked, p.stage, p.last_visit_date, f.last_touch_at "
-        f"FROM (SELECT patient_id, last_touch_at {SILENT} "
-        "ORDER BY last_touch_at ASC NULLS FIRST, patient_id LIMIT 20) f "
+        f"FROM ((SELECT patient_id, last_touch_at {SILENT} AND last_touch_at IS NULL "
+        "ORDER BY patient_id LIMIT 20) UNION ALL "
+        f"(SELECT patient_id, last_touch_at {SILENT} AND last_touch_at IS NOT NULL "
+        "ORDER BY last_touch_at, patient_id LIMIT 20)) f "
         "JOIN patients_patient p ON p.id = f.patient_id "
-        "ORDER BY f.last_touch_at ASC NULLS FIRST, f.patient_id",
+        "ORDER BY f.last_touch_at ASC NULLS FIRST, f.patient_id LIMIT 20",
     ],
     "referral": [
         f"SELECT {_sums('new', 'referred')} {DAYS} {_only('new', 'referred')}",
