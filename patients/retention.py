@@ -7,7 +7,6 @@ Asia/Shanghai) and the same optional filters: `doctor` (the patient's assigned d
 """
 
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 
 from django.db.models import (
     Avg,
@@ -28,6 +27,8 @@ from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
 from crm.models import Clinic
+from patients.cohorts import cohort_table
+from patients.cohorts import rate as _rate
 from patients.models import (
     JOURNEY,
     Patient,
@@ -38,8 +39,6 @@ from patients.models import (
     TouchKind,
     Visit,
 )
-
-CENT = Decimal("0.01")
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -61,10 +60,6 @@ def _patients(*, clinic, doctor=None, tag=None, source=None):
     if source:
         patients = patients.filter(source=source)
     return patients
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 def _first_visit_date(patient_ref="pk"):
@@ -320,10 +315,6 @@ def funnel_rows(counts: dict) -> dict:
     return {"stages": stages}
 
 
-def _months_between(a: date, b: date) -> int:
-    return (b.year - a.year) * 12 + b.month - a.month
-
-
 def cohort_retention(
     *,
     clinic,
@@ -362,41 +353,3 @@ def cohort_retention(
         .order_by()
     )
     return cohort_table(sizes, activity, today=today)
-
-
-def cohort_table(sizes, activity, *, today: date) -> list[dict]:
-    """The cohort rows from the cohort sizes (month, patients) and their activity (cohort,
-    month, patients, visits, amount)."""
-    cohorts = {
-        row["month"]: {
-            "month": row["month"],
-            "patients": row["patients"],
-            "retention": [0.0] * (_months_between(row["month"], today) + 1),
-            "visits": 0,
-            "amount": 0,
-        }
-        for row in sizes
-    }
-    for row in activity:
-        entry = cohorts.get(row["cohort"])
-        if entry is None:
-            continue
-        offset = _months_between(row["cohort"], row["month"])
-        if 0 <= offset < len(entry["retention"]):
-            entry["retention"][offset] = _rate(row["patients"], entry["patients"])
-        entry["visits"] += row["visits"]
-        entry["amount"] += row["amount"] or 0
-    result = []
-    for entry in cohorts.values():
-        size = entry["patients"]
-        result.append(
-            {
-                **entry,
-                "month": entry["month"].strftime("%Y-%m"),
-                # Money as text with two places, the same on PostgreSQL and SQLite.
-                "amount": str(Decimal(entry["amount"]).quantize(CENT)),
-                "visits_per_patient": round(entry["visits"] / size, 2),
-                "amount_per_patient": str((Decimal(entry["amount"]) / size).quantize(CENT)),
-            }
-        )
-    return result
