@@ -2,7 +2,8 @@
 
 from datetime import timedelta
 
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -11,7 +12,7 @@ from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
 from crm.models import Role
-from patients import retention
+from patients import retention, retention_summaries
 from patients.models import PatientTag, Source
 
 MAX_PERIOD_DAYS = 3 * 366
@@ -42,20 +43,33 @@ class DashboardQuerySerializer(serializers.Serializer):
 
 
 def dashboard_figures(*, clinic, start, end, window_days, at_risk_days, **filters) -> dict:
+    """Every figure, from the summary tables once the beat job has built them for the clinic
+    (every filter combination is served there), else computed live (a new clinic, the SQLite
+    demo). `freshness` says which, and as of when."""
     period = {"clinic": clinic, "start": start, "end": end, **filters}
+    as_of = retention_summaries.refreshed_at(clinic)
+    figures = retention if as_of is None else retention_summaries
     return {
         "period": {"start": start, "end": end},
-        "revisit": retention.revisit_rate(window_days=window_days, **period),
-        "churn": retention.churn(**period),
-        "at_risk": retention.at_risk(clinic=clinic, days=at_risk_days, **filters),
-        "referral": retention.referral_rate(**period),
-        "sources": retention.source_channels(window_days=window_days, **period),
-        "satisfaction": retention.satisfaction(**period),
-        "funnel": retention.journey_funnel(**period),
-        "cohorts": retention.cohort_retention(**period),
+        "freshness": _freshness(as_of),
+        "revisit": figures.revisit_rate(window_days=window_days, **period),
+        "churn": figures.churn(**period),
+        "at_risk": figures.at_risk(clinic=clinic, days=at_risk_days, **filters),
+        "referral": figures.referral_rate(**period),
+        "sources": figures.source_channels(window_days=window_days, **period),
+        "satisfaction": figures.satisfaction(**period),
+        "funnel": figures.journey_funnel(**period),
+        "cohorts": figures.cohort_retention(**period),
         # Follow-up completion and timeliness arrive with the follow-ups app.
         "followups": None,
     }
+
+
+def _freshness(as_of) -> dict:
+    if as_of is None:
+        return {"as_of": None, "label": gettext("Live figures")}
+    local = formats.date_format(timezone.localtime(as_of), "Y-m-d H:i")
+    return {"as_of": as_of, "label": gettext("Figures as of %(time)s") % {"time": local}}
 
 
 class DashboardView(APIView):

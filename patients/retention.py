@@ -7,7 +7,6 @@ Asia/Shanghai) and the same optional filters: `doctor` (the patient's assigned d
 """
 
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 
 from django.db.models import (
     Avg,
@@ -17,6 +16,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
+    IntegerField,
     OuterRef,
     Q,
     Subquery,
@@ -26,6 +26,9 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
+from crm.models import Clinic
+from patients.cohorts import cohort_table
+from patients.cohorts import rate as _rate
 from patients.models import (
     JOURNEY,
     Patient,
@@ -36,8 +39,6 @@ from patients.models import (
     TouchKind,
     Visit,
 )
-
-CENT = Decimal("0.01")
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -59,10 +60,6 @@ def _patients(*, clinic, doctor=None, tag=None, source=None):
     if source:
         patients = patients.filter(source=source)
     return patients
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
 
 
 def _first_visit_date(patient_ref="pk"):
@@ -118,22 +115,41 @@ def churn(*, clinic, start: date, end: date, doctor=None, tag=None, source=None)
     clinic's WeCom contact (a churn_signal touch). A patient who did both counts once."""
     lo, hi = _bounds(start, end)
     to_churned = StageTransition.objects.filter(
-        patient=OuterRef("pk"), to_stage=Stage.CHURNED, at__gte=lo, at__lt=hi
+        clinic=clinic, to_stage=Stage.CHURNED, at__gte=lo, at__lt=hi
     )
     deleted = Touch.objects.filter(
-        patient=OuterRef("pk"), kind=TouchKind.CHURN_SIGNAL, occurred_at__gte=lo, occurred_at__lt=hi
+        clinic=clinic, kind=TouchKind.CHURN_SIGNAL, occurred_at__gte=lo, occurred_at__lt=hi
     )
-    churned = (
-        _patients(clinic=clinic, doctor=doctor, tag=tag, source=source)
-        .annotate(is_stage=Exists(to_churned), is_wecom=Exists(deleted))
-        .filter(Q(is_stage=True) | Q(is_wecom=True))
+    # Counted from the events' side: both are range scans of (clinic, kind, time) indexes,
+    # and a filter looks up only the patients they name, never every patient of the clinic.
+    if doctor is not None or tag is not None or source:
+        wanted = _wanted(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        to_churned, deleted = to_churned.filter(wanted), deleted.filter(wanted)
+    both = to_churned.filter(patient_id__in=deleted.values("patient_id"))
+    # One round trip: three scalar subqueries on the clinic's row.
+    counts = (
+        Clinic.objects.filter(pk=clinic.pk)
+        .annotate(s=_distinct_patients(to_churned), w=_distinct_patients(deleted))
+        .annotate(b=_distinct_patients(both))
+        .values("s", "w", "b")
+        .get()
     )
-    # Aggregate aliases must differ from the annotations they count, or they shadow them.
-    return churned.aggregate(
-        patients=Count("pk"),
-        by_stage=Count("pk", filter=Q(is_stage=True)),
-        deleted_wecom=Count("pk", filter=Q(is_wecom=True)),
-    )
+    by_stage, by_wecom = counts["s"] or 0, counts["w"] or 0
+    return {
+        "patients": by_stage + by_wecom - (counts["b"] or 0),
+        "by_stage": by_stage,
+        "deleted_wecom": by_wecom,
+    }
+
+
+def _distinct_patients(events):
+    counted = events.order_by().values("clinic").annotate(n=Count("patient_id", distinct=True))
+    return Subquery(counted.values("n"), output_field=IntegerField())
+
+
+def _wanted(*, clinic, **filters):
+    """An event's patient passes the filters (one primary-key lookup per event)."""
+    return Exists(_patients(clinic=clinic, **filters).filter(pk=OuterRef("patient_id")))
 
 
 def at_risk(
@@ -234,14 +250,13 @@ def satisfaction(*, clinic, start: date, end: date, doctor=None, tag=None, sourc
     when sent, {"event": "answered", "score": n, "scale": 5|10} when answered. Mean score on a
     5-point scale, and response rate = answered / sent, both within the period."""
     lo, hi = _bounds(start, end)
-    patients = _patients(clinic=clinic, doctor=doctor, tag=tag, source=source)
     surveys = Touch.objects.filter(
-        clinic=clinic,
-        kind=TouchKind.SURVEY,
-        occurred_at__gte=lo,
-        occurred_at__lt=hi,
-        patient__in=patients.values("pk"),
+        clinic=clinic, kind=TouchKind.SURVEY, occurred_at__gte=lo, occurred_at__lt=hi
     )
+    if doctor is not None or tag is not None or source:
+        # Only when filtering: unfiltered, the clinic is the filter, and a join with every
+        # patient of the clinic would cost more than all the surveys.
+        surveys = surveys.filter(_wanted(clinic=clinic, doctor=doctor, tag=tag, source=source))
     # A score counts only if it is a JSON number within its scale's range: jsonb orders
     # strings below numbers and booleans/objects above them, so a bad payload never casts.
     valid = Q(payload__event="answered", payload__scale__in=[5, 10]) & Q(
@@ -282,7 +297,12 @@ def journey_funnel(*, clinic, start: date, end: date, doctor=None, tag=None, sou
     aggregates |= {
         f"n_{a}": Count("pk", filter=Q(**{f"has_{a}": True, f"has_{b}": True})) for a, b in pairs
     }
-    counts = cohort.annotate(**reached).aggregate(**aggregates)
+    return funnel_rows(cohort.annotate(**reached).aggregate(**aggregates))
+
+
+def funnel_rows(counts: dict) -> dict:
+    """The funnel's rows from its counts: now_<stage>, r_<stage> (reached) and n_<stage>
+    (reached it and the next)."""
     stages = []
     for stage in Stage:
         row = {"stage": stage.value, "label": str(stage.label), "now": counts[f"now_{stage}"]}
@@ -293,10 +313,6 @@ def journey_funnel(*, clinic, start: date, end: date, doctor=None, tag=None, sou
                 row["to_next"] = _rate(counts[f"n_{stage}"], counts[f"r_{stage}"])
         stages.append(row)
     return {"stages": stages}
-
-
-def _months_between(a: date, b: date) -> int:
-    return (b.year - a.year) * 12 + b.month - a.month
 
 
 def cohort_retention(
@@ -336,36 +352,4 @@ def cohort_retention(
         )
         .order_by()
     )
-    cohorts = {
-        row["month"]: {
-            "month": row["month"],
-            "patients": row["patients"],
-            "retention": [0.0] * (_months_between(row["month"], today) + 1),
-            "visits": 0,
-            "amount": 0,
-        }
-        for row in sizes
-    }
-    for row in activity:
-        entry = cohorts.get(row["cohort"])
-        if entry is None:
-            continue
-        offset = _months_between(row["cohort"], row["month"])
-        if 0 <= offset < len(entry["retention"]):
-            entry["retention"][offset] = _rate(row["patients"], entry["patients"])
-        entry["visits"] += row["visits"]
-        entry["amount"] += row["amount"] or 0
-    result = []
-    for entry in cohorts.values():
-        size = entry["patients"]
-        result.append(
-            {
-                **entry,
-                "month": entry["month"].strftime("%Y-%m"),
-                # Money as text with two places, the same on PostgreSQL and SQLite.
-                "amount": str(Decimal(entry["amount"]).quantize(CENT)),
-                "visits_per_patient": round(entry["visits"] / size, 2),
-                "amount_per_patient": str((Decimal(entry["amount"]) / size).quantize(CENT)),
-            }
-        )
-    return result
+    return cohort_table(sizes, activity, today=today)

@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from patients import retention
+from patients import retention, retention_summaries
 from patients import services as s
 from patients.models import Stage, TouchChannel, TouchKind, Visit
+from patients.summaries import summaries_refresh
 from tests.conftest import tag
 
 pytestmark = pytest.mark.django_db
@@ -113,67 +114,78 @@ def data(clinic, doctor):
     return p
 
 
-def test_revisit_rate(clinic, doctor, data, django_assert_max_num_queries):
+@pytest.fixture(params=["live", "summaries"])
+def figures(request, data, clinic, other_clinic):
+    """Every figure is checked twice: computed live, and read from the summary tables after
+    the refresh the beat job runs (the dashboard's path once a clinic has summaries)."""
+    if request.param == "live":
+        return retention
+    for each in (clinic, other_clinic):
+        summaries_refresh(clinic_id=each.pk)
+    return retention_summaries
+
+
+def test_revisit_rate(clinic, doctor, data, figures, django_assert_max_num_queries):
     # First visits in Q1: P1 (01-10), P2 (01-20), P3 (03-01); P4's first was 2025, P6's is 04-02.
     # P1 revisits after 36 days: yes. P2 after 132 days: no. P3: a same-day second visit
     # does not count, 05-30 is exactly 90 days after 03-01: yes. → 2 / 3.
     with django_assert_max_num_queries(1):
-        figure = retention.revisit_rate(clinic=clinic, **Q1)
+        figure = figures.revisit_rate(clinic=clinic, **Q1)
     assert figure == {"patients": 3, "revisited": 2, "rate": 0.6667}
     # A 30-day window: P1 (36 days) and P3 (90 days) fall out. → 0 / 3.
-    assert retention.revisit_rate(clinic=clinic, window_days=30, **Q1)["revisited"] == 0
+    assert figures.revisit_rate(clinic=clinic, window_days=30, **Q1)["revisited"] == 0
     # Doctor's patients: P1, P3 → 2 / 2. WeCom channel: P2, P3 → 1 / 2. 糖尿病: P1, P2 → 1 / 2.
-    assert retention.revisit_rate(clinic=clinic, doctor=doctor, **Q1)["rate"] == 1.0
-    assert retention.revisit_rate(clinic=clinic, source="wecom_qr", **Q1)["rate"] == 0.5
+    assert figures.revisit_rate(clinic=clinic, doctor=doctor, **Q1)["rate"] == 1.0
+    assert figures.revisit_rate(clinic=clinic, source="wecom_qr", **Q1)["rate"] == 0.5
     sugar = tag(clinic, "糖尿病")
-    assert retention.revisit_rate(clinic=clinic, tag=sugar, **Q1) == {
+    assert figures.revisit_rate(clinic=clinic, tag=sugar, **Q1) == {
         "patients": 2,
         "revisited": 1,
         "rate": 0.5,
     }
 
 
-def test_churn_counts_a_patient_once(clinic, data):
+def test_churn_counts_a_patient_once(clinic, data, figures):
     # In Q1: P4 to churned (02-01), P6 deleted WeCom (03-05), P2 both (03-20, 03-21).
     # P1 churned 04-05: outside. → 3 patients, 2 by stage (P2, P4), 2 deleted WeCom (P2, P6).
-    assert retention.churn(clinic=clinic, **Q1) == {
+    assert figures.churn(clinic=clinic, **Q1) == {
         "patients": 3,
         "by_stage": 2,
         "deleted_wecom": 2,
     }
-    assert retention.churn(clinic=clinic, start=date(2026, 4, 1), end=date(2026, 4, 30)) == {
+    assert figures.churn(clinic=clinic, start=date(2026, 4, 1), end=date(2026, 4, 30)) == {
         "patients": 1,
         "by_stage": 1,
         "deleted_wecom": 0,
     }
 
 
-def test_at_risk(clinic, data):
+def test_at_risk(clinic, data, figures):
     # As of 2026-07-01 with 60 days (cutoff 05-02): P1, P2, P4 are churned; P3 visited 05-30;
     # P9 had a call 06-15. Left: P5 (last touch 03-10), P7 (03-31 23:30), P8 (04-01 00:30),
     # P6 (visit 04-02), longest silence first.
-    figure = retention.at_risk(clinic=clinic, days=60, today=date(2026, 7, 1))
+    figure = figures.at_risk(clinic=clinic, days=60, today=date(2026, 7, 1))
     assert figure["patients"] == 4
     assert [row["name"] for row in figure["list"]] == ["戊", "庚", "辛", "己"]
     # With 20 days (cutoff 06-11) P3 (visit 05-30) joins; P9 (call 06-15) still does not.
     names = [
-        r["name"] for r in retention.at_risk(clinic=clinic, days=20, today=date(2026, 7, 1))["list"]
+        r["name"] for r in figures.at_risk(clinic=clinic, days=20, today=date(2026, 7, 1))["list"]
     ]
     assert "丙" in names and "壬" not in names and len(names) == 5
 
 
-def test_referral_rate(clinic, data):
+def test_referral_rate(clinic, data, figures):
     # Created in Q1: P2, P3, P5, P6, P7 (03-31 23:30 +08), P9; not P8 (04-01 00:30 +08).
     # Referred: P2, P5, both by P1. → 2 / 6.
-    figure = retention.referral_rate(clinic=clinic, **Q1)
+    figure = figures.referral_rate(clinic=clinic, **Q1)
     assert (figure["new_patients"], figure["referred"], figure["rate"]) == (6, 2, 0.3333)
     assert figure["top_referrers"] == [{"id": data[1].pk, "name": "甲", "referrals": 2}]
 
 
-def test_source_channels(clinic, data):
+def test_source_channels(clinic, data, figures):
     # New in Q1 by source: walk_in P6, P9 = 2; wecom_qr P2, P3 = 2; partner P7; referral P5.
     # Revisit cohort (first visit in Q1) by source: walk_in P1 (yes); wecom_qr P2 (no), P3 (yes).
-    rows = {r["source"]: r for r in retention.source_channels(clinic=clinic, **Q1)}
+    rows = {r["source"]: r for r in figures.source_channels(clinic=clinic, **Q1)}
     assert list(rows) == ["walk_in", "wecom_qr", "partner", "referral"]
     assert rows["walk_in"] == {
         "source": "walk_in",
@@ -186,17 +198,17 @@ def test_source_channels(clinic, data):
     assert rows["referral"]["revisit_rate"] is None
 
 
-def test_satisfaction(clinic, data):
+def test_satisfaction(clinic, data, figures):
     # Q1: sent P1, P3, P2, P5 = 4; answered P1 (4/5 = 4.0), P3 (9/10 = 4.5), P6 (a text score,
     # answered but not scorable) = 3. Mean (4.0 + 4.5) / 2 = 4.25; response 3 / 4.
-    assert retention.satisfaction(clinic=clinic, **Q1) == {
+    assert figures.satisfaction(clinic=clinic, **Q1) == {
         "sent": 4,
         "answered": 3,
         "mean_score": 4.25,
         "response_rate": 0.75,
     }
     # No surveys in 2025: nothing to show, and no division by zero.
-    assert retention.satisfaction(clinic=clinic, start=date(2025, 1, 1), end=date(2025, 12, 1)) == {
+    assert figures.satisfaction(clinic=clinic, start=date(2025, 1, 1), end=date(2025, 12, 1)) == {
         "sent": 0,
         "answered": 0,
         "mean_score": None,
@@ -204,14 +216,14 @@ def test_satisfaction(clinic, data):
     }
 
 
-def test_journey_funnel(clinic, data, django_assert_max_num_queries):
+def test_journey_funnel(clinic, data, figures, django_assert_max_num_queries):
     # Cohort created in Q1: P2, P3, P5, P6, P7, P9. Reached (transitions): lead P2 P3 P5 P6 P9;
     # converted P2 P3 P6; booked P2 P3 P7; arrived P2; consulted P2.
     # lead→converted 3/5; converted→booked 2/3 (P2, P3); booked→arrived 1/3; arrived→consulted
     # 1/1; consulted→dispensed 0/1; later stages nobody reached. Now: lead P5 P9, converted P6,
     # booked P3 P7, churned P2.
     with django_assert_max_num_queries(1):
-        stages = {r["stage"]: r for r in retention.journey_funnel(clinic=clinic, **Q1)["stages"]}
+        stages = {r["stage"]: r for r in figures.journey_funnel(clinic=clinic, **Q1)["stages"]}
     assert [
         stages[s]["reached"] for s in ("lead", "converted", "booked", "arrived", "consulted")
     ] == [
@@ -240,14 +252,14 @@ def test_journey_funnel(clinic, data, django_assert_max_num_queries):
     assert "to_next" not in stages["maintained"] and "reached" not in stages["churned"]
 
 
-def test_cohort_retention(clinic, data, django_assert_max_num_queries):
+def test_cohort_retention(clinic, data, figures, django_assert_max_num_queries):
     # First visits in Q1: January cohort P1 (01-10, 02-15), P2 (01-20, 06-01); March cohort P3
     # (03-01, 03-01, 05-30). As of 2026-07-01: January months 0..6 = Jan 2/2, Feb 1/2 (P1),
     # Mar-May 0, Jun 1/2 (P2), Jul 0. March months 0..4 = Mar 1/1, Apr 0, May 1/1, Jun 0, Jul 0.
     # Lifetime value: January 4 visits, 200+300+500+100 = 1100 → 2 visits and 550 per patient;
     # March 3 visits, 150+150+400 = 700 → 3 visits and 700 per patient.
     with django_assert_max_num_queries(2):
-        cohorts = retention.cohort_retention(clinic=clinic, today=date(2026, 7, 1), **Q1)
+        cohorts = figures.cohort_retention(clinic=clinic, today=date(2026, 7, 1), **Q1)
     assert cohorts == [
         {
             "month": "2026-01",
@@ -270,9 +282,9 @@ def test_cohort_retention(clinic, data, django_assert_max_num_queries):
     ]
 
 
-def test_figures_ignore_another_clinic(clinic, other_clinic, data):
+def test_figures_ignore_another_clinic(clinic, other_clinic, data, figures):
     # The same figures for the other clinic, which has no patients, are all empty.
-    assert retention.revisit_rate(clinic=other_clinic, **Q1)["patients"] == 0
-    assert retention.churn(clinic=other_clinic, **Q1)["patients"] == 0
-    assert retention.referral_rate(clinic=other_clinic, **Q1)["new_patients"] == 0
-    assert retention.cohort_retention(clinic=other_clinic, **Q1) == []
+    assert figures.revisit_rate(clinic=other_clinic, **Q1)["patients"] == 0
+    assert figures.churn(clinic=other_clinic, **Q1)["patients"] == 0
+    assert figures.referral_rate(clinic=other_clinic, **Q1)["new_patients"] == 0
+    assert figures.cohort_retention(clinic=other_clinic, **Q1) == []

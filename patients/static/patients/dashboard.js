@@ -117,7 +117,9 @@
       const d = await CL.api("/api/dashboard/?" + query.toString());
       document.getElementById("d-start").value = d.period.start;
       document.getElementById("d-end").value = d.period.end;
-      document.getElementById("period-text").textContent = d.period.start + " — " + d.period.end;
+      // How fresh the figures are: the summaries are rebuilt by a beat job, not per request.
+      document.getElementById("period-text").textContent =
+        d.period.start + " — " + d.period.end + (d.freshness ? " · " + d.freshness.label : "");
       CL.status(statusLine, "");
       renderKpis(d);
       renderSources(d.sources);

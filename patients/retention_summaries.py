@@ -1,0 +1,285 @@
+"""The retention figures read from the summary tables (patients.summary_models): the same
+functions, arguments and results as patients.retention, whose definitions they follow, for a
+clinic whose summaries have been refreshed. tests/test_retention.py checks both against the
+same hand-worked figures.
+
+Churn and satisfaction have no summary: their events (stage transitions into churned, churn
+signals, survey touches) are few and indexed by clinic, kind and time, so the live queries in
+patients.retention are already range scans; they are re-exported here unchanged."""
+
+from datetime import date, timedelta
+
+from django.db.models import (
+    Count,
+    DateField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Sum,
+)
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from patients import retention_rollups as rollups
+from patients.models import JOURNEY, Patient, Stage, TaggedPatient
+from patients.retention import (
+    _bounds,
+    _rate,
+    churn,
+    cohort_table,
+    funnel_rows,
+    satisfaction,
+)
+from patients.summary_models import CohortMonth, RetentionFact, SummaryRefresh
+
+FIRSTS = ["first", "revisited_90"]
+FUNNEL = [
+    *(f"now_{stage}" for stage in Stage),
+    *(f"reached_{stage}" for stage in JOURNEY),
+    *(f"pair_{a}" for a in JOURNEY[:-1]),
+]
+
+__all__ = [
+    "at_risk",
+    "churn",
+    "cohort_retention",
+    "journey_funnel",
+    "referral_rate",
+    "revisit_rate",
+    "satisfaction",
+    "source_channels",
+]
+
+
+def refreshed_at(clinic):
+    """When the clinic's summaries were last rebuilt, or None if they never were."""
+    return (
+        SummaryRefresh.objects.filter(clinic=clinic).values_list("refreshed_at", flat=True).first()
+    )
+
+
+def _filtered(rows, *, doctor=None, tag=None, source=None):
+    if doctor is not None:
+        rows = rows.filter(assigned_doctor=doctor)
+    if tag is not None:
+        rows = rows.filter(
+            Exists(TaggedPatient.objects.filter(content_object=OuterRef("patient_id"), tag=tag))
+        )
+    if source:
+        rows = rows.filter(source=source)
+    return rows
+
+
+def _facts(*, clinic, **filters):
+    return _filtered(RetentionFact.objects.filter(clinic=clinic), **filters)
+
+
+def _revisited(window_days: int) -> Q:
+    window_end = ExpressionWrapper(
+        F("first_visit") + timedelta(days=window_days), output_field=DateField()
+    )
+    return Q(second_visit__lte=window_end)
+
+
+def revisit_rate(
+    *, clinic, start: date, end: date, window_days: int = 90, doctor=None, tag=None, source=None
+) -> dict:
+    if rollups.covers(doctor=doctor, tag=tag, window_days=window_days):
+        day = rollups.sums(clinic=clinic, start=start, end=end, measures=FIRSTS, source=source)
+        counts = {"patients": day["first"], "revisited": day["revisited_90"]}
+        return {**counts, "rate": _rate(counts["revisited"], counts["patients"])}
+    counts = (
+        _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        .filter(first_visit__gte=start, first_visit__lte=end)
+        .aggregate(patients=Count("*"), revisited=Count("patient", filter=_revisited(window_days)))
+    )
+    return {**counts, "rate": _rate(counts["revisited"], counts["patients"])}
+
+
+def at_risk(
+    *,
+    clinic,
+    days: int = 90,
+    today: date | None = None,
+    limit: int = 20,
+    doctor=None,
+    tag=None,
+    source=None,
+) -> dict:
+    today = today or timezone.localdate()
+    cutoff = today - timedelta(days=days)
+    silent = (
+        _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        .exclude(stage=Stage.CHURNED)
+        .filter(Q(last_active__isnull=True) | Q(last_active__lt=cutoff))
+    )
+    columns = {
+        "id": F("patient_id"),
+        "name": F("patient__name"),
+        "phone_masked": F("patient__phone_masked"),
+        "stage_now": F("patient__stage"),
+        "last_visit_date": F("patient__last_visit_date"),
+    }
+    # Never contacted first, then the longest silent: two index scans in index order.
+    never = silent.filter(last_touch_at__isnull=True).order_by("patient_id")
+    rows = list(never.values("last_touch_at", **columns)[:limit])
+    if len(rows) < limit:
+        contacted = silent.filter(last_touch_at__isnull=False).order_by(
+            "last_touch_at", "patient_id"
+        )
+        rows += contacted.values("last_touch_at", **columns)[: limit - len(rows)]
+    listed = [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "phone_masked": r["phone_masked"],
+            "stage": r["stage_now"],
+            "last_visit_date": r["last_visit_date"],
+            "last_touch_at": r["last_touch_at"],
+        }
+        for r in rows
+    ]
+    return {"days": days, "patients": silent.count(), "list": listed}
+
+
+def referral_rate(
+    *, clinic, start: date, end: date, limit: int = 5, doctor=None, tag=None, source=None
+) -> dict:
+    lo, hi = _bounds(start, end)
+    new = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
+        created_at__gte=lo, created_at__lt=hi
+    )
+    if rollups.covers(doctor=doctor, tag=tag):
+        day = rollups.sums(
+            clinic=clinic, start=start, end=end, measures=["new", "referred"], source=source
+        )
+        counts = {"new_patients": day["new"], "referred": day["referred"]}
+    else:
+        counts = new.aggregate(
+            new_patients=Count("*"),
+            referred=Count("patient", filter=Q(referred_by__isnull=False)),
+        )
+    return {
+        **counts,
+        "rate": _rate(counts["referred"], counts["new_patients"]),
+        "top_referrers": _top_referrers(new, limit),
+    }
+
+
+def _top_referrers(new, limit: int) -> list[dict]:
+    """Referrers by referrals, then name. Grouping first and naming only the few that can
+    make the list: joining names before grouping made PostgreSQL hash every patient."""
+    grouped = (
+        new.filter(referred_by__isnull=False)
+        .values("referred_by")
+        .annotate(referrals=Count("*"))
+        .order_by()
+    )
+    counts = list(grouped.order_by("-referrals").values_list("referrals", flat=True)[:limit])
+    if not counts:
+        return []
+    # Everyone level with the last place may take it on name order.
+    candidates = dict(
+        grouped.filter(referrals__gte=counts[-1]).values_list("referred_by", "referrals")
+    )
+    names = dict(Patient.objects.filter(pk__in=candidates).values_list("pk", "name"))
+    ranked = sorted(candidates, key=lambda pk: (-candidates[pk], names.get(pk, "")))
+    return [{"id": pk, "name": names.get(pk), "referrals": candidates[pk]} for pk in ranked[:limit]]
+
+
+def source_channels(
+    *, clinic, start: date, end: date, window_days: int = 90, doctor=None, tag=None, source=None
+) -> list[dict]:
+    lo, hi = _bounds(start, end)
+    facts = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
+    by_source: dict[str, dict] = {}
+
+    def entry(key):
+        return by_source.setdefault(key, {"new_patients": 0, "first_visits": 0, "revisited": 0})
+
+    if rollups.covers(doctor=doctor, tag=tag, window_days=window_days):
+        measures = ["new", *FIRSTS]
+        rows = rollups.sums_by_source(
+            clinic=clinic, start=start, end=end, measures=measures, source=source
+        )
+        for key, day in rows.items():
+            entry(key).update(
+                new_patients=day["new"], first_visits=day["first"], revisited=day["revisited_90"]
+            )
+        return _channel_rows(by_source)
+    new = facts.filter(created_at__gte=lo, created_at__lt=hi).values("source")
+    for row in new.annotate(n=Count("*")).order_by():
+        entry(row["source"])["new_patients"] = row["n"]
+    firsts = facts.filter(first_visit__gte=start, first_visit__lte=end).values("source")
+    for row in firsts.annotate(
+        first_visits=Count("*"), revisited=Count("patient", filter=_revisited(window_days))
+    ).order_by():
+        entry(row["source"]).update(first_visits=row["first_visits"], revisited=row["revisited"])
+    return _channel_rows(by_source)
+
+
+def _channel_rows(by_source: dict) -> list[dict]:
+    result = [
+        {"source": key, **value, "revisit_rate": _rate(value["revisited"], value["first_visits"])}
+        for key, value in by_source.items()
+        if value["new_patients"] or value["first_visits"]
+    ]
+    return sorted(result, key=lambda r: (-r["new_patients"], r["source"]))
+
+
+def journey_funnel(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
+    if rollups.covers(doctor=doctor, tag=tag):
+        day = rollups.sums(clinic=clinic, start=start, end=end, measures=FUNNEL, source=source)
+        # The rollup's names to funnel_rows': reached_ -> r_, pair_ -> n_.
+        counts = {
+            name.replace("reached_", "r_").replace("pair_", "n_"): value
+            for name, value in day.items()
+        }
+        return funnel_rows(counts)
+    lo, hi = _bounds(start, end)
+    cohort = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
+        created_at__gte=lo, created_at__lt=hi
+    )
+    aggregates = {f"now_{stage}": Count("patient", filter=Q(stage=stage)) for stage in Stage}
+    aggregates |= {
+        f"r_{stage}": Count("patient", filter=Q(**{f"reached_{stage}": True})) for stage in JOURNEY
+    }
+    aggregates |= {
+        f"n_{a}": Count("patient", filter=Q(**{f"reached_{a}": True, f"reached_{b}": True}))
+        for a, b in zip(JOURNEY, JOURNEY[1:], strict=False)
+    }
+    return funnel_rows(cohort.aggregate(**aggregates))
+
+
+def cohort_retention(
+    *,
+    clinic,
+    start: date,
+    end: date,
+    today: date | None = None,
+    doctor=None,
+    tag=None,
+    source=None,
+) -> list[dict]:
+    today = today or timezone.localdate()
+    if rollups.covers(doctor=doctor, tag=tag):
+        sizes, activity = rollups.cohorts(clinic=clinic, start=start, end=end, source=source)
+        return cohort_table(sizes, activity, today=today)
+    sizes = (
+        _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        .filter(first_visit__gte=start, first_visit__lte=end)
+        .annotate(month=TruncMonth("first_visit", output_field=DateField()))
+        .values("month")
+        .annotate(patients=Count("*"))
+        .order_by("month")
+    )
+    activity = (
+        _filtered(CohortMonth.objects.filter(clinic=clinic), doctor=doctor, tag=tag, source=source)
+        .filter(first_visit__gte=start, first_visit__lte=end)
+        .values("cohort", "month")
+        .annotate(patients=Count("*"), visits=Sum("visits"), amount=Sum("amount"))
+        .order_by()
+    )
+    return cohort_table(sizes, activity, today=today)

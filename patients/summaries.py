@@ -1,0 +1,210 @@
+"""Refresh a clinic's dashboard summaries (patients.summary_models) from the live tables.
+
+One clinic per call, in one transaction: recompute every row with set-based SELECTs, then write
+only what changed (an upsert that skips identical rows, and a delete of rows whose patient or
+month is gone), stamp SummaryRefresh. Computing is cheap, writing a million rows and their
+indexes is not: after the first run a refresh writes only the patients that moved. Readers keep
+seeing the previous rows until the commit (MVCC), so the dashboard never shows a half-built
+summary. Running it twice gives the same rows: the beat job may overlap or retry safely. PostgreSQL only (the SQLite demo keeps the
+live figures: without a SummaryRefresh row the dashboard computes them directly)."""
+
+import time
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from crm.models import Clinic
+from patients.models import JOURNEY, Patient, Stage
+from patients.summary_models import RetentionFact, SummaryRefresh
+
+# A row per patient: attributes, first and second visit days, last touch, stages reached.
+FACTS_SQL = """
+INSERT INTO patients_retentionfact AS f (
+    patient_id, clinic_id, assigned_doctor_id, source, stage, referred_by_id, created_at,
+    first_visit, second_visit, last_touch_at, last_active, {reached_columns}
+)
+WITH firsts AS (
+    SELECT patient_id, min(visit_date) AS first_visit
+    FROM patients_visit WHERE clinic_id = %(clinic)s GROUP BY patient_id
+), seconds AS (
+    SELECT v.patient_id, min(v.visit_date) AS second_visit
+    FROM patients_visit v JOIN firsts f ON f.patient_id = v.patient_id
+    WHERE v.clinic_id = %(clinic)s AND v.visit_date > f.first_visit
+    GROUP BY v.patient_id
+), touches AS (
+    SELECT patient_id, max(occurred_at) AS last_touch_at
+    FROM patients_touch WHERE clinic_id = %(clinic)s GROUP BY patient_id
+), reached AS (
+    SELECT patient_id, {reached_aggregates}
+    FROM patients_stagetransition WHERE clinic_id = %(clinic)s GROUP BY patient_id
+)
+SELECT p.id, p.clinic_id, p.assigned_doctor_id, p.source, p.stage, p.referred_by_id,
+       p.created_at, f.first_visit, s.second_visit, t.last_touch_at,
+       greatest(p.last_visit_date, (t.last_touch_at AT TIME ZONE %(tz)s)::date),
+       {reached_values}
+FROM patients_patient p
+LEFT JOIN firsts f ON f.patient_id = p.id
+LEFT JOIN seconds s ON s.patient_id = p.id
+LEFT JOIN touches t ON t.patient_id = p.id
+LEFT JOIN reached r ON r.patient_id = p.id
+WHERE p.clinic_id = %(clinic)s
+ON CONFLICT (patient_id) DO UPDATE SET {updates}
+WHERE ({old}) IS DISTINCT FROM ({new})
+"""
+
+# Facts of patients no longer in the clinic (deleted outside the ORM's cascade).
+FACTS_GONE_SQL = """
+DELETE FROM patients_retentionfact f WHERE f.clinic_id = %(clinic)s
+AND NOT EXISTS (SELECT 1 FROM patients_patient p WHERE p.id = f.patient_id AND p.clinic_id = f.clinic_id)
+"""
+
+# A row per patient and month with visits, labelled with the patient's first-visit month.
+COHORTS_SQL = """
+DROP TABLE IF EXISTS pg_temp.cohort_months;
+CREATE TEMPORARY TABLE cohort_months ON COMMIT DROP AS
+SELECT f.clinic_id, f.patient_id, f.assigned_doctor_id, f.source, f.first_visit,
+       date_trunc('month', f.first_visit)::date AS cohort,
+       date_trunc('month', v.visit_date)::date AS month,
+       count(*) AS visits, coalesce(sum(v.amount), 0) AS amount
+FROM patients_visit v JOIN patients_retentionfact f ON f.patient_id = v.patient_id
+WHERE v.clinic_id = %(clinic)s AND f.clinic_id = %(clinic)s
+GROUP BY f.clinic_id, f.patient_id, f.assigned_doctor_id, f.source, f.first_visit,
+         date_trunc('month', v.visit_date);
+INSERT INTO patients_cohortmonth AS c (
+    clinic_id, patient_id, assigned_doctor_id, source, first_visit, cohort, month, visits, amount
+)
+SELECT clinic_id, patient_id, assigned_doctor_id, source, first_visit, cohort, month, visits,
+       amount
+FROM cohort_months
+ON CONFLICT (patient_id, month) DO UPDATE SET
+    assigned_doctor_id = EXCLUDED.assigned_doctor_id, source = EXCLUDED.source,
+    first_visit = EXCLUDED.first_visit, cohort = EXCLUDED.cohort, visits = EXCLUDED.visits,
+    amount = EXCLUDED.amount
+WHERE (c.assigned_doctor_id, c.source, c.first_visit, c.visits, c.amount)
+    IS DISTINCT FROM (EXCLUDED.assigned_doctor_id, EXCLUDED.source, EXCLUDED.first_visit,
+                      EXCLUDED.visits, EXCLUDED.amount);
+DELETE FROM patients_cohortmonth c WHERE c.clinic_id = %(clinic)s AND NOT EXISTS (
+    SELECT 1 FROM cohort_months n WHERE n.patient_id = c.patient_id AND n.month = c.month
+);
+"""
+
+# The daily rollups, rebuilt whole from the facts (tens of thousands of rows per clinic).
+DAILY_SQL = """
+DELETE FROM patients_dailyfigure WHERE clinic_id = %(clinic)s;
+INSERT INTO patients_dailyfigure (clinic_id, day, source, measure, value)
+SELECT %(clinic)s, g.day, g.source, m.measure, m.value
+FROM (
+    SELECT (created_at AT TIME ZONE %(tz)s)::date AS day, source, {created_counts}
+    FROM patients_retentionfact WHERE clinic_id = %(clinic)s GROUP BY 1, 2
+) g CROSS JOIN LATERAL (VALUES {created_values}) AS m(measure, value)
+WHERE m.value > 0;
+INSERT INTO patients_dailyfigure (clinic_id, day, source, measure, value)
+SELECT %(clinic)s, g.day, g.source, m.measure, m.value
+FROM (
+    SELECT first_visit AS day, source, count(*) AS first,
+           count(*) FILTER (WHERE second_visit <= first_visit + 90) AS revisited_90
+    FROM patients_retentionfact WHERE clinic_id = %(clinic)s AND first_visit IS NOT NULL
+    GROUP BY 1, 2
+) g CROSS JOIN LATERAL (VALUES ('first', g.first), ('revisited_90', g.revisited_90))
+    AS m(measure, value)
+WHERE m.value > 0;
+DELETE FROM patients_cohortday WHERE clinic_id = %(clinic)s;
+INSERT INTO patients_cohortday (clinic_id, first_visit, source, month, patients, visits, amount)
+SELECT clinic_id, first_visit, source, month, count(*), sum(visits), sum(amount)
+FROM patients_cohortmonth WHERE clinic_id = %(clinic)s
+GROUP BY clinic_id, first_visit, source, month;
+"""
+
+# Every column but the key, for the upsert.
+FACT_COLUMNS = [
+    "clinic_id",
+    "assigned_doctor_id",
+    "source",
+    "stage",
+    "referred_by_id",
+    "created_at",
+    "first_visit",
+    "second_visit",
+    "last_touch_at",
+    "last_active",
+    *(f"reached_{stage}" for stage in JOURNEY),
+]
+
+
+def _facts_sql() -> str:
+    columns = [f"reached_{stage}" for stage in JOURNEY]
+    return FACTS_SQL.format(
+        reached_columns=", ".join(columns),
+        reached_aggregates=", ".join(
+            f"bool_or(to_stage = '{stage}') AS reached_{stage}" for stage in JOURNEY
+        ),
+        reached_values=", ".join(f"coalesce(r.reached_{stage}, false)" for stage in JOURNEY),
+        updates=", ".join(f"{c} = EXCLUDED.{c}" for c in FACT_COLUMNS),
+        old=", ".join(f"f.{c}" for c in FACT_COLUMNS),
+        new=", ".join(f"EXCLUDED.{c}" for c in FACT_COLUMNS),
+    )
+
+
+def _daily_sql() -> str:
+    counts = {"new": "count(*)", "referred": "count(referred_by_id)"}
+    counts |= {f"now_{stage}": f"count(*) FILTER (WHERE stage = '{stage}')" for stage in Stage}
+    counts |= {f"reached_{stage}": f"count(*) FILTER (WHERE reached_{stage})" for stage in JOURNEY}
+    counts |= {
+        f"pair_{a}": f"count(*) FILTER (WHERE reached_{a} AND reached_{b})"
+        for a, b in zip(JOURNEY, JOURNEY[1:], strict=False)
+    }
+    return DAILY_SQL.format(
+        created_counts=", ".join(f"{sql} AS {name}" for name, sql in counts.items()),
+        created_values=", ".join(f"('{name}', g.{name})" for name in counts),
+    )
+
+
+def summaries_refresh(*, clinic_id: int) -> dict:
+    """Refresh one clinic's summaries; returns its patients, the facts written, the time taken."""
+    if connection.vendor != "postgresql":
+        return {"clinic": clinic_id, "skipped": connection.vendor}
+    started = time.monotonic()
+    # Stamped before reading: anything written after this moment may be missing, never the
+    # reverse, so "updated at" never claims more than the rows hold.
+    as_of = timezone.now()
+    params = {"clinic": clinic_id, "tz": settings.TIME_ZONE}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One refresh per clinic at a time; a second caller waits, then rebuilds again.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [9009, clinic_id])
+        # The per-patient aggregates are hashed in memory rather than spilled to disk.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(_facts_sql(), params)
+        changed = cursor.rowcount
+        cursor.execute(FACTS_GONE_SQL, params)
+        changed += cursor.rowcount
+        # Fresh statistics before the next statement and the readers: after a first run the
+        # planner would take a million new rows for a handful and pick nested loops
+        # (ANALYZE may run inside the transaction, VACUUM may not).
+        cursor.execute("ANALYZE patients_retentionfact")
+        cursor.execute(COHORTS_SQL, params)
+        cursor.execute("ANALYZE patients_cohortmonth")
+        cursor.execute(_daily_sql(), params)
+        cursor.execute("ANALYZE patients_dailyfigure, patients_cohortday")
+        patients = RetentionFact.objects.filter(clinic_id=clinic_id).count()
+        SummaryRefresh.objects.update_or_create(
+            clinic_id=clinic_id,
+            defaults={"refreshed_at": as_of, "patients": patients},
+        )
+    if not connection.in_atomic_block:
+        # Updated rows leave dead index entries and clear pages' all-visible bits; VACUUM
+        # restores both, so the figures stay index-only scans without waiting for autovacuum.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "VACUUM patients_retentionfact, patients_cohortmonth, patients_dailyfigure, "
+                "patients_cohortday"
+            )
+    duration_ms = round((time.monotonic() - started) * 1000)
+    SummaryRefresh.objects.filter(clinic_id=clinic_id).update(duration_ms=duration_ms)
+    return {"clinic": clinic_id, "patients": patients, "changed": changed, "ms": duration_ms}
+
+
+def clinics_with_patients() -> list[int]:
+    has_patients = Exists(Patient.objects.filter(clinic=OuterRef("pk")))
+    return list(Clinic.objects.filter(has_patients).values_list("pk", flat=True))
