@@ -1,7 +1,5 @@
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
-from django.db import connections, models
-from django.db.models.functions import Upper
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
@@ -9,92 +7,15 @@ from taggit.models import TagBase, TaggedItemBase
 
 from crm import crypto
 from crm.models import Clinic, Membership
-
-
-class Stage(models.TextChoices):
-    """The patient journey (DOMAIN.md, seed 002), in order; churned stands apart."""
-
-    LEAD = "lead", _("Lead")
-    CONVERTED = "converted", _("Converted")
-    BOOKED = "booked", _("Booked")
-    ARRIVED = "arrived", _("Arrived")
-    CONSULTED = "consulted", _("Consulted")
-    DISPENSED = "dispensed", _("Dispensed")
-    AFTER_VISIT = "after_visit", _("After-visit")
-    MAINTAINED = "maintained", _("Maintained")
-    CHURNED = "churned", _("Churned")
-
-
-JOURNEY = [s for s in Stage if s != Stage.CHURNED]
-
-
-class Gender(models.TextChoices):
-    UNKNOWN = "", _("Unknown")
-    FEMALE = "female", _("Female")
-    MALE = "male", _("Male")
-
-
-class Source(models.TextChoices):
-    WALK_IN = "walk_in", _("Walk-in")
-    WECOM_QR = "wecom_qr", _("WeCom channel code")
-    REFERRAL = "referral", _("Referral")
-    ONLINE_PLATFORM = "online_platform", _("Online platform")
-    DOCTOR_IP = "doctor_ip", _("Doctor's public account")
-    PARTNER = "partner", _("Partner")
-    IMPORT = "import", _("Import")
-    OTHER = "other", _("Other")
-
-
-class NameBigrams(models.Func):
-    """PostgreSQL: a text's distinct character pairs (migration 0003's careloop_bigrams)."""
-
-    function = "careloop_bigrams"
-    output_field = ArrayField(models.TextField())
-
-
-class PatientQuerySet(models.QuerySet):
-    def search(self, text):
-        """Name, pinyin initials, the last 4 digits of the phone, or the full number."""
-        from patients.phones import PhoneError, normalize_phone
-
-        text = (text or "").strip()
-        if not text:
-            return self
-        digits = text.replace(" ", "").replace("-", "")
-        if digits.isdigit() and len(digits) == 4:
-            return self.filter(phone_last4=digits)
-        if digits.lstrip("+").isdigit() and len(digits) >= 7:
-            try:
-                return self.filter(phone_hash=crypto.lookup_hash(normalize_phone(digits)))
-            except PhoneError:
-                return self.none()
-        initials = models.Q(name_initials__startswith=text.lower())
-        if len(text) == 2 == len(text.upper()) and connections[self.db].vendor == "postgresql":
-            # Same matches as icontains, but from the bigram index (trigrams need 3 characters).
-            return self.alias(_bigrams=NameBigrams(Upper("name"))).filter(
-                models.Q(_bigrams__contains=[text.upper()]) | initials
-            )
-        return self.filter(models.Q(name__icontains=text) | initials)
-
-    def active(self):
-        return self.exclude(stage=Stage.CHURNED)
-
-    def contactable(self):
-        return self.active().filter(consent_to_contact=True)
-
-    def at_risk(self, *, days=90, today=None):
-        """Not churned, with neither a visit nor any touch in the last `days` days."""
-        from datetime import datetime, time, timedelta
-
-        today = today or timezone.localdate()
-        cutoff = today - timedelta(days=days)
-        since = datetime.combine(cutoff, time.min, tzinfo=timezone.get_current_timezone())
-        recent_touch = Touch.objects.filter(patient=models.OuterRef("pk"), occurred_at__gte=since)
-        return (
-            self.active()
-            .filter(models.Q(last_visit_date__isnull=True) | models.Q(last_visit_date__lt=cutoff))
-            .exclude(models.Exists(recent_touch))
-        )
+from patients.choices import (  # noqa: F401  (re-exported: `from patients.models import Stage`)
+    JOURNEY,
+    Gender,
+    Source,
+    Stage,
+    TouchChannel,
+    TouchKind,
+)
+from patients.querysets import PatientQuerySet
 
 
 class Ward(models.Model):
@@ -210,7 +131,7 @@ class Patient(models.Model):
             models.Index(fields=["clinic", "-created_at"], name="patient_clinic_created"),
             # A doctor's patients at a stage, newest first: the list's everyday filters, read
             # in page order so a page stops early. Name/initials search indexes are
-            # PostgreSQL-only (trigram, pattern ops): migration 0003, outside the model state.
+            # PostgreSQL-only (trigram, pattern ops): migration 0005, outside the model state.
             models.Index(
                 fields=["clinic", "assigned_doctor", "stage", "-created_at"],
                 name="patient_doctor_stage_created",
@@ -334,29 +255,6 @@ class StageTransition(models.Model):
         return f"{self.patient}: {self.from_stage or '-'} → {self.to_stage}"
 
 
-class TouchKind(models.TextChoices):
-    NOTE = "note", _("Note")
-    CALL = "call", _("Call")
-    MESSAGE = "message", _("Message")
-    VISIT = "visit", _("Visit")
-    FOLLOWUP = "followup", _("Follow-up")
-    STAGE_CHANGE = "stage_change", _("Stage change")
-    TAG_CHANGE = "tag_change", _("Tag change")
-    PROFILE = "profile", _("Profile")
-    SURVEY = "survey", _("Survey")
-    WELCOME = "welcome", _("Welcome message")
-    CHURN_SIGNAL = "churn_signal", _("Churn signal")
-    REFERRAL = "referral", _("Referral")
-
-
-class TouchChannel(models.TextChoices):
-    IN_PERSON = "in_person", _("In person")
-    PHONE = "phone", _("Phone")
-    WECOM = "wecom", _("WeCom")
-    SMS = "sms", _("SMS")
-    SYSTEM = "system", _("System")
-
-
 class Touch(models.Model):
     """One contact or event with a patient (每一次触达均留痕). Immutable once written."""
 
@@ -447,62 +345,9 @@ class Visit(models.Model):
         return f"{self.patient} {self.visit_date}"
 
 
-class ImportBatch(models.Model):
-    """An uploaded patient file on its way in: mapped, dry-run, then committed or dropped.
-    The file is kept in the database so every web process and worker can read it."""
-
-    class Status(models.TextChoices):
-        UPLOADED = "uploaded", _("Uploaded")
-        CHECKED = "checked", _("Checked")
-        IMPORTING = "importing", _("Importing")
-        COMMITTED = "committed", _("Imported")
-
-    class OnDuplicate(models.TextChoices):
-        SKIP = "skip", _("Skip the row, keep the existing patient")
-        MERGE = "merge", _("Merge into the existing patient")
-
-    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    file_name = models.CharField(_("file"), max_length=200)
-    content = models.BinaryField()
-    header_row = models.PositiveIntegerField(default=1)
-    header = models.JSONField(default=list)
-    # The first data rows, read once at upload so the mapping page need not reopen the file.
-    preview = models.JSONField(default=list)
-    mapping = models.JSONField(default=dict)
-    on_duplicate = models.CharField(
-        _("duplicates"), max_length=10, choices=OnDuplicate.choices, default=OnDuplicate.SKIP
-    )
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UPLOADED)
-    summary = models.JSONField(default=dict)
-    # One [row, outcome, name, masked phone, message] per data row: the downloadable report.
-    results = models.JSONField(default=list)
-    created_at = models.DateTimeField(default=timezone.now)
-    committed_at = models.DateTimeField(null=True, blank=True)
-    # Who asked for the commit; the worker writes the patients in their name.
-    committed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        verbose_name = _("patient import")
-        verbose_name_plural = _("patient imports")
-        ordering = ["-created_at"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(status="committed", committed_at__isnull=False)
-                | (~models.Q(status="committed") & models.Q(committed_at__isnull=True)),
-                name="importbatch_committed_at_iff_committed",
-            )
-        ]
-
-    def __str__(self):
-        return self.file_name
-
-
-# The dashboard's summary tables live in their own module; imported here so Django registers them.
+# The import batches and the dashboard's summary tables live in their own modules; imported here
+# so Django registers them and `from patients.models import …` finds them.
+from patients.import_models import ImportBatch  # noqa: E402, F401
 from patients.summary_models import (  # noqa: E402, F401
     CohortDay,
     CohortMonth,

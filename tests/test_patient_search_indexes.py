@@ -1,4 +1,4 @@
-"""Name and pinyin search at scale: the PostgreSQL indexes of migration 0003 exist, and the
+"""Name and pinyin search at scale: the PostgreSQL indexes of migration 0005 exist, and the
 two-character path (bigram index) finds exactly what a substring match finds."""
 
 from django.db import connection

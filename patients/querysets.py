@@ -1,0 +1,63 @@
+"""How patients are searched and narrowed (Patient.objects)."""
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import connections, models
+from django.db.models.functions import Upper
+from django.utils import timezone
+
+from crm import crypto
+from patients.choices import Stage
+
+
+class NameBigrams(models.Func):
+    """PostgreSQL: a text's distinct character pairs (migration 0005's careloop_bigrams)."""
+
+    function = "careloop_bigrams"
+    output_field = ArrayField(models.TextField())
+
+
+class PatientQuerySet(models.QuerySet):
+    def search(self, text):
+        """Name, pinyin initials, the last 4 digits of the phone, or the full number."""
+        from patients.phones import PhoneError, normalize_phone
+
+        text = (text or "").strip()
+        if not text:
+            return self
+        digits = text.replace(" ", "").replace("-", "")
+        if digits.isdigit() and len(digits) == 4:
+            return self.filter(phone_last4=digits)
+        if digits.lstrip("+").isdigit() and len(digits) >= 7:
+            try:
+                return self.filter(phone_hash=crypto.lookup_hash(normalize_phone(digits)))
+            except PhoneError:
+                return self.none()
+        initials = models.Q(name_initials__startswith=text.lower())
+        if len(text) == 2 == len(text.upper()) and connections[self.db].vendor == "postgresql":
+            # Same matches as icontains, but from the bigram index (trigrams need 3 characters).
+            return self.alias(_bigrams=NameBigrams(Upper("name"))).filter(
+                models.Q(_bigrams__contains=[text.upper()]) | initials
+            )
+        return self.filter(models.Q(name__icontains=text) | initials)
+
+    def active(self):
+        return self.exclude(stage=Stage.CHURNED)
+
+    def contactable(self):
+        return self.active().filter(consent_to_contact=True)
+
+    def at_risk(self, *, days=90, today=None):
+        """Not churned, with neither a visit nor any touch in the last `days` days."""
+        from datetime import datetime, time, timedelta
+
+        from patients.models import Touch  # defined after this queryset
+
+        today = today or timezone.localdate()
+        cutoff = today - timedelta(days=days)
+        since = datetime.combine(cutoff, time.min, tzinfo=timezone.get_current_timezone())
+        recent_touch = Touch.objects.filter(patient=models.OuterRef("pk"), occurred_at__gte=since)
+        return (
+            self.active()
+            .filter(models.Q(last_visit_date__isnull=True) | models.Q(last_visit_date__lt=cutoff))
+            .exclude(models.Exists(recent_touch))
+        )
