@@ -25,7 +25,8 @@ from django.utils.translation import gettext as _
 from crm.models import Membership
 from followups import clock
 from followups.models import FollowUpTask, ReminderState
-from patients.models import Patient, Stage, Touch, TouchChannel, TouchKind
+from patients.models import Patient, Stage, Touch, TouchKind
+from patients.services import touch_build
 from wechat.models import Delivery, DeliveryChannel, WeComAccount
 from wechat.services import delivery_enqueue, delivery_enqueue_many
 
@@ -144,16 +145,13 @@ def _sender_for(task: FollowUpTask, members: dict) -> str:
 
 
 def _followup_touch(task: FollowUpTask, summary: str, payload: dict) -> Touch:
-    """A timeline entry as patients.services.touch_record writes it, unsaved, so that a
-    batch's entries go in one INSERT."""
-    return Touch(
+    """A task's timeline entry, unsaved, so that a batch's entries go in one INSERT."""
+    return touch_build(
         clinic_id=task.patient.clinic_id,
         patient_id=task.patient_id,
         kind=TouchKind.FOLLOWUP,
-        channel=TouchChannel.SYSTEM,
-        summary=summary[:500],
+        summary=summary,
         payload=payload,
-        occurred_at=timezone.now(),
     )
 
 

@@ -113,9 +113,10 @@ def _save(patient: Patient) -> None:
         ) from exc
 
 
-def touch_record(
+def touch_build(
     *,
-    patient: Patient,
+    clinic_id: int,
+    patient_id: int,
     kind: str,
     summary: str,
     actor=None,
@@ -123,13 +124,15 @@ def touch_record(
     payload: dict | None = None,
     occurred_at=None,
 ) -> Touch:
+    """A checked, unsaved timeline entry: for writers that insert many at once
+    (Touch.objects.bulk_create); one entry goes through touch_record."""
     if kind not in TouchKind.values:
         raise ValidationError({"kind": [_("Unknown timeline entry kind.")]})
     if channel not in TouchChannel.values:
         raise ValidationError({"channel": [_("Unknown channel.")]})
-    return Touch.objects.create(
-        clinic_id=patient.clinic_id,
-        patient=patient,
+    return Touch(
+        clinic_id=clinic_id,
+        patient_id=patient_id,
         kind=kind,
         channel=channel,
         actor=actor,
@@ -137,6 +140,15 @@ def touch_record(
         payload=payload or {},
         occurred_at=occurred_at or timezone.now(),
     )
+
+
+def touch_record(*, patient: Patient, kind: str, summary: str, **details) -> Touch:
+    touch = touch_build(
+        clinic_id=patient.clinic_id, patient_id=patient.pk, kind=kind, summary=summary, **details
+    )
+    touch.patient = patient
+    touch.save()
+    return touch
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from patients.models import Stage, Touch, TouchChannel, TouchKind
+from patients.services import touch_build
 from wechat import pacing, transport
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
 
@@ -241,8 +242,8 @@ def _skip_reason(delivery: Delivery) -> str:
 
 
 def _touch(delivery: Delivery, status: str, reason: str = "") -> Touch:
-    """The result on the patient's timeline (what patients.services.touch_record writes),
-    unsaved, so that a block's results go in one INSERT."""
+    """The result on the patient's timeline, unsaved, so that a block's results go in one
+    INSERT."""
     kind = TouchKind.WELCOME if delivery.channel == DeliveryChannel.WELCOME else TouchKind.MESSAGE
     summary = {
         DeliveryStatus.SENT: _("Sent on WeCom: %(body)s"),
@@ -250,12 +251,11 @@ def _touch(delivery: Delivery, status: str, reason: str = "") -> Touch:
         DeliveryStatus.MISSED: _("Not sent (%(reason)s): %(body)s"),
         DeliveryStatus.DEAD: _("Sending failed (%(reason)s): %(body)s"),
     }[status] % {"body": delivery.body[:200], "reason": reason}
-    return Touch(
+    return touch_build(
         clinic_id=delivery.clinic_id,
         patient_id=delivery.patient_id,
         kind=kind,
         channel=TouchChannel.WECOM,
-        summary=summary[:500],
+        summary=summary,
         payload={"delivery_id": delivery.pk, "status": status, "channel": delivery.channel},
-        occurred_at=timezone.now(),
     )
