@@ -26,7 +26,7 @@ from crm.models import Membership
 from followups import clock
 from followups.models import FollowUpTask, ReminderState
 from patients.models import Patient, Stage, Touch, TouchKind
-from patients.services import touch_build
+from patients.timeline import touch_build
 from wechat.models import Delivery, DeliveryChannel, WeComAccount
 from wechat.services import delivery_enqueue, delivery_enqueue_many
 

@@ -26,6 +26,7 @@ from patients.models import (
     Visit,
 )
 from patients.phones import PhoneError, mask_phone, normalize_phone
+from patients.timeline import touch_build, touch_record  # noqa: F401  (callers use services.*)
 
 PROFILE_FIELDS = (
     "name",
@@ -111,44 +112,6 @@ def _save(patient: Patient) -> None:
         raise ValidationError(
             _("Another patient of this clinic has this phone number or WeCom contact.")
         ) from exc
-
-
-def touch_build(
-    *,
-    clinic_id: int,
-    patient_id: int,
-    kind: str,
-    summary: str,
-    actor=None,
-    channel: str = TouchChannel.SYSTEM,
-    payload: dict | None = None,
-    occurred_at=None,
-) -> Touch:
-    """A checked, unsaved timeline entry: for writers that insert many at once
-    (Touch.objects.bulk_create); one entry goes through touch_record."""
-    if kind not in TouchKind.values:
-        raise ValidationError({"kind": [_("Unknown timeline entry kind.")]})
-    if channel not in TouchChannel.values:
-        raise ValidationError({"channel": [_("Unknown channel.")]})
-    return Touch(
-        clinic_id=clinic_id,
-        patient_id=patient_id,
-        kind=kind,
-        channel=channel,
-        actor=actor,
-        summary=summary[:500],
-        payload=payload or {},
-        occurred_at=occurred_at or timezone.now(),
-    )
-
-
-def touch_record(*, patient: Patient, kind: str, summary: str, **details) -> Touch:
-    touch = touch_build(
-        clinic_id=patient.clinic_id, patient_id=patient.pk, kind=kind, summary=summary, **details
-    )
-    touch.patient = patient
-    touch.save()
-    return touch
 
 
 @transaction.atomic

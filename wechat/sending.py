@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from patients.models import Stage, Touch, TouchChannel, TouchKind
-from patients.services import touch_build
+from patients.timeline import touch_build
 from wechat import pacing, transport
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
 
