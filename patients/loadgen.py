@@ -24,6 +24,11 @@ SOURCE_WEIGHTS = [30, 25, 12, 10, 15, 3, 5]
 # Final stage of a patient's journey: most are early or in long-term maintenance.
 FINAL_STAGE_WEIGHTS = [12, 10, 8, 3, 8, 6, 18, 25]
 CHURN_SHARE = 0.10
+# After a visit the clinic sends a satisfaction survey to some patients; most answer well.
+SURVEY_SHARE = 0.35
+SURVEY_ANSWERED = 0.6
+SURVEY_SCORES, SURVEY_SCORE_WEIGHTS = [5, 4, 3, 2, 1], [45, 30, 13, 7, 5]
+SURVEY_SENT = (TouchKind.SURVEY, TouchChannel.WECOM)
 FILLER_KINDS = [
     (TouchKind.NOTE, TouchChannel.WECOM),
     (TouchKind.CALL, TouchChannel.PHONE),
@@ -62,6 +67,8 @@ def generate_patients(
 
     begin_bulk_load()
     rng = random.Random(seed)
+    # Surveys draw from their own stream so that adding them left every other row as it was.
+    survey_rng = random.Random(seed + 7_919)
     now = now or timezone.now()
     start = now - timedelta(days=365 * years)
     span = (now - start).total_seconds()
@@ -341,6 +348,21 @@ def generate_patients(
                 {"visit_id": visit_id, "kind": kind, "amount": str(amount)},
                 when,
             )
+            if survey_rng.random() < SURVEY_SHARE:
+                sent = when + timedelta(days=1, hours=survey_rng.uniform(0, 8))
+                answered = sent + timedelta(hours=survey_rng.uniform(0.2, 48))
+                if sent < now:
+                    touch(pid, *SURVEY_SENT, assistant, "发送满意度调查", {"event": "sent"}, sent)
+                if answered < now and survey_rng.random() < SURVEY_ANSWERED:
+                    score = survey_rng.choices(SURVEY_SCORES, SURVEY_SCORE_WEIGHTS)[0]
+                    touch(
+                        pid,
+                        *SURVEY_SENT,
+                        None,
+                        f"满意度调查已回复：{score}/5",
+                        {"event": "answered", "score": score, "scale": 5},
+                        answered,
+                    )
 
         # Filler contacts: exponential, so most timelines are short and a few are long.
         fillers = int(rng.expovariate(1 / filler_mean)) if filler_mean else 0
