@@ -87,8 +87,10 @@ def patient_create_many(*, clinic: Clinic, rows: Iterable[dict], actor=None, at=
         patient.name_initials = name_initials(patient.name)
         if phone:
             _store_phone(patient, phone)
+        tags = list(tags)
+        patient.tag_ids = sorted({t.pk for t in tags})
         patients.append(patient)
-        tag_lists.append(list(tags))
+        tag_lists.append(tags)
     if not patients:
         return 0
     try:

@@ -1,7 +1,7 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from patients.models import Patient, PatientTag, Source, Stage, TaggedPatient, Ward
+from patients.models import Patient, PatientTag, Source, Stage, Ward
 
 
 def _wards(request):
@@ -47,31 +47,35 @@ class PatientFilter(django_filters.FilterSet):
     def filter_noop(self, queryset, name, value):
         return queryset  # read by filter_tags
 
+    @staticmethod
+    def _ids(value) -> set[int]:
+        return {int(v) for v in value if str(v).isdigit()}
+
     def filter_tags(self, queryset, name, value):
-        ids = {int(v) for v in value if str(v).isdigit()}
+        ids = self._ids(value)
         if not ids:
             return queryset
         match = self.form.cleaned_data.get("tag_match") or "any"
         if match == "all":
-            return self.filter_all_tags(queryset, name, ids)
+            return self.filter_all_tags(queryset, name, value)
+        # Only existing tags are asked for: a deleted tag's id may linger in Patient.tag_ids.
+        groups: dict[int, list[int]] = {}
+        for tag_id, group_id in PatientTag.objects.filter(pk__in=ids).values_list("pk", "group_id"):
+            groups.setdefault(group_id, []).append(tag_id)
         if match == "group":
-            groups: dict[int, list[int]] = {}
-            for tag_id, group_id in PatientTag.objects.filter(pk__in=ids).values_list(
-                "pk", "group_id"
-            ):
-                groups.setdefault(group_id, []).append(tag_id)
             for tag_ids in groups.values():
-                queryset = queryset.filter(pk__in=self._tagged(tag_ids))
-            return queryset
-        return queryset.filter(pk__in=self._tagged(ids))
-
-    @staticmethod
-    def _tagged(tag_ids):
-        return TaggedPatient.objects.filter(tag_id__in=tag_ids).values("content_object_id")
+                queryset = queryset.tagged_any(tag_ids)
+            return queryset if groups else queryset.none()
+        return queryset.tagged_any([tag_id for tag_ids in groups.values() for tag_id in tag_ids])
 
     def filter_all_tags(self, queryset, name, value):
-        for tag_id in {int(v) for v in value if str(v).isdigit()}:
-            queryset = queryset.filter(pk__in=self._tagged([tag_id]))
+        ids = self._ids(value)
+        if not ids:
+            return queryset
+        if PatientTag.objects.filter(pk__in=ids).count() != len(ids):
+            return queryset.none()  # a tag that does not exist: nobody carries it
+        for tag_id in sorted(ids):
+            queryset = queryset.tagged_any([tag_id])
         return queryset
 
     def filter_has_wecom(self, queryset, name, value):

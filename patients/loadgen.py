@@ -112,6 +112,7 @@ def generate_patients(
                 "notes",
                 "created_at",
                 "updated_at",
+                "tag_ids",
             ],
         ),
         "tagged": Copier(
@@ -223,35 +224,34 @@ def generate_patients(
         visit_dates.sort()
         last_visit = visit_dates[-1].date() if visit_dates else None
 
-        copiers["patient"].add(
-            [
-                pid,
-                clinic.pk,
-                name,
-                "".join(initials.get(c, "") for c in name),
-                rng.choice(["female", "male"]),
-                date(
-                    1940 + rng.randrange(66), 1 + rng.randrange(12), 1 + rng.randrange(28)
-                ).isoformat(),
-                crypto.encrypt(e164),
-                crypto.lookup_hash(e164),
-                e164[-4:],
-                mask_phone(e164),
-                f"wm{rng.getrandbits(64):016x}" if source == "wecom_qr" else "",
-                source,
-                "",
-                referrer,
-                doctor,
-                assistant,
-                stage,
-                stage_at.isoformat(),
-                rng.random() > 0.05,
-                last_visit.isoformat() if last_visit else None,
-                "",
-                created.isoformat(),
-                stage_at.isoformat(),
-            ]
-        )
+        # Written once its tags are chosen (their ids are a column of the row).
+        patient_row = [
+            pid,
+            clinic.pk,
+            name,
+            "".join(initials.get(c, "") for c in name),
+            rng.choice(["female", "male"]),
+            date(
+                1940 + rng.randrange(66), 1 + rng.randrange(12), 1 + rng.randrange(28)
+            ).isoformat(),
+            crypto.encrypt(e164),
+            crypto.lookup_hash(e164),
+            e164[-4:],
+            mask_phone(e164),
+            f"wm{rng.getrandbits(64):016x}" if source == "wecom_qr" else "",
+            source,
+            "",
+            referrer,
+            doctor,
+            assistant,
+            stage,
+            stage_at.isoformat(),
+            rng.random() > 0.05,
+            last_visit.isoformat() if last_visit else None,
+            "",
+            created.isoformat(),
+            stage_at.isoformat(),
+        ]
         touch(
             pid,
             TouchKind.PROFILE,
@@ -308,6 +308,7 @@ def generate_patients(
             chosen.add(rng.choices(by_kind["surgery"], zipf["surgery"])[0])
         for tag_id in chosen:
             copiers["tagged"].add([next_id(TaggedPatient), pid, tag_id, created.isoformat()])
+        copiers["patient"].add([*patient_row, json.dumps(sorted(chosen))])
         touch(
             pid,
             TouchKind.TAG_CHANGE,

@@ -103,6 +103,11 @@ class Patient(models.Model):
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     tags = TaggableManager(through="TaggedPatient", blank=True, verbose_name=_("tags"))
+    # A copy of the patient's tag ids, kept by services.patient_tag and bulk.patient_create_many,
+    # for the list's tag filter (PatientQuerySet.tagged_any, GIN-indexed on PostgreSQL).
+    # TaggedPatient stays the record; ids of deleted tags may linger here and are never asked
+    # for (the filter only asks for existing tags).
+    tag_ids = models.JSONField(_("tag ids"), default=list, blank=True, editable=False)
     objects = PatientQuerySet.as_manager()
 
     class Meta:

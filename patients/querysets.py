@@ -40,6 +40,23 @@ class PatientQuerySet(models.QuerySet):
             )
         return self.filter(models.Q(name__icontains=text) | initials)
 
+    def tagged_any(self, tag_ids):
+        """Patients carrying any of these tags."""
+        tag_ids = sorted({int(tag_id) for tag_id in tag_ids})
+        if not tag_ids:
+            return self.none()
+        if connections[self.db].vendor == "postgresql":
+            # Patient.tag_ids and its GIN index (migration 0007): a popular tag's patients are
+            # a bitmap, not a join of its hundreds of thousands of TaggedPatient rows.
+            match = models.Q()
+            for tag_id in tag_ids:
+                match |= models.Q(tag_ids__contains=[tag_id])
+            return self.filter(match)
+        from patients.models import TaggedPatient  # defined after this queryset
+
+        tagged = TaggedPatient.objects.filter(tag_id__in=tag_ids).values("content_object_id")
+        return self.filter(pk__in=tagged)
+
     def active(self):
         return self.exclude(stage=Stage.CHURNED)
 

@@ -278,6 +278,9 @@ def patient_tag(
     TaggedPatient.objects.bulk_create([TaggedPatient(content_object=patient, tag=t) for t in added])
     removed = list(to_remove.values())
     if added or removed:
+        patient.tag_ids = sorted(set(current).difference(to_remove) | {t.pk for t in added})
+        Patient.objects.filter(pk=patient.pk).update(tag_ids=patient.tag_ids)
+    if added or removed:
         parts = [f"+{t.name}" for t in added] + [f"-{t.name}" for t in removed]
         touch_record(
             patient=patient,

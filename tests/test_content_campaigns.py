@@ -182,6 +182,7 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
                 stage=Stage.CHURNED if kind == "churned" else Stage.AFTER_VISIT,
                 assigned_assistant=None if kind == "no_sender" else assistant,
                 assigned_doctor=doctor if n % 2 and kind != "no_sender" else None,
+                tag_ids=[disease.pk],  # rows written directly carry what the services keep
             )
         )
     patients = Patient.objects.bulk_create(patients)
@@ -191,8 +192,11 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
     # Outside the segment: an untagged patient and another clinic's patient with the same tag name.
     Patient.objects.create(clinic=clinic, name="不在分组", external_userid="wmOUT",
                            assigned_assistant=assistant)  # fmt: skip
-    stranger = Patient.objects.create(clinic=other_clinic, name="外院", external_userid="wmX")
-    TaggedPatient.objects.create(content_object=stranger, tag=tag(other_clinic, "糖尿病"))
+    their_tag = tag(other_clinic, "糖尿病")
+    stranger = Patient.objects.create(
+        clinic=other_clinic, name="外院", external_userid="wmX", tag_ids=[their_tag.pk]
+    )
+    TaggedPatient.objects.create(content_object=stranger, tag=their_tag)
     # Some patients had a message today already: 3 of the would-be eligible ones.
     already = [p for p in patients if kinds[patients.index(p) % 10] == "ok"][:3]
     for p in already:
