@@ -108,8 +108,10 @@ IN_PERIOD = "first_visit BETWEEN %(start)s AND %(end)s"
 CREATED = "created_at >= %(lo)s AND created_at < %(hi)s"
 SILENT = f"{FACTS} AND stage <> 'churned' AND (last_active IS NULL OR last_active < %(cutoff)s)"
 
+# The clinic-wide rows (tag_id IS NULL): the tag rows are for a tag filter.
 DAYS = (
-    "FROM patients_dailyfigure WHERE clinic_id = %(clinic)s AND day BETWEEN %(start)s AND %(end)s"
+    "FROM patients_dailyfigure WHERE clinic_id = %(clinic)s AND tag_id IS NULL "
+    "AND day BETWEEN %(start)s AND %(end)s"
 )
 
 
@@ -158,7 +160,7 @@ SUMMARY_FLOORS = {
     "cohorts": [
         f"SELECT date_trunc('month', day), sum(value) {DAYS} AND measure = 'first' GROUP BY 1",
         "SELECT date_trunc('month', first_visit), month, sum(patients), sum(visits), sum(amount) "
-        "FROM patients_cohortday WHERE clinic_id = %(clinic)s "
+        "FROM patients_cohortday WHERE clinic_id = %(clinic)s AND tag_id IS NULL "
         f"AND {IN_PERIOD} GROUP BY 1, 2",
     ],
 }

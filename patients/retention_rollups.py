@@ -1,11 +1,11 @@
 """Counts for the dashboard's figures from the daily rollups (DailyFigure, CohortDay), which
-serve every view without a doctor or tag filter: the clinic's own, and per channel. Each
+serve every view without a doctor filter: the clinic's own, per channel and per tag. Each
 function returns the same counts as the per-patient query it stands in for, in
 patients.retention_summaries, which decides which one to call."""
 
 from datetime import date
 
-from django.db.models import DateField, Sum
+from django.db.models import DateField, Q, Sum
 from django.db.models.functions import TruncMonth
 
 from patients.summary_models import CohortDay, DailyFigure
@@ -14,13 +14,15 @@ from patients.summary_models import CohortDay, DailyFigure
 ROLLUP_WINDOW = 90
 
 
-def covers(*, doctor=None, tag=None, window_days: int = ROLLUP_WINDOW) -> bool:
-    return doctor is None and tag is None and window_days == ROLLUP_WINDOW
+def covers(*, doctor=None, window_days: int = ROLLUP_WINDOW) -> bool:
+    """The rollups are kept per channel and per tag, not per doctor: a doctor's patients are a
+    small share of the clinic, which the facts serve fast enough (BENCHMARKS.md)."""
+    return doctor is None and window_days == ROLLUP_WINDOW
 
 
-def sums(*, clinic, start: date, end: date, measures, source=None) -> dict[str, int]:
+def sums(*, clinic, start: date, end: date, measures, tag=None, source=None) -> dict[str, int]:
     """measure -> total over the period's days."""
-    rows = _rows(clinic=clinic, start=start, end=end, measures=measures, source=source)
+    rows = _rows(clinic=clinic, start=start, end=end, measures=measures, tag=tag, source=source)
     totals = dict.fromkeys(measures, 0)
     totals.update(
         rows.values("measure").annotate(total=Sum("value")).values_list("measure", "total")
@@ -28,25 +30,38 @@ def sums(*, clinic, start: date, end: date, measures, source=None) -> dict[str, 
     return totals
 
 
-def sums_by_source(*, clinic, start: date, end: date, measures, source=None) -> dict:
+def sums_by_source(*, clinic, start: date, end: date, measures, tag=None, source=None) -> dict:
     """source -> measure -> total over the period's days."""
-    rows = _rows(clinic=clinic, start=start, end=end, measures=measures, source=source)
+    rows = _rows(clinic=clinic, start=start, end=end, measures=measures, tag=tag, source=source)
     result: dict[str, dict[str, int]] = {}
     for row in rows.values("source", "measure").annotate(total=Sum("value")):
         result.setdefault(row["source"], dict.fromkeys(measures, 0))[row["measure"]] = row["total"]
     return result
 
 
-def cohorts(*, clinic, start: date, end: date, source=None):
+def silent(*, clinic, cutoff: date, tag=None, source=None) -> int:
+    """Patients not churned whose last visit or touch was before `cutoff`, or who never had
+    either: at risk, whatever the number of days asked for."""
+    measures = ["silent", "never_active"]
+    rows = _rows(
+        clinic=clinic, start=date.min, end=date.max, measures=measures, tag=tag, source=source
+    )
+    rows = rows.filter(Q(measure="never_active") | Q(day__lt=cutoff))
+    return rows.aggregate(n=Sum("value"))["n"] or 0
+
+
+def cohorts(*, clinic, start: date, end: date, tag=None, source=None):
     """(sizes, activity) rows for patients.retention.cohort_table."""
-    first = _rows(clinic=clinic, start=start, end=end, measures=["first"], source=source)
+    first = _rows(clinic=clinic, start=start, end=end, measures=["first"], tag=tag, source=source)
     sizes = (
         first.annotate(month=TruncMonth("day", output_field=DateField()))
         .values("month")
         .annotate(patients=Sum("value"))
         .order_by("month")
     )
-    days = CohortDay.objects.filter(clinic=clinic, first_visit__gte=start, first_visit__lte=end)
+    days = CohortDay.objects.filter(
+        clinic=clinic, tag=tag, first_visit__gte=start, first_visit__lte=end
+    )
     if source:
         days = days.filter(source=source)
     activity = (
@@ -58,8 +73,9 @@ def cohorts(*, clinic, start: date, end: date, source=None):
     return sizes, activity
 
 
-def _rows(*, clinic, start, end, measures, source):
+def _rows(*, clinic, start, end, measures, tag, source):
+    # tag=None reads the clinic-wide rows (tag IS NULL), never every tag's.
     rows = DailyFigure.objects.filter(
-        clinic=clinic, day__gte=start, day__lte=end, measure__in=list(measures)
+        clinic=clinic, tag=tag, day__gte=start, day__lte=end, measure__in=list(measures)
     ).order_by()
     return rows.filter(source=source) if source else rows

@@ -86,8 +86,10 @@ def _revisited(window_days: int) -> Q:
 def revisit_rate(
     *, clinic, start: date, end: date, window_days: int = 90, doctor=None, tag=None, source=None
 ) -> dict:
-    if rollups.covers(doctor=doctor, tag=tag, window_days=window_days):
-        day = rollups.sums(clinic=clinic, start=start, end=end, measures=FIRSTS, source=source)
+    if rollups.covers(doctor=doctor, window_days=window_days):
+        day = rollups.sums(
+            clinic=clinic, start=start, end=end, measures=FIRSTS, tag=tag, source=source
+        )
         counts = {"patients": day["first"], "revisited": day["revisited_90"]}
         return {**counts, "rate": _rate(counts["revisited"], counts["patients"])}
     counts = (
@@ -141,7 +143,11 @@ def at_risk(
         }
         for r in rows
     ]
-    return {"days": days, "patients": silent.count(), "list": listed}
+    if rollups.covers(doctor=doctor):
+        count = rollups.silent(clinic=clinic, cutoff=cutoff, tag=tag, source=source)
+    else:
+        count = silent.count()
+    return {"days": days, "patients": count, "list": listed}
 
 
 def referral_rate(
@@ -151,9 +157,10 @@ def referral_rate(
     new = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
         created_at__gte=lo, created_at__lt=hi
     )
-    if rollups.covers(doctor=doctor, tag=tag):
+    if rollups.covers(doctor=doctor):
+        measures = ["new", "referred"]
         day = rollups.sums(
-            clinic=clinic, start=start, end=end, measures=["new", "referred"], source=source
+            clinic=clinic, start=start, end=end, measures=measures, tag=tag, source=source
         )
         counts = {"new_patients": day["new"], "referred": day["referred"]}
     else:
@@ -199,10 +206,10 @@ def source_channels(
     def entry(key):
         return by_source.setdefault(key, {"new_patients": 0, "first_visits": 0, "revisited": 0})
 
-    if rollups.covers(doctor=doctor, tag=tag, window_days=window_days):
+    if rollups.covers(doctor=doctor, window_days=window_days):
         measures = ["new", *FIRSTS]
         rows = rollups.sums_by_source(
-            clinic=clinic, start=start, end=end, measures=measures, source=source
+            clinic=clinic, start=start, end=end, measures=measures, tag=tag, source=source
         )
         for key, day in rows.items():
             entry(key).update(
@@ -230,8 +237,10 @@ def _channel_rows(by_source: dict) -> list[dict]:
 
 
 def journey_funnel(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
-    if rollups.covers(doctor=doctor, tag=tag):
-        day = rollups.sums(clinic=clinic, start=start, end=end, measures=FUNNEL, source=source)
+    if rollups.covers(doctor=doctor):
+        day = rollups.sums(
+            clinic=clinic, start=start, end=end, measures=FUNNEL, tag=tag, source=source
+        )
         # The rollup's names to funnel_rows': reached_ -> r_, pair_ -> n_.
         counts = {
             name.replace("reached_", "r_").replace("pair_", "n_"): value
@@ -264,8 +273,10 @@ def cohort_retention(
     source=None,
 ) -> list[dict]:
     today = today or timezone.localdate()
-    if rollups.covers(doctor=doctor, tag=tag):
-        sizes, activity = rollups.cohorts(clinic=clinic, start=start, end=end, source=source)
+    if rollups.covers(doctor=doctor):
+        sizes, activity = rollups.cohorts(
+            clinic=clinic, start=start, end=end, tag=tag, source=source
+        )
         return cohort_table(sizes, activity, today=today)
     sizes = (
         _facts(clinic=clinic, doctor=doctor, tag=tag, source=source)

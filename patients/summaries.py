@@ -90,31 +90,78 @@ DELETE FROM patients_cohortmonth c WHERE c.clinic_id = %(clinic)s AND NOT EXISTS
 );
 """
 
-# The daily rollups, rebuilt whole from the facts (tens of thousands of rows per clinic).
+# The daily rollups from the facts: one set of rows for the whole clinic (tag NULL) and one per
+# tag, counting each patient under each tag they carry. Computed into temporary tables, then
+# written by _sync_sql (only the rows that differ).
 DAILY_SQL = """
-DELETE FROM patients_dailyfigure WHERE clinic_id = %(clinic)s;
-INSERT INTO patients_dailyfigure (clinic_id, day, source, measure, value)
-SELECT %(clinic)s, g.day, g.source, m.measure, m.value
+DROP TABLE IF EXISTS pg_temp.daily_figures;
+CREATE TEMPORARY TABLE daily_figures ON COMMIT DROP AS
+WITH facts AS NOT MATERIALIZED (
+    SELECT NULL::bigint AS tag_id, f.* FROM patients_retentionfact f
+    WHERE f.clinic_id = %(clinic)s
+    UNION ALL
+    SELECT t.tag_id, f.* FROM patients_retentionfact f
+    JOIN patients_taggedpatient t ON t.content_object_id = f.patient_id
+    WHERE f.clinic_id = %(clinic)s
+)
+SELECT g.tag_id, g.day, g.source, m.measure, m.value
 FROM (
-    SELECT (created_at AT TIME ZONE %(tz)s)::date AS day, source, {created_counts}
-    FROM patients_retentionfact WHERE clinic_id = %(clinic)s GROUP BY 1, 2
+    SELECT tag_id, (created_at AT TIME ZONE %(tz)s)::date AS day, source, {created_counts}
+    FROM facts GROUP BY 1, 2, 3
 ) g CROSS JOIN LATERAL (VALUES {created_values}) AS m(measure, value)
-WHERE m.value > 0;
-INSERT INTO patients_dailyfigure (clinic_id, day, source, measure, value)
-SELECT %(clinic)s, g.day, g.source, m.measure, m.value
+WHERE m.value > 0
+UNION ALL
+SELECT g.tag_id, g.day, g.source, m.measure, m.value
 FROM (
-    SELECT first_visit AS day, source, count(*) AS first,
+    SELECT tag_id, first_visit AS day, source, count(*) AS first,
            count(*) FILTER (WHERE second_visit <= first_visit + 90) AS revisited_90
-    FROM patients_retentionfact WHERE clinic_id = %(clinic)s AND first_visit IS NOT NULL
-    GROUP BY 1, 2
+    FROM facts WHERE first_visit IS NOT NULL GROUP BY 1, 2, 3
 ) g CROSS JOIN LATERAL (VALUES ('first', g.first), ('revisited_90', g.revisited_90))
     AS m(measure, value)
+WHERE m.value > 0
+UNION ALL
+-- At risk after d days: silent before today - d, or never active (by creation day).
+SELECT g.tag_id, g.day, g.source, m.measure, m.value
+FROM (
+    SELECT tag_id, coalesce(last_active, (created_at AT TIME ZONE %(tz)s)::date) AS day,
+           source, count(last_active) AS silent,
+           count(*) FILTER (WHERE last_active IS NULL) AS never_active
+    FROM facts WHERE stage <> 'churned' GROUP BY 1, 2, 3
+) g CROSS JOIN LATERAL (VALUES ('silent', g.silent), ('never_active', g.never_active))
+    AS m(measure, value)
 WHERE m.value > 0;
-DELETE FROM patients_cohortday WHERE clinic_id = %(clinic)s;
-INSERT INTO patients_cohortday (clinic_id, first_visit, source, month, patients, visits, amount)
-SELECT clinic_id, first_visit, source, month, count(*), sum(visits), sum(amount)
+ANALYZE daily_figures;
+DROP TABLE IF EXISTS pg_temp.cohort_days;
+CREATE TEMPORARY TABLE cohort_days ON COMMIT DROP AS
+SELECT NULL::bigint AS tag_id, first_visit, source, month, count(*) AS patients,
+       sum(visits) AS visits, sum(amount) AS amount
 FROM patients_cohortmonth WHERE clinic_id = %(clinic)s
-GROUP BY clinic_id, first_visit, source, month;
+GROUP BY first_visit, source, month
+UNION ALL
+SELECT t.tag_id, c.first_visit, c.source, c.month, count(*), sum(c.visits), sum(c.amount)
+FROM patients_cohortmonth c JOIN patients_taggedpatient t ON t.content_object_id = c.patient_id
+WHERE c.clinic_id = %(clinic)s
+GROUP BY t.tag_id, c.first_visit, c.source, c.month;
+ANALYZE cohort_days;
+"""
+
+# Write a computed rollup (a temporary table) into its table, touching only the rows that
+# differ: one hash full join of the new rows with the clinic's old ones finds them. An upsert
+# (ON CONFLICT DO UPDATE ... WHERE changed) would lock, and so rewrite, every existing row:
+# 12 s instead of 1 for 1.5 million rows at 100,000 patients. tag_id 0 stands for NULL in the
+# join, since `IS NOT DISTINCT FROM` cannot be hashed (tag ids start at 1).
+SYNC_SQL = """
+DROP TABLE IF EXISTS pg_temp.{new}_diff;
+CREATE TEMPORARY TABLE {new}_diff ON COMMIT DROP AS
+SELECT o.id, n.* FROM {new} n
+FULL JOIN (SELECT * FROM {table} WHERE clinic_id = %(clinic)s) o
+    ON coalesce(n.tag_id, 0) = coalesce(o.tag_id, 0) AND {same_key}
+WHERE ({new_values}) IS DISTINCT FROM ({old_values});
+DELETE FROM {table} WHERE id IN (SELECT id FROM {new}_diff WHERE {first_key} IS NULL);
+UPDATE {table} o SET {updates} FROM {new}_diff n
+WHERE o.id = n.id AND n.{first_key} IS NOT NULL;
+INSERT INTO {table} (clinic_id, tag_id, {columns})
+SELECT %(clinic)s, tag_id, {columns} FROM {new}_diff WHERE id IS NULL;
 """
 
 # Every column but the key, for the upsert.
@@ -161,6 +208,33 @@ def _daily_sql() -> str:
     )
 
 
+def _sync_sql(*, table: str, new: str, keys: list[str], values: list[str]) -> str:
+    return SYNC_SQL.format(
+        table=table,
+        new=new,
+        same_key=" AND ".join(f"n.{k} = o.{k}" for k in keys),
+        first_key=keys[0],
+        new_values=", ".join(f"n.{v}" for v in values),
+        old_values=", ".join(f"o.{v}" for v in values),
+        updates=", ".join(f"{v} = n.{v}" for v in values),
+        columns=", ".join(keys + values),
+    )
+
+
+DAILY_SYNC_SQL = _sync_sql(
+    table="patients_dailyfigure",
+    new="daily_figures",
+    keys=["measure", "day", "source"],
+    values=["value"],
+)
+COHORT_DAYS_SYNC_SQL = _sync_sql(
+    table="patients_cohortday",
+    new="cohort_days",
+    keys=["first_visit", "source", "month"],
+    values=["patients", "visits", "amount"],
+)
+
+
 def summaries_refresh(*, clinic_id: int) -> dict:
     """Refresh one clinic's summaries; returns its patients, the facts written, the time taken."""
     if connection.vendor != "postgresql":
@@ -186,6 +260,8 @@ def summaries_refresh(*, clinic_id: int) -> dict:
         cursor.execute(COHORTS_SQL, params)
         cursor.execute("ANALYZE patients_cohortmonth")
         cursor.execute(_daily_sql(), params)
+        cursor.execute(DAILY_SYNC_SQL, params)
+        cursor.execute(COHORT_DAYS_SYNC_SQL, params)
         cursor.execute("ANALYZE patients_dailyfigure, patients_cohortday")
         patients = RetentionFact.objects.filter(clinic_id=clinic_id).count()
         SummaryRefresh.objects.update_or_create(

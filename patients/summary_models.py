@@ -201,10 +201,26 @@ class DailyFigure(models.Model):
     """Per clinic, day and source channel, one count per measure: the unfiltered (or
     channel-filtered) dashboard sums a year of these, a few tens of thousands of rows, instead
     of a million facts. Measures: new, referred, now_<stage>, reached_<stage>, pair_<stage>
-    (reached it and the next) by creation day; first, revisited_90 by first-visit day."""
+    (reached it and the next) by creation day; first, revisited_90 by first-visit day;
+    silent (not churned) by last-active day, never_active (not churned, no visit or touch) by
+    creation day.
+
+    `tag` NULL: every patient of the clinic. A tag: a second set of rows counting only the
+    patients who carry it (a patient counted under each of their tags), so a tag filter sums
+    rows too instead of joining the facts to half the clinic's tags."""
 
     clinic = models.ForeignKey(
         Clinic, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    # Nothing to do when a tag is deleted: no filter can name it any more, and the next
+    # refresh drops its rows (a cascade would scan the table, no index leads with tag).
+    tag = models.ForeignKey(
+        "patients.PatientTag",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     day = models.DateField()
     source = models.CharField(max_length=20)
@@ -212,12 +228,15 @@ class DailyFigure(models.Model):
     value = models.PositiveIntegerField()
 
     class Meta:
-        indexes = [
-            # A figure reads a few measures over a period: measure before day in the key.
-            models.Index(
-                fields=["clinic", "measure", "day"],
-                include=["source", "value"],
-                name="dailyfigure_clinic_measure_day",
+        constraints = [
+            # The refresh's upsert key, and the figures' index: a figure reads a few measures
+            # over a period for one tag (or none), so measure before day. NULLS NOT DISTINCT,
+            # or the clinic-wide rows (tag NULL) would never conflict and pile up.
+            models.UniqueConstraint(
+                fields=["clinic", "tag", "measure", "day", "source"],
+                include=["value"],
+                nulls_distinct=False,
+                name="dailyfigure_unique",
             )
         ]
 
@@ -227,10 +246,18 @@ class DailyFigure(models.Model):
 
 class CohortDay(models.Model):
     """The cohorts' activity summed per clinic, first-visit day, source and visit month: the
-    unfiltered cohort table without reading a row per patient."""
+    unfiltered cohort table without reading a row per patient. `tag` as in DailyFigure."""
 
     clinic = models.ForeignKey(
         Clinic, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
+    tag = models.ForeignKey(
+        "patients.PatientTag",
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
     )
     first_visit = models.DateField()
     source = models.CharField(max_length=20)
@@ -240,11 +267,14 @@ class CohortDay(models.Model):
     amount = models.DecimalField(max_digits=16, decimal_places=2)
 
     class Meta:
-        indexes = [
-            models.Index(
-                fields=["clinic", "first_visit"],
-                include=["source", "month", "patients", "visits", "amount"],
-                name="cohortday_clinic_first_visit",
+        constraints = [
+            # The refresh's upsert key and the cohort table's index (NULLS NOT DISTINCT: see
+            # DailyFigure).
+            models.UniqueConstraint(
+                fields=["clinic", "tag", "first_visit", "source", "month"],
+                include=["patients", "visits", "amount"],
+                nulls_distinct=False,
+                name="cohortday_unique",
             )
         ]
 

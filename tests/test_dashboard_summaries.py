@@ -12,9 +12,15 @@ from patients import retention, retention_summaries, tasks
 from patients import services as s
 from patients.models import Visit
 from patients.summaries import summaries_refresh
-from patients.summary_models import CohortMonth, RetentionFact, SummaryRefresh
+from patients.summary_models import (
+    CohortDay,
+    CohortMonth,
+    DailyFigure,
+    RetentionFact,
+    SummaryRefresh,
+)
 from tests.celery_worker import Worker, broker_purge, wait_until
-from tests.conftest import login, screenshot
+from tests.conftest import login, screenshot, tag
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +84,31 @@ def test_summaries_hold_until_the_next_refresh(clinic, visited):
     assert retention_summaries.revisit_rate(**year(clinic))["revisited"] == 1
     assert summaries_refresh(clinic_id=clinic.pk)["changed"] == 1  # only 乙's facts
     assert retention_summaries.revisit_rate(**year(clinic))["revisited"] == 2
+
+
+def test_the_tag_rows_follow_the_tags_at_the_next_refresh(clinic, visited):
+    first, second = visited
+    sugar = tag(clinic, "糖尿病")
+    s.patient_tag(patient=first, add=[sugar])
+    summaries_refresh(clinic_id=clinic.pk)
+    by_tag = retention_summaries.revisit_rate(tag=sugar, **year(clinic))
+    assert (
+        by_tag
+        == retention.revisit_rate(tag=sugar, **year(clinic))
+        == {
+            "patients": 1,
+            "revisited": 1,
+            "rate": 1.0,
+        }
+    )
+    # Moved from 甲 to 乙: 甲's tag rows are deleted, 乙's inserted, the clinic's unchanged.
+    s.patient_tag(patient=first, remove=[sugar])
+    s.patient_tag(patient=second, add=[sugar])
+    summaries_refresh(clinic_id=clinic.pk)
+    assert retention_summaries.revisit_rate(tag=sugar, **year(clinic))["revisited"] == 0
+    assert retention_summaries.revisit_rate(**year(clinic))["patients"] == 2
+    assert DailyFigure.objects.filter(tag=sugar, measure="first").count() == 1
+    assert CohortDay.objects.filter(tag=sugar).get().patients == 1
 
 
 def test_deleting_a_patient_removes_their_summary_rows(clinic, visited):

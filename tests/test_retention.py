@@ -1,16 +1,19 @@
 """Retention figures against one small fixed dataset; every expected value was worked out by
 hand from the table below (period Q1 2026 = 2026-01-01 … 2026-03-31, Asia/Shanghai).
 
-patient  created (+08)      source    referrer doctor tag    visits (amount)                       stage path / events
-P1 甲    2025-12-20         walk_in   -        yes    糖尿病 01-10 (200), 02-15 (300)              churned 04-05; surveys
-P2 乙    2026-01-05         wecom_qr  P1       -      糖尿病 01-20 (500), 06-01 (100)              lead→…→consulted, churned 03-20 + WeCom deleted 03-21
-P3 丙    2026-02-01         wecom_qr  -        yes    -      03-01 (150), 03-01 (150), 05-30 (400) lead→converted→booked
-P4 丁    2025-06-01         walk_in   -        -      -      2025-07-01 (100), 2026-01-15 (100)    churned 02-01
-P5 戊    2026-03-10         referral  P1       -      -      -                                     lead
-P6 己    2026-02-10         walk_in   -        -      -      04-02 (100)                           lead→converted; WeCom deleted 03-05
-P7 庚    2026-03-31 23:30   partner   -        -      -      -                                     created at booked
-P8 辛    2026-04-01 00:30   walk_in   -        -      -      -                                     lead (outside Q1 by 30 minutes)
-P9 壬    2026-01-01         walk_in   -        -      -      -                                     lead; call 06-15
+patient  created (+08)      source    referrer doctor tags          visits (amount)                       stage path / events
+P1 甲    2025-12-20         walk_in   -        yes    糖尿病 高血压 01-10 (200), 02-15 (300)              churned 04-05; surveys
+P2 乙    2026-01-05         wecom_qr  P1       -      糖尿病        01-20 (500), 06-01 (100)              lead→…→consulted, churned 03-20 + WeCom deleted 03-21
+P3 丙    2026-02-01         wecom_qr  -        yes    高血压        03-01 (150), 03-01 (150), 05-30 (400) lead→converted→booked
+P4 丁    2025-06-01         walk_in   -        -      -             2025-07-01 (100), 2026-01-15 (100)    churned 02-01
+P5 戊    2026-03-10         referral  P1       -      -             -                                     lead
+P6 己    2026-02-10         walk_in   -        -      高血压        04-02 (100)                           lead→converted; WeCom deleted 03-05
+P7 庚    2026-03-31 23:30   partner   -        -      -             -                                     created at booked
+P8 辛    2026-04-01 00:30   walk_in   -        -      -             -                                     lead (outside Q1 by 30 minutes)
+P9 壬    2026-01-01         walk_in   -        -      高血压        -                                     lead; call 06-15
+
+The tag filter is checked on every figure: 高血压 (P1, P3, P6, P9) and 糖尿病 (P1, P2), P1 being
+counted under both (the summaries keep one set of daily rows per tag).
 """
 
 from datetime import date, datetime
@@ -65,17 +68,17 @@ def data(clinic, doctor):
     def new(name, created, source="walk_in", **kw):
         return s.patient_create(clinic=clinic, name=name, at=created, source=source, **kw)
 
-    sugar = tag(clinic, "糖尿病")
+    sugar, pressure = tag(clinic, "糖尿病"), tag(clinic, "高血压")
     p = {}
-    p[1] = new("甲", at(2025, 12, 20), assigned_doctor=doctor, tags=[sugar])
+    p[1] = new("甲", at(2025, 12, 20), assigned_doctor=doctor, tags=[sugar, pressure])
     p[2] = new("乙", at(2026, 1, 5), "wecom_qr", referred_by=p[1], tags=[sugar])
-    p[3] = new("丙", at(2026, 2, 1), "wecom_qr", assigned_doctor=doctor)
+    p[3] = new("丙", at(2026, 2, 1), "wecom_qr", assigned_doctor=doctor, tags=[pressure])
     p[4] = new("丁", at(2025, 6, 1))
     p[5] = new("戊", at(2026, 3, 10), "referral", referred_by=p[1])
-    p[6] = new("己", at(2026, 2, 10))
+    p[6] = new("己", at(2026, 2, 10), tags=[pressure])
     p[7] = new("庚", at(2026, 3, 31, 23, 30), "partner", stage=Stage.BOOKED)
     p[8] = new("辛", at(2026, 4, 1, 0, 30))
-    p[9] = new("壬", at(2026, 1, 1))
+    p[9] = new("壬", at(2026, 1, 1), tags=[pressure])
     visit(p[1], 2026, 1, 10, 200)
     visit(p[1], 2026, 2, 15, 300)
     visit(p[2], 2026, 1, 20, 500)
@@ -143,6 +146,16 @@ def test_revisit_rate(clinic, doctor, data, figures, django_assert_max_num_queri
         "revisited": 1,
         "rate": 0.5,
     }
+    # 高血压: P1 (yes) and P3 (yes); P6's first visit is 04-02. → 2 / 2; 30 days: 0 / 2.
+    pressure = tag(clinic, "高血压")
+    with django_assert_max_num_queries(1):
+        figure = figures.revisit_rate(clinic=clinic, tag=pressure, **Q1)
+    assert figure == {"patients": 2, "revisited": 2, "rate": 1.0}
+    assert figures.revisit_rate(clinic=clinic, tag=pressure, window_days=30, **Q1)["rate"] == 0.0
+    # With the channel too: 高血压 and walk_in is P1 alone → 1 / 1.
+    assert (
+        figures.revisit_rate(clinic=clinic, tag=pressure, source="walk_in", **Q1)["patients"] == 1
+    )
 
 
 def test_churn_counts_a_patient_once(clinic, data, figures):
@@ -158,6 +171,21 @@ def test_churn_counts_a_patient_once(clinic, data, figures):
         "by_stage": 1,
         "deleted_wecom": 0,
     }
+    # 糖尿病 (P1, P2): P2 both ways. 高血压 (P1, P3, P6, P9): P6 deleted WeCom; in April P1.
+    sugar, pressure = tag(clinic, "糖尿病"), tag(clinic, "高血压")
+    assert figures.churn(clinic=clinic, tag=sugar, **Q1) == {
+        "patients": 1,
+        "by_stage": 1,
+        "deleted_wecom": 1,
+    }
+    assert figures.churn(clinic=clinic, tag=pressure, **Q1) == {
+        "patients": 1,
+        "by_stage": 0,
+        "deleted_wecom": 1,
+    }
+    april = {"start": date(2026, 4, 1), "end": date(2026, 4, 30)}
+    assert figures.churn(clinic=clinic, tag=pressure, **april)["by_stage"] == 1
+    assert figures.churn(clinic=clinic, tag=pressure, source="wecom_qr", **Q1)["patients"] == 0
 
 
 def test_at_risk(clinic, data, figures):
@@ -172,6 +200,22 @@ def test_at_risk(clinic, data, figures):
         r["name"] for r in figures.at_risk(clinic=clinic, days=20, today=date(2026, 7, 1))["list"]
     ]
     assert "丙" in names and "壬" not in names and len(names) == 5
+    # 高血压 (P1 churned, P3, P6, P9): with 60 days P6 alone (visit 04-02); with 20 days P3
+    # (05-30) too, after P6 (last touch 04-02); P9 (call 06-15) never.
+    pressure = tag(clinic, "高血压")
+    risk = figures.at_risk(clinic=clinic, days=60, today=date(2026, 7, 1), tag=pressure)
+    assert (risk["patients"], [row["name"] for row in risk["list"]]) == (1, ["己"])
+    risk = figures.at_risk(clinic=clinic, days=20, today=date(2026, 7, 1), tag=pressure)
+    assert (risk["patients"], [row["name"] for row in risk["list"]]) == (2, ["己", "丙"])
+    risk = figures.at_risk(clinic=clinic, days=20, today=date(2026, 7, 1), tag=pressure, limit=1)
+    assert (risk["patients"], len(risk["list"])) == (2, 1)
+    # 糖尿病 (P1, P2): both churned.
+    sugar = tag(clinic, "糖尿病")
+    assert figures.at_risk(clinic=clinic, days=20, today=date(2026, 7, 1), tag=sugar) == {
+        "days": 20,
+        "patients": 0,
+        "list": [],
+    }
 
 
 def test_referral_rate(clinic, data, figures):
@@ -180,6 +224,16 @@ def test_referral_rate(clinic, data, figures):
     figure = figures.referral_rate(clinic=clinic, **Q1)
     assert (figure["new_patients"], figure["referred"], figure["rate"]) == (6, 2, 0.3333)
     assert figure["top_referrers"] == [{"id": data[1].pk, "name": "甲", "referrals": 2}]
+    # 糖尿病: created in Q1 P2 only, referred by P1 → 1 / 1. 高血压: P3, P6, P9, none referred.
+    figure = figures.referral_rate(clinic=clinic, tag=tag(clinic, "糖尿病"), **Q1)
+    assert (figure["new_patients"], figure["referred"], figure["rate"]) == (1, 1, 1.0)
+    assert figure["top_referrers"] == [{"id": data[1].pk, "name": "甲", "referrals": 1}]
+    assert figures.referral_rate(clinic=clinic, tag=tag(clinic, "高血压"), **Q1) == {
+        "new_patients": 3,
+        "referred": 0,
+        "rate": 0.0,
+        "top_referrers": [],
+    }
 
 
 def test_source_channels(clinic, data, figures):
@@ -196,6 +250,25 @@ def test_source_channels(clinic, data, figures):
     }
     assert (rows["wecom_qr"]["new_patients"], rows["wecom_qr"]["revisit_rate"]) == (2, 0.5)
     assert rows["referral"]["revisit_rate"] is None
+    # 高血压: new walk_in P6, P9 and wecom_qr P3; first visits walk_in P1, wecom_qr P3, both
+    # revisited within 90 days.
+    pressure = tag(clinic, "高血压")
+    assert figures.source_channels(clinic=clinic, tag=pressure, **Q1) == [
+        {
+            "source": "walk_in",
+            "new_patients": 2,
+            "first_visits": 1,
+            "revisited": 1,
+            "revisit_rate": 1.0,
+        },
+        {
+            "source": "wecom_qr",
+            "new_patients": 1,
+            "first_visits": 1,
+            "revisited": 1,
+            "revisit_rate": 1.0,
+        },
+    ]
 
 
 def test_satisfaction(clinic, data, figures):
@@ -206,6 +279,13 @@ def test_satisfaction(clinic, data, figures):
         "answered": 3,
         "mean_score": 4.25,
         "response_rate": 0.75,
+    }
+    # 糖尿病 (P1, P2): sent P1, P2; answered P1 (4.0). → 1 / 2.
+    assert figures.satisfaction(clinic=clinic, tag=tag(clinic, "糖尿病"), **Q1) == {
+        "sent": 2,
+        "answered": 1,
+        "mean_score": 4.0,
+        "response_rate": 0.5,
     }
     # No surveys in 2025: nothing to show, and no division by zero.
     assert figures.satisfaction(clinic=clinic, start=date(2025, 1, 1), end=date(2025, 12, 1)) == {
@@ -250,6 +330,29 @@ def test_journey_funnel(clinic, data, figures, django_assert_max_num_queries):
         "churned": 1,
     }
     assert "to_next" not in stages["maintained"] and "reached" not in stages["churned"]
+    # 高血压, created in Q1: P3 (lead→converted→booked), P6 (lead→converted), P9 (lead).
+    # lead→converted 2/3, converted→booked 1/2, booked→arrived 0/1, then nobody reached.
+    pressure = tag(clinic, "高血压")
+    with django_assert_max_num_queries(1):
+        funnel = figures.journey_funnel(clinic=clinic, tag=pressure, **Q1)
+    stages = {r["stage"]: r for r in funnel["stages"]}
+    assert [stages[s]["reached"] for s in ("lead", "converted", "booked", "arrived")] == [
+        3,
+        2,
+        1,
+        0,
+    ]
+    assert [stages[s]["to_next"] for s in ("lead", "converted", "booked", "arrived")] == [
+        0.6667,
+        0.5,
+        0.0,
+        None,
+    ]
+    assert {k: v["now"] for k, v in stages.items() if v["now"]} == {
+        "lead": 1,
+        "converted": 1,
+        "booked": 1,
+    }
 
 
 def test_cohort_retention(clinic, data, figures, django_assert_max_num_queries):
@@ -280,6 +383,23 @@ def test_cohort_retention(clinic, data, figures, django_assert_max_num_queries):
             "amount_per_patient": "700.00",
         },
     ]
+    # 高血压: January cohort P1 alone (01-10, 02-15: 2 visits, 500); March cohort P3 as above.
+    pressure = tag(clinic, "高血压")
+    with django_assert_max_num_queries(2):
+        cohorts = figures.cohort_retention(
+            clinic=clinic, today=date(2026, 7, 1), tag=pressure, **Q1
+        )
+    assert cohorts[0] == {
+        "month": "2026-01",
+        "patients": 1,
+        "retention": [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "visits": 2,
+        "amount": "500.00",
+        "visits_per_patient": 2.0,
+        "amount_per_patient": "500.00",
+    }
+    assert cohorts[1]["month"] == "2026-03" and cohorts[1]["amount"] == "700.00"
+    assert len(cohorts) == 2
 
 
 def test_figures_ignore_another_clinic(clinic, other_clinic, data, figures):
