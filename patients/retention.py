@@ -113,6 +113,17 @@ def revisit_rate(
 def churn(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
     """流失: patients who churned in the period — moved to the churned stage, or deleted the
     clinic's WeCom contact (a churn_signal touch). A patient who did both counts once."""
+    return churn_of(
+        clinic=clinic,
+        start=start,
+        end=end,
+        wanted=_wanted_or_none(clinic=clinic, doctor=doctor, tag=tag, source=source),
+    )
+
+
+def churn_of(*, clinic, start: date, end: date, wanted=None) -> dict:
+    """The churn figure of the patients an event's `patient_id` must satisfy (`wanted`, a
+    condition on the event; None: every patient)."""
     lo, hi = _bounds(start, end)
     to_churned = StageTransition.objects.filter(
         clinic=clinic, to_stage=Stage.CHURNED, at__gte=lo, at__lt=hi
@@ -122,8 +133,7 @@ def churn(*, clinic, start: date, end: date, doctor=None, tag=None, source=None)
     )
     # Counted from the events' side: both are range scans of (clinic, kind, time) indexes,
     # and a filter looks up only the patients they name, never every patient of the clinic.
-    if doctor is not None or tag is not None or source:
-        wanted = _wanted(clinic=clinic, doctor=doctor, tag=tag, source=source)
+    if wanted is not None:
         to_churned, deleted = to_churned.filter(wanted), deleted.filter(wanted)
     both = to_churned.filter(patient_id__in=deleted.values("patient_id"))
     # One round trip: three scalar subqueries on the clinic's row.
@@ -150,6 +160,14 @@ def _distinct_patients(events):
 def _wanted(*, clinic, **filters):
     """An event's patient passes the filters (one primary-key lookup per event)."""
     return Exists(_patients(clinic=clinic, **filters).filter(pk=OuterRef("patient_id")))
+
+
+def _wanted_or_none(*, clinic, doctor=None, tag=None, source=None):
+    """_wanted, or None without a filter: unfiltered, the clinic is the filter, and a join
+    with every patient of the clinic would cost more than all the events."""
+    if doctor is None and tag is None and not source:
+        return None
+    return _wanted(clinic=clinic, doctor=doctor, tag=tag, source=source)
 
 
 def at_risk(
@@ -249,14 +267,22 @@ def satisfaction(*, clinic, start: date, end: date, doctor=None, tag=None, sourc
     """满意度, from survey touches (the survey feature's contract): payload {"event": "sent"}
     when sent, {"event": "answered", "score": n, "scale": 5|10} when answered. Mean score on a
     5-point scale, and response rate = answered / sent, both within the period."""
+    return satisfaction_of(
+        clinic=clinic,
+        start=start,
+        end=end,
+        wanted=_wanted_or_none(clinic=clinic, doctor=doctor, tag=tag, source=source),
+    )
+
+
+def satisfaction_of(*, clinic, start: date, end: date, wanted=None) -> dict:
+    """The satisfaction figure of the patients a survey touch must satisfy (as churn_of)."""
     lo, hi = _bounds(start, end)
     surveys = Touch.objects.filter(
         clinic=clinic, kind=TouchKind.SURVEY, occurred_at__gte=lo, occurred_at__lt=hi
     )
-    if doctor is not None or tag is not None or source:
-        # Only when filtering: unfiltered, the clinic is the filter, and a join with every
-        # patient of the clinic would cost more than all the surveys.
-        surveys = surveys.filter(_wanted(clinic=clinic, doctor=doctor, tag=tag, source=source))
+    if wanted is not None:
+        surveys = surveys.filter(wanted)
     # A score counts only if it is a JSON number within its scale's range: jsonb orders
     # strings below numbers and booleans/objects above them, so a bad payload never casts.
     valid = Q(payload__event="answered", payload__scale__in=[5, 10]) & Q(
