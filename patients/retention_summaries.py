@@ -18,8 +18,9 @@ from django.db.models import (
     OuterRef,
     Q,
     Sum,
+    Window,
 )
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Rank, TruncMonth
 from django.utils import timezone
 
 from patients import retention_rollups as rollups
@@ -209,13 +210,16 @@ def _top_referrers(new, limit: int) -> list[dict]:
         .annotate(referrals=Count("*"))
         .order_by()
     )
-    counts = list(grouped.order_by("-referrals").values_list("referrals", flat=True)[:limit])
-    if not counts:
-        return []
-    # Everyone level with the last place may take it on name order.
+    # Everyone level with the last place may take it on name order: rank() gives ties the
+    # same place, so place <= limit keeps them all, in one pass over the referred patients.
+    place = Window(Rank(), order_by=F("referrals").desc())
     candidates = dict(
-        grouped.filter(referrals__gte=counts[-1]).values_list("referred_by", "referrals")
+        grouped.annotate(place=place)
+        .filter(place__lte=limit)
+        .values_list("referred_by", "referrals")
     )
+    if not candidates:
+        return []
     names = dict(Patient.objects.filter(pk__in=candidates).values_list("pk", "name"))
     ranked = sorted(candidates, key=lambda pk: (-candidates[pk], names.get(pk, "")))
     return [{"id": pk, "name": names.get(pk), "referrals": candidates[pk]} for pk in ranked[:limit]]
