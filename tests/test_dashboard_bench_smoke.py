@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from crm.models import Clinic
 from patients import retention, retention_summaries
+from patients.models import PatientTag
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
@@ -81,3 +82,20 @@ def test_floors_compute_the_dashboards_figures(load):
     measures = dict(rows(SUMMARY_FLOORS["funnel"][0], params))
     assert [measures.get(f"reached_{row['stage']}", 0) for row in funnel[:8]] == reached
     assert [measures.get(f"now_{row['stage']}", 0) for row in funnel] == [r["now"] for r in funnel]
+
+
+def test_summaries_equal_the_live_figures_on_generated_data(load):
+    """Every figure from the summaries, unfiltered and with each of a few tags (the rollups'
+    tag rows), equals the live path's on a generated clinic: ties among top referrers, tags
+    on half the patients, empty tags."""
+    dashboard_bench.main(["--runs", "1", "--only", "revisit"])  # refreshes the summaries
+    today = timezone.localdate()
+    period = {"clinic": load, "start": today - timedelta(days=364), "end": today}
+    tags = list(PatientTag.objects.filter(clinic=load).order_by("pk"))[:6]
+    top = retention.referral_rate(tag=tags[0], **period)["top_referrers"]
+    assert retention.revisit_rate(tag=tags[0], **period)["patients"] > 0 and len(top) > 1
+    for tag in [None, *tags]:
+        for name, function, kind in dashboard_bench.FIGURES:
+            kwargs = {"clinic": load, "today": today} if kind == "today" else dict(period)
+            live = getattr(retention, function)(tag=tag, **kwargs)
+            assert getattr(retention_summaries, function)(tag=tag, **kwargs) == live, (name, tag)
