@@ -176,8 +176,9 @@ def main(argv=None):
 
 
 def time_filters(clinic, start, end, today, runs):
-    """Each figure under the dashboard's filters: with a doctor or a tag the figures come from
-    the per-patient facts, not the daily rollups."""
+    """Each figure under the dashboard's filters: with a doctor (or a revisit window other than
+    90 days) the figures come from the per-patient facts; with a tag or a channel from the
+    daily rollups, as without a filter."""
     tagged = TaggedPatient.objects.filter(tag__clinic=clinic)
     tag = PatientTag.objects.get(
         pk=tagged.values("tag").annotate(n=Count("*")).order_by("-n")[0]["tag"]

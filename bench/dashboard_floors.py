@@ -129,13 +129,17 @@ _FUNNEL = [
     *(f"pair_{a}" for a, _ in _PAIRS),
 ]
 
-# Without a doctor or tag filter the dashboard reads the daily rollups; the facts serve the
-# top referrers and at risk (and every figure when filtering by doctor or tag).
+# Without a doctor filter the dashboard reads the daily rollups (these floors: the clinic-wide
+# rows); the facts serve the top referrers and the at-risk list (and every figure when
+# filtering by doctor).
 SUMMARY_FLOORS = {
     "revisit": [f"SELECT {_sums('first', 'revisited_90')} {DAYS} {_only('first', 'revisited_90')}"],
     "churn": [CHURN],
     "at_risk": [
-        f"SELECT count(*) {SILENT}",
+        # The count from the rollups: silent before the cutoff, or never active.
+        "SELECT coalesce(sum(value), 0) FROM patients_dailyfigure WHERE clinic_id = %(clinic)s "
+        "AND tag_id IS NULL AND measure IN ('silent', 'never_active') "
+        "AND (measure = 'never_active' OR day < %(cutoff)s)",
         # Never contacted first, then the longest silent: each half an index scan in order.
         "SELECT p.id, p.name, p.phone_masked, p.stage, p.last_visit_date, f.last_touch_at "
         f"FROM ((SELECT patient_id, last_touch_at {SILENT} AND last_touch_at IS NULL "
