@@ -115,15 +115,12 @@ DAYS = (
 )
 
 
-def _sums(*measures):
-    return ", ".join(f"coalesce(sum(value) FILTER (WHERE measure = '{m}'), 0)" for m in measures)
+def _sums(*counts):
+    return ", ".join(f"coalesce(sum({c}), 0)" for c in counts)
 
 
-def _only(*measures):
-    return "AND measure IN (" + ", ".join(f"'{m}'" for m in measures) + ")"
-
-
-_FUNNEL = [
+# The funnel's counts, in the order of the funnel's summary floor's one row.
+FUNNEL_COUNTS = [
     *(f"now_{s}" for s in STAGES),
     *(f"reached_{s}" for s in JOURNEY),
     *(f"pair_{a}" for a, _ in _PAIRS),
@@ -133,13 +130,13 @@ _FUNNEL = [
 # rows); the facts serve the top referrers and the at-risk list (and every figure when
 # filtering by doctor).
 SUMMARY_FLOORS = {
-    "revisit": [f"SELECT {_sums('first', 'revisited_90')} {DAYS} {_only('first', 'revisited_90')}"],
+    "revisit": [f"SELECT {_sums('first', 'revisited_90')} {DAYS}"],
     "churn": [CHURN],
     "at_risk": [
         # The count from the rollups: silent before the cutoff, or never active.
-        "SELECT coalesce(sum(value), 0) FROM patients_dailyfigure WHERE clinic_id = %(clinic)s "
-        "AND tag_id IS NULL AND measure IN ('silent', 'never_active') "
-        "AND (measure = 'never_active' OR day < %(cutoff)s)",
+        "SELECT coalesce(sum(never_active), 0) "
+        "+ coalesce(sum(silent) FILTER (WHERE day < %(cutoff)s), 0) "
+        "FROM patients_dailyfigure WHERE clinic_id = %(clinic)s AND tag_id IS NULL",
         # Never contacted first, then the longest silent: each half an index scan in order.
         "SELECT p.id, p.name, p.phone_masked, p.stage, p.last_visit_date, f.last_touch_at "
         f"FROM ((SELECT patient_id, last_touch_at {SILENT} AND last_touch_at IS NULL "
@@ -150,19 +147,18 @@ SUMMARY_FLOORS = {
         "ORDER BY f.last_touch_at ASC NULLS FIRST, f.patient_id LIMIT 20",
     ],
     "referral": [
-        f"SELECT {_sums('new', 'referred')} {DAYS} {_only('new', 'referred')}",
+        f"SELECT {_sums('created', 'referred')} {DAYS}",
         "SELECT r.id, r.name, n FROM (SELECT referred_by_id, count(*) AS n "
         f"{FACTS} AND {CREATED} AND referred_by_id IS NOT NULL GROUP BY referred_by_id) x "
         "JOIN patients_patient r ON r.id = x.referred_by_id ORDER BY n DESC, r.name LIMIT 5",
     ],
     "sources": [
-        f"SELECT source, {_sums('new', 'first', 'revisited_90')} {DAYS} "
-        f"{_only('new', 'first', 'revisited_90')} GROUP BY source"
+        f"SELECT source, {_sums('created', 'first', 'revisited_90')} {DAYS} GROUP BY source"
     ],
     "satisfaction": [SURVEYS],
-    "funnel": [f"SELECT measure, sum(value) {DAYS} {_only(*_FUNNEL)} GROUP BY measure"],
+    "funnel": [f"SELECT {_sums(*FUNNEL_COUNTS)} {DAYS}"],
     "cohorts": [
-        f"SELECT date_trunc('month', day), sum(value) {DAYS} AND measure = 'first' GROUP BY 1",
+        f"SELECT date_trunc('month', day), sum(first) {DAYS} AND first > 0 GROUP BY 1",
         "SELECT date_trunc('month', first_visit), month, sum(patients), sum(visits), sum(amount) "
         "FROM patients_cohortday WHERE clinic_id = %(clinic)s AND tag_id IS NULL "
         f"AND {IN_PERIOD} GROUP BY 1, 2",

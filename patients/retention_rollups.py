@@ -6,7 +6,7 @@ patients.retention_summaries, which decides which one to call."""
 from datetime import date
 
 from django.db.models import DateField, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Coalesce, TruncMonth
 
 from patients.summary_models import CohortDay, DailyFigure
 
@@ -22,41 +22,36 @@ def covers(*, doctor=None, window_days: int = ROLLUP_WINDOW) -> bool:
 
 def sums(*, clinic, start: date, end: date, measures, tag=None, source=None) -> dict[str, int]:
     """measure -> total over the period's days."""
-    rows = _rows(clinic=clinic, start=start, end=end, measures=measures, tag=tag, source=source)
-    totals = dict.fromkeys(measures, 0)
-    totals.update(
-        rows.values("measure").annotate(total=Sum("value")).values_list("measure", "total")
-    )
-    return totals
+    rows = _rows(clinic=clinic, start=start, end=end, tag=tag, source=source)
+    return rows.aggregate(**{m: Coalesce(Sum(m), 0) for m in measures})
 
 
 def sums_by_source(*, clinic, start: date, end: date, measures, tag=None, source=None) -> dict:
     """source -> measure -> total over the period's days."""
-    rows = _rows(clinic=clinic, start=start, end=end, measures=measures, tag=tag, source=source)
-    result: dict[str, dict[str, int]] = {}
-    for row in rows.values("source", "measure").annotate(total=Sum("value")):
-        result.setdefault(row["source"], dict.fromkeys(measures, 0))[row["measure"]] = row["total"]
-    return result
+    rows = _rows(clinic=clinic, start=start, end=end, tag=tag, source=source)
+    totals = rows.values("source").annotate(**{m: Sum(m) for m in measures})
+    return {row.pop("source"): row for row in totals}
 
 
 def silent(*, clinic, cutoff: date, tag=None, source=None) -> int:
     """Patients not churned whose last visit or touch was before `cutoff`, or who never had
     either: at risk, whatever the number of days asked for."""
-    measures = ["silent", "never_active"]
-    rows = _rows(
-        clinic=clinic, start=date.min, end=date.max, measures=measures, tag=tag, source=source
+    rows = _rows(clinic=clinic, start=date.min, end=date.max, tag=tag, source=source)
+    totals = rows.aggregate(
+        never=Coalesce(Sum("never_active"), 0),
+        before=Coalesce(Sum("silent", filter=Q(day__lt=cutoff)), 0),
     )
-    rows = rows.filter(Q(measure="never_active") | Q(day__lt=cutoff))
-    return rows.aggregate(n=Sum("value"))["n"] or 0
+    return totals["never"] + totals["before"]
 
 
 def cohorts(*, clinic, start: date, end: date, tag=None, source=None):
     """(sizes, activity) rows for patients.retention.cohort_table."""
-    first = _rows(clinic=clinic, start=start, end=end, measures=["first"], tag=tag, source=source)
+    # Only days with first visits: a month of other counts alone is no cohort.
+    first = _rows(clinic=clinic, start=start, end=end, tag=tag, source=source).filter(first__gt=0)
     sizes = (
         first.annotate(month=TruncMonth("day", output_field=DateField()))
         .values("month")
-        .annotate(patients=Sum("value"))
+        .annotate(patients=Sum("first"))
         .order_by("month")
     )
     days = CohortDay.objects.filter(
@@ -73,9 +68,7 @@ def cohorts(*, clinic, start: date, end: date, tag=None, source=None):
     return sizes, activity
 
 
-def _rows(*, clinic, start, end, measures, tag, source):
+def _rows(*, clinic, start, end, tag, source):
     # tag=None reads the clinic-wide rows (tag IS NULL), never every tag's.
-    rows = DailyFigure.objects.filter(
-        clinic=clinic, tag=tag, day__gte=start, day__lte=end, measure__in=list(measures)
-    ).order_by()
-    return rows.filter(source=source) if source else rows
+    rows = DailyFigure.objects.filter(clinic=clinic, tag=tag, day__gte=start, day__lte=end)
+    return (rows.filter(source=source) if source else rows).order_by()

@@ -184,11 +184,11 @@ def referral_rate(
         created_at__gte=lo, created_at__lt=hi
     )
     if rollups.covers(doctor=doctor):
-        measures = ["new", "referred"]
+        measures = ["created", "referred"]
         day = rollups.sums(
             clinic=clinic, start=start, end=end, measures=measures, tag=tag, source=source
         )
-        counts = {"new_patients": day["new"], "referred": day["referred"]}
+        counts = {"new_patients": day["created"], "referred": day["referred"]}
     else:
         counts = new.aggregate(
             new_patients=Count("*"),
@@ -236,13 +236,15 @@ def source_channels(
         return by_source.setdefault(key, {"new_patients": 0, "first_visits": 0, "revisited": 0})
 
     if rollups.covers(doctor=doctor, window_days=window_days):
-        measures = ["new", *FIRSTS]
+        measures = ["created", *FIRSTS]
         rows = rollups.sums_by_source(
             clinic=clinic, start=start, end=end, measures=measures, tag=tag, source=source
         )
         for key, day in rows.items():
             entry(key).update(
-                new_patients=day["new"], first_visits=day["first"], revisited=day["revisited_90"]
+                new_patients=day["created"],
+                first_visits=day["first"],
+                revisited=day["revisited_90"],
             )
         return _channel_rows(by_source)
     new = facts.filter(created_at__gte=lo, created_at__lt=hi).values("source")

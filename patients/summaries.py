@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from crm.models import Clinic
 from patients.models import JOURNEY, Patient, Stage
-from patients.summary_models import RetentionFact, SummaryRefresh
+from patients.summary_models import DAILY_MEASURES, RetentionFact, SummaryRefresh
 
 # A row per patient: attributes, first and second visit days, last touch, stages reached.
 FACTS_SQL = """
@@ -91,8 +91,9 @@ DELETE FROM patients_cohortmonth c WHERE c.clinic_id = %(clinic)s AND NOT EXISTS
 """
 
 # The daily rollups from the facts: one set of rows for the whole clinic (tag NULL) and one per
-# tag, counting each patient under each tag they carry. Computed into temporary tables, then
-# written by _sync_sql (only the rows that differ).
+# tag, counting each patient under each tag they carry. Each count is grouped by its own day
+# (creation, first visit, last activity), then the three are added up per tag, day and channel.
+# Computed into temporary tables, then written by _sync_sql (only the rows that differ).
 DAILY_SQL = """
 DROP TABLE IF EXISTS pg_temp.daily_figures;
 CREATE TEMPORARY TABLE daily_figures ON COMMIT DROP AS
@@ -104,33 +105,19 @@ WITH facts AS NOT MATERIALIZED (
     JOIN patients_taggedpatient t ON t.content_object_id = f.patient_id
     WHERE f.clinic_id = %(clinic)s
 )
-SELECT g.tag_id, g.day, g.source, m.measure, m.value
+SELECT tag_id, day, source, {sums}
 FROM (
-    SELECT tag_id, (created_at AT TIME ZONE %(tz)s)::date AS day, source, {created_counts}
+    SELECT tag_id, (created_at AT TIME ZONE %(tz)s)::date AS day, source, {by_creation}
     FROM facts GROUP BY 1, 2, 3
-) g CROSS JOIN LATERAL (VALUES {created_values}) AS m(measure, value)
-WHERE m.value > 0
-UNION ALL
-SELECT g.tag_id, g.day, g.source, m.measure, m.value
-FROM (
-    SELECT tag_id, first_visit AS day, source, count(*) AS first,
-           count(*) FILTER (WHERE second_visit <= first_visit + 90) AS revisited_90
+    UNION ALL
+    SELECT tag_id, first_visit, source, {by_first_visit}
     FROM facts WHERE first_visit IS NOT NULL GROUP BY 1, 2, 3
-) g CROSS JOIN LATERAL (VALUES ('first', g.first), ('revisited_90', g.revisited_90))
-    AS m(measure, value)
-WHERE m.value > 0
-UNION ALL
--- At risk after d days: silent before today - d, or never active (by creation day).
-SELECT g.tag_id, g.day, g.source, m.measure, m.value
-FROM (
-    SELECT tag_id, coalesce(last_active, (created_at AT TIME ZONE %(tz)s)::date) AS day,
-           source, count(last_active) AS silent,
-           count(*) FILTER (WHERE last_active IS NULL) AS never_active
-    FROM facts WHERE stage <> 'churned' GROUP BY 1, 2, 3
-) g CROSS JOIN LATERAL (VALUES ('silent', g.silent), ('never_active', g.never_active))
-    AS m(measure, value)
-WHERE m.value > 0;
-ANALYZE daily_figures;
+    UNION ALL
+    SELECT tag_id, last_active, source, {by_last_active}
+    FROM facts WHERE stage <> 'churned' AND last_active IS NOT NULL GROUP BY 1, 2, 3
+) g
+GROUP BY tag_id, day, source;
+ANALYZE daily_figures (tag_id, day, source);
 DROP TABLE IF EXISTS pg_temp.cohort_days;
 CREATE TEMPORARY TABLE cohort_days ON COMMIT DROP AS
 SELECT NULL::bigint AS tag_id, first_visit, source, month, count(*) AS patients,
@@ -146,10 +133,10 @@ ANALYZE cohort_days;
 """
 
 # Write a computed rollup (a temporary table) into its table, touching only the rows that
-# differ: one hash full join of the new rows with the clinic's old ones finds them. An upsert
-# (ON CONFLICT DO UPDATE ... WHERE changed) would lock, and so rewrite, every existing row:
-# 12 s instead of 1 for 1.5 million rows at 100,000 patients. tag_id 0 stands for NULL in the
-# join, since `IS NOT DISTINCT FROM` cannot be hashed (tag ids start at 1).
+# differ: one full join of the new rows with the clinic's old ones finds them. An upsert
+# (ON CONFLICT DO UPDATE ... WHERE changed) locks, and so rewrites, every row it meets even
+# when nothing changed. tag_id 0 stands for NULL in the join, since `IS NOT DISTINCT FROM`
+# can be neither hashed nor merged (tag ids start at 1).
 SYNC_SQL = """
 DROP TABLE IF EXISTS pg_temp.{new}_diff;
 CREATE TEMPORARY TABLE {new}_diff ON COMMIT DROP AS
@@ -195,16 +182,29 @@ def _facts_sql() -> str:
 
 
 def _daily_sql() -> str:
-    counts = {"new": "count(*)", "referred": "count(referred_by_id)"}
+    counts = {"created": "count(*)", "referred": "count(referred_by_id)"}
     counts |= {f"now_{stage}": f"count(*) FILTER (WHERE stage = '{stage}')" for stage in Stage}
     counts |= {f"reached_{stage}": f"count(*) FILTER (WHERE reached_{stage})" for stage in JOURNEY}
     counts |= {
         f"pair_{a}": f"count(*) FILTER (WHERE reached_{a} AND reached_{b})"
         for a, b in zip(JOURNEY, JOURNEY[1:], strict=False)
     }
+    counts["never_active"] = "count(*) FILTER (WHERE stage <> 'churned' AND last_active IS NULL)"
+    by_first_visit = {
+        "first": "count(*)",
+        "revisited_90": "count(*) FILTER (WHERE second_visit <= first_visit + 90)",
+    }
+    by_last_active = {"silent": "count(*)"}
+
+    def columns(given: dict) -> str:
+        # Every branch of the UNION lists every count in DAILY_MEASURES' order, 0 for others.
+        return ", ".join(f"{given.get(name, 0)} AS {name}" for name in DAILY_MEASURES)
+
     return DAILY_SQL.format(
-        created_counts=", ".join(f"{sql} AS {name}" for name, sql in counts.items()),
-        created_values=", ".join(f"('{name}', g.{name})" for name in counts),
+        sums=", ".join(f"sum({name}) AS {name}" for name in DAILY_MEASURES),
+        by_creation=columns(counts),
+        by_first_visit=columns(by_first_visit),
+        by_last_active=columns(by_last_active),
     )
 
 
@@ -222,10 +222,7 @@ def _sync_sql(*, table: str, new: str, keys: list[str], values: list[str]) -> st
 
 
 DAILY_SYNC_SQL = _sync_sql(
-    table="patients_dailyfigure",
-    new="daily_figures",
-    keys=["measure", "day", "source"],
-    values=["value"],
+    table="patients_dailyfigure", new="daily_figures", keys=["day", "source"], values=DAILY_MEASURES
 )
 COHORT_DAYS_SYNC_SQL = _sync_sql(
     table="patients_cohortday",

@@ -198,16 +198,17 @@ class SummaryRefresh(models.Model):
 
 
 class DailyFigure(models.Model):
-    """Per clinic, day and source channel, one count per measure: the unfiltered (or
-    channel-filtered) dashboard sums a year of these, a few tens of thousands of rows, instead
-    of a million facts. Measures: new, referred, now_<stage>, reached_<stage>, pair_<stage>
-    (reached it and the next) by creation day; first, revisited_90 by first-visit day;
-    silent (not churned) by last-active day, never_active (not churned, no visit or touch) by
-    creation day.
+    """Per clinic, day and source channel, the counts the dashboard sums over a period: a year
+    is a few thousand of these rows instead of a million facts. Each count is keyed by its own
+    day: by creation day `created`, `referred`, `now_<stage>` (at the stage now),
+    `reached_<stage>` and `pair_<stage>` (reached it and the next), `never_active` (not churned,
+    no visit or touch ever); by first-visit day `first` and `revisited_90`; by last-active day
+    `silent` (not churned), so "at risk after d days" is silent before today - d plus never
+    active.
 
     `tag` NULL: every patient of the clinic. A tag: a second set of rows counting only the
     patients who carry it (a patient counted under each of their tags), so a tag filter sums
-    rows too instead of joining the facts to half the clinic's tags."""
+    its own rows instead of joining the facts to the tag's patients."""
 
     clinic = models.ForeignKey(
         Clinic, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
@@ -224,24 +225,57 @@ class DailyFigure(models.Model):
     )
     day = models.DateField()
     source = models.CharField(max_length=20)
-    measure = models.CharField(max_length=30)
-    value = models.PositiveIntegerField()
+    created = models.PositiveIntegerField(default=0)
+    referred = models.PositiveIntegerField(default=0)
+    now_lead = models.PositiveIntegerField(default=0)
+    now_converted = models.PositiveIntegerField(default=0)
+    now_booked = models.PositiveIntegerField(default=0)
+    now_arrived = models.PositiveIntegerField(default=0)
+    now_consulted = models.PositiveIntegerField(default=0)
+    now_dispensed = models.PositiveIntegerField(default=0)
+    now_after_visit = models.PositiveIntegerField(default=0)
+    now_maintained = models.PositiveIntegerField(default=0)
+    now_churned = models.PositiveIntegerField(default=0)
+    reached_lead = models.PositiveIntegerField(default=0)
+    reached_converted = models.PositiveIntegerField(default=0)
+    reached_booked = models.PositiveIntegerField(default=0)
+    reached_arrived = models.PositiveIntegerField(default=0)
+    reached_consulted = models.PositiveIntegerField(default=0)
+    reached_dispensed = models.PositiveIntegerField(default=0)
+    reached_after_visit = models.PositiveIntegerField(default=0)
+    reached_maintained = models.PositiveIntegerField(default=0)
+    pair_lead = models.PositiveIntegerField(default=0)
+    pair_converted = models.PositiveIntegerField(default=0)
+    pair_booked = models.PositiveIntegerField(default=0)
+    pair_arrived = models.PositiveIntegerField(default=0)
+    pair_consulted = models.PositiveIntegerField(default=0)
+    pair_dispensed = models.PositiveIntegerField(default=0)
+    pair_after_visit = models.PositiveIntegerField(default=0)
+    never_active = models.PositiveIntegerField(default=0)
+    first = models.PositiveIntegerField(default=0)
+    revisited_90 = models.PositiveIntegerField(default=0)
+    silent = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
-            # The refresh's upsert key, and the figures' index: a figure reads a few measures
-            # over a period for one tag (or none), so measure before day. NULLS NOT DISTINCT,
-            # or the clinic-wide rows (tag NULL) would never conflict and pile up.
+            # The refresh's key, and the figures' index: a figure reads a period's rows of one
+            # tag (or none). NULLS NOT DISTINCT, or the clinic-wide rows (tag NULL) could be
+            # duplicated.
             models.UniqueConstraint(
-                fields=["clinic", "tag", "measure", "day", "source"],
-                include=["value"],
+                fields=["clinic", "tag", "day", "source"],
                 nulls_distinct=False,
                 name="dailyfigure_unique",
             )
         ]
 
     def __str__(self):
-        return f"{self.day} {self.source} {self.measure}={self.value}"
+        return f"{self.day} {self.source} tag {self.tag_id}"
+
+
+# The counts of DailyFigure, in the refresh's column order.
+DAILY_MEASURES = [
+    f.name for f in DailyFigure._meta.concrete_fields if isinstance(f, models.PositiveIntegerField)
+]
 
 
 class CohortDay(models.Model):

@@ -19,7 +19,7 @@ from patients.models import PatientTag
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import dashboard_bench  # noqa: E402
-from dashboard_floors import FLOORS, SUMMARY_FLOORS  # noqa: E402
+from dashboard_floors import FLOORS, FUNNEL_COUNTS, SUMMARY_FLOORS  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +79,7 @@ def test_floors_compute_the_dashboards_figures(load):
     counts = rows(FLOORS["funnel"][0], params)[0]
     assert list(counts[9:17]) == reached  # after the 9 "now" counts
     assert list(counts[:9]) == [row["now"] for row in funnel]
-    measures = dict(rows(SUMMARY_FLOORS["funnel"][0], params))
+    measures = dict(zip(FUNNEL_COUNTS, rows(SUMMARY_FLOORS["funnel"][0], params)[0], strict=True))
     assert [measures.get(f"reached_{row['stage']}", 0) for row in funnel[:8]] == reached
     assert [measures.get(f"now_{row['stage']}", 0) for row in funnel] == [r["now"] for r in funnel]
 
