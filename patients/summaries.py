@@ -1,8 +1,9 @@
 """Refresh a clinic's dashboard summaries (patients.summary_models) from the live tables.
 
 One clinic per call, in one transaction: recompute every row with set-based SELECTs, then write
-only what changed (an upsert that skips identical rows, and a delete of rows whose patient or
-month is gone), stamp SummaryRefresh. Computing is cheap, writing a million rows and their
+only what changed (per patient, an upsert that skips identical rows and a delete of rows whose
+patient or month is gone; the daily rollups, a full join of new and old rows), stamp
+SummaryRefresh. Computing is cheap, writing a million rows and their
 indexes is not: after the first run a refresh writes only the patients that moved. Readers keep
 seeing the previous rows until the commit (MVCC), so the dashboard never shows a half-built
 summary. Running it twice gives the same rows: the beat job may overlap or retry safely. PostgreSQL only (the SQLite demo keeps the
