@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0001_initial'),
-        ('patients', '0006_dashboard_summaries'),
+        ('patients', '0007_patient_tag_ids'),
     ]
 
     operations = [
