@@ -155,7 +155,10 @@ SUMMARY_FLOORS = {
     "sources": [
         f"SELECT source, {_sums('created', 'first', 'revisited_90')} {DAYS} GROUP BY source"
     ],
-    "satisfaction": [SURVEYS],
+    "satisfaction": [
+        "SELECT sum(survey_sent), sum(survey_answered), sum(survey_scored), "
+        f"sum(survey_score_centi) {DAYS}"
+    ],
     "funnel": [f"SELECT {_sums(*FUNNEL_COUNTS)} {DAYS}"],
     "cohorts": [
         f"SELECT date_trunc('month', day), sum(first) {DAYS} AND first > 0 GROUP BY 1",

@@ -3,9 +3,10 @@ functions, arguments and results as patients.retention, whose definitions they f
 clinic whose summaries have been refreshed. tests/test_retention.py checks both against the
 same hand-worked figures.
 
-Churn and satisfaction have no summary: their events (stage transitions into churned, churn
-signals, survey touches) are few and indexed by clinic, kind and time, so the live queries in
-patients.retention are already range scans; they are reused here, with a cheaper tag check."""
+Churn has no summary: its events (stage transitions into churned, churn signals) are few and
+indexed by clinic, kind and time, so the live query in patients.retention is already a range
+scan; it is reused here, with a cheaper tag check. Satisfaction reads the rollups' survey
+counts, and the live query with a doctor filter."""
 
 from datetime import date, timedelta
 
@@ -97,9 +98,25 @@ def churn(*, clinic, start: date, end: date, doctor=None, tag=None, source=None)
     return churn_of(clinic=clinic, start=start, end=end, wanted=wanted)
 
 
+SURVEYS = ["survey_sent", "survey_answered", "survey_scored", "survey_score_centi"]
+
+
 def satisfaction(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
-    wanted = _events_of(clinic=clinic, doctor=doctor, tag=tag, source=source)
-    return satisfaction_of(clinic=clinic, start=start, end=end, wanted=wanted)
+    if not rollups.covers(doctor=doctor):
+        wanted = _events_of(clinic=clinic, doctor=doctor, tag=tag, source=source)
+        return satisfaction_of(clinic=clinic, start=start, end=end, wanted=wanted)
+    # A year's answers are hundreds of thousands of JSON payloads at a million patients: the
+    # rollups hold their counts and score sums per day.
+    day = rollups.sums(
+        clinic=clinic, start=start, end=end, measures=SURVEYS, tag=tag, source=source
+    )
+    scored = day["survey_scored"]
+    return {
+        "sent": day["survey_sent"],
+        "answered": day["survey_answered"],
+        "mean_score": round(day["survey_score_centi"] / 100 / scored, 2) if scored else None,
+        "response_rate": _rate(day["survey_answered"], day["survey_sent"]),
+    }
 
 
 def _revisited(window_days: int) -> Q:

@@ -105,6 +105,17 @@ WITH facts AS NOT MATERIALIZED (
     SELECT t.tag_id, f.* FROM patients_retentionfact f
     JOIN patients_taggedpatient t ON t.content_object_id = f.patient_id
     WHERE f.clinic_id = %(clinic)s
+), surveys AS MATERIALIZED (
+    -- A score counts as patients.retention.satisfaction counts it: a JSON number within its
+    -- scale's range; it is kept on the 5-point scale in hundredths.
+    SELECT patient_id, (occurred_at AT TIME ZONE %(tz)s)::date AS day,
+           payload->>'event' AS event,
+           CASE WHEN payload->>'event' = 'answered' AND payload->'scale' IN ('5', '10')
+                     AND jsonb_typeof(payload->'score') = 'number'
+                     AND (payload->>'score')::numeric BETWEEN 0 AND 10
+                THEN (payload->>'score')::numeric * 500 / (payload->>'scale')::numeric END
+               AS centi
+    FROM patients_touch WHERE clinic_id = %(clinic)s AND kind = 'survey'
 )
 SELECT tag_id, day, source, {sums}
 FROM (
@@ -116,6 +127,9 @@ FROM (
     UNION ALL
     SELECT tag_id, last_active, source, {by_last_active}
     FROM facts WHERE stage <> 'churned' AND last_active IS NOT NULL GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT tag_id, s.day, source, {by_survey_day}
+    FROM facts JOIN surveys s ON s.patient_id = facts.patient_id GROUP BY 1, 2, 3
 ) g
 GROUP BY tag_id, day, source;
 ANALYZE daily_figures (tag_id, day, source);
@@ -196,6 +210,12 @@ def _daily_sql() -> str:
         "revisited_90": "count(*) FILTER (WHERE second_visit <= first_visit + 90)",
     }
     by_last_active = {"silent": "count(*)"}
+    by_survey_day = {
+        "survey_sent": "count(*) FILTER (WHERE s.event = 'sent')",
+        "survey_answered": "count(*) FILTER (WHERE s.event = 'answered')",
+        "survey_scored": "count(s.centi)",
+        "survey_score_centi": "coalesce(round(sum(s.centi)), 0)",
+    }
 
     def columns(given: dict) -> str:
         # Every branch of the UNION lists every count in DAILY_MEASURES' order, 0 for others.
@@ -206,6 +226,7 @@ def _daily_sql() -> str:
         by_creation=columns(counts),
         by_first_visit=columns(by_first_visit),
         by_last_active=columns(by_last_active),
+        by_survey_day=columns(by_survey_day),
     )
 
 

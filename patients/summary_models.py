@@ -204,7 +204,8 @@ class DailyFigure(models.Model):
     `reached_<stage>` and `pair_<stage>` (reached it and the next), `never_active` (not churned,
     no visit or touch ever); by first-visit day `first` and `revisited_90`; by last-active day
     `silent` (not churned), so "at risk after d days" is silent before today - d plus never
-    active.
+    active; by the survey touch's day `survey_sent`, `survey_answered`, `survey_scored` (a valid
+    score) and `survey_score_centi` (their sum on the 5-point scale, in hundredths).
 
     `tag` NULL: every patient of the clinic. A tag: a second set of rows counting only the
     patients who carry it (a patient counted under each of their tags), so a tag filter sums
@@ -255,6 +256,10 @@ class DailyFigure(models.Model):
     first = models.PositiveIntegerField(default=0)
     revisited_90 = models.PositiveIntegerField(default=0)
     silent = models.PositiveIntegerField(default=0)
+    survey_sent = models.PositiveIntegerField(default=0)
+    survey_answered = models.PositiveIntegerField(default=0)
+    survey_scored = models.PositiveIntegerField(default=0)
+    survey_score_centi = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [

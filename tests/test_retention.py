@@ -275,6 +275,38 @@ def test_source_channels(clinic, data, figures):
     }
 
 
+def test_satisfaction(clinic, doctor, data, figures):
+    # Q1: sent P1, P3, P2, P5 = 4; answered P1 (4/5 = 4.0), P3 (9/10 = 4.5), P6 (a text score,
+    # answered but not scorable) = 3. Mean (4.0 + 4.5) / 2 = 4.25; response 3 / 4.
+    assert figures.satisfaction(clinic=clinic, **Q1) == {
+        "sent": 4,
+        "answered": 3,
+        "mean_score": 4.25,
+        "response_rate": 0.75,
+    }
+    # By channel: wecom_qr is P2 (sent) and P3 (sent, 9/10 = 4.5); walk_in P1 (sent, 4/5) and
+    # P6 (answered, not scorable); answers are counted in the period whenever the survey was sent.
+    assert figures.satisfaction(clinic=clinic, source="wecom_qr", **Q1) == {
+        "sent": 2,
+        "answered": 1,
+        "mean_score": 4.5,
+        "response_rate": 0.5,
+    }
+    assert figures.satisfaction(clinic=clinic, source="walk_in", **Q1) == {
+        "sent": 1,
+        "answered": 2,
+        "mean_score": 4.0,
+        "response_rate": 2.0,
+    }
+    # The doctor's patients (P1, P3): the live query on both paths.
+    assert figures.satisfaction(clinic=clinic, doctor=doctor, **Q1) == {
+        "sent": 2,
+        "answered": 2,
+        "mean_score": 4.25,
+        "response_rate": 1.0,
+    }
+
+
 def test_journey_funnel(clinic, data, figures, django_assert_max_num_queries):
     # Cohort created in Q1: P2, P3, P5, P6, P7, P9. Reached (transitions): lead P2 P3 P5 P6 P9;
     # converted P2 P3 P6; booked P2 P3 P7; arrived P2; consulted P2.
