@@ -264,6 +264,11 @@ CELERY_BEAT_SCHEDULE["followups-results-poll"] = {
 
 # Retention dashboard: its summary tables are rebuilt per clinic this often (the page says
 # as of when). A full rebuild takes about a minute at a million patients.
+# Patient imports: a commit whose broker message or worker was lost is handed over again.
+CELERY_BEAT_SCHEDULE["imports-recover-stale"] = {
+    "task": "patients.tasks.imports_recover_stale_task",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE["dashboard-summaries-refresh"] = {
     "task": "patients.tasks.summaries_refresh_all",
     "schedule": float(env("DASHBOARD_REFRESH_SECONDS", "900")),  # every 15 minutes

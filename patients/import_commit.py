@@ -6,10 +6,12 @@ and a worker does it (`import_commit_run`), while the page shows the import as r
 """
 
 import logging
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from crm.models import AuditAction, AuditEvent
@@ -33,7 +35,13 @@ def import_commit_request(*, batch: ImportBatch, actor=None, ip_address=None) ->
             raise ValidationError(_("Only a dry run without errors can be imported."))
         batch.status = ImportBatch.Status.IMPORTING
         batch.committed_by = actor
-        batch.summary = {**batch.summary, "commit_errors": [], "commit_ip": ip_address}
+        batch.summary = {
+            **batch.summary,
+            "commit_errors": [],
+            "commit_ip": ip_address,
+            "commit_requested_at": timezone.now().isoformat(),
+            "commit_requeues": 0,
+        }
         batch.save(update_fields=["status", "committed_by", "summary"])
         transaction.on_commit(lambda: import_commit_task.delay(batch.pk))
     return batch
@@ -57,6 +65,55 @@ def import_commit_run(batch_id: int) -> str:
         _back_to_dry_run(batch_id, [_("The import failed and nothing was written. Try again.")])
         raise
     return "committed"
+
+
+# A commit runs at most the task's time limit (patients.tasks.LONG_TIME_LIMIT, 15 minutes);
+# a batch still "importing" well after that lost its broker message or its worker.
+STALE_AFTER = timedelta(minutes=20)
+MAX_REQUEUES = 3
+
+
+def imports_recover_stale(*, now=None) -> dict:
+    """Hand a stale importing batch to a worker again, or after MAX_REQUEUES tries put it back
+    to its dry run, saying so: the page would otherwise say "importing" for ever. A batch whose
+    row a worker has locked is being committed right now and is left alone."""
+    from patients.tasks import import_commit_task
+
+    now = now or timezone.now()
+    report = {"requeued": 0, "given_up": 0}
+    for batch_id, summary, created_at in ImportBatch.objects.filter(
+        status=ImportBatch.Status.IMPORTING
+    ).values_list("pk", "summary", "created_at"):
+        requested = parse_datetime(summary.get("commit_requested_at") or "") or created_at
+        if now - requested < STALE_AFTER:
+            continue
+        with transaction.atomic():
+            batch = (
+                ImportBatch.objects.select_for_update(skip_locked=True)
+                .filter(pk=batch_id, status=ImportBatch.Status.IMPORTING)
+                .first()
+            )
+            if batch is None:
+                continue
+            tries = batch.summary.get("commit_requeues", 0)
+            if tries >= MAX_REQUEUES:
+                batch.status = ImportBatch.Status.CHECKED
+                message = _("The import did not finish and nothing was written. Try again.")
+                batch.summary = {**batch.summary, "commit_errors": [message]}
+                report["given_up"] += 1
+            else:
+                batch.summary = {
+                    **batch.summary,
+                    "commit_requested_at": now.isoformat(),
+                    "commit_requeues": tries + 1,
+                }
+                transaction.on_commit(lambda pk=batch.pk: import_commit_task.delay(pk))
+                report["requeued"] += 1
+            batch.save(update_fields=["status", "summary"])
+            log.warning(
+                "stale import %s: %s", batch.pk, "given up" if tries >= MAX_REQUEUES else "requeued"
+            )
+    return report
 
 
 def _back_to_dry_run(batch_id: int, errors: list[str]) -> None:

@@ -5,7 +5,7 @@ failure retries only its own; an import's commit runs here because it outlasts a
 from celery import shared_task
 
 from patients import summaries
-from patients.import_commit import import_commit_run
+from patients.import_commit import import_commit_run, imports_recover_stale
 
 # A full rebuild of a million-patient clinic takes about a minute on two busy cores (see
 # BENCHMARKS.md, "Scale: dashboard"), and a 50,000-row import's commit about 90 s: the global
@@ -39,3 +39,9 @@ def summaries_refresh_all() -> int:
 @shared_task(ignore_result=True, time_limit=LONG_TIME_LIMIT, soft_time_limit=LONG_TIME_LIMIT - 60)
 def import_commit_task(batch_id: int) -> str:
     return import_commit_run(batch_id)
+
+
+@shared_task(ignore_result=True)
+def imports_recover_stale_task() -> dict:
+    """Beat: importing batches whose commit was lost (broker message or worker gone)."""
+    return imports_recover_stale()
