@@ -107,10 +107,13 @@ def workbench(request):
 @clinic_member_required
 def patient_detail(request, pk):
     clinic = request.clinic
-    patient = get_for_clinic(
-        selectors.patients_for_list(request.membership).select_related("referred_by"),
-        clinic,
-        pk=pk,
+    visible = selectors.patients_visible_to(request.membership)
+    patient = get_for_clinic(selectors.patients_for_list(request.membership), clinic, pk=pk)
+    # The referrer is named only to those who may see that patient (a nurse: her wards).
+    referrer = (
+        visible.filter(pk=patient.referred_by_id).only("pk", "name").first()
+        if patient.referred_by_id
+        else None
     )
     current = {t.pk for t in selectors.patient_tags(patient)}
     names = dict(clinic.memberships.values_list("user_id", "display_name"))
@@ -122,6 +125,7 @@ def patient_detail(request, pk):
         "patients/patient_detail.html",
         {
             "patient": patient,
+            "referrer": referrer,
             "tag_groups": _tag_groups(clinic),
             "current_tags": current,
             "transitions": patient.transitions.select_related("by")[:50],
