@@ -62,10 +62,12 @@ def test_doctor_changes_the_period_and_the_figures_change(page, doctor, clinic):
     page.wait_for_function("document.getElementById('kpi-referral-sub').textContent !== ''")
     year = read()
     screenshot(page, "dashboard-year")
+    # Read before the click: the figures may change before a read after it would run.
+    before = page.locator("#kpi-referral-sub").inner_text()
     page.get_by_role("button", name="近 30 天").click()
     page.wait_for_function(
         "(before) => document.getElementById('kpi-referral-sub').textContent !== before",
-        arg=page.locator("#kpi-referral-sub").inner_text(),
+        arg=before,
     )
     month = read()
     assert month != year
