@@ -294,9 +294,9 @@ def test_patient_page_names_a_referrer_only_within_the_nurses_wards(
     theirs = make_patient(name="丙介绍的", ward=wards["mine"], referred_by=wards["丙"])
     client.force_login(nurse)
     page = client.get(f"/patients/{mine.pk}/").content.decode()
-    assert f'/patients/{wards["甲"].pk}/' in page
+    assert f"/patients/{wards['甲'].pk}/" in page
     page = client.get(f"/patients/{theirs.pk}/").content.decode()
     assert "丙" not in page.replace("丙介绍的", "") and "您所在病区以外的患者" in page
     client.force_login(assistant)
     page = client.get(f"/patients/{theirs.pk}/").content.decode()
-    assert f'/patients/{wards["丙"].pk}/' in page
+    assert f"/patients/{wards['丙'].pk}/" in page
