@@ -169,7 +169,8 @@ def _median_hours(done: QuerySet, n: int) -> float | None:
     with OFFSET instead of fetching every delay."""
     if not n:
         return None
-    middle = done.annotate(delay=_DELAY).order_by("delay", "pk").values_list("delay", flat=True)
+    # No tie-break on pk: tied rows have the same delay, and the sort is the query's cost.
+    middle = done.annotate(delay=_DELAY).order_by("delay").values_list("delay", flat=True)
     return _hours(list(middle[(n - 1) // 2 : n // 2 + 1]))
 
 
@@ -178,7 +179,7 @@ def _median_hours_by(done: QuerySet, key: str) -> dict:
     (window functions, PostgreSQL and SQLite >= 3.25), keeping the middle rank or two."""
     ranked = done.annotate(
         delay=_DELAY,
-        rank=Window(RowNumber(), partition_by=[F(key)], order_by=[_DELAY.asc(), F("pk").asc()]),
+        rank=Window(RowNumber(), partition_by=[F(key)], order_by=[_DELAY.asc()]),
         n=Window(Count("pk"), partition_by=[F(key)]),
     ).filter(rank__gte=(F("n") + 1) / 2, rank__lte=F("n") / 2 + 1)
     middles: dict = {}
