@@ -19,6 +19,7 @@ from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAcc
 from doctors.api_onboarding import OnboardingViewSet
 from followups import views as followup_views
 from followups.api import CarePlanTemplateViewSet, CarePlanViewSet, FollowUpTaskViewSet
+from followups.api_figures import FollowUpFiguresView
 from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
 from patients.api_wards import WardViewSet
@@ -51,6 +52,7 @@ api_urls = [
         name="patient-referral-code",
     ),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
     path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -1,9 +1,18 @@
 """Reads: the assistant's queue, the nurse's checklist, and the figures of the dashboard."""
 
 from datetime import date, datetime, timedelta
-from statistics import median
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import (
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Prefetch,
+    Q,
+    QuerySet,
+    Window,
+)
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from followups import clock
@@ -91,37 +100,89 @@ def followup_figures(*, clinic, start: datetime, end: datetime, doctor=None) -> 
     - median_delay_hours: median of (done_at - due_at) over done tasks, in hours, 0 when a
       task was done before it was due.
     Shares are None when nothing was due. `doctor` narrows to that doctor's patients.
+    Two queries whatever the number of tasks: the counts, then the middle delay or two.
     """
-    tasks = (
-        FollowUpTask.objects.filter(clinic=clinic, due_at__gte=start, due_at__lt=end)
-        .exclude(status=TaskStatus.CANCELLED)
-        .only("status", "due_at", "window_end", "done_at")
-    )
+    tasks = _due_tasks(clinic, start, end)
     if doctor is not None:
         tasks = tasks.filter(patient__assigned_doctor=doctor)
-    due = done = on_time = 0
-    delays = []
-    for task in tasks.iterator():
-        due += 1
-        if task.status == TaskStatus.DONE:
-            done += 1
-            on_time += task.done_at <= task.window_end
-            delays.append(max((task.done_at - task.due_at).total_seconds(), 0) / 3600)
+    counts = tasks.aggregate(**_COUNTS)
+    return _figures(counts, _median_hours(tasks.filter(status=TaskStatus.DONE), counts["done"]))
+
+
+def followup_figures_by_doctor(*, clinic, start: datetime, end: datetime) -> list[dict]:
+    """followup_figures for every doctor of the clinic, in two grouped queries."""
+    from crm.models import Membership, Role
+
+    tasks = _due_tasks(clinic, start, end).filter(patient__assigned_doctor__isnull=False)
+    by_doctor = "patient__assigned_doctor"
+    counts = {
+        row.pop(by_doctor): row
+        for row in tasks.values(by_doctor).order_by(by_doctor).annotate(**_COUNTS)
+    }
+    medians = _median_hours_by(tasks.filter(status=TaskStatus.DONE), by_doctor)
+    empty = {"due": 0, "done": 0, "on_time": 0}
+    rows = []
+    for member in Membership.objects.filter(clinic=clinic, role=Role.DOCTOR).select_related("user"):
+        figures = _figures(counts.get(member.user_id, empty), medians.get(member.user_id))
+        rows.append({"doctor_id": member.user_id, "doctor": member.name, **figures})
+    return rows
+
+
+_COUNTS = {
+    "due": Count("pk"),
+    "done": Count("pk", filter=Q(status=TaskStatus.DONE)),
+    "on_time": Count("pk", filter=Q(status=TaskStatus.DONE, done_at__lte=F("window_end"))),
+}
+# done_at - due_at: an interval on PostgreSQL, microseconds on SQLite; a timedelta either way.
+_DELAY = ExpressionWrapper(F("done_at") - F("due_at"), output_field=DurationField())
+
+
+def _due_tasks(clinic, start, end) -> QuerySet:
+    return FollowUpTask.objects.filter(clinic=clinic, due_at__gte=start, due_at__lt=end).exclude(
+        status=TaskStatus.CANCELLED
+    )
+
+
+def _figures(counts: dict, median_hours: float | None) -> dict:
+    due, done, on_time = counts["due"], counts["done"], counts["on_time"]
     return {
         "due": due,
         "done": done,
         "on_time": on_time,
         "completion": done / due if due else None,
         "timeliness": on_time / due if due else None,
-        "median_delay_hours": round(median(delays), 2) if delays else None,
+        "median_delay_hours": median_hours,
     }
 
 
-def followup_figures_by_doctor(*, clinic, start: datetime, end: datetime) -> list[dict]:
-    from crm.models import Membership, Role
+def _hours(middle: list[timedelta]) -> float | None:
+    """The mean of the middle delay(s), early ones counted as 0. Clamping after sorting is
+    the same as sorting clamped delays: max(d, 0) keeps the order."""
+    if not middle:
+        return None
+    seconds = [max(d.total_seconds(), 0) for d in middle]
+    return round(sum(seconds) / len(seconds) / 3600, 2)
 
-    rows = []
-    for member in Membership.objects.filter(clinic=clinic, role=Role.DOCTOR).select_related("user"):
-        figures = followup_figures(clinic=clinic, start=start, end=end, doctor=member.user)
-        rows.append({"doctor_id": member.user_id, "doctor": member.name, **figures})
-    return rows
+
+def _median_hours(done: QuerySet, n: int) -> float | None:
+    """Portable median (PostgreSQL and SQLite): sort by delay, read the one or two middle rows
+    with OFFSET instead of fetching every delay."""
+    if not n:
+        return None
+    # No tie-break on pk: tied rows have the same delay, and the sort is the query's cost.
+    middle = done.annotate(delay=_DELAY).order_by("delay").values_list("delay", flat=True)
+    return _hours(list(middle[(n - 1) // 2 : n // 2 + 1]))
+
+
+def _median_hours_by(done: QuerySet, key: str) -> dict:
+    """The median delay per value of `key` in one query: each group's rows ranked by delay
+    (window functions, PostgreSQL and SQLite >= 3.25), keeping the middle rank or two."""
+    ranked = done.annotate(
+        delay=_DELAY,
+        rank=Window(RowNumber(), partition_by=[F(key)], order_by=[_DELAY.asc()]),
+        n=Window(Count("pk"), partition_by=[F(key)]),
+    ).filter(rank__gte=(F("n") + 1) / 2, rank__lte=F("n") / 2 + 1)
+    middles: dict = {}
+    for group, delay in ranked.values_list(key, "delay"):
+        middles.setdefault(group, []).append(delay)
+    return {group: _hours(middle) for group, middle in middles.items()}

@@ -60,7 +60,8 @@ def dashboard_figures(*, clinic, start, end, window_days, at_risk_days, **filter
         "satisfaction": figures.satisfaction(**period),
         "funnel": figures.journey_funnel(**period),
         "cohorts": figures.cohort_retention(**period),
-        # Follow-up completion and timeliness arrive with the follow-ups app.
+        # Follow-up figures are GET /api/followup-figures/ (patients may not import
+        # followups); the key stays, null, for the clients of 1.2.0.
         "followups": None,
     }
 

@@ -54,6 +54,9 @@ SCRIPT_LABELS = {
     "referralSub": _("%(referred)s of %(new_patients)s new patients"),
     "responseSub": _("response rate %(rate)s (%(answered)s / %(sent)s)"),
     "never": _("never"),
+    "followupsSub": _("%(done)s of %(due)s done"),
+    "medianDelay": _("median delay %(hours)s h"),
+    "noneDue": _("No follow-ups were due in this period"),
 }
 
 

@@ -73,3 +73,28 @@ def test_figures_per_doctor(clinic, tasks):
 
 def test_nothing_due_gives_no_shares(clinic):
     assert followup_figures(clinic=clinic, start=at(3, 1, 0), end=at(4, 1, 0))["completion"] is None
+
+
+def test_per_doctor_medians_of_an_even_count_and_a_doctor_without_tasks(clinic, tasks):
+    """The grouped path (window functions) agrees with the single-doctor one."""
+    doctor, other_doctor = tasks
+    idle = make_staff(clinic, "doctor", "doctor-idle")
+    patient = FollowUpTask.objects.filter(patient__assigned_doctor=other_doctor)[0].patient
+    task(patient, at(3, 11, 9), status="done", done=at(3, 12, 9))  # late, 24 h → (3 + 24) / 2
+    period = {"clinic": clinic, "start": at(3, 1, 0), "end": at(4, 1, 0)}
+    rows = {r["doctor_id"]: r for r in followup_figures_by_doctor(**period)}
+    for user in (doctor, other_doctor):
+        assert {k: v for k, v in rows[user.pk].items() if k not in ("doctor_id", "doctor")} == (
+            followup_figures(**period, doctor=user)
+        )
+    assert rows[other_doctor.pk]["median_delay_hours"] == 13.5
+    assert rows[idle.pk] | {"doctor_id": 0, "doctor": ""} == {
+        "doctor_id": 0,
+        "doctor": "",
+        "due": 0,
+        "done": 0,
+        "on_time": 0,
+        "completion": None,
+        "timeliness": None,
+        "median_delay_hours": None,
+    }

@@ -33,6 +33,25 @@
       CL.fmt(L.responseSub, { rate: CL.percent(s.response_rate), answered: s.answered, sent: s.sent }));
   }
 
+  /* The follow-ups app's figures: tasks have no tag or channel, so with either filter the
+     card says it is not narrowed by them instead of passing for the filtered patients. */
+  async function loadFollowups(query) {
+    const own = new URLSearchParams();
+    for (const key of ["start", "end", "doctor"]) if (query.has(key)) own.set(key, query.get(key));
+    document.getElementById("kpi-followups-note").hidden = !(query.has("tag") || query.has("source"));
+    try {
+      const f = await CL.api("/api/followup-figures/?" + own.toString());
+      if (!f.due) { set("followups", "—", L.noneDue); return; }
+      set("followups", CL.percent(f.timeliness), CL.fmt(L.followupsSub, f));
+      if (f.median_delay_hours !== null) {  // its own line: the card is narrow
+        document.getElementById("kpi-followups-sub").append(CL.el("br"),
+          CL.fmt(L.medianDelay, { hours: f.median_delay_hours.toFixed(1) }));
+      }
+    } catch (error) {
+      set("followups", "—", CL.errorText(error));
+    }
+  }
+
   function renderSources(rows) {
     charts.sources.setOption({
       color: teal,
@@ -113,6 +132,7 @@
   async function load() {
     const query = params();
     history.replaceState(null, "", location.pathname + (query.toString() ? "?" + query : ""));
+    const followups = loadFollowups(query);
     try {
       const d = await CL.api("/api/dashboard/?" + query.toString());
       document.getElementById("d-start").value = d.period.start;
@@ -129,6 +149,7 @@
     } catch (error) {
       CL.status(statusLine, CL.errorText(error), "danger");
     }
+    await followups;
   }
 
   function isoDate(date) {
