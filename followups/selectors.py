@@ -104,7 +104,9 @@ def followup_figures(*, clinic, start: datetime, end: datetime, doctor=None) -> 
     """
     tasks = _due_tasks(clinic, start, end)
     if doctor is not None:
-        tasks = tasks.filter(patient__assigned_doctor=doctor)
+        # The patient's clinic too, though implied: it lets the doctor's patients come from
+        # patient_doctor_stage_created alone (clinic, doctor, … INCLUDE id), not the table.
+        tasks = tasks.filter(patient__clinic=clinic, patient__assigned_doctor=doctor)
     counts = tasks.aggregate(**_COUNTS)
     return _figures(counts, _median_hours(tasks.filter(status=TaskStatus.DONE), counts["done"]))
 

@@ -136,12 +136,13 @@ class Patient(models.Model):
             models.Index(fields=["clinic", "-created_at"], name="patient_clinic_created"),
             # A doctor's patients at a stage, newest first: the list's everyday filters, read
             # in page order so a page stops early; with the tag ids included (PostgreSQL) the
-            # list's count with a tag filter too is an index-only scan. Name/initials search
+            # list's count with a tag filter too is an index-only scan, and with the id a
+            # doctor's patients join their follow-up tasks without reading the table. Name/initials search
             # indexes are PostgreSQL-only (trigram, pattern ops): migration 0005, outside the
             # model state.
             models.Index(
                 fields=["clinic", "assigned_doctor", "stage", "-created_at"],
-                include=["tag_ids"],
+                include=["tag_ids", "id"],
                 name="patient_doctor_stage_created",
             ),
         ]
