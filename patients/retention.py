@@ -34,7 +34,6 @@ from patients.models import (
     Patient,
     Stage,
     StageTransition,
-    TaggedPatient,
     Touch,
     TouchKind,
     Visit,
@@ -54,9 +53,7 @@ def _patients(*, clinic, doctor=None, tag=None, source=None):
     if doctor is not None:
         patients = patients.filter(assigned_doctor=doctor)
     if tag is not None:
-        patients = patients.filter(
-            Exists(TaggedPatient.objects.filter(content_object=OuterRef("pk"), tag=tag))
-        )
+        patients = patients.tagged_any([tag.pk])
     if source:
         patients = patients.filter(source=source)
     return patients

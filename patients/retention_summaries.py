@@ -63,13 +63,16 @@ def refreshed_at(clinic):
     )
 
 
+def _carries(tag):
+    """A row's `patient_id` carries `tag`: one probe of the (patient, tag) unique index."""
+    return Exists(TaggedPatient.objects.filter(content_object_id=OuterRef("patient_id"), tag=tag))
+
+
 def _filtered(rows, *, doctor=None, tag=None, source=None):
     if doctor is not None:
         rows = rows.filter(assigned_doctor=doctor)
     if tag is not None:
-        rows = rows.filter(
-            Exists(TaggedPatient.objects.filter(content_object=OuterRef("patient_id"), tag=tag))
-        )
+        rows = rows.filter(_carries(tag))
     if source:
         rows = rows.filter(source=source)
     return rows
@@ -87,10 +90,7 @@ def _events_of(*, clinic, doctor=None, tag=None, source=None):
     wanted = _wanted_or_none(clinic=clinic, doctor=doctor, source=source)
     if tag is None:
         return wanted
-    carries = Exists(
-        TaggedPatient.objects.filter(content_object_id=OuterRef("patient_id"), tag=tag)
-    )
-    return carries if wanted is None else wanted & carries
+    return _carries(tag) if wanted is None else wanted & _carries(tag)
 
 
 def churn(*, clinic, start: date, end: date, doctor=None, tag=None, source=None) -> dict:
