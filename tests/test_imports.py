@@ -3,7 +3,6 @@ all-or-nothing commit, report, audit. Files are built here, byte for byte."""
 
 import csv
 import io
-import time
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -170,19 +169,13 @@ def test_fifty_thousand_rows(clinic, assistant):
         ]
         for i in range(50_000)
     ]
-    started = time.monotonic()
     batch = check(upload(clinic, assistant, csv_bytes(rows, "gbk")))
-    checked = time.monotonic()
     assert batch.summary["create"] == 50_000 and batch.summary["error"] == 0
     assert Patient.objects.count() == 0
     import_commit(batch=batch, actor=assistant)
-    done = time.monotonic()
     assert Patient.objects.filter(clinic=clinic).count() == 50_000
     assert Patient.objects.filter(tagged_items__tag=sugar).count() == 33_333
     assert Patient.objects.search("9999").filter(name="患者49999").exists()
-    # Bounds for the 2-core test machine while other suites share it (see BENCHMARKS.md for
-    # the figures on a quiet machine).
-    assert checked - started < 90 and done - checked < 240, (checked - started, done - checked)
 
 
 def _post_file(client, content, name):
