@@ -22,10 +22,10 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from crm.models import Membership
+from crm.models import Membership, Role
 from followups import clock
 from followups.models import FollowUpTask, ReminderState
-from patients.models import Patient, Stage, Touch, TouchKind
+from patients.models import Patient, Stage, Touch, TouchKind, Ward
 from patients.timeline import touch_build
 from wechat.models import Delivery, DeliveryChannel, WeComAccount
 from wechat.services import delivery_enqueue, delivery_enqueue_many
@@ -77,6 +77,27 @@ def _claim_for_digest(now) -> list[tuple]:
     return sorted(rows, key=lambda row: (row[4], row[0]))
 
 
+def _nurse_ward_check(routed: list[tuple]):
+    """A digest names patients, so a nurse is told only of her wards' patients (as her queue
+    shows them, patients.selectors.patients_visible_to). Returns may_see(member, patient_id);
+    the wards are read only for tasks routed to a nurse."""
+    nurses = {m.pk for _task, members in routed for m in members if m.role == Role.NURSE}
+    if not nurses:
+        return lambda member, patient_id: True
+    patient_ids = {task[5] for task, members in routed if any(m.pk in nurses for m in members)}
+    ward_of = dict(Patient.objects.filter(pk__in=patient_ids).values_list("pk", "ward_id"))
+    wards_of_nurse = defaultdict(set)
+    for member_id, ward_id in Ward.nurses.through.objects.filter(
+        membership_id__in=nurses
+    ).values_list("membership_id", "ward_id"):
+        wards_of_nurse[member_id].add(ward_id)
+
+    def may_see(member, patient_id):
+        return member.role != Role.NURSE or ward_of.get(patient_id) in wards_of_nurse[member.pk]
+
+    return may_see
+
+
 def staff_digests_enqueue(*, now=None) -> tuple[int, int]:
     """Announce due tasks not yet announced, one digest per assignee.
     Returns (digests made, tasks announced)."""
@@ -95,19 +116,23 @@ def staff_digests_enqueue(*, now=None) -> tuple[int, int]:
         ):
             members[member.clinic_id][member.user_id] = member
             pools[member.clinic_id][member.role].append(member)
-        per_member = defaultdict(list)  # (clinic_id, user_id) -> task rows
-        unreachable = []
+        routed = []
         for task in tasks:
-            task_id, clinic_id, assignee_id, role = task[:4]
+            _task_id, clinic_id, assignee_id, role = task[:4]
             if assignee_id:
                 recipients = [members[clinic_id].get(assignee_id)]
             else:
                 recipients = pools[clinic_id].get(role, [])
-            recipients = [m for m in recipients if m is not None]
+            routed.append((task, [m for m in recipients if m is not None]))
+        may_see = _nurse_ward_check(routed)
+        per_member = defaultdict(list)  # (clinic_id, user_id) -> task rows
+        unreachable = []
+        for task, recipients in routed:
+            recipients = [m for m in recipients if may_see(m, task[5])]
             if not recipients:
-                unreachable.append(task_id)  # no WeCom id: the queue page shows it
+                unreachable.append(task[0])  # no one to tell on WeCom: the queue page shows it
             for member in recipients:
-                per_member[(clinic_id, member.user_id)].append(task)
+                per_member[(task[1], member.user_id)].append(task)
         first_patients = {t[5] for rows in per_member.values() for t in rows[:DIGEST_LINES]}
         names = dict(Patient.objects.filter(pk__in=first_patients).values_list("pk", "name"))
         messages = []

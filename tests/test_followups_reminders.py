@@ -97,6 +97,30 @@ def test_no_staff_digest_at_night(clinic, make_patient, wecom_staff):
     assert services.due_scan(now=sh(2026, 3, 2, 8, 0))["digests"] == 1
 
 
+def test_a_nurse_is_told_only_of_her_wards_patients(clinic, make_patient, staff, nurse_ward):
+    """Nurse tasks go to the nurses' pool; a digest names patients, so each nurse hears only
+    of her wards' patients, as her queue shows them; no nurse may see a ward-less patient."""
+    from patients.models import Ward
+    from patients.wards import ward_save
+    from tests.conftest import make_staff
+
+    mine = staff["nurse"].memberships.get()
+    other = make_staff(clinic, "nurse", "a-nurse-2").memberships.get()
+    ward_save(ward=Ward(clinic=clinic), name="二病区", nurses=[other])
+    Membership.objects.filter(pk=mine.pk).update(wecom_userid="wx-nurse-1")
+    Membership.objects.filter(pk=other.pk).update(wecom_userid="wx-nurse-2")
+    nurse_step = [step("换药提醒", 0, role="nurse")]
+    start(clinic, make_patient(name="一病区患者", ward=nurse_ward), nurse_step, name="a")
+    start(clinic, make_patient(name="无病区患者"), nurse_step, name="b")
+    assert services.due_scan(now=sh(2026, 3, 1, 10, 0))["digests"] == 1
+    digest = Delivery.objects.get(channel=DeliveryChannel.APP_MESSAGE)
+    assert digest.recipient == "wx-nurse-1"
+    assert "一病区患者" in digest.body and "无病区患者" not in digest.body
+    assert digest.body.startswith("您有 1 项随访待办")
+    # Neither task waits for a later digest: the ward-less one is on the queue page only.
+    assert not FollowUpTask.objects.filter(staff_reminded_at=None).exists()
+
+
 def test_morning_digest_to_the_team_robot_once_a_day(
     clinic, make_patient, wecom_staff, wecom_account, fake_wecom
 ):
