@@ -61,3 +61,35 @@ def test_doctor_reads_followup_timeliness_and_its_limits(page, doctor, admin_use
     page.wait_for_function("document.getElementById('kpi-followups').textContent === '—'")
     assert page.locator("#kpi-followups-sub").inner_text() == "此期间没有到期的随访"
     assert page.get_by_test_id("kpi-followups-note").is_hidden()
+
+
+def test_a_slow_earlier_answer_does_not_overwrite_the_newer_one(
+    page, doctor, admin_user, make_patient
+):
+    """The doctor changes the filter while the first answers are still on their way: when those
+    arrive late, the figures stay those of the doctor's latest choice."""
+    patient = make_patient(name="王秀英", assigned_doctor=doctor)
+    task(patient, 20, late_hours=2)
+    task(patient, 3)
+    held = []
+
+    def hold_first_answers(route):
+        if len(held) < 2 and "doctor=" not in route.request.url:
+            held.append(route)  # answered later, below
+        else:
+            route.continue_()
+
+    page.route("**/api/dashboard/?*", hold_first_answers)
+    page.route("**/api/followup-figures/?*", hold_first_answers)
+    login(page, doctor.username)
+    page.wait_for_url("**/dashboard/")
+    page.wait_for_function("document.querySelectorAll('#d-doctor option').length > 1")
+    page.select_option("#d-doctor", value=str(admin_user.pk))  # a doctor with no patients
+    page.get_by_role("button", name="应用").click()
+    page.wait_for_function("document.getElementById('kpi-followups').textContent === '—'")
+    assert len(held) == 2
+    for route in held:
+        route.continue_()
+    page.wait_for_timeout(1000)  # let the held answers arrive and be (not) drawn
+    assert page.get_by_test_id("kpi-followups").inner_text() == "—"
+    assert page.locator("#kpi-followups-sub").inner_text() == "此期间没有到期的随访"

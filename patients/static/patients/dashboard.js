@@ -35,12 +35,13 @@
 
   /* The follow-ups app's figures: tasks have no tag or channel, so with either filter the
      card says it is not narrowed by them instead of passing for the filtered patients. */
-  async function loadFollowups(query) {
+  async function loadFollowups(query, ticket) {
     const own = new URLSearchParams();
     for (const key of ["start", "end", "doctor"]) if (query.has(key)) own.set(key, query.get(key));
     document.getElementById("kpi-followups-note").hidden = !(query.has("tag") || query.has("source"));
     try {
       const f = await CL.api("/api/followup-figures/?" + own.toString());
+      if (ticket !== latest) return;
       if (!f.due) { set("followups", "—", L.noneDue); return; }
       set("followups", CL.percent(f.timeliness), CL.fmt(L.followupsSub, f));
       if (f.median_delay_hours !== null) {  // its own line: the card is narrow
@@ -48,7 +49,7 @@
           CL.fmt(L.medianDelay, { hours: f.median_delay_hours.toFixed(1) }));
       }
     } catch (error) {
-      set("followups", "—", CL.errorText(error));
+      if (ticket === latest) set("followups", "—", CL.errorText(error));
     }
   }
 
@@ -129,12 +130,17 @@
       : [CL.el("li", { class: "text-secondary", style: "list-style: none", text: L.notEnough })]));
   }
 
+  /* Filters change faster than answers come: only the latest request's answers are drawn,
+     so a slow earlier answer cannot overwrite a newer one. */
+  let latest = 0;
   async function load() {
+    const ticket = ++latest;
     const query = params();
     history.replaceState(null, "", location.pathname + (query.toString() ? "?" + query : ""));
-    const followups = loadFollowups(query);
+    const followups = loadFollowups(query, ticket);
     try {
       const d = await CL.api("/api/dashboard/?" + query.toString());
+      if (ticket !== latest) return;
       document.getElementById("d-start").value = d.period.start;
       document.getElementById("d-end").value = d.period.end;
       // How fresh the figures are: the summaries are rebuilt by a beat job, not per request.
@@ -147,7 +153,7 @@
       renderCohorts(d.cohorts);
       renderLists(d);
     } catch (error) {
-      CL.status(statusLine, CL.errorText(error), "danger");
+      if (ticket === latest) CL.status(statusLine, CL.errorText(error), "danger");
     }
     await followups;
   }
