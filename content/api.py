@@ -68,6 +68,8 @@ class RedLinePhraseViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
     write_roles = EDITORS
     pagination_class = None
 
+    queryset = RedLinePhrase.objects.none()  # the schema's model; requests: get_queryset
+
     def get_queryset(self):
         services.content_settings_for(clinic=self.request.clinic)
         return RedLinePhrase.objects.filter(clinic=self.request.clinic)
@@ -193,6 +195,8 @@ class ArticleViewSet(
     filterset_fields = ["status"]
     ordering_fields = ["updated_at", "published_at", "title"]
 
+    queryset = Article.objects.none()  # the schema's model; requests: get_queryset
+
     def get_queryset(self):
         return selectors.article_stats(clinic=self.request.clinic).prefetch_related("disease_tags")
 
@@ -260,6 +264,8 @@ class PreviewSerializer(serializers.Serializer):
 class MessageTemplateViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
     serializer_class = MessageTemplateSerializer
     write_roles = SENDERS
+
+    queryset = MessageTemplate.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
         return MessageTemplate.objects.filter(clinic=self.request.clinic)

@@ -112,6 +112,8 @@ class CampaignViewSet(
     write_roles = SENDERS
     filterset_fields = ["status"]
 
+    queryset = Campaign.objects.none()  # the schema's model; requests: get_queryset
+
     def get_queryset(self):
         return Campaign.objects.filter(clinic=self.request.clinic)
 
@@ -243,6 +245,8 @@ class SurveyViewSet(
 
     serializer_class = SurveySerializer
     write_roles = SENDERS
+
+    queryset = Survey.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
         return Survey.objects.filter(clinic=self.request.clinic)

@@ -195,6 +195,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.7.0",  # the last entry of the API changelog in README.md
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set where several models' fields share a name ("status", "kind").
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "patients.choices.Stage",
+        "VisitKindEnum": "patients.models.Visit.Kind",
+        "ArticleStatusEnum": "content.models.ArticleStatus",
+        "TaskOutcomeEnum": "followups.models.Outcome",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "crm.api.add_error_responses",

@@ -81,6 +81,8 @@ class DoctorProfileViewSet(
     serializer_class = DoctorProfileSerializer
     allowed_roles = READERS
 
+    queryset = DoctorProfile.objects.none()  # the schema's model; requests: get_queryset
+
     def get_queryset(self):
         return visible_profiles(self.request)
 
@@ -137,6 +139,8 @@ class PublicAccountViewSet(viewsets.ModelViewSet):
 
     serializer_class = PublicAccountSerializer
     allowed_roles = READERS
+
+    queryset = PublicAccount.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
         accounts = PublicAccount.objects.filter(
@@ -248,6 +252,8 @@ class PostViewSet(viewsets.ModelViewSet):
 
     serializer_class = PostSerializer
     allowed_roles = READERS
+
+    queryset = Post.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
         posts = Post.objects.filter(

@@ -57,6 +57,8 @@ class OnboardingViewSet(viewsets.ModelViewSet):
     allowed_roles = MANAGERS
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
+    queryset = Onboarding.objects.none()  # the schema's model; requests: get_queryset
+
     def get_queryset(self):
         return Onboarding.objects.filter(clinic=self.request.clinic).select_related("profile")
 

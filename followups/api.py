@@ -71,6 +71,8 @@ class FollowUpTaskViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_fields = ["status", "action", "patient", "plan", "assignee"]
     ordering_fields = ["due_at", "id"]
 
+    queryset = FollowUpTask.objects.none()  # the schema's model; requests: get_queryset
+
     def get_queryset(self):
         view = self.request.query_params.get("view")
         if view in ("mine", "today", "overdue", "upcoming"):
@@ -154,6 +156,8 @@ class CarePlanTemplateViewSet(
     serializer_class = CarePlanTemplateSerializer
     write_roles = [Role.ADMIN]
 
+    queryset = CarePlanTemplate.objects.none()  # the schema's model; requests: get_queryset
+
     def get_queryset(self):
         return CarePlanTemplate.objects.filter(clinic=self.request.clinic).select_related(
             "current_version"
@@ -215,6 +219,8 @@ class CarePlanViewSet(
     serializer_class = CarePlanSerializer
     filterset_fields = ["patient", "template", "status"]
     write_roles = [Role.ADMIN, Role.DOCTOR, Role.ASSISTANT, Role.NURSE]
+
+    queryset = CarePlan.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
         return CarePlan.objects.filter(

@@ -3,7 +3,13 @@
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import mixins, pagination, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -30,6 +36,7 @@ from patients.models import (
 )
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class VisiblePatientField(serializers.PrimaryKeyRelatedField):
     """A patient the request's user may see (selectors.patients_visible_to); any other id,
     another clinic's or another ward's, looks nonexistent."""
@@ -210,6 +217,8 @@ class PatientViewSet(
     ordering_fields = ["created_at", "name", "last_visit_date", "stage_changed_at"]
     ordering = ["-created_at", "-id"]
 
+    queryset = Patient.objects.none()  # the schema's model; requests: get_queryset
+
     def get_queryset(self):
         return selectors.patients_for_list(self.request.membership)
 
@@ -379,6 +388,8 @@ class PatientViewSet(
 class TagGroupViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = TagGroupSerializer
     pagination_class = None
+
+    queryset = TagGroup.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
         return TagGroup.objects.filter(clinic=self.request.clinic).prefetch_related("tags__group")

@@ -50,6 +50,8 @@ class WardViewSet(
     ordering_fields = ["name", "id"]
     ordering = ["name", "id"]
 
+    queryset = Ward.objects.none()  # the schema's model; requests: get_queryset
+
     def get_queryset(self):
         return (
             Ward.objects.filter(clinic=self.request.clinic)

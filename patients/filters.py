@@ -1,5 +1,7 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from patients.models import Patient, PatientTag, Source, Stage, Ward
 
@@ -17,7 +19,9 @@ class PatientFilter(django_filters.FilterSet):
     # COUNT and page sort every matching row over all columns.
     stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
     source = django_filters.MultipleChoiceFilter(choices=Source.choices, distinct=False)
-    tag = django_filters.BaseInFilter(method="filter_tags", label=_("Any of these tag ids"))
+    tag = extend_schema_field(OpenApiTypes.INT)(
+        django_filters.BaseInFilter(method="filter_tags", label=_("Any of these tag ids"))
+    )
     tag_match = django_filters.ChoiceFilter(
         method="filter_noop",
         choices=[
@@ -27,7 +31,9 @@ class PatientFilter(django_filters.FilterSet):
         ],
         label=_("How `tag` matches"),
     )
-    tag_all = django_filters.BaseInFilter(method="filter_all_tags", label=_("All of these tag ids"))
+    tag_all = extend_schema_field(OpenApiTypes.INT)(
+        django_filters.BaseInFilter(method="filter_all_tags", label=_("All of these tag ids"))
+    )
     assigned_doctor = django_filters.NumberFilter()
     assigned_assistant = django_filters.NumberFilter()
     ward = django_filters.ModelChoiceFilter(queryset=_wards, label=_("Ward"))
