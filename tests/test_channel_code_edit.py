@@ -373,3 +373,15 @@ def test_a_scan_after_an_edit_gets_the_new_tags_stage_and_welcome(
     [welcome] = fake.welcome_messages
     assert welcome["text"] == "您好，我是王医生。复查报告可以拍照发给我。"
     assert ContactArrival.objects.get(patient=patient).channel_code == code
+
+
+def test_a_retired_code_cannot_be_scanned_in_the_demo(client, code, assistant, settings):
+    settings.WECOM_FAKE_CONTROL_URL = settings.WECOM_API_BASE_URL.replace("/cgi-bin/", "/_fake/")
+    channel_code_retire(code=code)
+    client.force_login(assistant)
+    assert (
+        f'data-testid="simulate-{code.pk}"'
+        not in client.get("/wechat/channel-codes/").content.decode()
+    )
+    response = client.post(f"/wechat/channel-codes/{code.pk}/simulate/", follow=True)
+    assert "已停用" in response.content.decode() and not Patient.objects.exists()
