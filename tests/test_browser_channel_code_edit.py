@@ -22,9 +22,20 @@ def test_edit_a_channel_code_then_retire_it(
         stage=Stage.CONVERTED,
         welcome_text="您好，我是李助理。",
     )
+    post_code = channel_code_create(
+        clinic=clinic,
+        name="小红书 · 甲状腺结节",
+        staff=[wecom_staff["doctor"]],
+        kind="p",
+        post_id=5,
+    )
     login(page, assistant.username)
     page.wait_for_url("**/workbench/")
     page.goto("/wechat/channel-codes/")
+    # A post's code is made on the doctors' calendar: it says so and has no edit button.
+    assert page.get_by_test_id(f"not-editable-{post_code.pk}").is_visible()
+    assert page.get_by_test_id(f"edit-{post_code.pk}").count() == 0
+    screenshot(page, "wechat-channel-codes-edit-buttons")
     page.get_by_test_id(f"edit-{code.pk}").click()
     page.wait_for_url(f"**/wechat/channel-codes/{code.pk}/edit/")
     assert page.input_value("#id_name") == "门诊台卡"
@@ -45,7 +56,7 @@ def test_edit_a_channel_code_then_retire_it(
         "甲状腺结节"
     }
     assert sorted(m.wecom_userid for m in code.staff.all()) == ["wx-assistant", "wx-doctor"]
-    [way] = fake_wecom.contact_ways
+    way = next(w for w in fake_wecom.contact_ways if w["config_id"] == code.config_id)
     assert way["config_id"] == code.config_id and way["state"] == code.state
     assert sorted(way["user"]) == ["wx-assistant", "wx-doctor"]
 
@@ -54,5 +65,6 @@ def test_edit_a_channel_code_then_retire_it(
     page.get_by_test_id("retire-code").click()
     page.wait_for_url("**/wechat/channel-codes/")
     assert "已停用" in page.locator(f"[data-testid=code-{code.pk}]").inner_text()
-    assert not ChannelCode.objects.get(pk=code.pk).is_active and fake_wecom.contact_ways == []
+    assert not ChannelCode.objects.get(pk=code.pk).is_active
+    assert code.config_id not in [w["config_id"] for w in fake_wecom.contact_ways]
     screenshot(page, "wechat-channel-code-retired")
