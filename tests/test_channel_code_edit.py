@@ -215,6 +215,14 @@ def test_wecom_refusing_the_retirement_leaves_the_code_active(code, fake_wecom):
     assert len(fake_wecom.contact_ways) == 1
 
 
+def test_a_code_whose_contact_way_was_deleted_in_wecom_can_still_be_retired(code, fake_wecom):
+    fake_wecom.contact_ways.clear()  # someone deleted it in WeCom's console
+    channel_code_retire(code=code)
+    code.refresh_from_db()
+    assert not code.is_active
+    assert fake_wecom.calls["externalcontact/del_contact_way"] == 1
+
+
 def test_a_late_callback_of_a_retired_code_still_records_the_patient_by_its_rules(
     clinic, callback_account, code
 ):

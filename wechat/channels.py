@@ -159,9 +159,13 @@ def channel_code_create(
     return code
 
 
+# WeCom's "invalid parameter", its answer to a config_id it does not know.
+UNKNOWN_CONTACT_WAY = 40058
 # WeCom's errcodes that an edit or a retirement meets, said in the user's words.
 WECOM_REASONS = {
-    40058: gettext_lazy("WeCom does not know this QR code (deleted in WeCom's console?)"),
+    UNKNOWN_CONTACT_WAY: gettext_lazy(
+        "WeCom does not know this QR code (deleted in WeCom's console?)"
+    ),
     40031: gettext_lazy("WeCom does not accept a receiving staff member's userid"),
     60111: gettext_lazy("a receiving staff member's userid does not exist in WeCom"),
     84074: gettext_lazy("the app lacks WeCom's customer-contact permission"),
@@ -256,7 +260,8 @@ def _wecom_update(account, *, code: ChannelCode, userids: list[str], single: boo
 def channel_code_retire(*, code: ChannelCode) -> ChannelCode:
     """Retire a channel code: WeCom deletes its contact way (externalcontact/del_contact_way),
     so scanning it adds no one any more. The code and its arrivals stay, for the figures.
-    If WeCom refuses, nothing changes."""
+    If WeCom refuses, nothing changes; if WeCom no longer knows the way (deleted in its
+    console), there is nothing left to delete and the code is retired."""
     code = ChannelCode.objects.select_for_update().select_related("clinic").get(pk=code.pk)
     _editable(code)
     account = WeComAccount.objects.filter(clinic=code.clinic).first()
@@ -267,6 +272,8 @@ def channel_code_retire(*, code: ChannelCode) -> ChannelCode:
     try:
         transport.del_contact_way(account, config_id=code.config_id)
     except transport.WeComError as exc:
+        if exc.errcode == UNKNOWN_CONTACT_WAY:
+            return code
         raise ValidationError(
             _("WeCom did not delete the QR code: %(error)s") % {"error": _wecom_reason(exc)}
         ) from exc
