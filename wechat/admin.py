@@ -42,14 +42,15 @@ class DeliveryAdmin(ClinicScopedAdmin):
 
 @admin.register(ChannelCode)
 class ChannelCodeAdmin(ClinicScopedAdmin):
-    """Channel codes are created on their page (WeCom must create the contact way); here they
-    can be looked at and switched off."""
+    """Channel codes are created, edited and retired on their page, where WeCom updates or
+    deletes the contact way too; here they are only looked at (switching one off here would
+    leave its QR code adding patients in WeCom)."""
 
     list_display = ["name", "kind", "state", "stage", "is_active", "created_at"]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "state"]
     fields = ["name", "is_active", "kind", "state", "config_id", "qr_code", "stage"]
-    readonly_fields = ["kind", "state", "config_id", "qr_code", "stage"]
+    readonly_fields = fields
 
     def has_add_permission(self, request):
         return False

@@ -15,6 +15,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm.models import Clinic, Membership
 from patients.models import Patient, PatientTag, Stage
@@ -51,9 +52,46 @@ def state_parse(state: str) -> tuple[str, int] | None:
 
 
 def channel_code_for_state(*, clinic: Clinic, state: str) -> ChannelCode | None:
+    """The code a scan came through, retired or not: once WeCom deleted a retired code's
+    contact way, a callback with its state can only be a scan made before (WeCom retries
+    for a while), so the patient is recorded and attributed to the code like any other."""
     if not state or state_parse(state) is None:
         return None
     return ChannelCode.objects.filter(clinic=clinic, state=state).first()
+
+
+def channel_code_check(
+    *,
+    clinic: Clinic,
+    account: WeComAccount | None,
+    name: str,
+    staff: list[Membership],
+    tags: list[PatientTag],
+    stage: str,
+) -> dict[str, list[str]]:
+    """The rules a code's settings follow, on creation and on every edit: errors by field."""
+    errors = {}
+    if not name:
+        errors["name"] = [_("Enter a name.")]
+    if not staff:
+        errors["staff"] = [_("Choose at least one staff member who receives the contacts.")]
+    elif any(m.clinic_id != clinic.pk for m in staff):
+        errors["staff"] = [_("This person is not a member of this clinic.")]
+    elif any(not m.wecom_userid for m in staff):
+        names = "、".join(m.name for m in staff if not m.wecom_userid)
+        errors["staff"] = [_("No WeCom userid for: %(names)s.") % {"names": names}]
+    if any(t.clinic_id != clinic.pk for t in tags):
+        errors["tags"] = [_("A tag does not belong to this clinic.")]
+    else:
+        single = [t.group for t in tags if t.group.is_single_choice]
+        for group in {g.pk: g for g in single}.values():
+            if sum(g.pk == group.pk for g in single) > 1:
+                errors["tags"] = [_("Choose only one tag of “%(group)s”.") % {"group": group.name}]
+    if stage and stage not in Stage.values:
+        errors["stage"] = [_("Unknown journey stage.")]
+    if account is None:
+        errors["__all__"] = [_("WeCom is not configured for this clinic.")]
+    return errors
 
 
 @transaction.atomic
@@ -76,34 +114,16 @@ def channel_code_create(
     If WeCom refuses, nothing is saved and the error says why."""
     name = (name or "").strip()
     staff, tags = list(staff), list(tags)
-    errors = {}
-    if not name:
-        errors["name"] = [_("Enter a name.")]
-    if not staff:
-        errors["staff"] = [_("Choose at least one staff member who receives the contacts.")]
-    elif any(m.clinic_id != clinic.pk for m in staff):
-        errors["staff"] = [_("This person is not a member of this clinic.")]
-    elif any(not m.wecom_userid for m in staff):
-        names = "、".join(m.name for m in staff if not m.wecom_userid)
-        errors["staff"] = [_("No WeCom userid for: %(names)s.") % {"names": names}]
-    if any(t.clinic_id != clinic.pk for t in tags):
-        errors["tags"] = [_("A tag does not belong to this clinic.")]
-    else:
-        single = [t.group for t in tags if t.group.is_single_choice]
-        for group in {g.pk: g for g in single}.values():
-            if sum(g.pk == group.pk for g in single) > 1:
-                errors["tags"] = [_("Choose only one tag of “%(group)s”.") % {"group": group.name}]
-    if stage and stage not in Stage.values:
-        errors["stage"] = [_("Unknown journey stage.")]
+    account = WeComAccount.objects.filter(clinic=clinic).first()
+    errors = channel_code_check(
+        clinic=clinic, account=account, name=name, staff=staff, tags=tags, stage=stage
+    )
     if kind not in ChannelCodeKind.values:
         errors["kind"] = [_("Unknown kind of code.")]
     if kind == ChannelCodeKind.REFERRAL and (referrer is None or referrer.clinic_id != clinic.pk):
         errors["referrer"] = [_("The referrer must be a patient of this clinic.")]
     if kind == ChannelCodeKind.POST and not post_id:
         errors["kind"] = [_("A post's code needs the post.")]
-    account = WeComAccount.objects.filter(clinic=clinic).first()
-    if account is None:
-        errors["__all__"] = [_("WeCom is not configured for this clinic.")]
     if errors:
         raise ValidationError(errors)
     code = ChannelCode.objects.create(
@@ -136,6 +156,127 @@ def channel_code_create(
             _("WeCom did not create the QR code: %(error)s") % {"error": exc}
         ) from exc
     code.save(update_fields=["state", "config_id", "qr_code"])
+    return code
+
+
+# WeCom's "invalid parameter", its answer to a config_id it does not know.
+UNKNOWN_CONTACT_WAY = 40058
+# WeCom's errcodes that an edit or a retirement meets, said in the user's words.
+WECOM_REASONS = {
+    UNKNOWN_CONTACT_WAY: gettext_lazy(
+        "WeCom does not know this QR code (deleted in WeCom's console?)"
+    ),
+    40031: gettext_lazy("WeCom does not accept a receiving staff member's userid"),
+    60111: gettext_lazy("a receiving staff member's userid does not exist in WeCom"),
+    84074: gettext_lazy("the app lacks WeCom's customer-contact permission"),
+}
+
+
+def _wecom_reason(exc: transport.WeComError) -> str:
+    reason = WECOM_REASONS.get(exc.errcode)
+    if reason is None and not exc.permanent:
+        reason = _("WeCom is busy or unreachable; try again in a minute")
+    return f"{reason} ({exc})" if reason else str(exc)
+
+
+def _editable(code: ChannelCode) -> None:
+    # Referral and post codes are made, named and staffed by their own pages (the patient's
+    # referral code, the doctor's post); a retired code's contact way is gone from WeCom.
+    if code.kind != ChannelCodeKind.CHANNEL:
+        raise ValidationError(_("Referral and post codes are managed on their own pages."))
+    if not code.is_active:
+        raise ValidationError(_("This code is retired and can no longer be changed."))
+
+
+@transaction.atomic
+def channel_code_update(
+    *,
+    code: ChannelCode,
+    name: str,
+    staff: Iterable[Membership],
+    tags: Iterable[PatientTag] = (),
+    stage: str = "",
+    welcome_text: str = "",
+    link_title: str = "",
+    link_url: str = "",
+    link_desc: str = "",
+) -> ChannelCode:
+    """Change a channel code's settings; its state, config_id and QR code stay, so printed
+    codes keep working. New receiving staff or a new name (WeCom's remark) go to WeCom
+    (externalcontact/update_contact_way) first: if WeCom refuses, nothing is saved.
+    No patient changes, so no timeline entry: scans from now on follow the new settings."""
+    code = ChannelCode.objects.select_for_update().select_related("clinic").get(pk=code.pk)
+    _editable(code)
+    clinic = code.clinic
+    name = (name or "").strip()[:60]
+    staff, tags = list(staff), list(tags)
+    account = WeComAccount.objects.filter(clinic=clinic).first()
+    errors = channel_code_check(
+        clinic=clinic, account=account, name=name, staff=staff, tags=tags, stage=stage
+    )
+    if errors:
+        raise ValidationError(errors)
+    before = sorted(m.wecom_userid for m in code.staff.all())
+    userids = sorted({m.wecom_userid for m in staff})
+    old_remark = code.name[:30]
+    code.name, code.stage = name, stage
+    code.welcome_text = (welcome_text or "").strip()
+    code.link_title, code.link_url = link_title.strip(), link_url.strip()
+    code.link_desc = link_desc.strip()
+    code.save()
+    code.staff.set(staff)
+    code.tags.set(tags)
+    if userids != before or name[:30] != old_remark:
+        _wecom_update(account, code=code, userids=userids, single=len(before) == 1)
+    return code
+
+
+def _wecom_update(account, *, code: ChannelCode, userids: list[str], single: bool) -> None:
+    try:
+        # Codes made before every code was multi-person may be single-person ways, which
+        # WeCom keeps at exactly one user: say so rather than pass on WeCom's bare errcode.
+        if single and len(userids) > 1:
+            if transport.contact_way_type(account, config_id=code.config_id) == 1:
+                raise ValidationError(
+                    {
+                        "staff": [
+                            _(
+                                "This QR code was made for one staff member and WeCom keeps it "
+                                "so: choose one, or create a new code for several."
+                            )
+                        ]
+                    }
+                )
+        transport.update_contact_way(
+            account, config_id=code.config_id, state=code.state, userids=userids, remark=code.name
+        )
+    except transport.WeComError as exc:
+        raise ValidationError(
+            _("WeCom did not update the QR code: %(error)s") % {"error": _wecom_reason(exc)}
+        ) from exc
+
+
+@transaction.atomic
+def channel_code_retire(*, code: ChannelCode) -> ChannelCode:
+    """Retire a channel code: WeCom deletes its contact way (externalcontact/del_contact_way),
+    so scanning it adds no one any more. The code and its arrivals stay, for the figures.
+    If WeCom refuses, nothing changes; if WeCom no longer knows the way (deleted in its
+    console), there is nothing left to delete and the code is retired."""
+    code = ChannelCode.objects.select_for_update().select_related("clinic").get(pk=code.pk)
+    _editable(code)
+    account = WeComAccount.objects.filter(clinic=code.clinic).first()
+    if account is None:
+        raise ValidationError(_("WeCom is not configured for this clinic."))
+    code.is_active = False
+    code.save(update_fields=["is_active"])
+    try:
+        transport.del_contact_way(account, config_id=code.config_id)
+    except transport.WeComError as exc:
+        if exc.errcode == UNKNOWN_CONTACT_WAY:
+            return code
+        raise ValidationError(
+            _("WeCom did not delete the QR code: %(error)s") % {"error": _wecom_reason(exc)}
+        ) from exc
     return code
 
 

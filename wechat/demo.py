@@ -19,6 +19,8 @@ def demo_scan(*, code: ChannelCode) -> dict:
     console), then have the fake push add_external_contact for the code's first staff member."""
     if not demo_enabled():
         raise ValidationError(_("Simulated scans need the fake WeCom of the demo."))
+    if not code.is_active:
+        raise ValidationError(_("This code is retired: WeCom deleted its QR code."))
     account = code.clinic.wecom_account
     staff = code.staff.exclude(wecom_userid="").order_by("id").first()
     if staff is None:

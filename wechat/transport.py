@@ -267,7 +267,9 @@ def add_contact_way(
     result = call(
         client,
         client.external_contact.add_contact_way,
-        type=1 if len(userids) == 1 else 2,
+        # Always "multi-person" (2), even for one member: WeCom fixes the type at creation and
+        # a single-person way takes exactly one user, so only type 2 can change its staff later.
+        type=2,
         scene=2,  # a QR code
         remark=remark[:30] or None,
         skip_verify=True,
@@ -275,6 +277,29 @@ def add_contact_way(
         user=userids,
     )
     return str(result.get("config_id", "")), str(result.get("qr_code", ""))
+
+
+def update_contact_way(
+    account, *, config_id: str, state: str, userids: list[str], remark: str = ""
+) -> None:
+    """New staff (the list replaces WeCom's) or remark for a contact way; the QR code, its
+    config_id and its state stay, so printed codes keep working."""
+    client = client_for(account)
+    way = client.external_contact
+    call(client, way.update_contact_way, config_id, remark[:30], state=state, user=userids)
+
+
+def contact_way_type(account, *, config_id: str) -> int:
+    """1 (single-person, exactly one user) or 2 (multi-person), as WeCom has it."""
+    client = client_for(account)
+    way = call(client, client.external_contact.get_contact_way, config_id).get("contact_way", {})
+    return int(way.get("type") or 2)
+
+
+def del_contact_way(account, *, config_id: str) -> None:
+    """Delete a contact way: its QR code stops adding anyone."""
+    client = client_for(account)
+    call(client, client.external_contact.del_contact_way, config_id)
 
 
 def contact_get(account, *, external_userid: str) -> dict:

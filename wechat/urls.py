@@ -9,6 +9,12 @@ urlpatterns = [
     path("channel-codes/", views.channel_codes, name="channel_codes"),
     path("channel-codes/new/", views.channel_code_new, name="channel_code_new"),
     path("channel-codes/arrivals/", views.recent_arrivals, name="recent_arrivals"),
+    path("channel-codes/<int:pk>/edit/", views.channel_code_edit, name="channel_code_edit"),
+    path(
+        "channel-codes/<int:pk>/retire/",
+        views.channel_code_retire_view,
+        name="channel_code_retire",
+    ),
     path(
         "channel-codes/<int:pk>/simulate/",
         views.channel_code_simulate,

@@ -13,9 +13,9 @@ from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from wechat import callbacks, demo, selectors
 from wechat.accounts import wecom_account_configure
-from wechat.channels import channel_code_create
+from wechat.channels import channel_code_create, channel_code_retire, channel_code_update
 from wechat.forms import ChannelCodeForm, WeComSettingsForm
-from wechat.models import ChannelCode, WeComAccount
+from wechat.models import ChannelCode, ChannelCodeKind, WeComAccount
 
 CODE_EDITORS = (Role.ADMIN, Role.OPERATIONS, Role.ASSISTANT)
 
@@ -84,6 +84,54 @@ def channel_code_new(request):
             messages.success(request, _("Channel code “%(name)s” created.") % {"name": code.name})
             return redirect("wechat:channel_codes")
     return render(request, "wechat/channel_code_form.html", {"form": form})
+
+
+def _own_channel_code(request, pk):
+    """A channel code of the request's clinic that this page manages: another clinic's code,
+    or a referral or post code (made and shown on their own pages), is a 404."""
+    queryset = ChannelCode.objects.filter(kind=ChannelCodeKind.CHANNEL).select_related("clinic")
+    return get_for_clinic(queryset, request.clinic, pk=pk)
+
+
+@clinic_member_required(roles=CODE_EDITORS)
+def channel_code_edit(request, pk):
+    code = _own_channel_code(request, pk)
+    initial = {
+        "name": code.name,
+        "staff": list(code.staff.all()),
+        "tags": list(code.tags.all()),
+        "stage": code.stage,
+        "welcome_text": code.welcome_text,
+        "link_title": code.link_title,
+        "link_url": code.link_url,
+        "link_desc": code.link_desc,
+    }
+    form = ChannelCodeForm(request.POST or None, clinic=request.clinic, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            code = channel_code_update(code=code, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Channel code “%(name)s” saved.") % {"name": code.name})
+            return redirect("wechat:channel_codes")
+    return render(request, "wechat/channel_code_form.html", {"form": form, "code": code})
+
+
+@require_POST
+@clinic_member_required(roles=CODE_EDITORS)
+def channel_code_retire_view(request, pk):
+    code = _own_channel_code(request, pk)
+    try:
+        channel_code_retire(code=code)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("wechat:channel_code_edit", pk=code.pk)
+    messages.success(
+        request,
+        _("Channel code “%(name)s” retired: WeCom deleted its QR code.") % {"name": code.name},
+    )
+    return redirect("wechat:channel_codes")
 
 
 @require_POST

@@ -131,6 +131,58 @@ class ContactsMixin:
                 "next_cursor": cursor,
             }
 
+    # Contact ways ("contact me" QR codes) ------------------------------------------------
+
+    def add_contact_way(self, body):
+        with self.lock:
+            state = body.get("state", "")
+            if len(state) > 30:
+                return {"errcode": 40058, "errmsg": "state too long"}
+            config_id = secrets.token_hex(16)
+            self.contact_ways.append({**body, "config_id": config_id})
+            return {
+                "errcode": 0,
+                "errmsg": "ok",
+                "config_id": config_id,
+                "qr_code": f"https://wework.qpic.cn/fake/{config_id}.png",
+            }
+
+    def _contact_way(self, config_id):
+        return next((w for w in self.contact_ways if w["config_id"] == config_id), None)
+
+    # WeCom answers an unknown (or deleted) config_id with 40058, its "invalid parameter".
+    UNKNOWN_WAY = {"errcode": 40058, "errmsg": "invalid config_id"}
+
+    def get_contact_way(self, body):
+        with self.lock:
+            way = self._contact_way(body.get("config_id"))
+            if way is None:
+                return dict(self.UNKNOWN_WAY)
+            return {"errcode": 0, "errmsg": "ok", "contact_way": dict(way)}
+
+    def update_contact_way(self, body):
+        """Replaces the user list and the remark; type, scene and QR code stay."""
+        with self.lock:
+            way = self._contact_way(body.get("config_id"))
+            if way is None:
+                return dict(self.UNKNOWN_WAY)
+            if len(body.get("remark") or "") > 30 or len(body.get("state") or "") > 30:
+                return {"errcode": 40058, "errmsg": "remark or state too long"}
+            if way.get("type") == 1 and len(body.get("user") or way.get("user") or []) != 1:
+                return {"errcode": 40058, "errmsg": "a single-person contact way has one user"}
+            for key in ("remark", "skip_verify", "state", "user", "party"):
+                if key in body:
+                    way[key] = body[key]
+            return {"errcode": 0, "errmsg": "ok"}
+
+    def del_contact_way(self, body):
+        with self.lock:
+            way = self._contact_way(body.get("config_id"))
+            if way is None:
+                return dict(self.UNKNOWN_WAY)
+            self.contact_ways.remove(way)
+            return {"errcode": 0, "errmsg": "ok"}
+
     # Corp tags -----------------------------------------------------------------------
 
     def get_corp_tag_list(self, body):

@@ -188,20 +188,6 @@ class FakeWeCom(ContactsMixin):
             )
             return {"errcode": 0, "errmsg": "ok"}
 
-    def add_contact_way(self, body):
-        with self.lock:
-            state = body.get("state", "")
-            if len(state) > 30:
-                return {"errcode": 40058, "errmsg": "state too long"}
-            config_id = secrets.token_hex(16)
-            self.contact_ways.append({**body, "config_id": config_id})
-            return {
-                "errcode": 0,
-                "errmsg": "ok",
-                "config_id": config_id,
-                "qr_code": f"https://wework.qpic.cn/fake/{config_id}.png",
-            }
-
     def get_contact(self, query):
         with self.lock:
             contact = self.contacts.get(query.get("external_userid", ""))
@@ -238,6 +224,9 @@ TOKEN_ENDPOINTS = {
     "externalcontact/get_groupmsg_send_result": lambda fake, q, b: fake.get_groupmsg_send_result(b),
     "externalcontact/send_welcome_msg": lambda fake, q, b: fake.send_welcome_msg(b),
     "externalcontact/add_contact_way": lambda fake, q, b: fake.add_contact_way(b),
+    "externalcontact/get_contact_way": lambda fake, q, b: fake.get_contact_way(b),
+    "externalcontact/update_contact_way": lambda fake, q, b: fake.update_contact_way(b),
+    "externalcontact/del_contact_way": lambda fake, q, b: fake.del_contact_way(b),
     "externalcontact/get": lambda fake, q, b: fake.get_contact(q),
     "externalcontact/get_follow_user_list": lambda fake, q, b: fake.get_follow_user_list(),
     "externalcontact/batch/get_by_user": lambda fake, q, b: fake.batch_get_by_user(b),
