@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
-from doctors import selectors, services
+from doctors import selectors, selectors_home, services
 from doctors.forms import PositioningForm, PostForm
 from doctors.models import (
     POSITIONING_FIELDS,
@@ -48,6 +48,15 @@ def _next_or(request, default: str) -> str:
     if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target
     return default
+
+
+@clinic_member_required(roles=MANAGERS)
+def operations_home(request):
+    """Operations' morning page: this week's posts per doctor, campaigns on their way,
+    drafts (and those a red line blocks), unfinished onboarding."""
+    services.doctor_profiles_sync(clinic=request.clinic)
+    home = selectors_home.operations_home(clinic=request.clinic)
+    return render(request, "doctors/operations_home.html", {"home": home, "section": "home"})
 
 
 @clinic_member_required(roles=READERS)
