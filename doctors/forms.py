@@ -43,7 +43,10 @@ class PostForm(forms.Form):
     format = forms.ChoiceField(label=_("Format"), choices=PostFormat.choices)
     status = forms.ChoiceField(label=_("Status"), choices=PostStatus.choices)
     publish_date = forms.DateField(
-        label=_("Publish date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Publish date"),
+        required=False,
+        # An <input type="date"> takes ISO dates only, whatever the language's date format.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     disease_tag = forms.ModelChoiceField(
         label=_("Disease tag"), queryset=PatientTag.objects.none(), required=False

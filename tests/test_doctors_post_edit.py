@@ -68,8 +68,11 @@ def form_data(post, **changes):
 def test_operations_edit_every_field_of_a_post(client, staff, calendar):
     post = calendar["post"]
     client.force_login(staff["operations"])
+    Post.objects.filter(pk=post.pk).update(publish_date="2026-11-05")
     page = client.get(f"/doctors/calendar/{post.pk}/")
     assert page.status_code == 200 and "编辑内容" in page.content.decode()
+    # The date input shows the post's date (an ISO date, whatever the language).
+    assert 'type="date" name="publish_date" value="2026-11-05"' in page.content.decode()
     day = timezone.localdate() + timedelta(days=2)
     response = client.post(
         f"/doctors/calendar/{post.pk}/",
@@ -140,9 +143,7 @@ def test_another_clinics_post_is_a_404_to_see_change_or_delete(client, staff, ca
     assert Post.objects.filter(pk=b_post.pk, topic="乙院的选题").exists()
     # Nor can an account of another clinic be chosen for a post of this one.
     post = calendar["post"]
-    moved = client.post(
-        f"/doctors/calendar/{post.pk}/", form_data(post, account=b_post.account_id)
-    )
+    moved = client.post(f"/doctors/calendar/{post.pk}/", form_data(post, account=b_post.account_id))
     assert moved.status_code == 200 and Post.objects.get(pk=post.pk).account == post.account
 
 
