@@ -1,4 +1,9 @@
-"""Demo content for a clinic: an article, a message template, a survey and a draft campaign."""
+"""Demo content for a clinic: articles (published, a draft a red line blocks, one in review),
+a message template, a survey, a scheduled and a draft campaign."""
+
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
 
 from content import services
 from content.campaigns import campaign_save
@@ -19,6 +24,16 @@ ARTICLE = """## 甲状腺结节术后怎么吃？
 """
 
 
+DRAFT = """## 结节会不会变成癌？
+
+大多数甲状腺结节是良性的。我们的中药调理可以根治结节，永不复发。
+"""
+IN_REVIEW = """## 复查前要准备什么？
+
+带上上次的超声报告和化验单，复查当天可以正常吃早饭。
+"""
+
+
 def seed_clinic(*, clinic, author) -> None:
     """Idempotent enough for demos: skips a clinic that already has articles."""
     if Article.objects.filter(clinic=clinic).exists():
@@ -35,6 +50,26 @@ def seed_clinic(*, clinic, author) -> None:
         body="{姓名}您好，{医生}提醒您于{复诊日期}来{诊所}复查，如需改约请回复本消息。",
     )
     survey_save(clinic=clinic, title="就诊满意度", question="您对本次就诊体验满意吗？", scale=5)
+    # Two drafts for the operations home: one a red line blocks, one waiting for review.
+    services.article_create(clinic=clinic, title="结节会不会变成癌？", body=DRAFT, author=author)
+    review = services.article_create(
+        clinic=clinic, title="复查前要准备什么？", body=IN_REVIEW, author=author
+    )
+    services.article_set_status(article=review, status="in_review", by=author)
+    # One campaign scheduled for tomorrow morning (the beat sends it then), one draft.
+    scheduled = campaign_save(
+        clinic=clinic,
+        name="术后一个月复查提醒",
+        by=author,
+        body="{姓名}您好，术后一个月请记得来{诊所}复查，可回复本消息预约时间。",
+        segment={"stage": ["after_visit"]},
+    )
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    services.campaign_schedule(
+        campaign=scheduled,
+        send_at=timezone.make_aware(datetime.combine(tomorrow, time(10, 0))),
+        by=author,
+    )
     campaign_save(
         clinic=clinic,
         name="肺结节患者复查季",

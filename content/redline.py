@@ -5,6 +5,7 @@ and campaigns all call it on the text a patient would read.
 """
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -66,19 +67,31 @@ def _normalise(text: str) -> str:
     return "".join(ch for ch in text if not ch.isspace())
 
 
+def redline_checker(*, clinic) -> Callable[[str], list[RedLineHit]]:
+    """A check of any number of texts against the clinic's active phrases, read once (on
+    the first text that is not empty): a list of drafts costs no query per row."""
+    content_settings_for(clinic=clinic)
+    phrases: list[tuple[str, RedLineHit]] | None = None
+
+    def check(text: str) -> list[RedLineHit]:
+        nonlocal phrases
+        haystack = _normalise(text)
+        if not haystack:
+            return []
+        if phrases is None:
+            rows = RedLinePhrase.objects.filter(clinic=clinic, is_active=True)
+            phrases = [
+                (_normalise(phrase), RedLineHit(phrase=phrase, reason=reason))
+                for phrase, reason in rows.values_list("phrase", "reason")
+            ]
+        return [hit for needle, hit in phrases if needle and needle in haystack]
+
+    return check
+
+
 def redline_check(*, clinic, text: str) -> list[RedLineHit]:
     """The clinic's active red-line phrases found in `text`, each with its reason."""
-    content_settings_for(clinic=clinic)
-    haystack = _normalise(text)
-    if not haystack:
-        return []
-    hits = []
-    for phrase, reason in RedLinePhrase.objects.filter(clinic=clinic, is_active=True).values_list(
-        "phrase", "reason"
-    ):
-        if _normalise(phrase) and _normalise(phrase) in haystack:
-            hits.append(RedLineHit(phrase=phrase, reason=reason))
-    return hits
+    return redline_checker(clinic=clinic)(text)
 
 
 def redline_message(hits: list[RedLineHit]) -> str:

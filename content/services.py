@@ -27,6 +27,7 @@ from content.redline import (  # noqa: F401
     content_settings_update,
     emergency_notice_append,
     redline_check,
+    redline_checker,
     redline_ensure,
     redline_phrase_save,
 )

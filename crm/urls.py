@@ -15,6 +15,7 @@ from content.api import (
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from content.api_referrals import PatientReferralCodeView
 from crm import views
+from doctors import views as doctor_views
 from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAccountViewSet
 from doctors.api_onboarding import OnboardingViewSet
 from followups import views as followup_views
@@ -72,7 +73,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("nurse/", followup_views.checklist, name="nurse_home"),
     path("followups/", include("followups.urls")),
-    path("operations/", views.role_page("operations_home"), name="operations_home"),
+    path("operations/", doctor_views.operations_home, name="operations_home"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("", include("content.urls")),
     path("", include("doctors.urls")),

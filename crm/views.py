@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
@@ -8,18 +7,14 @@ from crm import services
 from crm.models import Membership, Role
 from crm.tenancy import clinic_member_required, get_for_clinic, membership_for_request
 
-# Where each role starts its day. The workbench and the dashboard live in patients/views.py;
-# the pages left here are placeholders that later features replace.
+# Where each role starts its day: the workbench and the dashboard (patients/views.py), the
+# checklist (followups/views.py), the operations home (doctors/views.py).
 ROLE_HOME = {
     Role.ADMIN: "workbench",
     Role.ASSISTANT: "workbench",
     Role.DOCTOR: "doctor_dashboard",
     Role.NURSE: "nurse_home",
     Role.OPERATIONS: "operations_home",
-}
-
-ROLE_PAGES = {
-    "operations_home": (_("Operations"), _("Doctors' public accounts and content.")),
 }
 
 
@@ -55,20 +50,6 @@ def home(request):
             return redirect("admin:index")
         return render(request, "crm/no_clinic.html", status=403)
     return redirect(ROLE_HOME[membership.role])
-
-
-def role_page(page):
-    @clinic_member_required
-    def view(request):
-        title, subtitle = ROLE_PAGES[page]
-        return render(
-            request,
-            "crm/role_home.html",
-            {"title": title, "subtitle": subtitle, "api_patients": reverse("api:patient-list")},
-        )
-
-    view.__name__ = f"{page}_page"
-    return view
 
 
 @require_http_methods(["GET", "POST"])

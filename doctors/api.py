@@ -277,9 +277,7 @@ class PostViewSet(viewsets.ModelViewSet):
         serializer.instance = services.post_save(clinic=self.request.clinic, instance=row, **data)
 
     def perform_destroy(self, instance):
-        if instance.channel_code_id:
-            raise ValidationError(_("A post with a channel code is kept for its figures."))
-        instance.delete()
+        services.post_delete(post=instance)
 
     @action(detail=True, methods=["post"])
     def publish(self, request, pk=None):

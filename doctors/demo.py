@@ -12,11 +12,13 @@ from doctors.models import DoctorProfile, PostFormat, PostStatus, RecruitmentSou
 from patients.models import PatientTag
 
 PLATFORMS = (("douyin", "抖音"), ("xiaohongshu", "小红书"))
+# Days from today: one published weeks ago, one published today, one overdue (shot, not yet
+# published), one due later this week, so the operations home has each kind to show.
 TOPICS = (
-    ("甲状腺结节一定要手术吗？", PostFormat.SHORT_VIDEO, PostStatus.PUBLISHED, Decimal("300")),
-    ("术后第一周吃什么", PostFormat.ARTICLE, PostStatus.PUBLISHED, None),
-    ("一位患者的复查故事", PostFormat.CASE_STORY, PostStatus.SHOT, None),
-    ("周四晚直播答疑", PostFormat.LIVE, PostStatus.IDEA, None),
+    ("甲状腺结节一定要手术吗？", PostFormat.SHORT_VIDEO, PostStatus.PUBLISHED, Decimal("300"), -20),
+    ("术后第一周吃什么", PostFormat.ARTICLE, PostStatus.PUBLISHED, None, 0),
+    ("一位患者的复查故事", PostFormat.CASE_STORY, PostStatus.SHOT, None, -2),
+    ("本周直播答疑", PostFormat.LIVE, PostStatus.IDEA, None, 3),
 )
 
 
@@ -53,7 +55,9 @@ def seed_clinic(*, clinic, staff) -> None:
                     day=today - timedelta(weeks=weeks),
                     followers=1200 * (number + 1) + (8 - weeks) * 90,
                 )
-            for index, (topic, fmt, status, cost) in enumerate(TOPICS):
+            for topic, fmt, status, cost, days in TOPICS:
+                if days > 0:  # never past Sunday: still this week
+                    days = min(days, 6 - today.weekday())
                 services.post_save(
                     clinic=clinic,
                     account=account,
@@ -61,7 +65,7 @@ def seed_clinic(*, clinic, staff) -> None:
                     format=fmt,
                     status=status,
                     disease_tag=tag,
-                    publish_date=today - timedelta(days=20 - 5 * index),
+                    publish_date=today + timedelta(days=days),
                     script="今天聊聊复查的意义。内容仅供科普，不构成诊疗建议。",
                     cost=cost,
                 )

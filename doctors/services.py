@@ -211,8 +211,12 @@ def post_save(
         errors["publish_date"] = [_("A published post needs its publish date.")]
     if cost is not None and cost < 0:
         errors["cost"] = [_("The cost cannot be negative.")]
-    if instance is not None and instance.channel_code_id and status != PostStatus.PUBLISHED:
-        errors["status"] = [_("A post with a channel code stays published.")]
+    if instance is not None and instance.channel_code_id:
+        if status != PostStatus.PUBLISHED:
+            errors["status"] = [_("A post with a channel code stays published.")]
+        # Its patients are counted for the account's doctor and platform (the funnel).
+        if account.pk != instance.account_id:
+            errors["account"] = [_("A post with a channel code stays on its account.")]
     if errors:
         raise ValidationError(errors)
     redline_ensure(clinic=clinic, text=script or "", field="script")
@@ -222,6 +226,14 @@ def post_save(
     post.script = script or ""
     post.save()
     return post
+
+
+def post_delete(*, post: Post) -> None:
+    """Take a post off the calendar. A post with a channel code is kept: the patients who
+    arrived through its code are counted for it."""
+    if post.channel_code_id:
+        raise ValidationError(_("A post with a channel code is kept for its figures."))
+    post.delete()
 
 
 def post_publish(*, post: Post, publish_date: date | None = None) -> Post:

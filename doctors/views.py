@@ -6,13 +6,14 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
-from doctors import selectors, services
-from doctors.forms import PositioningForm
+from doctors import selectors, selectors_home, services
+from doctors.forms import PositioningForm, PostForm
 from doctors.models import (
     POSITIONING_FIELDS,
     Onboarding,
@@ -20,6 +21,7 @@ from doctors.models import (
     Post,
     PostFormat,
     PostStatus,
+    PublicAccount,
     RecruitmentSource,
 )
 from patients.models import PatientTag
@@ -31,6 +33,30 @@ MANAGERS = (Role.ADMIN, Role.OPERATIONS)
 
 def _profiles(request):
     return selectors.profiles_visible_to(membership=request.membership)
+
+
+def _posts(request):
+    """Posts of the doctors the member sees: who may plan a post may change it."""
+    return Post.objects.filter(account__doctor__in=_profiles(request)).select_related(
+        "account__doctor__user", "channel_code"
+    )
+
+
+def _next_or(request, default: str) -> str:
+    """Where to go after a change: the page that linked here (?next=), if it is ours."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
+
+
+@clinic_member_required(roles=MANAGERS)
+def operations_home(request):
+    """Operations' morning page: this week's posts per doctor, campaigns on their way,
+    drafts (and those a red line blocks), unfinished onboarding."""
+    services.doctor_profiles_sync(clinic=request.clinic)
+    home = selectors_home.operations_home(clinic=request.clinic)
+    return render(request, "doctors/operations_home.html", {"home": home, "section": "home"})
 
 
 @clinic_member_required(roles=READERS)
@@ -95,6 +121,49 @@ def calendar(request):
         "section": "calendar",
     }
     return render(request, "doctors/calendar_page.html", context)
+
+
+@clinic_member_required(roles=READERS)
+@require_http_methods(["GET", "POST"])
+def post_edit(request, pk):
+    post = get_for_clinic(_posts(request), request.clinic, pk=pk)
+    accounts = PublicAccount.objects.filter(
+        clinic=request.clinic, doctor__in=_profiles(request)
+    ).order_by("doctor", "platform", "id")
+    tags = PatientTag.objects.filter(clinic=request.clinic).select_related("group")
+    form = PostForm(request.POST or None, post=post, accounts=accounts, tags=tags)
+    back = _next_or(request, reverse("doctors:calendar"))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.post_save(clinic=request.clinic, instance=post, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+        else:
+            messages.success(request, _("“%(topic)s” saved.") % {"topic": post.topic})
+            return redirect(back)
+    context = {
+        "post": post,
+        "doctor": selectors.doctor_name(post.account.doctor),
+        "form": form,
+        "back": back,
+        "section": "calendar",
+    }
+    return render(request, "doctors/post_edit_page.html", context)
+
+
+@require_POST
+@clinic_member_required(roles=READERS)
+def post_delete(request, pk):
+    post = get_for_clinic(_posts(request), request.clinic, pk=pk)
+    back = _next_or(request, reverse("doctors:calendar"))
+    try:
+        services.post_delete(post=post)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        edit = reverse("doctors:post_edit", args=[post.pk])
+        return redirect(f"{edit}?{urlencode({'next': back})}")
+    messages.success(request, _("“%(topic)s” deleted.") % {"topic": post.topic})
+    return redirect(back)
 
 
 @require_POST
