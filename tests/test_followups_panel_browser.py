@@ -130,3 +130,17 @@ def test_nurse_combines_her_ward_and_open_followups(page, demo):
     page.wait_for_function(count % expected)
     assert f"ward={ward.pk}" in page.url and "has_open_followups=true" in page.url
     screenshot(page, "followups-workbench-nurse")
+
+
+def test_without_templates_the_panel_says_why_and_starts_nothing(
+    page, clinic, assistant, make_patient
+):
+    patient = make_patient(name="新诊所患者")
+    login(page, assistant.username)
+    page.wait_for_url("**/workbench/")
+    page.goto(f"/patients/{patient.pk}/")
+    form = page.get_by_test_id("plan-start")
+    form.get_by_text("还没有启用的随访模板").wait_for()
+    assert form.get_by_role("button", name="启动计划").is_disabled()
+    assert page.get_by_test_id("followups-error").is_hidden()
+    screenshot(page, "followups-panel-no-template")

@@ -77,7 +77,9 @@
     const active = data.results.filter((t) => t.is_active && t.version);
     const select = form.elements.template;
     select.append(...active.map((t) => CL.el("option", { value: t.id, text: t.name })));
-    if (!active.length) message("error", d.labelNoTemplate);
+    // Nothing to start from: say why, and keep the button from sending an empty choice.
+    part("no-template").hidden = active.length > 0;
+    form.querySelector("button[type=submit]").disabled = !active.length;
   }
 
   if (form) {
