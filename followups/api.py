@@ -1,13 +1,15 @@
 """The follow-ups API. Serializers check shape; services do the work; every queryset
 starts from request.clinic."""
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.validators import UniqueTogetherValidator
 
 from crm.api import ClinicScopedRelatedField
-from crm.models import Role
+from crm.models import Membership, Role
 from followups import selectors, services
 from followups.models import (
     Anchor,
@@ -27,6 +29,8 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
     action_display = serializers.CharField(source="get_action_display", read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     plan_name = serializers.CharField(source="plan.template.name", read_only=True, default="")
+    assignee_name = serializers.SerializerMethodField()
+    role_display = serializers.CharField(source="get_role_display", read_only=True)
     is_overdue = serializers.SerializerMethodField()
 
     class Meta:
@@ -41,7 +45,9 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
             "action",
             "action_display",
             "assignee",
+            "assignee_name",
             "role",
+            "role_display",
             "due_at",
             "window_end",
             "status",
@@ -56,6 +62,23 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
 
     def get_is_overdue(self, task) -> bool:
         return task.is_overdue()
+
+    def get_assignee_name(self, task) -> str:
+        """The assignee's name in the clinic; "" for a role's pool (see role_display)."""
+        if task.assignee_id is None:
+            return ""
+        # One query per response: a list shares this serializer for all its rows (its page is
+        # the parent's instance), so the names of the page's assignees are read at once.
+        if not hasattr(self, "_names"):
+            rows = getattr(self.parent, "instance", None) or [task]
+            self._names = {
+                m.user_id: m.name
+                for m in Membership.objects.filter(
+                    clinic_id=task.clinic_id, user_id__in={t.assignee_id for t in rows}
+                ).select_related("user")
+            }
+        # Someone who has left the clinic keeps their tasks: show the account name.
+        return self._names.get(task.assignee_id) or task.assignee.get_username()
 
 
 class CompleteSerializer(serializers.Serializer):
@@ -202,6 +225,15 @@ class CarePlanSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["status", "stop_reason", "created_at"]
+        # careplan_unique_per_anchor, said in words a person understands (the default names
+        # the three fields): a second click on "start" for the same day lands here.
+        validators = [
+            UniqueTogetherValidator(
+                queryset=CarePlan.objects.all(),
+                fields=["patient", "template", "anchor_date"],
+                message=_("This plan was already started for this patient from that day."),
+            )
+        ]
 
 
 class StopSerializer(serializers.Serializer):

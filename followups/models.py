@@ -345,6 +345,15 @@ class FollowUpTask(models.Model):
             ),
             # Figures: tasks due in a period.
             models.Index(fields=["clinic", "due_at"], name="followuptask_clinic_due"),
+            # A patient's open tasks: the patient list's has_open_followups (an EXISTS per
+            # patient, patients.querysets.with_open_followups) and the patient page's open
+            # follow-ups by due time. Only open rows: most tasks are done, and the EXISTS reads
+            # the index alone instead of every task the patient ever had.
+            models.Index(
+                fields=["patient", "due_at"],
+                name="followuptask_patient_open",
+                condition=models.Q(status="open"),
+            ),
         ]
 
     def __str__(self):

@@ -213,6 +213,9 @@ class PatientViewSet(
     reveal is a logged action."""
 
     serializer_class = PatientSerializer
+    # Never queried (get_queryset scopes every request): it lets the schema generator, which
+    # has no signed-in member, find the model and so document PatientFilter's parameters.
+    queryset = Patient.objects.none()
     filterset_class = PatientFilter
     ordering_fields = ["created_at", "name", "last_visit_date", "stage_changed_at"]
     ordering = ["-created_at", "-id"]

@@ -40,6 +40,12 @@ class PatientFilter(django_filters.FilterSet):
     last_visit_after = django_filters.DateFilter(field_name="last_visit_date", lookup_expr="gte")
     last_visit_before = django_filters.DateFilter(field_name="last_visit_date", lookup_expr="lte")
     has_wecom = django_filters.BooleanFilter(method="filter_has_wecom")
+    # true/false only: a choice, so any other value is a 400 (a BooleanFilter ignores it).
+    has_open_followups = django_filters.ChoiceFilter(
+        method="filter_has_open_followups",
+        choices=[("true", _("Yes")), ("false", _("No"))],
+        label=_("Has open follow-ups"),
+    )
 
     class Meta:
         model = Patient
@@ -48,8 +54,6 @@ class PatientFilter(django_filters.FilterSet):
     def filter_search(self, queryset, name, value):
         return queryset.search(value)
 
-    # A place for "has open follow-ups": the follow-ups app adds its filter here.
-
     def filter_noop(self, queryset, name, value):
         return queryset  # read by filter_tags
 
@@ -57,6 +61,9 @@ class PatientFilter(django_filters.FilterSet):
     def _ids(value) -> set[int]:
         return {int(v) for v in value if str(v).isdigit()}
 
+    # Tag ids as one comma list ("3,7"): the schema says so (its generator cannot resolve a
+    # method filter's field without a signed-in member).
+    @extend_schema_field(OpenApiTypes.INT)
     def filter_tags(self, queryset, name, value):
         ids = self._ids(value)
         if not ids:
@@ -74,6 +81,7 @@ class PatientFilter(django_filters.FilterSet):
             return queryset if groups else queryset.none()
         return queryset.tagged_any([tag_id for tag_ids in groups.values() for tag_id in tag_ids])
 
+    @extend_schema_field(OpenApiTypes.INT)
     def filter_all_tags(self, queryset, name, value):
         ids = self._ids(value)
         if not ids:
@@ -83,6 +91,9 @@ class PatientFilter(django_filters.FilterSet):
         for tag_id in sorted(ids):
             queryset = queryset.tagged_any([tag_id])
         return queryset
+
+    def filter_has_open_followups(self, queryset, name, value):
+        return queryset.with_open_followups(present=value == "true")
 
     def filter_has_wecom(self, queryset, name, value):
         return (

@@ -57,6 +57,19 @@ class PatientQuerySet(models.QuerySet):
         tagged = TaggedPatient.objects.filter(tag_id__in=tag_ids).values("content_object_id")
         return self.filter(pk__in=tagged)
 
+    def with_open_followups(self, present=True):
+        """Patients with (present=False: without) an open follow-up task.
+
+        The follow-ups app owns the tasks and patients never imports it: the subquery reaches
+        them through the reverse relation that app declares (Patient.followup_tasks). An
+        EXISTS, not a join, so a patient with many open tasks is one row and needs no DISTINCT;
+        the partial index followuptask_patient_open (patient_id WHERE status='open') serves it.
+        """
+        tasks = self.model.followup_tasks.rel.related_model._default_manager
+        # "open" is followups.models.TaskStatus.OPEN, named here as the index names it.
+        open_tasks = models.Exists(tasks.filter(patient=models.OuterRef("pk"), status="open"))
+        return self.filter(open_tasks if present else ~open_tasks)
+
     def active(self):
         return self.exclude(stage=Stage.CHURNED)
 

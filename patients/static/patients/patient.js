@@ -103,6 +103,8 @@
       }
     });
   }
+  // Panels of other apps on this page (follow-ups) announce that they wrote a timeline entry.
+  document.addEventListener("careloop:timeline-changed", () => loadTimeline());
   kind.addEventListener("change", () => loadTimeline());
   more.addEventListener("click", () => next && loadTimeline(next));
   loadTimeline();
