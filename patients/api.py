@@ -220,8 +220,6 @@ class PatientViewSet(
     ordering_fields = ["created_at", "name", "last_visit_date", "stage_changed_at"]
     ordering = ["-created_at", "-id"]
 
-    queryset = Patient.objects.none()  # the schema's model; requests: get_queryset
-
     def get_queryset(self):
         return selectors.patients_for_list(self.request.membership)
 

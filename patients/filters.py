@@ -61,9 +61,6 @@ class PatientFilter(django_filters.FilterSet):
     def _ids(value) -> set[int]:
         return {int(v) for v in value if str(v).isdigit()}
 
-    # Tag ids as one comma list ("3,7"): the schema says so (its generator cannot resolve a
-    # method filter's field without a signed-in member).
-    @extend_schema_field(OpenApiTypes.INT)
     def filter_tags(self, queryset, name, value):
         ids = self._ids(value)
         if not ids:
@@ -81,7 +78,6 @@ class PatientFilter(django_filters.FilterSet):
             return queryset if groups else queryset.none()
         return queryset.tagged_any([tag_id for tag_ids in groups.values() for tag_id in tag_ids])
 
-    @extend_schema_field(OpenApiTypes.INT)
     def filter_all_tags(self, queryset, name, value):
         ids = self._ids(value)
         if not ids:
