@@ -104,6 +104,8 @@
     });
   }
   kind.addEventListener("change", () => loadTimeline());
+  // Other panels (content/patient_message.js) say when the timeline may have new entries.
+  document.addEventListener("cl:timeline-changed", () => loadTimeline());
   more.addEventListener("click", () => next && loadTimeline(next));
   loadTimeline();
 })();
