@@ -16,7 +16,9 @@ from patients.selectors import patients_visible_to
 
 
 class MessageSendSerializer(serializers.Serializer):
-    template = serializers.IntegerField(help_text="a message template of the clinic")
+    template = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="a message template of the clinic"
+    )
     token = serializers.CharField(
         max_length=64,
         help_text="random, 16-64 of A-Z a-z 0-9 _ -, made by the form: the same token again "
