@@ -29,10 +29,21 @@ def test_send_a_message_from_a_template_on_the_patient_page(
         assigned_assistant=staff["assistant"],
         assigned_doctor=staff["doctor"],
     )
+    services.message_template_save(
+        clinic=patient.clinic, name="预约确认", body="{姓名}，请于{复诊日期}复诊。"
+    )
     login(page, staff["assistant"].username)
     page.wait_for_url("**/workbench/")
     page.goto(f"/patients/{patient.pk}/")
     form = page.get_by_test_id("message-form")
+    # A template with {复诊日期} asks for the date first, then shows the preview with it.
+    form.get_by_test_id("message-template").select_option(label="预约确认")
+    form.locator("#m-revisit").fill("2026-12-03")
+    page.wait_for_function(
+        "document.getElementById('m-text').value.startsWith('周芳，请于2026年12月03日复诊。')"
+    )
+    assert form.get_by_test_id("message-outcome").is_hidden()
+    screenshot(page, "patient-message-revisit-date")
     form.get_by_test_id("message-template").select_option(label="复查提醒")
     text = form.get_by_test_id("message-text")
     page.wait_for_function(

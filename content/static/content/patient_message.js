@@ -40,9 +40,10 @@
     outcome("");
     hits([]);
     const template = templates.get(Number(select.value));
-    part("revisit").hidden = !(template && template.body.includes("{复诊日期}"));
-    if (!template) {
-      text.value = "";
+    const needsDate = !!template && template.body.includes("{复诊日期}");
+    part("revisit").hidden = !needsDate;
+    if (!template || (needsDate && !revisit.value)) {
+      text.value = ""; // a template with {复诊日期} is previewed once the date is chosen
       return;
     }
     const body = { patient: Number(form.dataset.patient) };
@@ -103,6 +104,11 @@
         part("not-allowed").hidden = false;
         return;
       }
+      if (state.blocked) {
+        part("blocked").textContent = CL.fmt(labels.labelBlocked, { reason: state.blocked.label });
+        part("blocked").hidden = false;
+        send.disabled = true;
+      }
       if (!list.results.length) {
         part("none").hidden = false;
         return;
@@ -110,11 +116,6 @@
       for (const t of list.results) {
         templates.set(t.id, t);
         select.append(CL.el("option", { value: t.id, text: t.name }));
-      }
-      if (state.blocked) {
-        part("blocked").textContent = CL.fmt(labels.labelBlocked, { reason: state.blocked.label });
-        part("blocked").hidden = false;
-        send.disabled = true;
       }
       part("sender").textContent = state.sender_name
         ? CL.fmt(labels.labelSender, { sender: state.sender_name }) : "";
