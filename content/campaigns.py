@@ -132,9 +132,19 @@ def _messages_since(since: datetime, until: datetime, campaign_id: int | None):
     )
 
 
-def annotate_audience(queryset, *, clinic, body: str, at=None, campaign_id: int | None = None):
-    """Each patient with `sender` (the assistant's, else the doctor's WeCom userid) and
-    `exclusion` (the first reason that applies, or "" when they are messaged)."""
+def annotate_audience(
+    queryset,
+    *,
+    clinic,
+    body: str,
+    at=None,
+    campaign_id: int | None = None,
+    fallback_sender: str = "",
+):
+    """Each patient with `sender` (the assistant's, else the doctor's WeCom userid, else
+    `fallback_sender`) and `exclusion` (the first reason that applies, or "" when they are
+    messaged). The one rule for who may receive a customer message: campaigns and the patient
+    page's single message (content/messages.py) both ask it."""
     settings = content_settings_for(clinic=clinic)
     at = at or timezone.now()
     day_start = _local_day_start(at)
@@ -142,7 +152,7 @@ def annotate_audience(queryset, *, clinic, body: str, at=None, campaign_id: int 
         sender=Coalesce(
             _staff_wecom_userid("assigned_assistant_id"),
             _staff_wecom_userid("assigned_doctor_id"),
-            Value(""),
+            Value(fallback_sender),
         ),
         today_count=_messages_since(day_start, day_start + timedelta(days=1), campaign_id),
         week_count=_messages_since(at - timedelta(days=7), at + timedelta(days=1), campaign_id),

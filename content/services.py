@@ -1,5 +1,6 @@
 """The content app's writes, in one importable place. The rules live in the modules by
-domain (redline, templating, articles, campaigns, surveys, referrals); other apps import from here:
+domain (redline, templating, articles, campaigns, messages, surveys, referrals); other apps
+import from here:
 
     from content.services import redline_check, render, survey_invite
 """
@@ -21,6 +22,7 @@ from content.campaigns import (  # noqa: F401
     campaign_start,
     campaigns_due_ids,
 )
+from content.messages import patient_message_check, patient_message_send  # noqa: F401
 from content.redline import (  # noqa: F401
     RedLineHit,
     content_settings_for,

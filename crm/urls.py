@@ -12,6 +12,7 @@ from content.api import (
     MessageTemplateViewSet,
     RedLinePhraseViewSet,
 )
+from content.api_messages import PatientMessageView
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from content.api_referrals import PatientReferralCodeView
 from crm import views
@@ -52,6 +53,7 @@ api_urls = [
         PatientReferralCodeView.as_view(),
         name="patient-referral-code",
     ),
+    path("patients/<int:pk>/message/", PatientMessageView.as_view(), name="patient-message"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
     path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),

@@ -1,0 +1,108 @@
+"""One message to one patient from a template (the patient page's "Send a message"): the
+rules of a mass message (campaigns.annotate_audience), through the outbox, once per token.
+
+The form carries a random token; the outbox key ``message:{patient_id}:{token}`` makes a
+double click or a retried request one delivery. The outbox writes the timeline entry when
+WeCom accepts the message (or says why not), as for every customer message.
+"""
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from content.campaigns import annotate_audience
+from content.models import ExclusionReason, MessageTemplate
+from content.redline import emergency_notice_append, redline_ensure
+from content.templating import render
+from crm.models import Membership
+from patients.models import Patient
+from wechat.models import Delivery, DeliveryChannel
+from wechat.services import delivery_enqueue
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def message_key(patient_id: int, token: str) -> str:
+    return f"message:{patient_id}:{token}"
+
+
+def _wecom_userid(*, clinic_id: int, user) -> str:
+    if user is None:
+        return ""
+    return (
+        Membership.objects.filter(clinic_id=clinic_id, user=user)
+        .values_list("wecom_userid", flat=True)
+        .first()
+        or ""
+    )
+
+
+def patient_message_check(*, patient: Patient, body: str = "", by=None) -> tuple[str, str]:
+    """(sender, exclusion) for one message to `patient` now: the campaigns' rule (consent,
+    churned, WeCom contact, a sender, the daily and weekly caps), with the sending user's
+    WeCom account after the assistant's and the doctor's. exclusion is "" when it may go."""
+    fallback = _wecom_userid(clinic_id=patient.clinic_id, user=by)
+    audience = annotate_audience(
+        Patient.objects.filter(pk=patient.pk),
+        clinic=patient.clinic,
+        body=body,
+        fallback_sender=fallback,
+    )
+    return audience.values_list("sender", "exclusion").get()
+
+
+def exclusion_message(reason: str) -> str:
+    return _("This patient cannot be sent a message now: %(reason)s") % {
+        "reason": ExclusionReason(reason).label
+    }
+
+
+@transaction.atomic
+def patient_message_send(
+    *,
+    patient: Patient,
+    template: MessageTemplate,
+    token: str,
+    text: str | None = None,
+    extra: dict | None = None,
+    by=None,
+) -> tuple[Delivery, bool]:
+    """Put one customer message to `patient` in the outbox: the template's text, or `text`
+    (the preview as the user edited it; variables in it are filled too), with the emergency
+    notice, red-line checked. Returns (delivery, created); the same token again returns the
+    first delivery and sends nothing more. ValidationError says why it is refused."""
+    if not TOKEN_RE.match(token or ""):
+        raise ValidationError({"token": [_("The form has no valid token; reload the page.")]})
+    if template.clinic_id != patient.clinic_id:
+        raise ValidationError({"template": [_("The template is not of this clinic.")]})
+    # One send per patient at a time: the caps count the patient's deliveries, so two
+    # concurrent messages must not both pass them.
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    key = message_key(patient.pk, token)
+    existing = Delivery.objects.filter(clinic_id=patient.clinic_id, idempotency_key=key).first()
+    if existing is not None:
+        return existing, False
+    source = template.body if text is None else text.strip()
+    if not source:
+        raise ValidationError({"text": [_("Enter the text.")]})
+    sender, exclusion = patient_message_check(patient=patient, body=source, by=by)
+    if exclusion:
+        raise ValidationError(exclusion_message(exclusion))
+    try:
+        body = render(template_text=source, patient=patient, extra=extra)
+    except ValidationError as error:
+        raise ValidationError({"text": error.message_dict["template_text"]}) from error
+    body = emergency_notice_append(clinic=patient.clinic, text=body)
+    redline_ensure(clinic=patient.clinic, text=body, field="text")
+    return delivery_enqueue(
+        clinic=patient.clinic,
+        key=key,
+        channel=DeliveryChannel.CUSTOMER_MESSAGE,
+        recipient=patient.external_userid,
+        sender=sender,
+        body=body,
+        patient=patient,
+        payload={"template_id": template.pk, "by": getattr(by, "pk", None)},
+    )

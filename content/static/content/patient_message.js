@@ -1,0 +1,130 @@
+/* "Send a message" on the patient page (content/_patient_message.html): choose a template,
+   see it as this patient will read it (the templates' preview), edit it, queue it once.
+   The form carries a random token: a double click or a retried request is one message.
+   Uses CL (careloop.js). */
+(function () {
+  "use strict";
+  const form = document.getElementById("message-form");
+  if (!form) return;
+  const part = (name) => form.querySelector('[data-part="' + name + '"]');
+  const labels = form.dataset;
+  const select = form.elements.template;
+  const text = form.elements.text;
+  const revisit = form.elements.revisit_date;
+  const send = form.querySelector("button[type=submit]");
+  const templates = new Map();
+
+  function newToken() {
+    // getRandomValues works on plain http too (randomUUID needs a secure context).
+    const bytes = new Uint8Array(18);
+    crypto.getRandomValues(bytes);
+    form.elements.token.value = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function outcome(message, kind) {
+    const node = part("outcome");
+    node.textContent = message;
+    node.className = "alert alert-" + (kind || "success") + " small py-2 px-3 mt-2 mb-0";
+    node.hidden = !message;
+  }
+
+  function hits(list) {
+    const node = part("hits");
+    node.hidden = !list.length;
+    node.textContent = list.length
+      ? labels.labelHits + " " + list.map((h) => "“" + h.phrase + "”（" + h.reason + "）").join("；")
+      : "";
+  }
+
+  async function preview() {
+    outcome("");
+    hits([]);
+    const template = templates.get(Number(select.value));
+    const needsDate = !!template && template.body.includes("{复诊日期}");
+    part("revisit").hidden = !needsDate;
+    if (!template || (needsDate && !revisit.value)) {
+      text.value = ""; // a template with {复诊日期} is previewed once the date is chosen
+      return;
+    }
+    const body = { patient: Number(form.dataset.patient) };
+    if (revisit.value && !part("revisit").hidden) body.revisit_date = revisit.value;
+    try {
+      const data = await CL.api(labels.templatesUrl + template.id + "/preview/", { method: "POST", body });
+      text.value = data.text;
+      hits(data.hits);
+    } catch (error) {
+      text.value = "";
+      outcome(CL.errorText(error), "danger");
+    }
+  }
+
+  function refreshTimeline() {
+    // The outbox writes the timeline entry once WeCom accepts the message: look again a
+    // few times (patient.js reloads the timeline on this event).
+    for (const seconds of [2, 5, 15, 30]) {
+      setTimeout(() => document.dispatchEvent(new Event("cl:timeline-changed")), seconds * 1000);
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!select.value) {
+      outcome(labels.labelChoose, "danger");
+      return;
+    }
+    send.disabled = true;
+    const body = { template: Number(select.value), token: form.elements.token.value, text: text.value };
+    if (revisit.value && !part("revisit").hidden) body.revisit_date = revisit.value;
+    try {
+      const data = await CL.api(form.dataset.url, { method: "POST", body });
+      outcome(data.created ? CL.fmt(labels.labelQueued, { sender: data.sender_name }) : labels.labelAgain);
+      newToken(); // the next message is a new one
+      select.value = "";
+      text.value = "";
+      part("revisit").hidden = true;
+      refreshTimeline();
+    } catch (error) {
+      // Refused (nothing queued) or no answer: the token stays, so a retry cannot send twice.
+      outcome(CL.errorText(error), "danger");
+    } finally {
+      send.disabled = false;
+    }
+  });
+  select.addEventListener("change", preview);
+  revisit.addEventListener("change", preview);
+
+  async function load() {
+    try {
+      const [state, list] = await Promise.all([
+        CL.api(form.dataset.url),
+        CL.api(labels.templatesUrl + "?page_size=200"),
+      ]);
+      part("loading").hidden = true;
+      if (!state.can_send) {
+        part("not-allowed").hidden = false;
+        return;
+      }
+      if (state.blocked) {
+        part("blocked").textContent = CL.fmt(labels.labelBlocked, { reason: state.blocked.label });
+        part("blocked").hidden = false;
+        send.disabled = true;
+      }
+      if (!list.results.length) {
+        part("none").hidden = false;
+        return;
+      }
+      for (const t of list.results) {
+        templates.set(t.id, t);
+        select.append(CL.el("option", { value: t.id, text: t.name }));
+      }
+      part("sender").textContent = state.sender_name
+        ? CL.fmt(labels.labelSender, { sender: state.sender_name }) : "";
+      part("controls").hidden = false;
+      newToken();
+    } catch (error) {
+      part("loading").hidden = true;
+      outcome(CL.errorText(error), "danger");
+    }
+  }
+  load();
+})();
