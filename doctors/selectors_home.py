@@ -59,6 +59,8 @@ class OperationsHome:
     doctors: list[DoctorWeek]
     campaigns: list[Campaign]
     articles: list[Article]
+    articles_total: int
+    blocked_articles: int
     onboarding: list[dict]
 
     @property
@@ -72,10 +74,6 @@ class OperationsHome:
     @property
     def overdue(self) -> int:
         return sum(row.overdue for row in self.doctors)
-
-    @property
-    def blocked_articles(self) -> int:
-        return sum(1 for article in self.articles if article.hits)
 
 
 def doctor_names(*, clinic: Clinic, profiles) -> dict[int, str]:
@@ -143,21 +141,23 @@ def _campaigns(*, clinic: Clinic, now) -> list[Campaign]:
     return rows
 
 
-def _articles(*, clinic: Clinic) -> list[Article]:
+def _articles(*, clinic: Clinic) -> tuple[list[Article], int, int]:
+    """The drafts and articles in review to show (blocked first: they need rewriting before
+    anyone can publish them; then the latest), how many there are and how many are blocked.
+    Every one is checked, so a blocked draft older than the shown ones still counts."""
     rows = list(
         Article.objects.filter(
             clinic=clinic, status__in=[ArticleStatus.DRAFT, ArticleStatus.IN_REVIEW]
         )
         .select_related("author")
-        .order_by("-updated_at", "-id")[:ARTICLE_ROWS]
+        .order_by("-updated_at", "-id")
     )
     check = redline_checker(clinic=clinic)
     for row in rows:
         # The text article_set_status checks before publishing.
         row.hits = check(f"{row.title}\n{row.body}")
-    # Blocked first: they need rewriting before anyone can publish them.
     rows.sort(key=lambda row: not row.hits)
-    return rows
+    return rows[:ARTICLE_ROWS], len(rows), sum(1 for row in rows if row.hits)
 
 
 def _onboarding(profiles: list[DoctorProfile], names: dict) -> list[dict]:
@@ -200,11 +200,14 @@ def operations_home(*, clinic: Clinic, today: date | None = None, now=None) -> O
     names = doctor_names(clinic=clinic, profiles=profiles)
     profiles.sort(key=lambda p: (names[p.pk], p.pk))
     start, end, doctors = _week(clinic=clinic, profiles=profiles, today=today, names=names)
+    articles, articles_total, blocked_articles = _articles(clinic=clinic)
     return OperationsHome(
         week_start=start,
         week_end=end,
         doctors=doctors,
         campaigns=_campaigns(clinic=clinic, now=now),
-        articles=_articles(clinic=clinic),
+        articles=articles,
+        articles_total=articles_total,
+        blocked_articles=blocked_articles,
         onboarding=_onboarding(profiles, names),
     )

@@ -1,4 +1,5 @@
 import django_filters
+from django import forms
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -11,6 +12,26 @@ def _wards(request):
     # segment) the patients filtered are already the clinic's, so any id selects none of theirs.
     clinic = getattr(request, "clinic", None)
     return Ward.objects.filter(clinic=clinic) if clinic is not None else Ward.objects.all()
+
+
+class StrictNullBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0, True/False), empty for "any"; anything else is an error, where
+    Django's NullBooleanField reads it as "any" and the filter would silently do nothing.
+    A text widget hands over the raw value (NullBooleanSelect maps unknown ones to None)."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        parsed = super().to_python(value)
+        if parsed is None:
+            raise forms.ValidationError(_("Enter true or false."), code="invalid")
+        return parsed
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictNullBooleanField
 
 
 class PatientFilter(django_filters.FilterSet):
@@ -39,7 +60,7 @@ class PatientFilter(django_filters.FilterSet):
     ward = django_filters.ModelChoiceFilter(queryset=_wards, label=_("Ward"))
     last_visit_after = django_filters.DateFilter(field_name="last_visit_date", lookup_expr="gte")
     last_visit_before = django_filters.DateFilter(field_name="last_visit_date", lookup_expr="lte")
-    has_wecom = django_filters.BooleanFilter(method="filter_has_wecom")
+    has_wecom = StrictBooleanFilter(method="filter_has_wecom")
     # true/false only: a choice, so any other value is a 400 (a BooleanFilter ignores it).
     has_open_followups = django_filters.ChoiceFilter(
         method="filter_has_open_followups",

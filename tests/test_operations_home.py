@@ -199,6 +199,21 @@ def test_drafts_in_review_and_those_a_red_line_blocks(client, staff, world):
     assert "已发布的科普" not in html and "乙院草稿" not in html
 
 
+def test_counts_cover_drafts_beyond_those_shown(client, staff, world, monkeypatch):
+    """Only the first rows are listed, but the card counts every draft and every blocked one,
+    and blocked drafts are listed first."""
+    from doctors import selectors_home
+
+    monkeypatch.setattr(selectors_home, "ARTICLE_ROWS", 2)
+    client.force_login(staff["operations"])
+    response = client.get("/operations/")
+    home = response.context["home"]
+    articles = world["articles"]
+    assert [a.pk for a in home.articles] == [articles["blocked"].pk, articles["review"].pk]
+    assert (home.articles_total, home.blocked_articles) == (3, 1)
+    assert 'data-testid="articles-total">3 <span' in response.content.decode()
+
+
 def test_doctors_whose_onboarding_is_incomplete(client, staff, world):
     client.force_login(staff["operations"])
     response = client.get("/operations/")

@@ -26,6 +26,19 @@ def ids(response):
     return {row["id"] for row in response.json()["results"]}
 
 
+def test_has_wecom_takes_true_or_false_and_refuses_anything_else(api, assistant, make_patient):
+    added = make_patient(name="甲", external_userid="wm-jia")
+    walked_in = make_patient(name="乙")
+    client = api(assistant)
+    assert ids(client.get(f"{LIST}?has_wecom=true")) == {added.pk}
+    assert ids(client.get(f"{LIST}?has_wecom=false")) == {walked_in.pk}
+    assert ids(client.get(f"{LIST}?has_wecom=0")) == {walked_in.pk}
+    assert ids(client.get(f"{LIST}?has_wecom=")) == {added.pk, walked_in.pk}
+    response = client.get(f"{LIST}?has_wecom=banana")
+    assert response.status_code == 400
+    assert response.json()["errors"]["has_wecom"] == ["请输入 true 或 false。"]
+
+
 def test_tag_match_any_all_and_per_group(api, assistant, clinic, make_patient):
     lung, thyroid, post_op = (tag(clinic, n) for n in ("肺结节", "甲状腺结节", "术后"))
     a = make_patient(name="甲", tags=[lung])
