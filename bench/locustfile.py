@@ -1,5 +1,6 @@
 """Load for the assistant's everyday reads, as locust users: the patient list with three
-filters and a phone-tail search, a patient, and a long timeline's first and 100th page.
+filters and a phone-tail search, a patient (and what its page's follow-ups panel and message
+form ask), and a long timeline's first and 100th page.
 
 Run by bench/http_load.py (which starts gunicorn on the benchmark database); by hand:
     locust -f bench/locustfile.py --headless -u 10 -r 10 -t 60s --host http://127.0.0.1:8001
@@ -38,6 +39,21 @@ def patient(user):
     user.client.get(f"/api/patients/{random.choice(SHARED['patients'])}/", name="patient")
 
 
+def patient_followups(user):
+    # What the patient page's follow-ups panel asks (followups/static/followups/patient_followups.js).
+    pk = random.choice(SHARED["patients"])
+    params = {"patient": pk, "status": "open", "page_size": 20}
+    user.client.get("/api/followup-tasks/", params=params, name="patient: open follow-ups")
+    params = {"patient": pk, "status": "active", "page_size": 20}
+    user.client.get("/api/care-plans/", params=params, name="patient: care plans")
+
+
+def patient_message_check(user):
+    # What the patient page's "send a message" form asks first: may this patient be messaged now.
+    pk = random.choice(SHARED["patients"])
+    user.client.get(f"/api/patients/{pk}/message/", name="patient: message check")
+
+
 def timeline_first(user):
     user.client.get(f"/api/patients/{SHARED['heavy']}/timeline/", name="timeline: page 1")
 
@@ -51,6 +67,8 @@ WEIGHTED = {
     list_three_filters: 4,
     phone_tail_search: 3,
     patient: 3,
+    patient_followups: 3,
+    patient_message_check: 3,
     timeline_first: 2,
     timeline_100: 2,
 }

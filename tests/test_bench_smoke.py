@@ -24,6 +24,9 @@ REQUESTS = {
     "list: 3 filters",
     "list: phone tail",
     "patient",
+    "patient: open follow-ups",
+    "patient: care plans",
+    "patient: message check",
     "timeline: page 1",
     "timeline: page 100",
 }
