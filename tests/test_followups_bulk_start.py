@@ -324,3 +324,14 @@ def test_api_clinic_isolation(api, clinic, other_clinic, assistant, outsider, ma
     assert response.json()["errors"] == {"patients": ["部分所选患者不存在。"]}
     assert not CarePlan.objects.exists()
     assert Patient.objects.count() == 2
+
+
+def test_the_workbench_offers_the_action_to_the_roles_the_api_allows(client, clinic, assistant):
+    operations = make_staff(clinic, "operations", "ops")
+    client.force_login(assistant)
+    page = client.get("/workbench/").content.decode()
+    assert 'id="bulk-plan"' in page and "/api/care-plans/bulk/" in page
+    client.force_login(operations)
+    response = client.get("/workbench/")
+    assert response.status_code == 200
+    assert 'id="bulk-plan"' not in response.content.decode()
