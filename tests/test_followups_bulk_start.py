@@ -15,7 +15,7 @@ from followups.models import CarePlan, CarePlanTemplate, FollowUpTask
 from patients.bulk import BULK_MAX_PATIENTS
 from patients.models import Patient, Touch, TouchKind
 from tests.conftest import make_staff
-from tests.followups_factories import post_op_template
+from tests.followups_factories import post_op_template, step
 
 pytestmark = pytest.mark.django_db
 
@@ -81,8 +81,6 @@ def test_starts_the_plan_for_every_patient_with_its_tasks_and_one_timeline_entry
 def test_the_bulk_tasks_equal_those_of_a_single_start(clinic, assistant, doctor, make_patient):
     """Same rows as plan_start, including the doctor's name in a message."""
     Membership.objects.filter(user=doctor).update(display_name="王医生")
-    from tests.followups_factories import step
-
     template = services.template_create(
         clinic=clinic,
         name="复诊提醒",
