@@ -2,7 +2,7 @@
 starts from request.clinic."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,7 +10,7 @@ from rest_framework.validators import UniqueTogetherValidator
 
 from crm.api import ClinicScopedRelatedField
 from crm.models import Membership, Role
-from followups import selectors, services
+from followups import clock, selectors, services
 from followups.models import (
     Anchor,
     CarePlan,
@@ -20,6 +20,7 @@ from followups.models import (
     Trigger,
 )
 from patients.api import VisiblePatientField
+from patients.bulk import BULK_MAX_PATIENTS
 from patients.models import Patient, PatientTag, Stage, Visit
 from patients.selectors import patients_visible_to
 
@@ -236,6 +237,19 @@ class CarePlanSerializer(serializers.ModelSerializer):
         ]
 
 
+class PlanBulkStartSerializer(serializers.Serializer):
+    template = ClinicScopedRelatedField(
+        queryset=CarePlanTemplate.objects.select_related("current_version")
+    )
+    anchor_date = serializers.DateField(default=clock.local_today, label=_("Day 0"))
+    patients = serializers.ListField(
+        child=serializers.IntegerField(),
+        allow_empty=False,
+        max_length=BULK_MAX_PATIENTS,
+        label=_("Patients"),
+    )
+
+
 class StopSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
 
@@ -267,6 +281,37 @@ class CarePlanViewSet(
             template=data["template"],
             anchor_date=data["anchor_date"],
             by=self.request.user,
+        )
+
+    @extend_schema(
+        request=PlanBulkStartSerializer,
+        responses=inline_serializer(
+            "PlanBulkStartResult",
+            {
+                "selected": serializers.IntegerField(),
+                "started": serializers.IntegerField(),
+                "already_started": serializers.IntegerField(),
+            },
+        ),
+    )
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        """Start one plan for a selection of patients, all or nothing. A patient who already
+        has this plan from that day counts as already started, not as an error."""
+        data = PlanBulkStartSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        result = services.plan_start_bulk(
+            membership=request.membership,
+            patient_ids=data.validated_data["patients"],
+            template=data.validated_data["template"],
+            anchor_date=data.validated_data["anchor_date"],
+        )
+        return Response(
+            {
+                "selected": len(result.started) + len(result.already_started),
+                "started": len(result.started),
+                "already_started": len(result.already_started),
+            }
         )
 
     @extend_schema(request=StopSerializer, responses=CarePlanSerializer)

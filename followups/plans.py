@@ -31,7 +31,11 @@ class _SafeDict(dict):
         return "{" + key + "}"
 
 
-def render_message(text: str, *, patient: Patient, day: date) -> str:
+def render_message(
+    text: str, *, patient: Patient, day: date, doctor_names: dict[int, str] | None = None
+) -> str:
+    """`doctor_names` (user id → display name in the clinic) spares a query per patient when
+    many plans start at once; without it the doctor's membership is read here."""
     doctor = patient.assigned_doctor
     values = _SafeDict(
         name=patient.name,
@@ -40,9 +44,13 @@ def render_message(text: str, *, patient: Patient, day: date) -> str:
         doctor=(doctor.get_full_name() or doctor.get_username()) if doctor else "",
     )
     if doctor is not None:
-        member = Membership.objects.filter(user=doctor).first()
-        if member and member.display_name:
-            values["doctor"] = member.display_name
+        if doctor_names is not None:
+            display_name = doctor_names.get(doctor.pk, "")
+        else:
+            member = Membership.objects.filter(user=doctor).first()
+            display_name = member.display_name if member else ""
+        if display_name:
+            values["doctor"] = display_name
     return text.format_map(values)
 
 
@@ -58,12 +66,16 @@ def _assignee_for(patient: Patient, step: dict):
     return None, role
 
 
-def _task_from_step(plan: CarePlan, index: int, step: dict) -> FollowUpTask:
+def _task_from_step(
+    plan: CarePlan, index: int, step: dict, doctor_names: dict[int, str] | None = None
+) -> FollowUpTask:
     day = plan.anchor_date + timedelta(days=step["offset_days"])
     assignee_id, role = _assignee_for(plan.patient, step)
     message = ""
     if step["action"] in PATIENT_ACTIONS and step.get("message"):
-        message = render_message(step["message"], patient=plan.patient, day=day)
+        message = render_message(
+            step["message"], patient=plan.patient, day=day, doctor_names=doctor_names
+        )
     return FollowUpTask(
         clinic_id=plan.clinic_id,
         patient=plan.patient,

@@ -13,6 +13,7 @@ from followups.plans import (
     render_message,
     task_create,
 )
+from followups.plans_bulk import BulkStart, plan_start_bulk
 from followups.reminders import (
     due_scan,
     patient_reminders_enqueue,
@@ -23,11 +24,13 @@ from followups.results import reminder_results_poll
 from followups.triggers import triggers_scan
 
 __all__ = [
+    "BulkStart",
     "checklist_tick",
     "due_scan",
     "followup_complete",
     "patient_reminders_enqueue",
     "plan_start",
+    "plan_start_bulk",
     "plan_stop",
     "plans_stop_for_patient",
     "reminder_results_poll",

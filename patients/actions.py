@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
+from patients.bulk import BULK_MAX_PATIENTS
 from patients.models import PatientTag, Stage, TouchChannel, TouchKind, Visit
 from patients.selectors import patients_visible_to
 
@@ -69,7 +70,10 @@ class BookRevisitSerializer(serializers.Serializer):
 
 class BulkSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(), allow_empty=False, max_length=500, label=_("Patients")
+        child=serializers.IntegerField(),
+        allow_empty=False,
+        max_length=BULK_MAX_PATIENTS,
+        label=_("Patients"),
     )
     add_tags = ClinicScopedRelatedField(
         queryset=PatientTag.objects.select_related("group"), many=True, required=False, default=list

@@ -24,6 +24,10 @@ from patients.services import _store_phone, name_initials
 
 UNCHANGED = object()
 
+# The most patients one bulk request may name: the workbench's selection, and the follow-ups'
+# bulk plan start, which follows the same limit.
+BULK_MAX_PATIENTS = 500
+
 
 @transaction.atomic
 def patient_bulk_apply(

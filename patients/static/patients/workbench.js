@@ -120,6 +120,8 @@
 
   function updateBulk() {
     bulk.hidden = selected.size === 0;
+    // Read by the actions other apps add to the bar (the follow-ups' "start a care plan").
+    bulk.dataset.selected = [...selected].join(",");
     document.getElementById("selected-count").textContent = CL.fmt(L.selected, { n: selected.size });
   }
 
@@ -128,6 +130,8 @@
     timer = setTimeout(() => { page = 1; load(); }, 250);
   }
 
+  // Another app's bulk action changed the selected patients: show the list as it is now.
+  document.addEventListener("cl:changed", () => load());
   form.addEventListener("submit", (event) => { event.preventDefault(); page = 1; load(); });
   form.addEventListener("change", (event) => {
     if (event.target.name === "tag") updateTagSummary();
