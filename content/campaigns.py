@@ -75,7 +75,8 @@ def segment_clean(segment: dict | None) -> dict:
             values = value if isinstance(value, list) else str(value).split(",")
             cleaned[key] = ",".join(str(v).strip() for v in values if str(v).strip())
         else:
-            cleaned[key] = str(value)
+            # JSON true/false as the query string says them (the filters take "true"/"false").
+            cleaned[key] = str(value).lower() if isinstance(value, bool) else str(value)
     form = PatientFilter(_querydict(cleaned), queryset=Patient.objects.none()).form
     if not form.is_valid():
         raise ValidationError({"segment": [f"{k}: {' '.join(v)}" for k, v in form.errors.items()]})

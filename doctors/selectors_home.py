@@ -108,10 +108,13 @@ def _week(*, clinic: Clinic, profiles: list[DoctorProfile], today: date, names: 
     for count in counts:
         row = rows[count["account__doctor"]]
         row.published, row.due, row.overdue = count["published"], count["due"], count["overdue"]
-    listed = (
-        posts.filter(published | due | overdue)
-        .select_related("account")
-        .order_by("publish_date", "id")[:POST_ROWS]
+    # This week's posts, then the latest overdue ones, each capped on its own: posts never
+    # published stay overdue for good and must not crowd this week's out of the page.
+    this_week = posts.filter(published | due).order_by("publish_date", "id")[:POST_ROWS]
+    late = posts.filter(overdue).order_by("-publish_date", "-id")[:POST_ROWS]
+    listed = sorted(
+        [*this_week.select_related("account"), *late.select_related("account")],
+        key=lambda post: (post.publish_date, post.pk),
     )
     for post in listed:
         post.overdue = post.status != PostStatus.PUBLISHED and post.publish_date < today

@@ -128,7 +128,12 @@ def staff_digests_enqueue(*, now=None) -> tuple[int, int]:
         per_member = defaultdict(list)  # (clinic_id, user_id) -> task rows
         unreachable = []
         for task, recipients in routed:
-            recipients = [m for m in recipients if may_see(m, task[5])]
+            visible = [m for m in recipients if may_see(m, task[5])]
+            if recipients and not visible:
+                # No nurse may see the patient (no ward, or a ward without nurses): the
+                # clinic's admins are told, as they are the ones who can place the patient.
+                visible = pools[task[1]].get(Role.ADMIN, [])
+            recipients = visible
             if not recipients:
                 unreachable.append(task[0])  # no one to tell on WeCom: the queue page shows it
             for member in recipients:

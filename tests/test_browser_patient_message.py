@@ -112,3 +112,37 @@ def test_a_churned_patient_is_shown_as_not_reachable_and_a_nurse_cannot_send(
     note.wait_for()
     assert "只有管理员、运营、医生和助理可以给患者发送消息" in note.inner_text()
     assert page.get_by_test_id("message-send").is_hidden()
+
+
+def test_a_late_preview_does_not_replace_the_chosen_templates(
+    page, staff, make_patient, template, wecom_account, wecom_staff
+):
+    """The assistant picks one template, then another before the first preview came back:
+    when the first arrives late, the box keeps the second template's text."""
+    patient = make_patient(
+        name="周芳", external_userid="wmZHOUFANG", assigned_assistant=staff["assistant"]
+    )
+    other = services.message_template_save(
+        clinic=patient.clinic, name="满意度回访", body="{姓名}您好，感谢您的信任。"
+    )
+    held = []
+
+    def hold_the_first(route):
+        if not held and f"/message-templates/{template.pk}/preview/" in route.request.url:
+            held.append(route)  # answered below, after the second template's preview
+        else:
+            route.continue_()
+
+    page.route("**/api/message-templates/*/preview/", hold_the_first)
+    login(page, staff["assistant"].username)
+    page.wait_for_url("**/workbench/")
+    page.goto(f"/patients/{patient.pk}/")
+    select = page.get_by_test_id("message-template")
+    select.select_option(label="复查提醒")
+    page.wait_for_function("document.getElementById('m-text').value === ''")
+    select.select_option(label=other.name)
+    page.wait_for_function("document.getElementById('m-text').value.startsWith('周芳您好，感谢')")
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_timeout(1000)  # the held answer arrives and must not be drawn
+    assert page.locator("#m-text").input_value().startswith("周芳您好，感谢您的信任。")

@@ -61,6 +61,11 @@ def test_segment_uses_the_patient_filter_and_refuses_unknown_filters(clinic):
         clinic=clinic, name="x", body="b", segment={"stage": "after_visit", "tag": [3, 4]}
     )
     assert campaign.segment == {"stage": ["after_visit"], "tag": "3,4"}
+    # JSON booleans are the query string's true/false for every yes/no filter.
+    campaign = services.campaign_save(
+        clinic=clinic, name="y", body="b", segment={"has_open_followups": True, "has_wecom": False}
+    )
+    assert campaign.segment == {"has_open_followups": "true", "has_wecom": "false"}
 
 
 def test_red_line_and_unknown_variables_block_a_campaign(clinic):

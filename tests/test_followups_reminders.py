@@ -99,7 +99,8 @@ def test_no_staff_digest_at_night(clinic, make_patient, wecom_staff):
 
 def test_a_nurse_is_told_only_of_her_wards_patients(clinic, make_patient, staff, nurse_ward):
     """Nurse tasks go to the nurses' pool; a digest names patients, so each nurse hears only
-    of her wards' patients, as her queue shows them; no nurse may see a ward-less patient."""
+    of her wards' patients, as her queue shows them; a ward-less patient's task goes to the
+    admins."""
     from patients.models import Ward
     from patients.wards import ward_save
     from tests.conftest import make_staff
@@ -112,12 +113,15 @@ def test_a_nurse_is_told_only_of_her_wards_patients(clinic, make_patient, staff,
     nurse_step = [step("换药提醒", 0, role="nurse")]
     start(clinic, make_patient(name="一病区患者", ward=nurse_ward), nurse_step, name="a")
     start(clinic, make_patient(name="无病区患者"), nurse_step, name="b")
-    assert services.due_scan(now=sh(2026, 3, 1, 10, 0))["digests"] == 1
-    digest = Delivery.objects.get(channel=DeliveryChannel.APP_MESSAGE)
-    assert digest.recipient == "wx-nurse-1"
-    assert "一病区患者" in digest.body and "无病区患者" not in digest.body
-    assert digest.body.startswith("您有 1 项随访待办")
-    # Neither task waits for a later digest: the ward-less one is on the queue page only.
+    Membership.objects.filter(user=staff["admin"]).update(wecom_userid="wx-admin")
+    assert services.due_scan(now=sh(2026, 3, 1, 10, 0))["digests"] == 2
+    to_nurse = Delivery.objects.get(channel=DeliveryChannel.APP_MESSAGE, recipient="wx-nurse-1")
+    assert "一病区患者" in to_nurse.body and "无病区患者" not in to_nurse.body
+    assert to_nurse.body.startswith("您有 1 项随访待办")
+    # No nurse may see the ward-less patient: the admins, who can place them, are told.
+    to_admin = Delivery.objects.get(channel=DeliveryChannel.APP_MESSAGE, recipient="wx-admin")
+    assert "无病区患者" in to_admin.body and "一病区患者" not in to_admin.body
+    assert not Delivery.objects.filter(recipient="wx-nurse-2").exists()
     assert not FollowUpTask.objects.filter(staff_reminded_at=None).exists()
 
 

@@ -159,6 +159,30 @@ def test_operations_see_this_weeks_posts_per_doctor_with_links(client, staff, wo
     assert 'data-testid="overdue-total">1<' in html and "本周内容日历" in html
 
 
+def test_old_overdue_posts_do_not_crowd_this_weeks_out(client, staff, world, monkeypatch):
+    """Unpublished posts stay overdue for good; past the list's cap they must not hide this
+    week's posts, which are listed on their own cap."""
+    from doctors import selectors_home
+
+    monkeypatch.setattr(selectors_home, "POST_ROWS", 2)
+    account = world["posts"]["overdue"].account
+    for weeks in (3, 4, 5):
+        post(
+            account,
+            f"{weeks}周前的选题",
+            PostStatus.IDEA,
+            timezone.localdate() - timedelta(weeks=weeks),
+        )
+    client.force_login(staff["operations"])
+    home = client.get("/operations/").context["home"]
+    listed = [p.pk for row in home.doctors for p in row.posts]
+    posts = world["posts"]
+    for key in ("published", "due", "overdue"):
+        assert posts[key].pk in listed
+    assert len(listed) == 4  # this week's two (the cap) and the two latest overdue
+    assert home.overdue == 4  # and every overdue post is counted
+
+
 def test_campaigns_scheduled_and_recently_sent_with_progress(client, staff, world):
     client.force_login(staff["operations"])
     response = client.get("/operations/")
@@ -285,5 +309,6 @@ def test_the_number_of_queries_does_not_grow_with_the_clinic(client, staff, worl
         response = client.get("/operations/")
     assert len(response.context["home"].doctors) == 7
     # Session, user, membership, profiles to make, then the page's reads (doctors, names,
-    # post counts, posts, campaigns, content settings, drafts, red lines): 12 either way.
-    assert len(many) == len(few) == 12, [q["sql"] for q in many.captured_queries]
+    # post counts, this week's posts, overdue posts, campaigns, content settings, drafts, red
+    # lines): 13 either way.
+    assert len(many) == len(few) == 13, [q["sql"] for q in many.captured_queries]

@@ -36,7 +36,11 @@
       : "";
   }
 
+  /* Only the latest preview is drawn: picking template A then B quickly must not leave A's
+     slower answer in the box under B's name. */
+  let latest = 0;
   async function preview() {
+    const ticket = ++latest;
     outcome("");
     hits([]);
     const template = templates.get(Number(select.value));
@@ -50,9 +54,11 @@
     if (revisit.value && !part("revisit").hidden) body.revisit_date = revisit.value;
     try {
       const data = await CL.api(labels.templatesUrl + template.id + "/preview/", { method: "POST", body });
+      if (ticket !== latest) return;
       text.value = data.text;
       hits(data.hits);
     } catch (error) {
+      if (ticket !== latest) return;
       text.value = "";
       outcome(CL.errorText(error), "danger");
     }

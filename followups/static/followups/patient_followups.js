@@ -100,7 +100,7 @@
         select.value = "";
         await load();
         // The plan start wrote its timeline entry: the patient page shows it.
-        document.dispatchEvent(new CustomEvent("careloop:timeline-changed"));
+        document.dispatchEvent(new Event("cl:timeline-changed"));
       } catch (e) {
         message("error", CL.errorText(e));
       } finally {

@@ -103,10 +103,9 @@
       }
     });
   }
-  // Panels of other apps on this page (follow-ups) announce that they wrote a timeline entry.
-  document.addEventListener("careloop:timeline-changed", () => loadTimeline());
   kind.addEventListener("change", () => loadTimeline());
-  // Other panels (content/patient_message.js) say when the timeline may have new entries.
+  // Panels of other apps on this page (follow-ups, the message form) say when the timeline
+  // may have new entries.
   document.addEventListener("cl:timeline-changed", () => loadTimeline());
   more.addEventListener("click", () => next && loadTimeline(next));
   loadTimeline();
