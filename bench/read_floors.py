@@ -43,6 +43,46 @@ ORDER BY t.occurred_at DESC, t.id DESC
 LIMIT {limit}
 """
 
+# The patient page's follow-ups panel: the patient's open tasks with their plan's name, and
+# the assignees' names in the clinic (one query per page, as the serializer does).
+OPEN_TASKS = """
+SELECT t.id, t.patient_id, p.name, t.plan_id, pt.name, t.title, t.action, t.assignee_id,
+       t.role, t.due_at, t.window_end, t.status, t.outcome, t.notes, t.done_at, t.done_by_id
+FROM followups_followuptask t JOIN patients_patient p ON p.id = t.patient_id
+LEFT JOIN followups_careplan pl ON pl.id = t.plan_id
+LEFT JOIN followups_careplantemplate pt ON pt.id = pl.template_id
+WHERE {where}
+ORDER BY t.due_at, t.id
+LIMIT 20
+"""
+ACTIVE_PLANS = """
+SELECT pl.id, pl.patient_id, pl.template_id, pt.name, v.number, pl.anchor_date, pl.status,
+       pl.stop_reason, pl.created_at
+FROM followups_careplan pl JOIN followups_careplantemplate pt ON pt.id = pl.template_id
+JOIN followups_careplantemplateversion v ON v.id = pl.version_id
+WHERE {where}
+ORDER BY pl.created_at DESC, pl.id DESC
+LIMIT 20
+"""
+# The message form's check: consent, stage, WeCom contact, a sender (the assistant's, else
+# the doctor's WeCom userid) and the customer messages of today and the last seven days.
+MESSAGE_CHECK = """
+SELECT p.consent_to_contact, p.stage, p.external_userid,
+       COALESCE((SELECT m.wecom_userid FROM crm_membership m WHERE m.user_id = p.assigned_assistant_id
+                   AND m.clinic_id = p.clinic_id AND m.wecom_userid <> '' LIMIT 1),
+                (SELECT m.wecom_userid FROM crm_membership m WHERE m.user_id = p.assigned_doctor_id
+                   AND m.clinic_id = p.clinic_id AND m.wecom_userid <> '' LIMIT 1), '') AS sender,
+       (SELECT COUNT(*) FROM wechat_delivery d WHERE d.patient_id = p.id
+          AND d.channel = 'customer_message' AND d.status IN ('pending', 'sending', 'sent', 'failed')
+          AND COALESCE(d.sent_at, d.next_attempt_at) >= date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'
+          AND COALESCE(d.sent_at, d.next_attempt_at) < now() + interval '1 day') AS today,
+       (SELECT COUNT(*) FROM wechat_delivery d WHERE d.patient_id = p.id
+          AND d.channel = 'customer_message' AND d.status IN ('pending', 'sending', 'sent', 'failed')
+          AND COALESCE(d.sent_at, d.next_attempt_at) >= now() - interval '7 days'
+          AND COALESCE(d.sent_at, d.next_attempt_at) < now() + interval '1 day') AS week
+FROM patients_patient p WHERE p.clinic_id = {clinic} AND p.id = {patient}
+"""
+
 
 def psql(url, sql):
     result = subprocess.run(
@@ -89,6 +129,8 @@ def floors(url):
         f"AND p.tag_ids @> '[{tag}]'"  # the patient's tag ids, GIN-indexed (0007)
     )
     tail = f"p.clinic_id = {clinic} AND p.phone_last4 = '1234'"
+    open_tasks = f"t.clinic_id = {clinic} AND t.patient_id = {patient} AND t.status = 'open'"
+    active_plans = f"pl.clinic_id = {clinic} AND pl.patient_id = {patient} AND pl.status = 'active'"
     return {
         "list: 3 filters": [
             f"SELECT COUNT(*) FROM patients_patient p WHERE {three}",
@@ -101,6 +143,18 @@ def floors(url):
         "patient": [
             LIST_PAGE.format(where=f"p.clinic_id = {clinic} AND p.id = {patient}", limit=1)
         ],
+        "patient: open follow-ups": [
+            f"SELECT COUNT(*) FROM followups_followuptask t WHERE {open_tasks}",
+            OPEN_TASKS.format(where=open_tasks),
+            "SELECT m.user_id, m.display_name FROM crm_membership m "
+            f"WHERE m.clinic_id = {clinic} AND m.user_id IN (SELECT t.assignee_id "
+            f"FROM followups_followuptask t WHERE {open_tasks} ORDER BY t.due_at, t.id LIMIT 20)",
+        ],
+        "patient: care plans": [
+            f"SELECT COUNT(*) FROM followups_careplan pl WHERE {active_plans}",
+            ACTIVE_PLANS.format(where=active_plans),
+        ],
+        "patient: message check": [MESSAGE_CHECK.format(clinic=clinic, patient=patient)],
         "timeline: page 1": [TIMELINE.format(heavy=heavy, after="", limit=TIMELINE_PAGE + 1)],
         "timeline: page 100": [
             TIMELINE.format(
