@@ -25,6 +25,7 @@ from content.models import (
     RedLinePhrase,
     Survey,
 )
+from crm.forms import form_add_service_errors
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 
@@ -38,11 +39,7 @@ def _errors_to_form(form, error: ValidationError) -> None:
     if not form.is_bound:
         form.problems = error.messages
         return
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
+    form_add_service_errors(form, error)
 
 
 def _page(request, template, **context):

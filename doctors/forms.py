@@ -2,6 +2,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from crm.forms import form_add_service_errors
 from doctors.models import (
     POSITIONING_FIELDS,
     DoctorProfile,
@@ -81,8 +82,4 @@ class PostForm(forms.Form):
 
     def add_service_errors(self, error: ValidationError) -> None:
         """A service's ValidationError on the fields it names, the rest above the form."""
-        if hasattr(error, "error_dict"):
-            for name, messages in error.message_dict.items():
-                self.add_error(name if name in self.fields else None, messages)
-        else:
-            self.add_error(None, error.messages)
+        form_add_service_errors(self, error)

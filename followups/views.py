@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm.forms import form_add_service_errors
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from followups import clock, selectors, services
@@ -163,10 +164,7 @@ def template_edit(request, pk=None):
                         template=template, by=request.user, is_active=data["is_active"], **fields
                     )
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    target = field if field in form.fields else None
-                    for error in errors:
-                        form.add_error(target, error)
+                form_add_service_errors(form, exc)
             else:
                 messages.success(request, _("Saved. Plans already started keep their tasks."))
                 return redirect("followups:templates")

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from crm.forms import form_add_service_errors
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from wechat import callbacks, demo, selectors
@@ -35,14 +36,6 @@ def callback(request, slug):
     except callbacks.CallbackError as exc:
         return HttpResponse(exc.reason, status=exc.status, content_type="text/plain")
     return HttpResponse("success", content_type="text/plain")
-
-
-def _form_errors(form, exc: ValidationError):
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @clinic_member_required
@@ -79,7 +72,7 @@ def channel_code_new(request):
         try:
             code = channel_code_create(clinic=clinic, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            form_add_service_errors(form, exc)
         else:
             messages.success(request, _("Channel code “%(name)s” created.") % {"name": code.name})
             return redirect("wechat:channel_codes")
@@ -111,7 +104,7 @@ def channel_code_edit(request, pk):
         try:
             code = channel_code_update(code=code, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            form_add_service_errors(form, exc)
         else:
             messages.success(request, _("Channel code “%(name)s” saved.") % {"name": code.name})
             return redirect("wechat:channel_codes")
@@ -176,7 +169,7 @@ def wecom_settings(request):
         try:
             account = wecom_account_configure(clinic=clinic, **form.cleaned_data)
         except ValidationError as exc:
-            _form_errors(form, exc)
+            form_add_service_errors(form, exc)
         else:
             messages.success(request, _("WeCom settings saved."))
             return redirect("wechat:settings")
