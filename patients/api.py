@@ -111,11 +111,13 @@ class PatientSerializer(serializers.ModelSerializer):
         read_only_fields = ["stage_changed_at", "last_visit_date", "created_at", "updated_at"]
 
     def get_tags(self, patient) -> list[dict]:
-        # One TagSerializer for every row of a list: building its fields per row cost more
-        # than the list's queries at a page of 25.
-        if not hasattr(self, "_tag_serializer"):
-            self._tag_serializer = TagSerializer()
-        return [self._tag_serializer.to_representation(t) for t in selectors.patient_tags(patient)]
+        # The clinic's tags once per response (a list shares this serializer for its rows),
+        # each represented once: a row's tags are then its tag_ids looked up.
+        if not hasattr(self, "_tags"):
+            self._tags = selectors.clinic_tags(patient.clinic_id)
+            serializer = TagSerializer()
+            self._tag_data = {pk: serializer.to_representation(t) for pk, t in self._tags.items()}
+        return [self._tag_data[t.pk] for t in selectors.patient_tags(patient, self._tags)]
 
     def validate(self, data):
         # A nurse places patients only in her own wards: any other ward (or none, on create)

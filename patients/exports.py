@@ -11,7 +11,7 @@ from openpyxl import Workbook
 
 from crm.models import AuditAction, AuditEvent
 from patients.phones import national
-from patients.selectors import patient_tags
+from patients.selectors import clinic_tags, patient_tags
 
 FORMATS = ("csv", "xlsx")
 # A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
@@ -41,7 +41,9 @@ def _header() -> list[str]:
 
 def _rows(queryset, *, full_phones: bool) -> Iterator[list[str]]:
     yield _header()
-    for patient in queryset.iterator(chunk_size=2000):
+    tags = None
+    for patient in queryset.select_related("assigned_doctor").iterator(chunk_size=2000):
+        tags = tags if tags is not None else clinic_tags(patient.clinic_id)
         phone = national(patient.phone) if full_phones else patient.phone_masked
         doctor = patient.assigned_doctor
         yield [
@@ -53,7 +55,7 @@ def _rows(queryset, *, full_phones: bool) -> Iterator[list[str]]:
                 patient.birth_date or "",
                 patient.get_source_display(),
                 patient.get_stage_display(),
-                "、".join(t.name for t in patient_tags(patient)),
+                "、".join(t.name for t in patient_tags(patient, tags)),
                 (doctor.get_full_name() or doctor.get_username()) if doctor else "",
                 patient.last_visit_date or "",
                 timezone.localtime(patient.created_at).strftime("%Y-%m-%d %H:%M"),

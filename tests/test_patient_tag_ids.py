@@ -106,3 +106,34 @@ def test_a_deleted_tag_lingering_in_tag_ids_matches_nobody(api, assistant, clini
         response = client.get(f"{LIST}?{query}")
         assert response.status_code == 200
         assert response.json()["count"] == 0, query
+
+
+def test_list_rows_show_tags_from_tag_ids_in_group_order(api, assistant, clinic, make_patient):
+    """The list shows a row's tags from tag_ids and the clinic's tags: in group order, then by
+    name, as the patient page does; a deleted tag's id shows nothing; a rename shows at once."""
+    sugar, nodule, severe = tag(clinic, "糖尿病"), tag(clinic, "肺结节"), tag(clinic, "重度")
+    doomed = PatientTag.objects.create(clinic=clinic, group=sugar.group, name="待删除", slug="x")
+    patient = make_patient(name="排序患者", tags=[severe, nodule, sugar, doomed])
+    doomed.delete()
+    PatientTag.objects.filter(pk=nodule.pk).update(name="肺部结节")
+    client = api(assistant)
+    [row] = client.get(f"{LIST}?q=排序患者").json()["results"]
+    detail = client.get(f"{LIST}{patient.pk}/").json()
+    page_order = [t.name for t in services_patient_tags(patient)]
+    assert [t["name"] for t in row["tags"]] == page_order == [t["name"] for t in detail["tags"]]
+    assert "待删除" not in page_order and "肺部结节" in page_order
+    assert row["tags"][0] == {
+        "id": row["tags"][0]["id"],
+        "name": page_order[0],
+        "group": PatientTag.objects.get(name=page_order[0]).group_id,
+        "group_name": PatientTag.objects.get(name=page_order[0]).group.name,
+    }
+    positions = [PatientTag.objects.get(pk=t["id"]).group.position for t in row["tags"]]
+    assert positions == sorted(positions)
+
+
+def services_patient_tags(patient):
+    """The patient page's tags: the TaggedPatient rows, in the database's order."""
+    from patients.selectors import patient_tags
+
+    return patient_tags(Patient.objects.get(pk=patient.pk))
