@@ -203,6 +203,12 @@ class TimelinePagination(pagination.CursorPagination):
     ordering = ("-occurred_at", "-id")
     page_size = 30
 
+    def get_ordering(self, request, queryset, view):
+        # When it happened, newest first. DRF's cursor paging would take the view's
+        # OrderingFilter ordering instead, the patient list's -created_at, which for a touch
+        # is when it was recorded: a call logged later would jump to the top.
+        return self.ordering
+
 
 class PatientViewSet(
     mixins.ListModelMixin,

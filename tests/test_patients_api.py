@@ -189,3 +189,38 @@ def test_timeline_newest_first_and_note(api, assistant, make_patient):
     assert timeline[0]["summary"] == "已接通"
     assert timeline[-1]["kind"] == TouchKind.PROFILE
     assert Touch.objects.filter(patient=patient).count() == 2
+
+
+def test_timeline_is_in_the_order_things_happened_not_recorded(api, assistant, make_patient):
+    """A call logged today for yesterday sits at yesterday, below what happened since, on
+    every page (the cursor keys on when it happened too)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from patients.services import touch_record
+
+    patient = make_patient()
+    now = timezone.now()
+    for hours in range(1, 40):  # two pages of 30, happened an hour apart
+        touch_record(
+            patient=patient,
+            kind="note",
+            summary=f"{hours}小时前",
+            occurred_at=now - timedelta(hours=hours),
+        )
+    touch_record(
+        patient=patient,
+        kind="call",
+        summary="补记：昨天的电话",
+        occurred_at=now - timedelta(hours=24, minutes=30),
+    )
+    client = api(assistant)
+    first = client.get(detail(patient, "timeline")).json()
+    second = client.get(first["next"]).json()
+    rows = first["results"] + second["results"]
+    times = [row["occurred_at"] for row in rows]
+    assert times == sorted(times, reverse=True)
+    summaries = [row["summary"] for row in rows]
+    assert summaries.index("补记：昨天的电话") == summaries.index("24小时前") + 1
+    assert len(rows) == 41  # the 39 notes, the late call, the profile entry; none twice
