@@ -17,7 +17,6 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,17 +27,15 @@ from content.models import (
     ExclusionReason,
 )
 from content.redline import content_settings_for, emergency_notice_append, redline_ensure
+from content.segments import segment_clean, segment_patients
 from content.templating import render, template_validate, template_variables
 from crm.models import Membership
-from patients.filters import PatientFilter
-from patients.models import Patient, Stage
+from patients.models import Stage
 from wechat.models import Delivery, DeliveryChannel, DeliveryStatus
 from wechat.services import delivery_enqueue
 
 # {复诊日期} belongs to one patient's follow-up, not to a mass message.
 CAMPAIGN_VARIABLES = ("姓名", "医生", "诊所")
-LIST_PARAMS = {"stage", "source"}
-CSV_PARAMS = {"tag", "tag_all"}
 BATCH = 500
 # Deliveries that count against WeCom's per-customer cap: on their way or sent.
 LIVE_STATUSES = [
@@ -51,55 +48,6 @@ LIVE_STATUSES = [
 
 def campaign_key(campaign_id: int, patient_id: int) -> str:
     return f"campaign:{campaign_id}:{patient_id}"
-
-
-# The segment ---------------------------------------------------------------------------
-
-
-def segment_clean(segment: dict | None) -> dict:
-    """PatientFilter's own query parameters, checked by PatientFilter itself."""
-    segment = dict(segment or {})
-    allowed = set(PatientFilter.base_filters)
-    unknown = sorted(set(segment) - allowed)
-    if unknown:
-        raise ValidationError(
-            {"segment": [_("Unknown segment filter: %(names)s") % {"names": ", ".join(unknown)}]}
-        )
-    cleaned = {}
-    for key, value in segment.items():
-        if value in (None, "", []):
-            continue
-        if key in LIST_PARAMS:
-            cleaned[key] = [str(v) for v in (value if isinstance(value, list) else [value])]
-        elif key in CSV_PARAMS:
-            values = value if isinstance(value, list) else str(value).split(",")
-            cleaned[key] = ",".join(str(v).strip() for v in values if str(v).strip())
-        else:
-            # JSON true/false as the query string says them (the filters take "true"/"false").
-            cleaned[key] = str(value).lower() if isinstance(value, bool) else str(value)
-    form = PatientFilter(_querydict(cleaned), queryset=Patient.objects.none()).form
-    if not form.is_valid():
-        raise ValidationError({"segment": [f"{k}: {' '.join(v)}" for k, v in form.errors.items()]})
-    return cleaned
-
-
-def _querydict(segment: dict) -> QueryDict:
-    data = QueryDict(mutable=True)
-    for key, value in segment.items():
-        if isinstance(value, list):
-            data.setlist(key, value)
-        else:
-            data[key] = value
-    return data
-
-
-def segment_patients(*, clinic, segment: dict):
-    """The clinic's patients the segment selects (before exclusions)."""
-    base = Patient.objects.filter(clinic=clinic)
-    return PatientFilter(_querydict(segment), queryset=base).qs
-
-
-# Exclusions, computed in the database ----------------------------------------------------
 
 
 def _staff_wecom_userid(field: str):
