@@ -10,7 +10,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
     inline_serializer,
 )
-from rest_framework import mixins, pagination, serializers, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -24,6 +24,7 @@ from patients.actions import (
     NoteSerializer,
     VisitSerializer,
 )
+from patients.api_timeline import TimelinePagination, TouchSerializer
 from patients.bulk import UNCHANGED, patient_bulk_apply
 from patients.filters import PatientFilter
 from patients.models import (
@@ -31,7 +32,6 @@ from patients.models import (
     PatientTag,
     Stage,
     TagGroup,
-    Touch,
     Ward,
 )
 
@@ -170,44 +170,6 @@ class TagChangeSerializer(serializers.Serializer):
     remove = ClinicScopedRelatedField(
         queryset=PatientTag.objects.select_related("group"), many=True, required=False, default=list
     )
-
-
-class TouchSerializer(serializers.ModelSerializer):
-    actor_name = serializers.SerializerMethodField()
-    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
-
-    class Meta:
-        model = Touch
-        fields = [
-            "id",
-            "kind",
-            "kind_display",
-            "channel",
-            "actor",
-            "actor_name",
-            "summary",
-            "payload",
-            "occurred_at",
-        ]
-        read_only_fields = fields
-
-    def get_actor_name(self, touch) -> str:
-        if touch.actor is None:
-            return ""
-        return touch.actor.get_full_name() or touch.actor.get_username()
-
-
-class TimelinePagination(pagination.CursorPagination):
-    """Keyset pages: page 100 costs what page 1 costs."""
-
-    ordering = ("-occurred_at", "-id")
-    page_size = 30
-
-    def get_ordering(self, request, queryset, view):
-        # When it happened, newest first. DRF's cursor paging would take the view's
-        # OrderingFilter ordering instead, the patient list's -created_at, which for a touch
-        # is when it was recorded: a call logged later would jump to the top.
-        return self.ordering
 
 
 class PatientViewSet(

@@ -1,0 +1,43 @@
+"""The timeline's API pieces: a touch as the API shows it, and its keyset pages."""
+
+from rest_framework import pagination, serializers
+
+from patients.models import Touch
+
+
+class TouchSerializer(serializers.ModelSerializer):
+    actor_name = serializers.SerializerMethodField()
+    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
+
+    class Meta:
+        model = Touch
+        fields = [
+            "id",
+            "kind",
+            "kind_display",
+            "channel",
+            "actor",
+            "actor_name",
+            "summary",
+            "payload",
+            "occurred_at",
+        ]
+        read_only_fields = fields
+
+    def get_actor_name(self, touch) -> str:
+        if touch.actor is None:
+            return ""
+        return touch.actor.get_full_name() or touch.actor.get_username()
+
+
+class TimelinePagination(pagination.CursorPagination):
+    """Keyset pages: page 100 costs what page 1 costs."""
+
+    ordering = ("-occurred_at", "-id")
+    page_size = 30
+
+    def get_ordering(self, request, queryset, view):
+        # When it happened, newest first. DRF's cursor paging would take the view's
+        # OrderingFilter ordering instead, the patient list's -created_at, which for a touch
+        # is when it was recorded: a call logged later would jump to the top.
+        return self.ordering
