@@ -11,7 +11,7 @@ PATIENTS ?= 10000
 TOUCHES ?= 100000
 DUE_AT_NINE ?= 100000
 
-.PHONY: install run test fuzz lint format messages browser clean bench-data bench
+.PHONY: install run test test-fast fuzz lint format messages browser clean bench-data bench
 
 .venv/.installed: pyproject.toml
 	test -d .venv || python3 -m venv .venv
@@ -68,6 +68,12 @@ test: install .venv/.bench-installed browser
 	DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run -v0
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_CACHE_URL) \
 	  CELERY_BROKER_URL=$(TEST_BROKER_URL) DEBUG=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The inner loop: everything but the browser, real-worker, fuzz and slow tests (pyproject's markers).
+test-fast: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_CACHE_URL) \
+	  CELERY_BROKER_URL=$(TEST_BROKER_URL) DEBUG=1 $(PY) -m pytest -q \
+	  -m "not browser and not worker and not fuzz and not slow" $(PYTEST_ARGS)
 
 # Schemathesis with fresh random seeds and more examples than `make test`'s reproducible run.
 fuzz: install

@@ -20,6 +20,14 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Every test that drives Chromium is a browser test, marked by its fixtures, so that
+    `make test-fast` (-m "not browser and …") leaves out each new one without being told."""
+    for item in items:
+        if {"page", "browser"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
+
 PASSWORD = "test-pass-123"
 
 

@@ -11,6 +11,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from crm.wsgi import application
 
+pytestmark = pytest.mark.fuzz
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
 CURRENT_TOKEN = {}
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import http_load  # noqa: E402  (bench/ is scripts, not a package)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 REQUESTS = {
     "list: 3 filters",

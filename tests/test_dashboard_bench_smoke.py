@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import dashboard_bench  # noqa: E402
 from dashboard_floors import FLOORS, FUNNEL_COUNTS, SUMMARY_FLOORS  # noqa: E402
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture

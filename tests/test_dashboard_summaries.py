@@ -134,6 +134,7 @@ def test_dashboard_says_how_fresh_its_figures_are(api, doctor, clinic, visited):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
 def test_beat_job_refreshes_every_clinic_through_a_real_worker(
     clinic, other_clinic, make_patient, fake_wecom_server
 ):

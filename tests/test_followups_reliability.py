@@ -97,6 +97,7 @@ def report(name, figures):
     print(name, figures)
 
 
+@pytest.mark.worker
 def test_worker_killed_mid_batch_every_digest_arrives_once(
     clinic, wecom_account, fake_wecom, fake_wecom_server
 ):
@@ -174,6 +175,7 @@ def test_worker_killed_mid_batch_every_digest_arrives_once(
     assert attempts.filter(error="worker lost during the call").count() == flagged.count()
 
 
+@pytest.mark.worker
 def test_redis_flushed_mid_batch_every_reminder_arrives_once(
     clinic, wecom_account, fake_wecom, fake_wecom_server, assistant
 ):
@@ -227,6 +229,7 @@ def test_redis_flushed_mid_batch_every_reminder_arrives_once(
     assert not FollowUpTask.objects.filter(reminder_state=ReminderState.PENDING).exists()
 
 
+@pytest.mark.worker
 def test_worker_killed_mid_block_resends_no_customer_message_it_had_sent(
     clinic, wecom_account, fake_wecom, fake_wecom_server, assistant
 ):

@@ -233,6 +233,7 @@ def test_a_commit_refused_by_the_worker_returns_to_the_dry_run(client, assistant
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
 def test_a_real_worker_commits_the_import(client, assistant, clinic, fake_wecom_server):
     broker_purge()
     rows = [HEADER] + [[f"患者{i}", f"1370013{i:04d}"] + [""] * 5 for i in range(300)]
@@ -269,6 +270,7 @@ def test_import_pages_errors_roles_and_outsiders(client, assistant, nurse, outsi
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
 def test_browser_import_runs_in_the_background(
     page, assistant, clinic, fake_wecom_server, tmp_path
 ):

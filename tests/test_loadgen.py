@@ -11,7 +11,7 @@ from followups.models import CarePlan, FollowUpTask, ReminderState, TaskStatus
 from patients.models import Patient, StageTransition, Touch
 from wechat.models import Delivery, DeliveryStatus
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def test_generate_load_builds_a_consistent_clinic(api):
