@@ -61,6 +61,10 @@ class Membership(models.Model):
         return self.display_name or self.user.get_full_name() or self.user.get_username()
 
     @property
+    def is_active(self):
+        return self.user.is_active
+
+    @property
     def can_reveal_phone(self):
         return self.role in (Role.ADMIN, Role.DOCTOR)
 
@@ -73,6 +77,7 @@ class AuditAction(models.TextChoices):
     REVEAL_PHONE = "reveal_phone", _("Revealed a phone number")
     EXPORT = "export", _("Exported patients")
     IMPORT = "import", _("Imported patients")
+    STAFF_CHANGE = "staff_change", _("Changed a staff member")
 
 
 class AuditEvent(models.Model):
