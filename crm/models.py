@@ -28,6 +28,12 @@ class Role(models.TextChoices):
     OPERATIONS = "operations", _("Operations")
 
 
+# Who may be a patient's doctor, or their assistant (nurses do the assistant's work in their
+# wards): the pickers of pages, API and admin list these roles only.
+DOCTOR_ROLES = (Role.DOCTOR,)
+ASSISTANT_ROLES = (Role.ASSISTANT, Role.NURSE)
+
+
 class Membership(models.Model):
     """A staff member: which clinic a user works for, and in which role."""
 

@@ -36,11 +36,12 @@ def user_name(user) -> str:
     """The name shown for one user: the display name of their membership, else their login."""
     if user is None:
         return ""
-    membership = getattr(user, "_staff_membership", None)
-    if membership is None:
-        membership = user.memberships.first()
-        user._staff_membership = membership or False
-    return membership.name if membership else (user.get_full_name() or user.get_username())
+    # .all() reads a prefetch of "memberships" when the caller made one (one login, one clinic).
+    memberships = list(user.memberships.all()[:1]) if user.pk else []
+    if memberships:
+        memberships[0].user = user
+        return memberships[0].name
+    return user.get_full_name() or user.get_username()
 
 
 def users_with_staff_name(users: QuerySet) -> QuerySet:

@@ -97,7 +97,8 @@ def staff_create(
     )
     if wards:
         membership.wards.set(wards)
-    _staff_audit(membership=membership, by=by, change="created", role=role)
+    if by is not None:  # a person added them (the staff page); seed commands name nobody
+        _staff_audit(membership=membership, by=by, change="created", role=role)
     return membership
 
 

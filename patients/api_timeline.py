@@ -2,6 +2,7 @@
 
 from rest_framework import pagination, serializers
 
+from crm.selectors import user_name
 from patients.models import Touch
 
 
@@ -25,9 +26,8 @@ class TouchSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_actor_name(self, touch) -> str:
-        if touch.actor is None:
-            return ""
-        return touch.actor.get_full_name() or touch.actor.get_username()
+        """The author by display name (prefetch "actor__memberships" for a page of them)."""
+        return user_name(touch.actor)
 
 
 class TimelinePagination(pagination.CursorPagination):

@@ -4,7 +4,8 @@ the screen; lists, timelines and figures come from the /api/ endpoints (fetch)."
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Role
+from crm.models import DOCTOR_ROLES, Role
+from crm.selectors import staff_choices, staff_names
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import selectors
 from patients.actions import CALL_OUTCOMES
@@ -61,12 +62,8 @@ SCRIPT_LABELS = {
 
 
 def _doctors(clinic):
-    return [
-        (m.user_id, m.name)
-        for m in clinic.memberships.filter(role__in=[Role.DOCTOR, Role.ADMIN])
-        .select_related("user")
-        .order_by("role", "id")
-    ]
+    """The doctor pickers (filters, bulk assign, forms): the clinic's active doctors."""
+    return staff_choices(clinic, roles=DOCTOR_ROLES)
 
 
 def _tag_groups(clinic):
@@ -119,7 +116,7 @@ def patient_detail(request, pk):
         else None
     )
     current = {t.pk for t in selectors.patient_tags(patient)}
-    names = dict(clinic.memberships.values_list("user_id", "display_name"))
+    names = staff_names(clinic.pk)
     visits = list(patient.visits.select_related("doctor")[:50])
     for visit in visits:
         visit.doctor_name = names.get(visit.doctor_id) or getattr(visit.doctor, "username", "")
