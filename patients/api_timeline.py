@@ -4,10 +4,12 @@ from rest_framework import pagination, serializers
 
 from crm.selectors import user_name
 from patients.models import Touch
+from patients.timeline import touch_text
 
 
 class TouchSerializer(serializers.ModelSerializer):
     actor_name = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)
 
     class Meta:
@@ -24,6 +26,10 @@ class TouchSerializer(serializers.ModelSerializer):
             "occurred_at",
         ]
         read_only_fields = fields
+
+    def get_summary(self, touch) -> str:
+        """In the reader's language (patients.timeline.touch_text)."""
+        return touch_text(touch)
 
     def get_actor_name(self, touch) -> str:
         """The author by display name (prefetch "actor__memberships" for a page of them)."""
