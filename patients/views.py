@@ -3,6 +3,7 @@ the screen; lists, timelines and figures come from the /api/ endpoints (fetch)."
 
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.models import DOCTOR_ROLES, Role
 from crm.selectors import staff_choices, staff_names
@@ -41,7 +42,7 @@ SCRIPT_LABELS = {
     "patients": _("patients"),
     "newPatients": _("New patients"),
     "revisitRate": _("Revisit rate"),
-    "reached": _("Reached"),
+    "reached": pgettext_lazy("journey funnel", "Reached"),
     "now": _("Now at this stage"),
     "monthsSince": _("Months since first visit"),
     "cohort": _("Cohort"),
@@ -58,6 +59,16 @@ SCRIPT_LABELS = {
     "followupsSub": _("%(done)s of %(due)s done"),
     "medianDelay": _("median delay %(hours)s h"),
     "noneDue": _("No follow-ups were due in this period"),
+}
+
+
+# The workbench is everyone's patient list; its title says whose list it is.
+WORKBENCH_TITLES = {
+    Role.ADMIN: _("All patients"),
+    Role.ASSISTANT: _("Assistant's workbench"),
+    Role.NURSE: _("My wards' patients"),
+    Role.DOCTOR: _("Patients of the clinic"),
+    Role.OPERATIONS: _("Patients of the clinic"),
 }
 
 
@@ -84,6 +95,7 @@ def workbench(request):
         request,
         "patients/workbench.html",
         {
+            "page_title": WORKBENCH_TITLES[request.membership.role],
             "stages": Stage.choices,
             "sources": Source.choices,
             "tag_groups": _tag_groups(clinic),
