@@ -27,7 +27,8 @@ class StaffChoiceField(forms.ModelChoiceField):
 class StaffCreateForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=150)
     display_name = forms.CharField(label=_("Display name"), max_length=50)
-    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    # No default: a forgotten choice must not make an administrator.
+    role = forms.ChoiceField(label=_("Role"), choices=[("", "—"), *Role.choices])
     wards = forms.ModelMultipleChoiceField(label=_("Wards (nurses)"), queryset=None, required=False)
     wecom_userid = forms.CharField(label=_("WeCom userid"), max_length=64, required=False)
     password = forms.CharField(

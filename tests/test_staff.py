@@ -187,3 +187,10 @@ def test_another_clinics_member_is_404(client, admin_user, outsider):
     assert client.get(f"/settings/staff/{member.pk}/").status_code == 404
     assert client.get(f"/settings/staff/{member.pk}/deactivate/").status_code == 404
     assert client.post(f"/settings/staff/{member.pk}/deactivate/", {}).status_code == 404
+
+
+def test_a_role_must_be_chosen(client, admin_user):
+    client.force_login(admin_user)
+    response = _add(client, role="")
+    assert response.status_code == 400
+    assert not Membership.objects.filter(user__username="newdoc").exists()
