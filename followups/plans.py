@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from crm.models import Membership, Role
 from followups import clock
@@ -251,13 +251,17 @@ def followup_complete(
         status=TaskStatus.DONE, outcome=outcome, notes=notes[:2000], done_at=now, done_by=by
     )
     patient = locked.patient
-    label = Outcome(outcome).label if outcome else _("done")
+    label = Outcome(outcome).label if outcome else gettext_lazy("done")
+    summary = worded(
+        gettext_noop("Follow-up %(task)s: %(outcome)s"), task=locked.title, outcome=label
+    )
+    if notes:
+        summary = worded(gettext_noop("%(entry)s · %(notes)s"), entry=summary, notes=notes)
     touch_record(
         patient=patient,
         kind=TouchKind.FOLLOWUP,
         actor=by,
-        summary=_("Follow-up %(task)s: %(outcome)s") % {"task": locked.title, "outcome": label}
-        + (f" · {notes}" if notes else ""),
+        summary=summary,
         payload={"task_id": locked.pk, "outcome": outcome, "plan_id": locked.plan_id},
     )
     if outcome == Outcome.NEEDS_REVISIT:

@@ -2,6 +2,15 @@
 language with the navigation (DEBUG off, as in production)."""
 
 import pytest
+from django.conf import settings
+from django.utils import translation
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after():
+    """A request in English leaves English active in this thread: back to the default."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 def test_api_token_button_says_create(client, admin_user):
