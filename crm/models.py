@@ -67,10 +67,6 @@ class Membership(models.Model):
         return self.display_name or self.user.get_full_name() or self.user.get_username()
 
     @property
-    def is_active(self):
-        return self.user.is_active
-
-    @property
     def can_reveal_phone(self):
         return self.role in (Role.ADMIN, Role.DOCTOR)
 

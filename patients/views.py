@@ -110,7 +110,8 @@ def workbench(request):
                 "labels": _labels(),
                 "stages": {k: str(v) for k, v in Stage.choices},
                 "sources": {k: str(v) for k, v in Source.choices},
-                "doctors": {str(k): v for k, v in _doctors(clinic)},
+                # Every row's doctor by name, one who has left too (the pickers list active ones).
+                "doctors": {str(k): v for k, v in staff_names(clinic.pk).items()},
             },
         },
     )

@@ -63,10 +63,15 @@ def test_workbench_doctor_picker_lists_only_active_doctors(client, admin_user, d
     )
     staff_deactivate(membership=gone, by=admin_user)
     client.force_login(admin_user)
-    page = client.get("/workbench/").content.decode()
+    response = client.get("/workbench/")
+    page = response.content.decode()
     picker = page.split('id="f-doctor"')[1].split("</select>")[0]
     assert "王医生" in picker
     assert "周主任" not in picker and "离职医生" not in picker
+    bulk_picker = page.split('id="b-doctor"')[1].split("</select>")[0]
+    assert "王医生" in bulk_picker and "离职医生" not in bulk_picker
+    # Rows still name a doctor who left (their patients were not handed over yet).
+    assert response.context["script_config"]["doctors"][str(gone.user_id)] == "离职医生"
 
 
 def test_api_refuses_an_assistant_as_doctor_and_a_doctor_as_assistant(
