@@ -1,7 +1,12 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import AuditEvent, Clinic, Membership, Role
+from crm.forms import StaffChoiceField
+from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditEvent, Clinic, Membership, Role
+from crm.selectors import user_name, users_with_staff_name
+
+STAFF_PICKER_ROLES = {"assigned_doctor": DOCTOR_ROLES, "assigned_assistant": ASSISTANT_ROLES}
 
 admin.site.site_header = _("CareLoop administration")
 admin.site.site_title = "CareLoop"
@@ -66,11 +71,18 @@ class ClinicScopedAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         clinic = self._clinic(request)
         model = db_field.related_model
-        if clinic:
-            if any(f.name == "clinic" for f in model._meta.fields):
-                kwargs["queryset"] = model._default_manager.filter(clinic=clinic)
-            elif model._meta.label == "auth.User" or model._meta.model_name == "user":
-                kwargs["queryset"] = model._default_manager.filter(memberships__clinic=clinic)
+        if model is get_user_model():
+            # People by display name; a patient's doctor or assistant among those roles only.
+            users = model._default_manager.filter(memberships__isnull=False)
+            if clinic:
+                users = users.filter(memberships__clinic=clinic)
+            roles = STAFF_PICKER_ROLES.get(db_field.name)
+            if roles:
+                users = users.filter(memberships__role__in=roles, is_active=True)
+            kwargs["queryset"] = users_with_staff_name(users).order_by("staff_name")
+            kwargs["form_class"] = StaffChoiceField
+        elif clinic and any(f.name == "clinic" for f in model._meta.fields):
+            kwargs["queryset"] = model._default_manager.filter(clinic=clinic)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -90,7 +102,7 @@ class ClinicAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(ClinicScopedAdmin):
-    list_display = ["user", "display_name", "role", "wecom_userid", "clinic"]
+    list_display = ["display_name", "user", "role", "wecom_userid", "clinic"]
     list_filter = ["role"]
     search_fields = ["user__username", "display_name", "wecom_userid"]
 
@@ -102,8 +114,13 @@ class MembershipAdmin(ClinicScopedAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ClinicScopedAdmin):
-    list_display = ["created_at", "user", "action", "object_type", "object_id", "ip_address"]
+    list_display = ["created_at", "who", "action", "object_type", "object_id", "ip_address"]
     list_filter = ["action"]
+    list_select_related = ["user"]
+
+    @admin.display(description=_("by"))
+    def who(self, obj):
+        return user_name(obj.user) or "—"
 
     def has_add_permission(self, request):
         return False

@@ -145,14 +145,19 @@ class ClinicScopedRelatedField(serializers.PrimaryKeyRelatedField):
 
 
 class ClinicUserField(serializers.PrimaryKeyRelatedField):
-    """A staff member of the request's clinic, by user id."""
+    """A staff member of the request's clinic, by user id; with `roles`, an active member in
+    one of them (a patient's doctor, their assistant)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, roles=None, **kwargs):
         kwargs.setdefault("queryset", get_user_model().objects.all())
+        self.roles = list(roles) if roles is not None else None
         super().__init__(**kwargs)
 
     def get_queryset(self):
-        return super().get_queryset().filter(memberships__clinic=self.context["request"].clinic)
+        users = super().get_queryset().filter(memberships__clinic=self.context["request"].clinic)
+        if self.roles is not None:
+            users = users.filter(memberships__role__in=self.roles, is_active=True)
+        return users
 
     def to_representation(self, value):
         return value.pk

@@ -28,6 +28,12 @@ class Role(models.TextChoices):
     OPERATIONS = "operations", _("Operations")
 
 
+# Who may be a patient's doctor, or their assistant (nurses do the assistant's work in their
+# wards): the pickers of pages, API and admin list these roles only.
+DOCTOR_ROLES = (Role.DOCTOR,)
+ASSISTANT_ROLES = (Role.ASSISTANT, Role.NURSE)
+
+
 class Membership(models.Model):
     """A staff member: which clinic a user works for, and in which role."""
 
@@ -73,6 +79,7 @@ class AuditAction(models.TextChoices):
     REVEAL_PHONE = "reveal_phone", _("Revealed a phone number")
     EXPORT = "export", _("Exported patients")
     IMPORT = "import", _("Imported patients")
+    STAFF_CHANGE = "staff_change", _("Changed a staff member")
 
 
 class AuditEvent(models.Model):

@@ -15,13 +15,14 @@ from content.api import (
 from content.api_messages import PatientMessageView
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from content.api_referrals import PatientReferralCodeView
-from crm import views
+from crm import views, views_staff
 from doctors import views as doctor_views
 from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAccountViewSet
 from doctors.api_onboarding import OnboardingViewSet
 from followups import views as followup_views
 from followups.api import CarePlanTemplateViewSet, CarePlanViewSet, FollowUpTaskViewSet
 from followups.api_figures import FollowUpFiguresView
+from followups.views_handover import staff_deactivate
 from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
 from patients.api_wards import WardViewSet
@@ -77,6 +78,9 @@ urlpatterns = [
     path("followups/", include("followups.urls")),
     path("operations/", doctor_views.operations_home, name="operations_home"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("settings/staff/", views_staff.staff_list, name="staff_list"),
+    path("settings/staff/<int:pk>/", views_staff.staff_detail, name="staff_detail"),
+    path("settings/staff/<int:pk>/deactivate/", staff_deactivate, name="staff_deactivate"),
     path("", include("content.urls")),
     path("", include("doctors.urls")),
     path("api/", include((api_urls, "api"))),

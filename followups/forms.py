@@ -51,8 +51,10 @@ class StepForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 1}),
         help_text=_("Variables: {name}, {clinic}, {date}, {doctor}"),
     )
-    window_start = forms.CharField(label=_("From"), initial="09:00", max_length=5, required=False)
-    window_end = forms.CharField(label=_("To"), initial="18:00", max_length=5, required=False)
+    window_start = forms.CharField(
+        label=_("Start time"), initial="09:00", max_length=5, required=False
+    )
+    window_end = forms.CharField(label=_("End time"), initial="18:00", max_length=5, required=False)
     start_template = forms.ModelChoiceField(
         label=_("Plan it starts"), queryset=CarePlanTemplate.objects.none(), required=False
     )

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from crm.models import Membership, Role
 from followups import clock
@@ -23,7 +24,7 @@ from followups.models import (
     TaskStatus,
 )
 from patients.models import Patient, Stage, TouchKind
-from patients.services import patient_set_stage, touch_record
+from patients.services import patient_set_stage, touch_record, worded
 
 
 class _SafeDict(dict):
@@ -132,8 +133,11 @@ def plan_start(
                 patient=patient,
                 kind=TouchKind.FOLLOWUP,
                 actor=by,
-                summary=_("Care plan started: %(plan)s (from %(date)s)")
-                % {"plan": template.name, "date": anchor_date.isoformat()},
+                summary=worded(
+                    gettext_noop("Care plan started: %(plan)s (from %(date)s)"),
+                    plan=template.name,
+                    date=anchor_date.isoformat(),
+                ),
                 payload={"plan_id": plan.pk, "template_id": template.pk, "event": "plan_started"},
             )
     except IntegrityError:  # a concurrent start of the same plan won
@@ -163,8 +167,12 @@ def plan_stop(*, plan: CarePlan, reason: str, by=None, status: str = PlanStatus.
         patient=plan.patient,
         kind=TouchKind.FOLLOWUP,
         actor=by,
-        summary=_("Care plan %(plan)s ended: %(reason)s (%(count)s open tasks cancelled)")
-        % {"plan": plan.template.name, "reason": reason, "count": cancelled},
+        summary=worded(
+            gettext_noop("Care plan %(plan)s ended: %(reason)s (%(count)s open tasks cancelled)"),
+            plan=plan.template.name,
+            reason=reason,
+            count=cancelled,
+        ),
         payload={"plan_id": plan.pk, "event": "plan_stopped", "cancelled": cancelled},
     )
     return cancelled
@@ -243,13 +251,17 @@ def followup_complete(
         status=TaskStatus.DONE, outcome=outcome, notes=notes[:2000], done_at=now, done_by=by
     )
     patient = locked.patient
-    label = Outcome(outcome).label if outcome else _("done")
+    label = Outcome(outcome).label if outcome else gettext_lazy("done")
+    summary = worded(
+        gettext_noop("Follow-up %(task)s: %(outcome)s"), task=locked.title, outcome=label
+    )
+    if notes:
+        summary = worded(gettext_noop("%(entry)s · %(notes)s"), entry=summary, notes=notes)
     touch_record(
         patient=patient,
         kind=TouchKind.FOLLOWUP,
         actor=by,
-        summary=_("Follow-up %(task)s: %(outcome)s") % {"task": locked.title, "outcome": label}
-        + (f" · {notes}" if notes else ""),
+        summary=summary,
         payload={"task_id": locked.pk, "outcome": outcome, "plan_id": locked.plan_id},
     )
     if outcome == Outcome.NEEDS_REVISIT:

@@ -11,6 +11,7 @@ from datetime import date
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.models import Membership
 from followups.models import CarePlan, CarePlanTemplate, FollowUpTask
@@ -18,7 +19,7 @@ from followups.plans import _task_from_step
 from patients.bulk import BULK_MAX_PATIENTS
 from patients.models import Touch, TouchKind
 from patients.selectors import patients_visible_to
-from patients.services import touch_build
+from patients.services import touch_build, worded
 
 
 @dataclass(frozen=True)
@@ -111,10 +112,11 @@ def plan_start_bulk(
         )
         # The entry plan_start writes, word for word, so the timeline and the trigger scan
         # cannot tell a bulk start from a single one.
-        summary = _("Care plan started: %(plan)s (from %(date)s)") % {
-            "plan": template.name,
-            "date": anchor_date.isoformat(),
-        }
+        summary = worded(
+            gettext_noop("Care plan started: %(plan)s (from %(date)s)"),
+            plan=template.name,
+            date=anchor_date.isoformat(),
+        )
         Touch.objects.bulk_create(
             [
                 touch_build(

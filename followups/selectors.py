@@ -73,7 +73,12 @@ def checklist_groups(*, membership, day: date | None = None) -> list[tuple[str, 
         .exclude(status=TaskStatus.CANCELLED)
         .exclude(status=TaskStatus.DONE, done_at__lt=start)
         .prefetch_related(
-            Prefetch("ticks", queryset=ChecklistTick.objects.select_related("by")),
+            Prefetch(
+                "ticks",
+                queryset=ChecklistTick.objects.select_related("by").prefetch_related(
+                    "by__memberships"
+                ),
+            ),
         )
         .order_by("patient__name", "due_at", "id")
     )

@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
+from crm.models import DOCTOR_ROLES
+from crm.selectors import user_name
 from patients.bulk import BULK_MAX_PATIENTS
 from patients.models import PatientTag, Stage, TouchChannel, TouchKind, Visit
 from patients.selectors import patients_visible_to
@@ -51,9 +53,7 @@ class VisitSerializer(serializers.ModelSerializer):
         fields += ["notes"]
 
     def get_doctor_name(self, visit) -> str:
-        if visit.doctor is None:
-            return ""
-        return visit.doctor.get_full_name() or visit.doctor.get_username()
+        return user_name(visit.doctor)
 
     def validate_visit_date(self, value):
         if value > timezone.localdate():
@@ -83,7 +83,7 @@ class BulkSerializer(serializers.Serializer):
     )
     stage = serializers.ChoiceField(choices=Stage.choices, required=False)
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    assigned_doctor = ClinicUserField(required=False, allow_null=True)
+    assigned_doctor = ClinicUserField(roles=DOCTOR_ROLES, required=False, allow_null=True)
 
     def validate_ids(self, ids):
         membership = self.context["request"].membership

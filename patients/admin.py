@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin import ClinicScopedAdmin
 from crm.models import Membership, Role
+from crm.selectors import user_name
 from patients import services
 from patients.models import Patient, PatientTag, StageTransition, TagGroup, Touch, Visit, Ward
 from patients.wards import ward_save
@@ -15,7 +16,7 @@ class PatientAdmin(ClinicScopedAdmin):
         "phone_masked",
         "stage",
         "source",
-        "assigned_doctor",
+        "doctor_name",
         "ward",
         "last_visit_date",
         "created_at",
@@ -32,6 +33,13 @@ class PatientAdmin(ClinicScopedAdmin):
     ]
     exclude = ["tags"]
     raw_id_fields = ["referred_by"]
+
+    @admin.display(description=_("doctor"), ordering="assigned_doctor")
+    def doctor_name(self, obj):
+        return user_name(obj.assigned_doctor) or "—"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("assigned_doctor__memberships")
 
     def save_model(self, request, obj, form, change):
         clinic = self._clinic(request)

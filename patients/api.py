@@ -16,7 +16,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
-from crm.models import Role
+from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, Role
 from patients import exports, selectors, services
 from patients.actions import (
     BookRevisitSerializer,
@@ -77,8 +77,8 @@ class PatientSerializer(serializers.ModelSerializer):
     referred_by = ClinicScopedRelatedField(
         queryset=Patient.objects.all(), required=False, allow_null=True
     )
-    assigned_doctor = ClinicUserField(required=False, allow_null=True)
-    assigned_assistant = ClinicUserField(required=False, allow_null=True)
+    assigned_doctor = ClinicUserField(roles=DOCTOR_ROLES, required=False, allow_null=True)
+    assigned_assistant = ClinicUserField(roles=ASSISTANT_ROLES, required=False, allow_null=True)
     ward = ClinicScopedRelatedField(queryset=Ward.objects.all(), required=False, allow_null=True)
 
     class Meta:
@@ -236,7 +236,7 @@ class PatientViewSet(
     @action(detail=True, methods=["get"])
     def timeline(self, request, pk=None):
         patient = self.get_object()
-        touches = patient.touches.select_related("actor")
+        touches = patient.touches.select_related("actor").prefetch_related("actor__memberships")
         kind = request.query_params.get("kind")
         if kind:
             touches = touches.filter(kind__in=kind.split(","))

@@ -2,11 +2,14 @@
 
 from rest_framework import pagination, serializers
 
+from crm.selectors import user_name
 from patients.models import Touch
+from patients.timeline import touch_text
 
 
 class TouchSerializer(serializers.ModelSerializer):
     actor_name = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)
 
     class Meta:
@@ -24,10 +27,13 @@ class TouchSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_summary(self, touch) -> str:
+        """In the reader's language (patients.timeline.touch_text)."""
+        return touch_text(touch)
+
     def get_actor_name(self, touch) -> str:
-        if touch.actor is None:
-            return ""
-        return touch.actor.get_full_name() or touch.actor.get_username()
+        """The author by display name (prefetch "actor__memberships" for a page of them)."""
+        return user_name(touch.actor)
 
 
 class TimelinePagination(pagination.CursorPagination):

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 from crm.models import AuditAction, AuditEvent
+from crm.selectors import staff_names
 from patients.phones import national
 from patients.selectors import clinic_tags, patient_tags
 
@@ -41,9 +42,10 @@ def _header() -> list[str]:
 
 def _rows(queryset, *, full_phones: bool) -> Iterator[list[str]]:
     yield _header()
-    tags = None
+    tags = names = None
     for patient in queryset.select_related("assigned_doctor").iterator(chunk_size=2000):
         tags = tags if tags is not None else clinic_tags(patient.clinic_id)
+        names = names if names is not None else staff_names(patient.clinic_id)
         phone = national(patient.phone) if full_phones else patient.phone_masked
         doctor = patient.assigned_doctor
         yield [
@@ -56,7 +58,7 @@ def _rows(queryset, *, full_phones: bool) -> Iterator[list[str]]:
                 patient.get_source_display(),
                 patient.get_stage_display(),
                 "、".join(t.name for t in patient_tags(patient, tags)),
-                (doctor.get_full_name() or doctor.get_username()) if doctor else "",
+                names.get(doctor.pk) or doctor.get_username() if doctor else "",
                 patient.last_visit_date or "",
                 timezone.localtime(patient.created_at).strftime("%Y-%m-%d %H:%M"),
             )

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 from pypinyin import Style, lazy_pinyin
 
 from crm import crypto
@@ -26,7 +27,11 @@ from patients.models import (
     Visit,
 )
 from patients.phones import PhoneError, mask_phone, normalize_phone
-from patients.timeline import touch_build, touch_record  # noqa: F401  (callers use services.*)
+from patients.timeline import (  # noqa: F401  (callers use services.*)
+    touch_build,
+    touch_record,
+    worded,
+)
 
 PROFILE_FIELDS = (
     "name",
@@ -153,7 +158,10 @@ def patient_create(
         patient=patient,
         kind=TouchKind.PROFILE,
         actor=actor,
-        summary=_("Patient record created (%(source)s)") % {"source": patient.get_source_display()},
+        summary=worded(
+            gettext_noop("Patient record created (%(source)s)"),
+            source=Source(patient.source).label,
+        ),
         payload={"stage": stage, "source": patient.source},
         occurred_at=at,
     )
@@ -185,16 +193,26 @@ def patient_update(*, patient: Patient, actor=None, phone: str | None = None, **
         patient=patient,
         kind=TouchKind.PROFILE,
         actor=actor,
-        summary=_("Profile updated: %(fields)s")
-        % {
-            "fields": ", ".join(
-                str(Patient._meta.get_field(f).verbose_name) if f != "phone" else _("phone")
+        summary=worded(
+            gettext_noop("Profile updated: %(fields)s"),
+            fields=[
+                Patient._meta.get_field(f).verbose_name if f != "phone" else gettext_lazy("phone")
                 for f in changed
-            )
-        },
+            ],
+        ),
         payload={"fields": changed},
     )
     return patient
+
+
+def _stage_wording(from_stage: str, stage: str, reason: str):
+    change = worded(
+        gettext_noop("Stage: %(from)s → %(to)s"),
+        **{"from": Stage(from_stage).label, "to": Stage(stage).label},
+    )
+    if not reason:
+        return change
+    return worded(gettext_noop("%(change)s (%(reason)s)"), change=change, reason=reason)
 
 
 @transaction.atomic
@@ -225,12 +243,7 @@ def patient_set_stage(
         kind=TouchKind.STAGE_CHANGE,
         actor=actor,
         occurred_at=now,
-        summary=_("Stage: %(from)s → %(to)s")
-        % {
-            "from": Stage(from_stage).label,
-            "to": Stage(stage).label,
-        }
-        + (f" ({reason})" if reason else ""),
+        summary=_stage_wording(from_stage, stage, reason),
         payload={"from": from_stage, "to": stage, "reason": reason},
     )
     return transition
@@ -287,7 +300,7 @@ def patient_tag(
             kind=TouchKind.TAG_CHANGE,
             actor=actor,
             occurred_at=at,
-            summary=_("Tags: %(changes)s") % {"changes": " ".join(parts)},
+            summary=worded(gettext_noop("Tags: %(changes)s"), changes=" ".join(parts)),
             payload={
                 "added": [{"id": t.pk, "name": t.name} for t in added],
                 "removed": [{"id": t.pk, "name": t.name} for t in removed],
@@ -332,8 +345,11 @@ def visit_record(
         channel=TouchChannel.IN_PERSON,
         actor=actor,
         occurred_at=at,
-        summary=_("%(kind)s on %(date)s")
-        % {"kind": visit.get_kind_display(), "date": visit_date.isoformat()},
+        summary=worded(
+            gettext_noop("%(kind)s on %(date)s"),
+            kind=Visit.Kind(kind).label,
+            date=visit_date.isoformat(),
+        ),
         payload={
             "visit_id": visit.pk,
             "kind": kind,

@@ -3,8 +3,10 @@ the screen; lists, timelines and figures come from the /api/ endpoints (fetch)."
 
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from crm.models import Role
+from crm.models import DOCTOR_ROLES, Role
+from crm.selectors import staff_choices, staff_names
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import selectors
 from patients.actions import CALL_OUTCOMES
@@ -40,7 +42,7 @@ SCRIPT_LABELS = {
     "patients": _("patients"),
     "newPatients": _("New patients"),
     "revisitRate": _("Revisit rate"),
-    "reached": _("Reached"),
+    "reached": pgettext_lazy("journey funnel", "Reached"),
     "now": _("Now at this stage"),
     "monthsSince": _("Months since first visit"),
     "cohort": _("Cohort"),
@@ -60,13 +62,19 @@ SCRIPT_LABELS = {
 }
 
 
+# The workbench is everyone's patient list; its title says whose list it is.
+WORKBENCH_TITLES = {
+    Role.ADMIN: _("All patients"),
+    Role.ASSISTANT: _("Assistant's workbench"),
+    Role.NURSE: _("My wards' patients"),
+    Role.DOCTOR: _("Patients of the clinic"),
+    Role.OPERATIONS: _("Patients of the clinic"),
+}
+
+
 def _doctors(clinic):
-    return [
-        (m.user_id, m.name)
-        for m in clinic.memberships.filter(role__in=[Role.DOCTOR, Role.ADMIN])
-        .select_related("user")
-        .order_by("role", "id")
-    ]
+    """The doctor pickers (filters, bulk assign, forms): the clinic's active doctors."""
+    return staff_choices(clinic, roles=DOCTOR_ROLES)
 
 
 def _tag_groups(clinic):
@@ -87,6 +95,7 @@ def workbench(request):
         request,
         "patients/workbench.html",
         {
+            "page_title": WORKBENCH_TITLES[request.membership.role],
             "stages": Stage.choices,
             "sources": Source.choices,
             "tag_groups": _tag_groups(clinic),
@@ -101,7 +110,8 @@ def workbench(request):
                 "labels": _labels(),
                 "stages": {k: str(v) for k, v in Stage.choices},
                 "sources": {k: str(v) for k, v in Source.choices},
-                "doctors": {str(k): v for k, v in _doctors(clinic)},
+                # Every row's doctor by name, one who has left too (the pickers list active ones).
+                "doctors": {str(k): v for k, v in staff_names(clinic.pk).items()},
             },
         },
     )
@@ -119,7 +129,7 @@ def patient_detail(request, pk):
         else None
     )
     current = {t.pk for t in selectors.patient_tags(patient)}
-    names = dict(clinic.memberships.values_list("user_id", "display_name"))
+    names = staff_names(clinic.pk)
     visits = list(patient.visits.select_related("doctor")[:50])
     for visit in visits:
         visit.doctor_name = names.get(visit.doctor_id) or getattr(visit.doctor, "username", "")

@@ -98,7 +98,8 @@ def test_template_with_a_red_line_phrase_cannot_be_saved(clinic):
 
 def test_doctor_without_a_display_name_is_named_by_login(clinic, make_patient):
     from crm.services import staff_create
+    from tests.conftest import PASSWORD
 
-    bare = staff_create(clinic=clinic, username="dr-bare", password="x", role="doctor").user
+    bare = staff_create(clinic=clinic, username="dr-bare", password=PASSWORD, role="doctor").user
     patient = make_patient(assigned_doctor=bare)
     assert services.render(template_text="{医生}提醒您", patient=patient) == "dr-bare提醒您"

@@ -71,6 +71,7 @@ def test_starts_the_plan_for_every_patient_with_its_tasks_and_one_timeline_entry
     touch = Touch.objects.get(patient=first, payload__event="plan_started")
     plan = CarePlan.objects.get(patient=first)
     assert touch.actor == assistant
+    assert touch.payload.pop("wording")["args"] == {"plan": "术后随访", "date": "2026-11-20"}
     assert touch.payload == {
         "plan_id": plan.pk,
         "template_id": template.pk,

@@ -72,7 +72,9 @@ def test_stage_change_writes_transition_and_touch(make_patient, doctor):
         doctor,
     )
     touch = Touch.objects.get(patient=patient, kind=TouchKind.STAGE_CHANGE)
+    wording = touch.payload.pop("wording")  # to word it in the reader's language
     assert touch.payload == {"from": "lead", "to": "booked", "reason": "电话预约"}
+    assert wording["msgid"] == "%(change)s (%(reason)s)"
 
 
 def test_stage_change_failing_midway_leaves_neither_transition_nor_touch(make_patient):

@@ -11,9 +11,10 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from patients.models import Stage, Touch, TouchChannel, TouchKind
-from patients.timeline import touch_build
+from patients.timeline import touch_build, worded
 from wechat import pacing, transport
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
 
@@ -245,12 +246,14 @@ def _touch(delivery: Delivery, status: str, reason: str = "") -> Touch:
     """The result on the patient's timeline, unsaved, so that a block's results go in one
     INSERT."""
     kind = TouchKind.WELCOME if delivery.channel == DeliveryChannel.WELCOME else TouchKind.MESSAGE
-    summary = {
-        DeliveryStatus.SENT: _("Sent on WeCom: %(body)s"),
-        DeliveryStatus.SKIPPED: _("Not sent (%(reason)s): %(body)s"),
-        DeliveryStatus.MISSED: _("Not sent (%(reason)s): %(body)s"),
-        DeliveryStatus.DEAD: _("Sending failed (%(reason)s): %(body)s"),
-    }[status] % {"body": delivery.body[:200], "reason": reason}
+    msgid = {
+        DeliveryStatus.SENT: gettext_noop("Sent on WeCom: %(body)s"),
+        DeliveryStatus.SKIPPED: gettext_noop("Not sent (%(reason)s): %(body)s"),
+        DeliveryStatus.MISSED: gettext_noop("Not sent (%(reason)s): %(body)s"),
+        DeliveryStatus.DEAD: gettext_noop("Sending failed (%(reason)s): %(body)s"),
+    }[status]
+    # Worded again in each reader's language (patients.timeline.worded).
+    summary = worded(msgid, body=delivery.body[:200], reason=reason)
     return touch_build(
         clinic_id=delivery.clinic_id,
         patient_id=delivery.patient_id,

@@ -1,5 +1,7 @@
 /* The assistant's workbench: the list comes from /api/patients/ with the filters of the URL;
-   changing a filter updates the URL (bookmarkable) and the list. */
+   changing a filter updates the URL (bookmarkable) and the list.
+   The selection is rows the user sees: a new page or filter keeps only the rows still shown,
+   and a successful bulk action clears it, so an action never reaches a hidden row. */
 (function () {
   "use strict";
   const cfg = CL.config();
@@ -16,6 +18,7 @@
   let page = Number(new URLSearchParams(location.search).get("page")) || 1;
   let pages = 1;
   let timer = null;
+  let shownKey = null;
 
   /* The form's fields are the API's filter names; tags travel as one comma list. */
   function params() {
@@ -76,6 +79,9 @@
 
   async function load() {
     const query = params();
+    const key = query.toString() + "#" + page;
+    if (key !== shownKey) { selected.clear(); updateBulk(); }  // rows about to go out of sight
+    shownKey = key;
     syncUrl(query);
     loadCounts(query);
     const apiQuery = new URLSearchParams(query);
@@ -90,6 +96,9 @@
       document.getElementById("next").disabled = !data.next;
       rows.replaceChildren(...(data.results.length ? data.results.map(row)
         : [CL.el("tr", {}, CL.el("td", { colspan: 8, class: "text-secondary p-4 text-center", text: L.empty }))]));
+      const shown = new Set(data.results.map((p) => p.id));
+      for (const id of [...selected]) if (!shown.has(id)) selected.delete(id);
+      updateBulk();
       selectAll.checked = data.results.length > 0 && data.results.every((p) => selected.has(p.id));
     } catch (error) {
       if (error.status === 404 && page > 1) { page = 1; return load(); }
@@ -131,7 +140,7 @@
   }
 
   // Another app's bulk action changed the selected patients: show the list as it is now.
-  document.addEventListener("cl:changed", () => load());
+  document.addEventListener("cl:changed", () => { selected.clear(); load(); });
   form.addEventListener("submit", (event) => { event.preventDefault(); page = 1; load(); });
   form.addEventListener("change", (event) => {
     if (event.target.name === "tag") updateTagSummary();
@@ -161,6 +170,7 @@
       const result = await CL.api(API + "bulk/", { method: "POST", body });
       CL.status(statusLine, CL.fmt(L.changed, result), "success");
       bulk.reset();
+      selected.clear();
       load();
     } catch (error) {
       CL.status(statusLine, CL.errorText(error), "danger");
