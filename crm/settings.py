@@ -189,6 +189,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["crm.api.TokenClientThrottle"],
 }
 API_TOKEN_RATE = env("API_TOKEN_RATE", "600/min")  # per token client
+
+# A patient merge (patients/merge.py) moves the rows of the apps above patients through these
+# modules, in this order: each app moves its own rows (patients imports none of them).
+PATIENT_MERGE_MOVERS = ["wechat.merge", "followups.merge", "content.merge"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareLoop API",
     "DESCRIPTION": "A clinic's own patient relationship system.",

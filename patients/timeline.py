@@ -7,6 +7,8 @@ from django.utils.translation import gettext as _
 
 from patients.models import Patient, Touch, TouchChannel, TouchKind
 
+SUMMARY_MAX_LENGTH = 500
+
 
 def touch_build(
     *,
@@ -25,13 +27,24 @@ def touch_build(
         raise ValidationError({"kind": [_("Unknown timeline entry kind.")]})
     if channel not in TouchChannel.values:
         raise ValidationError({"channel": [_("Unknown channel.")]})
+    # What staff write (notes, call summaries) is refused when too long, never cut; generated
+    # summaries are cut to the column.
+    if kind in (TouchKind.NOTE, TouchKind.CALL) and len(summary) > SUMMARY_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "summary": [
+                    _("A note has at most %(max)s characters (this has %(n)s).")
+                    % {"max": SUMMARY_MAX_LENGTH, "n": len(summary)}
+                ]
+            }
+        )
     return Touch(
         clinic_id=clinic_id,
         patient_id=patient_id,
         kind=kind,
         channel=channel,
         actor=actor,
-        summary=summary[:500],
+        summary=summary[:SUMMARY_MAX_LENGTH],
         payload=payload or {},
         occurred_at=occurred_at or timezone.now(),
     )
