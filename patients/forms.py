@@ -36,7 +36,10 @@ class PatientForm(forms.Form):
         label=_("Gender"), choices=[("", "—"), *Gender.choices], required=False
     )
     birth_date = forms.DateField(
-        label=_("Birth date"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label=_("Birth date"),
+        required=False,
+        # <input type=date> takes ISO dates only, whatever the language.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     ward = forms.ModelChoiceField(label=_("Ward"), queryset=None, required=False)
     bed_number = forms.CharField(label=_("Bed number"), required=False, max_length=20)
@@ -70,6 +73,8 @@ class PatientForm(forms.Form):
             )
             self.fields[field].names = names
         self.fields["ward"].queryset = selectors.wards_visible_to(membership)
+        for name in ("ward", *PICKER_ROLES):
+            self.fields[name].empty_label = "—"
         if membership.role == Role.NURSE:
             self.fields["ward"].required = True
             self.fields["ward"].empty_label = None
