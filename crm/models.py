@@ -80,6 +80,8 @@ class AuditAction(models.TextChoices):
     EXPORT = "export", _("Exported patients")
     IMPORT = "import", _("Imported patients")
     STAFF_CHANGE = "staff_change", _("Changed a staff member")
+    PHONE_CHANGE = "phone_change", _("Changed a phone number")
+    MERGE = "merge", _("Merged two patient records")
 
 
 class AuditEvent(models.Model):
@@ -102,3 +104,24 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} {self.object_type}:{self.object_id}"
+
+
+class SubmissionToken(models.Model):
+    """A create form's one-time token (crm.idempotency.submit_once): a second submission of
+    the same form (a double click, a resend) finds the record the first one made."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=50)
+    token = models.CharField(max_length=64)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "kind", "token"], name="submissiontoken_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind}:{self.object_id}"

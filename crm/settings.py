@@ -189,10 +189,14 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["crm.api.TokenClientThrottle"],
 }
 API_TOKEN_RATE = env("API_TOKEN_RATE", "600/min")  # per token client
+
+# A patient merge (patients/merge.py) moves the rows of the apps above patients through these
+# modules, in this order: each app moves its own rows (patients imports none of them).
+PATIENT_MERGE_MOVERS = ["wechat.merge", "followups.merge", "content.merge"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareLoop API",
     "DESCRIPTION": "A clinic's own patient relationship system.",
-    "VERSION": "1.10.0",  # the last entry of the API changelog in README.md
+    "VERSION": "1.11.0",  # the last entry of the API changelog in README.md
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One name per choice set where several models' fields share a name ("status", "kind").

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField
+from crm.idempotency import submit_once
 from crm.models import Role
 from doctors import selectors, services
 from doctors.models import (
@@ -265,8 +266,15 @@ class PostViewSet(viewsets.ModelViewSet):
         return posts
 
     def perform_create(self, serializer):
-        serializer.instance = services.post_save(
-            clinic=self.request.clinic, **serializer.validated_data
+        # A double click on the calendar's form (or a client's retry) sends the same
+        # Idempotency-Key: one post.
+        clinic = self.request.clinic
+        serializer.instance, _created = submit_once(
+            clinic=clinic,
+            kind="post",
+            token=self.request.headers.get("Idempotency-Key", ""),
+            create=lambda: services.post_save(clinic=clinic, **serializer.validated_data),
+            find=lambda pk: Post.objects.get(clinic=clinic, pk=pk),
         )
 
     def perform_update(self, serializer):

@@ -12,6 +12,10 @@ from patients.bulk import BULK_MAX_PATIENTS
 from patients.models import PatientTag, Stage, TouchChannel, TouchKind, Visit
 from patients.selectors import patients_visible_to
 
+# A note or call summary written by staff: the page shows the limit and a counter, and longer
+# text is refused, never cut (the timeline's summary holds 500 with the outcome's label).
+NOTE_MAX_LENGTH = 450
+
 CALL_OUTCOMES = [
     ("reached", _("Reached")),
     ("no_answer", _("No answer")),
@@ -26,8 +30,18 @@ class NoteSerializer(serializers.Serializer):
         choices=[(TouchKind.NOTE, TouchKind.NOTE.label), (TouchKind.CALL, TouchKind.CALL.label)]
     )
     channel = serializers.ChoiceField(choices=TouchChannel.choices, default=TouchChannel.IN_PERSON)
-    summary = serializers.CharField(max_length=450, required=False, allow_blank=True, default="")
+    summary = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
     outcome = serializers.ChoiceField(choices=CALL_OUTCOMES, required=False)
+
+    def validate_summary(self, value):
+        if len(value.strip()) > NOTE_MAX_LENGTH:
+            raise serializers.ValidationError(
+                _("A note has at most %(max)s characters (this has %(n)s).")
+                % {"max": NOTE_MAX_LENGTH, "n": len(value.strip())}
+            )
+        return value
 
     def validate(self, data):
         outcome = data.pop("outcome", None)

@@ -1,16 +1,38 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin import ClinicScopedAdmin
+from crm.forms import form_add_service_errors
 from crm.models import Membership, Role
 from crm.selectors import user_name
 from patients import services
+from patients.editing import EDITABLE_FIELDS, patient_editable_fields
 from patients.models import Patient, PatientTag, StageTransition, TagGroup, Touch, Visit, Ward
 from patients.wards import ward_save
 
 
+class PatientAdminForm(forms.ModelForm):
+    phone = forms.CharField(
+        label=_("Mobile phone"),
+        required=False,
+        help_text=_("Leave empty to keep the number; enter a new one to change it."),
+    )
+
+    class Meta:
+        model = Patient
+        fields = ["clinic", *services.PROFILE_FIELDS]
+
+    def _post_clean(self):
+        # The services check and save (patients.services): skip the model's own validation,
+        # which would run the unique checks without the phone's hash.
+        pass
+
+
 @admin.register(Patient)
 class PatientAdmin(ClinicScopedAdmin):
+    form = PatientAdminForm
     list_display = [
         "name",
         "phone_masked",
@@ -41,18 +63,71 @@ class PatientAdmin(ClinicScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("assigned_doctor__memberships")
 
-    def save_model(self, request, obj, form, change):
-        clinic = self._clinic(request)
-        if clinic:
-            obj.clinic = clinic
-        profile = {
-            f: form.cleaned_data[f] for f in services.PROFILE_FIELDS if f in form.cleaned_data
-        }
+    def _membership(self, request):
+        return request.user.memberships.select_related("clinic").first()
+
+    def get_readonly_fields(self, request, obj=None):
+        """On change, the fields this person may not change (patients.editing, the rule the
+        patient page and the API follow); a superuser outside any clinic changes all."""
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is None:
+            return readonly
+        readonly.append("clinic")  # a patient stays in its clinic
+        membership = self._membership(request)
+        if membership is None and request.user.is_superuser:
+            return readonly
+        editable = patient_editable_fields(membership)
+        return readonly + [f for f in EDITABLE_FIELDS if f not in editable]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        admin_self = self
+
+        class CheckedForm(form_class):
+            # The service's checks run here, in a savepoint, so a refusal is a form error
+            # next to its field (save_model cannot add errors any more).
+            def clean(self):
+                data = super().clean()
+                if not self.errors:
+                    try:
+                        self.saved_patient = admin_self._apply(request, self.instance, data, change)
+                    except ValidationError as error:
+                        form_add_service_errors(self, error)
+                return data
+
+        return form_class if request.method != "POST" else CheckedForm
+
+    def _apply(self, request, obj, data, change):
+        clinic = self._clinic(request) or data.get("clinic") or getattr(obj, "clinic", None)
+        profile = {f: data[f] for f in services.PROFILE_FIELDS if f in data}
+        for key in ("gender", "source_detail", "notes", "bed_number", "external_userid"):
+            if key in profile and profile[key] is None:
+                profile[key] = ""
+        phone = data.get("phone") or None
         if change:
-            services.patient_update(patient=obj, actor=request.user, **profile)
-        else:
-            created = services.patient_create(clinic=obj.clinic, actor=request.user, **profile)
-            obj.pk = created.pk
+            original = Patient.objects.get(pk=obj.pk)
+            membership = self._membership(request)
+            return services.patient_update(
+                patient=original,
+                actor=request.user,
+                phone=phone,
+                membership=membership,
+                superuser=request.user.is_superuser,
+                **profile,
+            )
+        if clinic is None:
+            raise ValidationError({"clinic": [_("Choose the clinic.")]})
+        return services.patient_create(
+            clinic=clinic, actor=request.user, phone=phone or "", **profile
+        )
+
+    def save_model(self, request, obj, form, change):
+        # Saved by the form's clean (services); the admin's log entry needs the record.
+        obj.pk, obj.name, obj.clinic_id = (
+            form.saved_patient.pk,
+            form.saved_patient.name,
+            form.saved_patient.clinic_id,
+        )
 
 
 @admin.register(Ward)

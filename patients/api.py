@@ -26,7 +26,9 @@ from patients.actions import (
 )
 from patients.api_timeline import TimelinePagination, TouchSerializer
 from patients.bulk import UNCHANGED, patient_bulk_apply
+from patients.editing import can_merge_patients
 from patients.filters import PatientFilter
+from patients.merge import patient_merge, patient_merge_preview
 from patients.models import (
     Patient,
     PatientTag,
@@ -138,15 +140,30 @@ class PatientSerializer(serializers.ModelSerializer):
     def create(self, validated):
         request = self.context["request"]
         tags = validated.pop("tag_ids", [])
-        return services.patient_create(
-            clinic=request.clinic, actor=request.user, tags=tags, **validated
-        )
+        try:
+            patient, self.created = services.patient_add(
+                clinic=request.clinic,
+                actor=request.user,
+                tags=tags,
+                # A client's retry with the same key gets the first call's patient.
+                form_token=request.headers.get("Idempotency-Key", ""),
+                **validated,
+            )
+        except services.DuplicatePatient as error:
+            errors = dict(error.message_dict)
+            visible = selectors.patients_visible_to(request.membership)
+            if visible.filter(pk=error.existing.pk).exists():
+                errors["existing_patient"] = [error.existing.pk]
+            raise serializers.ValidationError(errors) from error
+        return patient
 
     def update(self, patient, validated):
         request = self.context["request"]
         validated.pop("stage", None)
         tags = validated.pop("tag_ids", None)
-        patient = services.patient_update(patient=patient, actor=request.user, **validated)
+        patient = services.patient_update(
+            patient=patient, actor=request.user, membership=request.membership, **validated
+        )
         if tags is not None:
             current = set(selectors.patient_tags(patient))
             services.patient_tag(
@@ -156,6 +173,17 @@ class PatientSerializer(serializers.ModelSerializer):
                 actor=request.user,
             )
         return patient
+
+
+class MergeSerializer(serializers.Serializer):
+    other = VisiblePatientField(
+        queryset=Patient.objects.none(), label=_("The other record (closed after the merge)")
+    )
+
+
+class MergePreviewSerializer(serializers.Serializer):
+    fills = serializers.ListField(child=serializers.CharField())
+    moves = serializers.DictField(child=serializers.IntegerField())
 
 
 class StageChangeSerializer(serializers.Serializer):
@@ -205,7 +233,16 @@ class PatientViewSet(
     def stage(self, request, pk=None):
         patient = self.get_object()
         data = self._validated(StageChangeSerializer)
-        services.patient_set_stage(patient=patient, actor=request.user, **data)
+        transition = services.patient_set_stage(patient=patient, actor=request.user, **data)
+        if transition is None:
+            raise serializers.ValidationError(
+                {
+                    "stage": [
+                        _("The patient is already at “%(stage)s”; nothing was changed.")
+                        % {"stage": patient.get_stage_display()}
+                    ]
+                }
+            )
         return Response(self.get_serializer(self.get_queryset().get(pk=patient.pk)).data)
 
     @extend_schema(request=TagChangeSerializer, responses=PatientSerializer)
@@ -217,6 +254,32 @@ class PatientViewSet(
             patient=patient, add=data["add"], remove=data["remove"], actor=request.user
         )
         return Response(self.get_serializer(self.get_queryset().get(pk=patient.pk)).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("other", int, required=True)],
+        responses=MergePreviewSerializer,
+    )
+    @action(detail=True, methods=["get"], url_path="merge")
+    def merge_preview(self, request, pk=None):
+        """What merging `other` into this patient would fill and move."""
+        patient, other = self._merge_pair(request.query_params)
+        return Response(patient_merge_preview(survivor=patient, duplicate=other))
+
+    @extend_schema(request=MergeSerializer, responses=PatientSerializer)
+    @merge_preview.mapping.post
+    def merge(self, request, pk=None):
+        """Merge `other` into this patient: fields filled, rows moved, the other closed."""
+        patient, other = self._merge_pair(request.data)
+        patient_merge(survivor=patient, duplicate=other, actor=request.user)
+        return Response(self.get_serializer(self.get_queryset().get(pk=patient.pk)).data)
+
+    def _merge_pair(self, data):
+        patient = self.get_object()
+        if not can_merge_patients(self.request.membership):
+            raise PermissionDenied(_("Your role cannot merge patient records."))
+        serializer = MergeSerializer(data=data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return patient, serializer.validated_data["other"]
 
     @extend_schema(
         request=None,

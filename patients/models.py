@@ -92,6 +92,7 @@ class Patient(models.Model):
         on_delete=models.SET_NULL,
         related_name="patients",
     )
+    bed_number = models.CharField(_("bed number"), max_length=20, blank=True)
     stage = models.CharField(
         _("journey stage"), max_length=20, choices=Stage.choices, default=Stage.LEAD
     )
@@ -99,6 +100,18 @@ class Patient(models.Model):
     consent_to_contact = models.BooleanField(_("consents to be contacted"), default=True)
     last_visit_date = models.DateField(_("last visit"), null=True, blank=True, editable=False)
     notes = models.TextField(_("notes"), blank=True)
+    # A duplicate merged into another record (patients/merge.py): closed, kept for the audit
+    # trail, invisible to every list and page (selectors.patients_visible_to).
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="merged_records",
+    )
+    merged_at = models.DateTimeField(_("merged at"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -127,6 +140,14 @@ class Patient(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(stage__in=Stage.values), name="patient_stage_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(merged_into__isnull=True, merged_at__isnull=True)
+                | (
+                    models.Q(merged_into__isnull=False, merged_at__isnull=False)
+                    & ~models.Q(merged_into=models.F("pk"))
+                ),
+                name="patient_merged_into_other",
             ),
         ]
         indexes = [

@@ -9,8 +9,10 @@ from patients.models import Patient, PatientTag, Ward
 def patients_visible_to(membership):
     """The one answer to "which patients may this staff member see": the clinic's patients,
     and for a nurse only those of her wards (none without a ward). Every read of patients or
-    their rows (timeline, visits, tasks) for a user starts here."""
-    patients = Patient.objects.filter(clinic_id=membership.clinic_id)
+    their rows (timeline, visits, tasks) for a user starts here. Records merged into another
+    are closed and not listed."""
+    # A record merged into another is closed (patients/merge.py): its page redirects.
+    patients = Patient.objects.filter(clinic_id=membership.clinic_id, merged_into__isnull=True)
     if membership.role == Role.NURSE:
         patients = patients.filter(ward__in=wards_visible_to(membership))
     return patients

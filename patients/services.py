@@ -9,11 +9,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext_noop
 from pypinyin import Style, lazy_pinyin
 
 from crm import crypto
+from crm.idempotency import submit_once
 from crm.models import AuditAction, AuditEvent, Clinic
+from patients.editing import patient_editable_fields
 from patients.models import (
     Patient,
     PatientTag,
@@ -43,10 +45,25 @@ PROFILE_FIELDS = (
     "assigned_doctor",
     "assigned_assistant",
     "ward",
+    "bed_number",
     "consent_to_contact",
     "notes",
     "external_userid",
 )
+
+
+# Profile remarks: the page shows this limit and a counter; the service refuses longer text
+# rather than cutting it.
+NOTES_MAX_LENGTH = 1000
+
+
+class DuplicatePatient(ValidationError):
+    """The phone number (or WeCom contact) already belongs to `existing`, a patient of the
+    clinic: nothing was created; pages link to the existing record."""
+
+    def __init__(self, message, *, field: str, existing: Patient):
+        super().__init__({field: [message]})
+        self.existing = existing
 
 
 def name_initials(name: str) -> str:
@@ -77,14 +94,22 @@ def _store_phone(patient: Patient, e164: str) -> None:
 
 def _check_unique(patient: Patient) -> None:
     others = Patient.objects.filter(clinic=patient.clinic).exclude(pk=patient.pk)
-    if patient.phone_hash and others.filter(phone_hash=patient.phone_hash).exists():
-        raise ValidationError(
-            {"phone": [_("Another patient of this clinic has this phone number.")]}
-        )
-    if patient.external_userid and others.filter(external_userid=patient.external_userid).exists():
-        raise ValidationError(
-            {"external_userid": [_("Another patient of this clinic has this WeCom contact.")]}
-        )
+    if patient.phone_hash:
+        existing = others.filter(phone_hash=patient.phone_hash).first()
+        if existing is not None:
+            raise DuplicatePatient(
+                _("Another patient of this clinic has this phone number."),
+                field="phone",
+                existing=existing,
+            )
+    if patient.external_userid:
+        existing = others.filter(external_userid=patient.external_userid).first()
+        if existing is not None:
+            raise DuplicatePatient(
+                _("Another patient of this clinic has this WeCom contact."),
+                field="external_userid",
+                existing=existing,
+            )
 
 
 def _check_same_clinic(patient: Patient) -> None:
@@ -103,10 +128,32 @@ def _check_same_clinic(patient: Patient) -> None:
             raise ValidationError({field: [_("This person is not a member of this clinic.")]})
 
 
+def _check_values(patient: Patient) -> None:
+    """What a form may get wrong, refused with the field named (nothing is cut or guessed)."""
+    errors = {}
+    if len(patient.name) > 50:
+        errors["name"] = [_("A name has at most 50 characters.")]
+    if patient.birth_date and patient.birth_date > timezone.localdate():
+        errors["birth_date"] = [_("The birth date cannot be in the future.")]
+    if len(patient.notes or "") > NOTES_MAX_LENGTH:
+        errors["notes"] = [
+            _("Notes have at most %(max)s characters (this has %(n)s).")
+            % {"max": NOTES_MAX_LENGTH, "n": len(patient.notes)}
+        ]
+    patient.bed_number = (patient.bed_number or "").strip()
+    if len(patient.bed_number) > 20:
+        errors["bed_number"] = [_("A bed number has at most 20 characters.")]
+    if len(patient.source_detail or "") > 100:
+        errors["source_detail"] = [_("The source detail has at most 100 characters.")]
+    if errors:
+        raise ValidationError(errors)
+
+
 def _save(patient: Patient) -> None:
     patient.name = (patient.name or "").strip()
     if not patient.name:
         raise ValidationError({"name": [_("Enter the patient's name.")]})
+    _check_values(patient)
     patient.name_initials = name_initials(patient.name)
     _check_same_clinic(patient)
     _check_unique(patient)
@@ -170,9 +217,45 @@ def patient_create(
     return patient
 
 
+def patient_add(
+    *, clinic: Clinic, actor=None, form_token: str = "", **fields
+) -> tuple[Patient, bool]:
+    """A patient added by hand (the new-patient page, the API): `patient_create` once per form
+    token, so a double click or a resent form makes one patient. Returns (patient, created)."""
+    return submit_once(
+        clinic=clinic,
+        kind="patient",
+        token=form_token,
+        create=lambda: patient_create(clinic=clinic, actor=actor, **fields),
+        find=lambda pk: Patient.objects.get(clinic=clinic, pk=pk),
+    )
+
+
+def _check_may_edit(membership, changed: list[str], superuser: bool = False) -> None:
+    if superuser and membership is None:
+        return
+    allowed = patient_editable_fields(membership)
+    refused = [f for f in changed if f not in allowed]
+    if refused:
+        raise ValidationError({f: [_("Your role cannot change this field.")] for f in refused})
+
+
 @transaction.atomic
-def patient_update(*, patient: Patient, actor=None, phone: str | None = None, **changes) -> Patient:
-    """Change profile fields (not stage or tags, which have their own services)."""
+def patient_update(
+    *,
+    patient: Patient,
+    actor=None,
+    phone: str | None = None,
+    membership=None,
+    superuser: bool = False,
+    **changes,
+) -> Patient:
+    """Change profile fields (not stage or tags, which have their own services).
+
+    With `membership` (pages, API, admin: a person editing), only the fields that staff member
+    may change (patients.editing) may differ from the record; imports and sync pass none. A
+    phone change is written to the audit log and the timeline, masked, and the old number no
+    longer finds the patient (its hash and last four digits are replaced)."""
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise TypeError(f"Unknown patient fields: {sorted(unknown)}")
@@ -181,6 +264,7 @@ def patient_update(*, patient: Patient, actor=None, phone: str | None = None, **
     changed = [f for f, v in changes.items() if getattr(patient, f) != v]
     for field, value in changes.items():
         setattr(patient, field, value)
+    old_masked = patient.phone_masked
     if phone is not None:
         before = patient.phone_hash
         _set_phone(patient, phone)
@@ -188,21 +272,46 @@ def patient_update(*, patient: Patient, actor=None, phone: str | None = None, **
             changed.append("phone")
     if not changed:
         return patient
+    if membership is not None or superuser:
+        _check_may_edit(membership, changed, superuser=superuser)
     _save(patient)
+    if "phone" in changed:
+        _phone_change_record(patient=patient, actor=actor, old_masked=old_masked)
+    others = [f for f in changed if f != "phone"]
+    if others:
+        touch_record(
+            patient=patient,
+            kind=TouchKind.PROFILE,
+            actor=actor,
+            summary=worded(
+                gettext_noop("Profile updated: %(fields)s"),
+                fields=[Patient._meta.get_field(f).verbose_name for f in others],
+            ),
+            payload={"fields": others},
+        )
+    return patient
+
+
+def _phone_change_record(*, patient: Patient, actor, old_masked: str) -> None:
+    detail = {"from": old_masked, "to": patient.phone_masked}
+    AuditEvent.objects.create(
+        clinic_id=patient.clinic_id,
+        user=actor,
+        action=AuditAction.PHONE_CHANGE,
+        object_type="patient",
+        object_id=str(patient.pk),
+        detail=detail,
+    )
     touch_record(
         patient=patient,
         kind=TouchKind.PROFILE,
         actor=actor,
         summary=worded(
-            gettext_noop("Profile updated: %(fields)s"),
-            fields=[
-                Patient._meta.get_field(f).verbose_name if f != "phone" else gettext_lazy("phone")
-                for f in changed
-            ],
+            gettext_noop("Phone changed: %(from)s → %(to)s"),
+            **{"from": old_masked or "—", "to": patient.phone_masked or "—"},
         ),
-        payload={"fields": changed},
+        payload={"phone_change": detail},
     )
-    return patient
 
 
 def _stage_wording(from_stage: str, stage: str, reason: str):

@@ -14,6 +14,8 @@ from django.utils.translation import gettext as _
 
 from patients.models import Patient, Touch, TouchChannel, TouchKind
 
+SUMMARY_MAX_LENGTH = 500
+
 
 class Worded(str):
     """A summary worded now (the str) that remembers how to be worded again (`stored`)."""
@@ -71,7 +73,7 @@ def touch_text(touch: Touch) -> str:
     if not stored:
         return touch.summary
     try:
-        return _wording_text(stored)[:500]
+        return _wording_text(stored)[:SUMMARY_MAX_LENGTH]
     except (KeyError, TypeError, ValueError):
         return touch.summary
 
@@ -96,13 +98,24 @@ def touch_build(
     payload = dict(payload or {})
     if isinstance(summary, Worded):
         payload["wording"] = summary.stored
+    # What staff write (notes, call summaries) is refused when too long, never cut; generated
+    # summaries are cut to the column.
+    if kind in (TouchKind.NOTE, TouchKind.CALL) and len(summary) > SUMMARY_MAX_LENGTH:
+        raise ValidationError(
+            {
+                "summary": [
+                    _("A note has at most %(max)s characters (this has %(n)s).")
+                    % {"max": SUMMARY_MAX_LENGTH, "n": len(summary)}
+                ]
+            }
+        )
     return Touch(
         clinic_id=clinic_id,
         patient_id=patient_id,
         kind=kind,
         channel=channel,
         actor=actor,
-        summary=str(summary)[:500],
+        summary=str(summary)[:SUMMARY_MAX_LENGTH],
         payload=payload,
         occurred_at=occurred_at or timezone.now(),
     )

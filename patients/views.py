@@ -1,7 +1,7 @@
 """Pages: the workbench, the patient page, the dashboard and the import steps. Pages lay out
 the screen; lists, timelines and figures come from the /api/ endpoints (fetch)."""
 
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -9,12 +9,22 @@ from crm.models import DOCTOR_ROLES, Role
 from crm.selectors import staff_choices, staff_names
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import selectors
-from patients.actions import CALL_OUTCOMES
+from patients.actions import CALL_OUTCOMES, NOTE_MAX_LENGTH
+from patients.editing import can_merge_patients
 from patients.imports_views import import_report, import_review, import_upload
-from patients.models import Source, Stage, TagGroup, TouchChannel, TouchKind, Visit
+from patients.models import Patient, Source, Stage, TagGroup, TouchChannel, TouchKind, Visit
+from patients.views_edit import patient_edit, patient_merge_page, patient_new
 
-# The import steps live in their own module; re-exported for patients/urls.py.
-__all__ = ["import_report", "import_review", "import_upload"]
+# The import steps and the editing pages live in their own modules; re-exported for
+# patients/urls.py.
+__all__ = [
+    "import_report",
+    "import_review",
+    "import_upload",
+    "patient_edit",
+    "patient_merge_page",
+    "patient_new",
+]
 
 ORDERINGS = [
     ("-created_at", _("Newest first")),
@@ -121,6 +131,14 @@ def workbench(request):
 def patient_detail(request, pk):
     clinic = request.clinic
     visible = selectors.patients_visible_to(request.membership)
+    # A record merged into another: its page is the survivor's (if this user may see it).
+    merged = Patient.objects.filter(clinic=clinic, pk=pk, merged_into__isnull=False).first()
+    if merged is not None:
+        survivor = merged.merged_into
+        while survivor.merged_into_id:
+            survivor = survivor.merged_into
+        if visible.filter(pk=survivor.pk).exists():
+            return redirect("patients:detail", pk=survivor.pk)
     patient = get_for_clinic(selectors.patients_for_list(request.membership), clinic, pk=pk)
     # The referrer is named only to those who may see that patient (a nurse: her wards).
     referrer = (
@@ -150,6 +168,8 @@ def patient_detail(request, pk):
             "call_outcomes": CALL_OUTCOMES,
             "visit_kinds": Visit.Kind.choices,
             "doctors": _doctors(clinic),
+            "can_merge": can_merge_patients(request.membership),
+            "note_limit": NOTE_MAX_LENGTH,
             "script_config": {
                 "patient": patient.pk,
                 "labels": _labels(),

@@ -284,3 +284,21 @@ def test_the_watch_list_shows_new_doctors_patients_follow_ups_and_response_time(
     assert row["profile"] == mine.pk and row["day"] == 4
     assert (row["patients"], row["followups_done"], row["unanswered"]) == (2, 1, 1)
     assert row["mean_response_hours"] == 2.0
+
+
+def test_the_calendar_post_sent_twice_with_its_key_is_one_post(api, staff, two_doctors):
+    """A double click on the calendar's form sends the same Idempotency-Key twice."""
+    from doctors.models import Post
+
+    _mine, _theirs, account = two_doctors
+    client = api(staff["operations"])
+    url = "/api/doctor-posts/"
+    body = {"account": account.pk, "topic": "术后复查", "format": PostFormat.ARTICLE}
+    first = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="form-1")
+    second = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="form-1")
+    assert first.status_code == 201, first.json()
+    assert second.json()["id"] == first.json()["id"]
+    assert Post.objects.filter(topic="术后复查").count() == 1
+    third = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="form-2")
+    assert third.status_code == 201
+    assert Post.objects.filter(topic="术后复查").count() == 2

@@ -38,6 +38,26 @@
     }
     return parts.join(" ");
   }
+  /* Each field's errors next to that field, named by its label; returns the keys that had no
+     field in the form (the status line carries those). */
+  function fieldErrors(form, error) {
+    form.querySelectorAll(".cl-field-error").forEach((node) => node.remove());
+    form.querySelectorAll(".is-invalid").forEach((node) => node.classList.remove("is-invalid"));
+    const errors = (error && error.body && error.body.errors) || {};
+    const unplaced = [];
+    for (const key of Object.keys(errors)) {
+      const input = form.querySelector('[name="' + key + '"]');
+      const messages = [].concat(errors[key]).filter((m) => typeof m === "string");
+      if (!input || !messages.length) { unplaced.push(key); continue; }
+      const label = input.id ? form.querySelector('label[for="' + input.id + '"]') : null;
+      const name = label ? label.textContent.trim() : "";
+      input.classList.add("is-invalid");
+      const node = el("div", { class: "cl-field-error invalid-feedback d-block", "data-field": key,
+        "data-testid": "field-error" }, [name ? el("strong", { text: name + "：" }) : null, messages.join(" ")]);
+      input.after(node);
+    }
+    return unplaced;
+  }
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
@@ -72,5 +92,5 @@
     const node = document.getElementById("page-config");
     return node ? JSON.parse(node.textContent) : {};
   }
-  window.CL = { api, errorText, el, fmt, status, percent, when, config, ApiError };
+  window.CL = { api, errorText, fieldErrors, el, fmt, status, percent, when, config, ApiError };
 })();

@@ -47,10 +47,16 @@
       button.disabled = true;
       try {
         const reload = await handler(new FormData(form), form);
+        CL.fieldErrors(form, null);
         CL.status(statusLine, L.saved, "success");
         if (reload) location.reload();
-        else { form.reset(); loadTimeline(); }
+        else {
+          form.reset();
+          form.querySelectorAll("textarea[data-limit]").forEach((a) => a.dispatchEvent(new Event("cl:reset")));
+          loadTimeline();
+        }
       } catch (error) {
+        CL.fieldErrors(form, error);
         CL.status(statusLine, CL.errorText(error), "danger");
       } finally {
         button.disabled = false;
