@@ -27,14 +27,17 @@ def _number(raw) -> Decimal:
         value = Decimal(str(raw).strip())
     except (InvalidOperation, ValueError):
         raise ValueError(raw) from None
-    if not value.is_finite() or len(value.as_tuple().digits) > MAX_DIGITS:
+    if (
+        not value.is_finite()
+        or len(value.as_tuple().digits) > MAX_DIGITS
+        or abs(value.adjusted()) > MAX_DIGITS
+    ):
         raise ValueError(raw)
     return value
 
 
 def _plain(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def spec_clean(raw) -> dict | None:

@@ -59,9 +59,7 @@ def test_who_may_call_is_one_capability_on_the_membership(staff):
     }
 
 
-def test_assistant_calls_from_a_task_the_number_is_audited_with_the_task(
-    api, assistant, call_task
-):
+def test_assistant_calls_from_a_task_the_number_is_audited_with_the_task(api, assistant, call_task):
     client = api(assistant)
     response = client.post(url(call_task, "call"))
     assert response.status_code == 200
@@ -131,9 +129,7 @@ def test_retry_interval_counts_staff_hours_only(start, hours, expected):
     assert clock.add_staff_hours(start, hours) == expected
 
 
-def test_not_reached_keeps_the_task_open_then_unreachable_after_the_last(
-    api, assistant, call_task
-):
+def test_not_reached_keeps_the_task_open_then_unreachable_after_the_last(api, assistant, call_task):
     client = api(assistant)
     plan = call_task.plan
     for attempt in (1, 2):
@@ -185,8 +181,10 @@ def test_settings_default_to_three_attempts_four_hours(clinic):
 
 
 def test_callback_closes_the_task_and_makes_one_at_the_agreed_time(api, assistant, call_task):
-    agreed = (timezone.now() + timedelta(days=1)).astimezone(SH).replace(
-        hour=15, minute=30, second=0, microsecond=0
+    agreed = (
+        (timezone.now() + timedelta(days=1))
+        .astimezone(SH)
+        .replace(hour=15, minute=30, second=0, microsecond=0)
     )
     response = api(assistant).post(
         url(call_task, "complete"),
