@@ -364,8 +364,12 @@ def checklist_untick(*, task: FollowUpTask, by, ip_address: str | None = None) -
         patient=locked.patient,
         kind=TouchKind.FOLLOWUP,
         actor=by,
-        summary=_("Checklist tick undone: %(task)s") % {"task": locked.title}
-        + (f" ({_value_text(tick.value)})" if tick.value else ""),
+        summary=(
+            _("Checklist tick undone: %(task)s (%(value)s)")
+            % {"task": locked.title, "value": _value_text(tick.value)}
+            if tick.value
+            else _("Checklist tick undone: %(task)s") % {"task": locked.title}
+        ),
         payload={"task_id": locked.pk, "event": "tick_undone", "tick_id": tick.pk},
     )
     tick.refresh_from_db()

@@ -89,7 +89,7 @@ def test_value_is_stored_with_the_tick_and_shown_on_the_timeline(api, nurse, ite
 @pytest.mark.parametrize(
     "which, value, message",
     [
-        (0, "", "请先填写体温再打勾。"),
+        (0, "", "请先填写体温再勾选。"),
         (0, "高烧", "体温必须是数字。"),
         (0, "43", "体温 43 超出允许范围 35–42 ℃，未保存。"),
         (0, "NaN", "体温必须是数字。"),
@@ -137,7 +137,7 @@ def test_undo_reopens_the_item_audited_and_on_the_timeline(api, clinic, nurse, i
     assert (event.user, event.object_id) == (nurse, str(task.pk))
     assert event.detail["value"]["text"] == "36.8" and event.detail["ticked_by"] == nurse.pk
     touch = task.patient.touches.get(payload__event="tick_undone")
-    assert touch.summary == "撤销清单打勾：测量体温 (体温 36.8 ℃)"
+    assert touch.summary == "撤销清单勾选：测量体温（体温 36.8 ℃）"
     # The plan is active again; the item can be ticked anew, with a new value.
     assert CarePlan.objects.get(pk=temperature.plan_id).status == PlanStatus.ACTIVE
     assert client.post(url(temperature, "tick"), {"value": "37.1"}).status_code == 200
@@ -157,7 +157,7 @@ def test_only_the_one_who_ticked_or_an_admin_undoes(
     api(nurse).post(url(temperature, "tick"), {"value": "36.5"})
     refused = api(colleague).post(url(temperature, "untick"))
     assert refused.status_code == 400
-    assert refused.json()["message"] == "只有打勾的人或管理员可以撤销。"
+    assert refused.json()["message"] == "只有勾选的人或管理员可以撤销。"
     assert FollowUpTask.objects.get(pk=temperature.pk).status == TaskStatus.DONE
     assert not AuditEvent.objects.filter(action="tick_undo").exists()
     assert api(admin_user).post(url(temperature, "untick")).status_code == 200
@@ -165,7 +165,7 @@ def test_only_the_one_who_ticked_or_an_admin_undoes(
 
 def test_undo_of_an_item_not_ticked_is_refused(api, nurse, items):
     response = api(nurse).post(url(items[0], "untick"))
-    assert response.status_code == 400 and response.json()["message"] == "该项尚未打勾。"
+    assert response.status_code == 400 and response.json()["message"] == "该项尚未勾选。"
 
 
 def test_checklist_page_links_names_asks_for_the_value_and_offers_undo(client, nurse, items):
@@ -183,7 +183,7 @@ def test_checklist_page_links_names_asks_for_the_value_and_offers_undo(client, n
     page = client.get("/nurse/").content.decode()
     assert "体温 36.6 ℃" in page and 'data-testid="undo"' in page
     response = client.post(f"/followups/tasks/{temperature.pk}/untick/", follow=True)
-    assert "已撤销打勾：测量体温 · 冯四" in response.content.decode()
+    assert "已撤销勾选：测量体温 · 冯四" in response.content.decode()
     assert FollowUpTask.objects.get(pk=temperature.pk).status == TaskStatus.OPEN
 
 
