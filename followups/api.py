@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.validators import UniqueTogetherValidator
+from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField
 from crm.models import Membership, Role
@@ -17,6 +18,7 @@ from followups.models import (
     Anchor,
     CarePlan,
     CarePlanTemplate,
+    FollowUpSettings,
     FollowUpTask,
     Outcome,
     Trigger,
@@ -382,3 +384,33 @@ class CarePlanViewSet(
         services.plan_stop(plan=plan, reason=data.validated_data["reason"], by=request.user)
         plan.refresh_from_db()
         return Response(CarePlanSerializer(plan, context={"request": request}).data)
+
+
+class FollowUpSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FollowUpSettings
+        fields = ["call_attempts", "call_retry_hours", "updated_at"]
+        read_only_fields = ["updated_at"]
+
+
+class FollowUpSettingsView(APIView):
+    """The clinic's call rules: unanswered attempts before 漏访, and the staff hours between
+    attempts. Everyone reads; admins change them."""
+
+    write_roles = (Role.ADMIN,)
+
+    @extend_schema(responses=FollowUpSettingsSerializer)
+    def get(self, request):
+        return Response(
+            FollowUpSettingsSerializer(services.followup_settings(request.clinic.pk)).data
+        )
+
+    @extend_schema(request=FollowUpSettingsSerializer, responses=FollowUpSettingsSerializer)
+    def patch(self, request):
+        row = services.followup_settings(request.clinic.pk)
+        serializer = FollowUpSettingsSerializer(row, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        row = services.followup_settings_update(
+            clinic_id=request.clinic.pk, **serializer.validated_data
+        )
+        return Response(FollowUpSettingsSerializer(row).data)

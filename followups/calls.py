@@ -36,6 +36,27 @@ def followup_settings(clinic_id: int) -> FollowUpSettings:
     return settings
 
 
+def followup_settings_update(
+    *, clinic_id: int, call_attempts: int | None = None, call_retry_hours: int | None = None
+) -> FollowUpSettings:
+    """Change the clinic's call attempts (1–10) and hours between them (1–72); a value out of
+    range changes nothing."""
+    errors = {}
+    if call_attempts is not None and not 1 <= call_attempts <= 10:
+        errors["call_attempts"] = [_("Call attempts are between 1 and 10.")]
+    if call_retry_hours is not None and not 1 <= call_retry_hours <= 72:
+        errors["call_retry_hours"] = [_("The hours between attempts are between 1 and 72.")]
+    if errors:
+        raise ValidationError(errors)
+    settings = followup_settings(clinic_id)
+    if call_attempts is not None:
+        settings.call_attempts = call_attempts
+    if call_retry_hours is not None:
+        settings.call_retry_hours = call_retry_hours
+    settings.save()
+    return settings
+
+
 def call_reveal(*, task: FollowUpTask, membership, ip_address: str | None = None) -> dict:
     """The number to dial for `task`, logged with the task as its reason. The caller has
     already found the task in the member's scope (404 otherwise)."""

@@ -115,3 +115,8 @@ class CompleteForm(forms.Form):
 
 class TickForm(forms.Form):
     value = forms.CharField(label=_("Value"), required=False, max_length=50)
+
+
+class FollowUpSettingsForm(forms.Form):
+    call_attempts = forms.IntegerField(label=_("call attempts"))
+    call_retry_hours = forms.IntegerField(label=_("hours between call attempts"))

@@ -3,7 +3,7 @@
 The work lives in modules split by domain; this module is the door others use.
 """
 
-from followups.calls import call_reveal, followup_settings
+from followups.calls import call_reveal, followup_settings, followup_settings_update
 from followups.care_templates import steps_clean, template_create, template_update
 from followups.plans import (
     checklist_tick,
@@ -33,6 +33,7 @@ __all__ = [
     "due_scan",
     "followup_complete",
     "followup_settings",
+    "followup_settings_update",
     "patient_reminders_enqueue",
     "plan_start",
     "plan_start_bulk",

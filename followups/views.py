@@ -14,7 +14,13 @@ from crm.forms import form_add_service_errors
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from followups import checklist_values, clock, selectors, services
-from followups.forms import CompleteForm, StepFormSet, TemplateForm, TickForm
+from followups.forms import (
+    CompleteForm,
+    FollowUpSettingsForm,
+    StepFormSet,
+    TemplateForm,
+    TickForm,
+)
 from followups.models import CarePlanTemplate, FollowUpTask, Outcome, TaskStatus
 from patients.selectors import has_no_ward
 
@@ -173,8 +179,28 @@ def template_list(request):
     return render(
         request,
         "followups/template_list.html",
-        {"templates": templates, "can_edit": request.membership.role == Role.ADMIN},
+        {
+            "templates": templates,
+            "can_edit": request.membership.role == Role.ADMIN,
+            "settings": services.followup_settings(request.clinic.pk),
+        },
     )
+
+
+@require_POST
+@clinic_member_required(roles=[Role.ADMIN])
+def followup_settings_edit(request):
+    form = FollowUpSettingsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_error_text(form))
+        return redirect("followups:templates")
+    try:
+        services.followup_settings_update(clinic_id=request.clinic.pk, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, _("Follow-up settings saved."))
+    return redirect("followups:templates")
 
 
 def _initial_steps(template):

@@ -341,3 +341,40 @@ def test_another_doctor_in_the_figures_api_sees_unreachable(api, clinic, doctor,
         1,
         1.0,
     )
+
+
+# The clinic's call settings -------------------------------------------------------------------
+
+
+def test_admins_change_the_call_settings_others_read_them(api, clinic, admin_user, assistant):
+    url = "/api/followup-settings/"
+    assert api(assistant).get(url).json()["call_attempts"] == 3
+    assert api(assistant).patch(url, {"call_attempts": 5}, format="json").status_code == 403
+    body = api(admin_user).patch(url, {"call_attempts": 5, "call_retry_hours": 2}, format="json")
+    assert (body.json()["call_attempts"], body.json()["call_retry_hours"]) == (5, 2)
+    for data, field, message in (
+        ({"call_attempts": 0}, "call_attempts", "拨打次数须在 1 到 10 之间。"),
+        ({"call_retry_hours": 100}, "call_retry_hours", "两次拨打的间隔须在 1 到 72 小时之间。"),
+    ):
+        response = api(admin_user).patch(url, data, format="json")
+        assert response.status_code == 400 and response.json()["errors"][field] == [message]
+    settings = FollowUpSettings.objects.get(clinic=clinic)
+    assert (settings.call_attempts, settings.call_retry_hours) == (5, 2)
+
+
+def test_the_settings_form_on_the_templates_page(client, clinic, admin_user, assistant):
+    client.force_login(assistant)
+    assert 'name="call_attempts"' not in client.get("/followups/templates/").content.decode()
+    assert client.post("/followups/settings/", {"call_attempts": 2}).status_code == 403
+    client.force_login(admin_user)
+    page = client.get("/followups/templates/").content.decode()
+    assert "4 个工作小时后再次拨打" in page and 'name="call_attempts"' in page
+    response = client.post(
+        "/followups/settings/", {"call_attempts": "11", "call_retry_hours": "4"}, follow=True
+    )
+    assert "拨打次数须在 1 到 10 之间。" in response.content.decode()
+    response = client.post(
+        "/followups/settings/", {"call_attempts": "2", "call_retry_hours": "6"}, follow=True
+    )
+    assert "随访设置已保存。" in response.content.decode()
+    assert calls.followup_settings(clinic.pk).call_attempts == 2
