@@ -71,6 +71,13 @@ class Membership(models.Model):
         return self.role in (Role.ADMIN, Role.DOCTOR)
 
     @property
+    def can_call(self):
+        """May dial a patient from a follow-up task: the full number for that one call (the
+        task is the reason, audited). Assistants and nurses make the calls; whoever may
+        reveal a phone may call too. Which patients (a nurse's wards) the task's scope says."""
+        return self.can_reveal_phone or self.role in (Role.ASSISTANT, Role.NURSE)
+
+    @property
     def can_manage_clinic(self):
         return self.role == Role.ADMIN
 
@@ -82,6 +89,8 @@ class AuditAction(models.TextChoices):
     STAFF_CHANGE = "staff_change", _("Changed a staff member")
     PHONE_CHANGE = "phone_change", _("Changed a phone number")
     MERGE = "merge", _("Merged two patient records")
+    CALL_REVEAL = "call_reveal", _("Revealed a phone number for a call")
+    TICK_UNDO = "tick_undo", _("Undid a checklist tick")
 
 
 class AuditEvent(models.Model):

@@ -141,6 +141,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Bootstrap's name for the error colour: messages.error shows as alert-danger (red).
+MESSAGE_TAGS = {40: "danger"}  # django.contrib.messages.constants.ERROR
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -196,7 +198,7 @@ PATIENT_MERGE_MOVERS = ["wechat.merge", "followups.merge", "content.merge"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareLoop API",
     "DESCRIPTION": "A clinic's own patient relationship system.",
-    "VERSION": "1.11.0",  # the last entry of the API changelog in README.md
+    "VERSION": "1.12.0",  # the last entry of the API changelog in README.md
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One name per choice set where several models' fields share a name ("status", "kind").

@@ -20,7 +20,12 @@ from doctors import views as doctor_views
 from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAccountViewSet
 from doctors.api_onboarding import OnboardingViewSet
 from followups import views as followup_views
-from followups.api import CarePlanTemplateViewSet, CarePlanViewSet, FollowUpTaskViewSet
+from followups.api import (
+    CarePlanTemplateViewSet,
+    CarePlanViewSet,
+    FollowUpSettingsView,
+    FollowUpTaskViewSet,
+)
 from followups.api_figures import FollowUpFiguresView
 from followups.views_handover import staff_deactivate
 from patients import views as patient_views
@@ -57,6 +62,7 @@ api_urls = [
     path("patients/<int:pk>/message/", PatientMessageView.as_view(), name="patient-message"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
+    path("followup-settings/", FollowUpSettingsView.as_view(), name="followup-settings"),
     path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),

@@ -1,12 +1,15 @@
 """The follow-ups API. Serializers check shape; services do the work; every queryset
 starts from request.clinic."""
 
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.validators import UniqueTogetherValidator
+from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField
 from crm.models import Membership, Role
@@ -15,6 +18,7 @@ from followups.models import (
     Anchor,
     CarePlan,
     CarePlanTemplate,
+    FollowUpSettings,
     FollowUpTask,
     Outcome,
     Trigger,
@@ -33,6 +37,7 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
     assignee_name = serializers.SerializerMethodField()
     role_display = serializers.CharField(source="get_role_display", read_only=True)
     is_overdue = serializers.SerializerMethodField()
+    patient_url = serializers.SerializerMethodField()
 
     class Meta:
         model = FollowUpTask
@@ -40,6 +45,7 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
             "id",
             "patient",
             "patient_name",
+            "patient_url",
             "plan",
             "plan_name",
             "title",
@@ -55,6 +61,8 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
             "status_display",
             "is_overdue",
             "outcome",
+            "attempts",
+            "callback_of",
             "notes",
             "done_at",
             "done_by",
@@ -63,6 +71,9 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
 
     def get_is_overdue(self, task) -> bool:
         return task.is_overdue()
+
+    def get_patient_url(self, task) -> str:
+        return reverse("patients:detail", args=[task.patient_id])
 
     def get_assignee_name(self, task) -> str:
         """The assignee's name in the clinic; "" for a role's pool (see role_display)."""
@@ -85,6 +96,27 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
 class CompleteSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Outcome.choices, required=False, allow_blank=True)
     notes = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    callback_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        label=_("Callback time"),
+        help_text="For outcome callback (约定回电): the agreed time, in the future.",
+    )
+
+
+class TickSerializer(serializers.Serializer):
+    value = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=50,
+        label=_("Value"),
+        help_text="The value the item asks for (体温 37.2, 血压 120/80), when it asks.",
+    )
+
+
+CALL_SCHEMA = inline_serializer(
+    "CallReveal", {"phone": serializers.CharField(), "tel": serializers.CharField()}
+)
 
 
 class FollowUpTaskViewSet(viewsets.ReadOnlyModelViewSet):
@@ -120,14 +152,43 @@ class FollowUpTaskViewSet(viewsets.ReadOnlyModelViewSet):
             by=request.user,
             outcome=data.validated_data.get("outcome", ""),
             notes=data.validated_data.get("notes", ""),
+            callback_at=data.validated_data.get("callback_at"),
         )
+        return Response(FollowUpTaskSerializer(task, context={"request": request}).data)
+
+    @extend_schema(request=None, responses=CALL_SCHEMA)
+    @action(detail=True, methods=["post"])
+    def call(self, request, pk=None):
+        """拨打: the full number for this call, as a tel: link, audited with the task as the
+        reason. Not stored by the browser (no-store)."""
+        task = self.get_object()
+        if not request.membership.can_call:
+            raise PermissionDenied(_("Your role does not make calls to patients."))
+        number = services.call_reveal(
+            task=task, membership=request.membership, ip_address=request.META.get("REMOTE_ADDR")
+        )
+        response = Response(number)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @extend_schema(request=TickSerializer, responses=FollowUpTaskSerializer)
+    @action(detail=True, methods=["post"])
+    def tick(self, request, pk=None):
+        task = self.get_object()
+        data = TickSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.checklist_tick(task=task, by=request.user, value=data.validated_data.get("value"))
+        task.refresh_from_db()
         return Response(FollowUpTaskSerializer(task, context={"request": request}).data)
 
     @extend_schema(request=None, responses=FollowUpTaskSerializer)
     @action(detail=True, methods=["post"])
-    def tick(self, request, pk=None):
+    def untick(self, request, pk=None):
+        """Undo a checklist tick (audited, on the timeline): the item is open again."""
         task = self.get_object()
-        services.checklist_tick(task=task, by=request.user)
+        services.checklist_untick(
+            task=task, by=request.user, ip_address=request.META.get("REMOTE_ADDR")
+        )
         task.refresh_from_db()
         return Response(FollowUpTaskSerializer(task, context={"request": request}).data)
 
@@ -323,3 +384,33 @@ class CarePlanViewSet(
         services.plan_stop(plan=plan, reason=data.validated_data["reason"], by=request.user)
         plan.refresh_from_db()
         return Response(CarePlanSerializer(plan, context={"request": request}).data)
+
+
+class FollowUpSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FollowUpSettings
+        fields = ["call_attempts", "call_retry_hours", "updated_at"]
+        read_only_fields = ["updated_at"]
+
+
+class FollowUpSettingsView(APIView):
+    """The clinic's call rules: unanswered attempts before 漏访, and the staff hours between
+    attempts. Everyone reads; admins change them."""
+
+    write_roles = (Role.ADMIN,)
+
+    @extend_schema(responses=FollowUpSettingsSerializer)
+    def get(self, request):
+        return Response(
+            FollowUpSettingsSerializer(services.followup_settings(request.clinic.pk)).data
+        )
+
+    @extend_schema(request=FollowUpSettingsSerializer, responses=FollowUpSettingsSerializer)
+    def patch(self, request):
+        row = services.followup_settings(request.clinic.pk)
+        serializer = FollowUpSettingsSerializer(row, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        row = services.followup_settings_update(
+            clinic_id=request.clinic.pk, **serializer.validated_data
+        )
+        return Response(FollowUpSettingsSerializer(row).data)

@@ -30,8 +30,14 @@ FIGURES_SCHEMA = inline_serializer(
             {"start": serializers.DateField(), "end": serializers.DateField()},
         ),
         "due": serializers.IntegerField(help_text="Tasks due in the period, cancelled left out."),
-        "done": serializers.IntegerField(),
+        "done": serializers.IntegerField(
+            help_text="Closed with the patient reached (not 未联系上; a callback counts)."
+        ),
         "on_time": serializers.IntegerField(help_text="Done by the end of their window."),
+        "unreachable": serializers.IntegerField(
+            help_text="漏访: closed after the last unanswered call attempt."
+        ),
+        "unreachable_share": serializers.FloatField(allow_null=True, help_text="unreachable / due"),
         "completion": serializers.FloatField(allow_null=True, help_text="done / due"),
         "timeliness": serializers.FloatField(allow_null=True, help_text="on_time / due"),
         "median_delay_hours": serializers.FloatField(

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from crm.models import Clinic, Membership, Role
-from followups import clock
+from followups import checklist_values, clock
 from followups.models import (
     Action,
     Anchor,
@@ -104,7 +104,13 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
             raise error(_("choose the plan this step starts."))
     else:
         start_template_id = None
-    return {
+    value = None
+    if action == Action.CHECKLIST:
+        try:
+            value = checklist_values.spec_clean(raw.get("value"))
+        except ValueError as exc:
+            raise error(str(exc)) from None
+    step = {
         "title": title[:200],
         "offset_days": offset,
         "action": action,
@@ -115,6 +121,9 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
         "window_end": end,
         "start_template_id": start_template_id,
     }
+    if value:
+        step["value"] = value
+    return step
 
 
 def steps_clean(*, clinic: Clinic, steps) -> list[dict]:

@@ -1,7 +1,7 @@
 """Clinic time. Day boundaries, due windows and quiet hours are computed in the clinic's
 zone (CLINIC_TIME_ZONE, Asia/Shanghai) whatever the server's or the process's zone."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -66,3 +66,35 @@ def digest_slot(moment: datetime) -> str:
     clock = local(moment)
     index = (clock.hour * 60 + clock.minute) // minutes
     return f"{clock.date().isoformat()}:{index}"
+
+
+def add_staff_hours(moment: datetime, hours: float) -> datetime:
+    """`moment` plus `hours` of staff hours (FOLLOWUPS_STAFF_HOURS): the time outside them
+    does not count, so 4 hours from 18:00 with staff hours 08:00–20:00 is 10:00 the next day."""
+    start, end = (hhmm(v) for v in settings.FOLLOWUPS_STAFF_HOURS)
+    remaining = timedelta(hours=hours)
+    current = moment
+    while True:
+        day = local(current).date()
+        day_start, day_end = at(day, start), at(day, end)
+        if current < day_start:
+            current = day_start
+        elif current >= day_end:
+            current = at(day + timedelta(days=1), start)
+            continue
+        if current + remaining <= day_end:
+            return current + remaining
+        remaining -= day_end - current
+        current = at(day + timedelta(days=1), start)
+
+
+def from_db(value) -> datetime:
+    """A datetime read by raw SQL, made aware. Django stores aware datetimes in UTC; SQLite
+    has no time zone type, so a raw cursor there gives a naive datetime (or its text), which
+    `astimezone` would take for the server's local time (Asia/Shanghai: 8 hours off).
+    PostgreSQL's timestamptz comes back aware and passes through unchanged."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value

@@ -58,6 +58,16 @@ class StepForm(forms.Form):
     start_template = forms.ModelChoiceField(
         label=_("Plan it starts"), queryset=CarePlanTemplate.objects.none(), required=False
     )
+    # A checklist item may ask for a value when ticked (followups.checklist_values).
+    value_kind = forms.ChoiceField(
+        label=_("Value to record"),
+        choices=[("", "—"), ("number", _("A number")), ("blood_pressure", _("Blood pressure"))],
+        required=False,
+    )
+    value_label = forms.CharField(label=_("Value name"), max_length=20, required=False)
+    value_unit = forms.CharField(label=_("Unit"), max_length=10, required=False)
+    value_min = forms.DecimalField(label=_("Lowest"), required=False, max_digits=8)
+    value_max = forms.DecimalField(label=_("Highest"), required=False, max_digits=8)
 
     def __init__(self, *args, clinic=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -79,6 +89,15 @@ class StepForm(forms.Form):
             "window_start": data.get("window_start") or "09:00",
             "window_end": data.get("window_end") or "18:00",
             "start_template_id": template.pk if template else None,
+            "value": {
+                "kind": data["value_kind"],
+                "label": data.get("value_label") or "",
+                "unit": data.get("value_unit") or "",
+                "min": data.get("value_min"),
+                "max": data.get("value_max"),
+            }
+            if data.get("value_kind")
+            else None,
         }
 
 
@@ -86,5 +105,20 @@ StepFormSet = forms.formset_factory(StepForm, extra=2)
 
 
 class CompleteForm(forms.Form):
-    outcome = forms.ChoiceField(choices=[("", ""), *Outcome.choices], required=False)
-    notes = forms.CharField(required=False, max_length=2000)
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=[("", ""), *Outcome.choices], required=False
+    )
+    notes = forms.CharField(label=_("Notes"), required=False, max_length=2000)
+    # <input type="datetime-local">, in clinic time (TIME_ZONE).
+    callback_at = forms.DateTimeField(
+        label=_("Callback time"), required=False, input_formats=["%Y-%m-%dT%H:%M"]
+    )
+
+
+class TickForm(forms.Form):
+    value = forms.CharField(label=_("Value"), required=False, max_length=50)
+
+
+class FollowUpSettingsForm(forms.Form):
+    call_attempts = forms.IntegerField(label=_("call attempts"))
+    call_retry_hours = forms.IntegerField(label=_("hours between call attempts"))

@@ -195,6 +195,13 @@ class TaskStatus(models.TextChoices):
     DONE = "done", _("Done")
     SKIPPED = "skipped", _("Skipped")
     CANCELLED = "cancelled", _("Cancelled")
+    # 漏访: every call attempt the clinic allows went unanswered. Closed, but not done: the
+    # figures count it apart from the reached patients.
+    UNREACHABLE = "unreachable", _("Unreachable")
+
+
+# Statuses that close a task with a time (done_at) and a person (done_by).
+CLOSED_WITH_TIME = (TaskStatus.DONE, TaskStatus.UNREACHABLE)
 
 
 class Outcome(models.TextChoices):
@@ -202,6 +209,9 @@ class Outcome(models.TextChoices):
     NOT_REACHED = "not_reached", _("Not reached")
     NEEDS_REVISIT = "needs_revisit", _("Needs a revisit")
     ESCALATE = "escalate", _("Escalate to the doctor")
+    # The patient was reached and asked to be called back at an agreed time: this task is
+    # done (reached), and a callback task is due at that time for the same person.
+    CALLBACK = "callback", _("Call back at an agreed time")
 
 
 class ReminderState(models.TextChoices):
@@ -281,6 +291,13 @@ class FollowUpTask(models.Model):
     reminder_result = models.CharField(max_length=20, blank=True)
     # Set when the task went into its assignee's digest, so it is announced once.
     staff_reminded_at = models.DateTimeField(null=True, blank=True)
+    # 未联系上 so far: each one moves due_at to the next attempt; the last closes the task as
+    # unreachable (FollowUpSettings.call_attempts).
+    attempts = models.PositiveSmallIntegerField(_("unanswered attempts"), default=0)
+    # For a callback task (约定回电): the task whose call agreed the time.
+    callback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     done_at = models.DateTimeField(_("done at"), null=True, blank=True)
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -300,9 +317,9 @@ class FollowUpTask(models.Model):
         ordering = ["due_at", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=(models.Q(status="done") & models.Q(done_at__isnull=False))
-                | (~models.Q(status="done") & models.Q(done_at__isnull=True)),
-                name="followuptask_done_at_iff_done",
+                condition=(models.Q(status__in=CLOSED_WITH_TIME) & models.Q(done_at__isnull=False))
+                | (~models.Q(status__in=CLOSED_WITH_TIME) & models.Q(done_at__isnull=True)),
+                name="followuptask_done_at_iff_closed",
             ),
             models.CheckConstraint(
                 condition=models.Q(window_end__gte=models.F("due_at")),
@@ -363,8 +380,15 @@ class FollowUpTask(models.Model):
         return self.status == TaskStatus.OPEN and self.window_end < (now or timezone.now())
 
 
+class ChecklistTickQuerySet(models.QuerySet):
+    def standing(self):
+        """Ticks not undone."""
+        return self.filter(undone_at__isnull=True)
+
+
 class ChecklistTick(models.Model):
-    """A nurse ticked one SOP item: who and when. Never edited."""
+    """A nurse ticked one SOP item: who, when, and the value the item asks for (体温 37.2 ℃).
+    Never edited but for its undo (who, when): an undone tick stays as history."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
     task = models.ForeignKey(FollowUpTask, on_delete=models.CASCADE, related_name="ticks")
@@ -372,15 +396,38 @@ class ChecklistTick(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     at = models.DateTimeField(_("ticked at"), default=timezone.now)
+    # {"label": "体温", "unit": "℃", "numbers": [37.2], "text": "37.2"} when the step asks.
+    value = models.JSONField(_("value"), null=True, blank=True)
+    undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ChecklistTickQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("checklist tick")
         verbose_name_plural = _("checklist ticks")
         ordering = ["-at"]
-        constraints = [models.UniqueConstraint(fields=["task"], name="checklisttick_once_per_task")]
+        constraints = [
+            # One standing tick per item; undone ones are history.
+            models.UniqueConstraint(
+                fields=["task"],
+                condition=models.Q(undone_at__isnull=True),
+                name="checklisttick_once_per_task",
+            )
+        ]
 
     def __str__(self):
         return f"{self.task} ✓"
+
+    @property
+    def value_text(self) -> str:
+        """体温 37.2 ℃; "" when the item asks for no value."""
+        if not self.value:
+            return ""
+        parts = (self.value.get("label"), self.value.get("text"), self.value.get("unit"))
+        return " ".join(p for p in parts if p)
 
 
 class TriggerCursor(models.Model):
@@ -396,3 +443,40 @@ class TriggerCursor(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.last_touch_id}"
+
+
+class FollowUpSettings(models.Model):
+    """A clinic's follow-up rules. Created with the defaults on first use
+    (followups.selectors.followup_settings)."""
+
+    clinic = models.OneToOneField(
+        Clinic, on_delete=models.CASCADE, related_name="followup_settings"
+    )
+    call_attempts = models.PositiveSmallIntegerField(
+        _("call attempts"),
+        default=3,
+        help_text=_("Unanswered calls before a follow-up ends as unreachable (漏访)."),
+    )
+    call_retry_hours = models.PositiveSmallIntegerField(
+        _("hours between call attempts"),
+        default=4,
+        help_text=_("Counted in staff hours: a night does not count."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("follow-up settings")
+        verbose_name_plural = _("follow-up settings")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(call_attempts__gte=1, call_attempts__lte=10),
+                name="followupsettings_attempts_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(call_retry_hours__gte=1, call_retry_hours__lte=72),
+                name="followupsettings_retry_hours_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.clinic}"

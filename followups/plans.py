@@ -9,8 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from crm.models import Membership, Role
-from followups import clock
+from crm.models import AuditAction, AuditEvent, Membership, Role
+from followups import calls, checklist_values, clock
 from followups.models import (
     PATIENT_ACTIONS,
     Action,
@@ -228,12 +228,14 @@ def task_create(
 
 @transaction.atomic
 def followup_complete(
-    *, task: FollowUpTask, by, outcome: str = "", notes: str = ""
+    *, task: FollowUpTask, by, outcome: str = "", notes: str = "", callback_at=None
 ) -> FollowUpTask:
     """Record the outcome of a task and write it on the patient's timeline.
 
     "needs revisit" moves the patient to booked and gives the assistant a call to book
-    the day; "escalate" puts a task in the queue of the patient's doctor.
+    the day; "escalate" puts a task in the queue of the patient's doctor. "not reached" keeps
+    the task open for the next attempt, or ends it unreachable after the last (calls); a
+    "callback" is done (reached) and makes a call task at `callback_at` (calls).
     """
     locked = (
         FollowUpTask.objects.select_for_update(of=("self",))
@@ -247,11 +249,25 @@ def followup_complete(
     if not outcome and locked.action != Action.CHECKLIST:
         raise ValidationError({"outcome": [_("Choose the outcome.")]})
     now = timezone.now()
+    if outcome == Outcome.NOT_REACHED:
+        calls.not_reached_record(task=locked, by=by, notes=notes, now=now)
+        if locked.plan_id:
+            _finish_plan_if_done(locked.plan)
+        locked.refresh_from_db()
+        return locked
+    if outcome == Outcome.CALLBACK:
+        callback_at = calls.callback_at_clean(callback_at, now=now)
     FollowUpTask.objects.filter(pk=locked.pk).update(
         status=TaskStatus.DONE, outcome=outcome, notes=notes[:2000], done_at=now, done_by=by
     )
     patient = locked.patient
     label = Outcome(outcome).label if outcome else gettext_lazy("done")
+    if outcome == Outcome.CALLBACK:
+        label = worded(
+            gettext_noop("%(outcome)s %(at)s"),
+            outcome=label,
+            at=f"{clock.local(callback_at):%m-%d %H:%M}",
+        )
     summary = worded(
         gettext_noop("Follow-up %(task)s: %(outcome)s"), task=locked.title, outcome=label
     )
@@ -262,9 +278,12 @@ def followup_complete(
         kind=TouchKind.FOLLOWUP,
         actor=by,
         summary=summary,
-        payload={"task_id": locked.pk, "outcome": outcome, "plan_id": locked.plan_id},
+        payload={"task_id": locked.pk, "outcome": outcome, "plan_id": locked.plan_id}
+        | ({"callback_at": callback_at.isoformat()} if outcome == Outcome.CALLBACK else {}),
     )
-    if outcome == Outcome.NEEDS_REVISIT:
+    if outcome == Outcome.CALLBACK:
+        calls.callback_task_create(task=locked, by=by, at=callback_at, notes=notes)
+    elif outcome == Outcome.NEEDS_REVISIT:
         if patient.stage not in (Stage.BOOKED, Stage.CHURNED):
             patient_set_stage(
                 patient=patient,
@@ -301,9 +320,73 @@ def followup_complete(
 
 
 @transaction.atomic
-def checklist_tick(*, task: FollowUpTask, by) -> ChecklistTick:
-    """A nurse ticks one SOP item: the tick (who, when) and the task done, together."""
+def checklist_tick(*, task: FollowUpTask, by, value=None) -> ChecklistTick:
+    """A nurse ticks one SOP item: the tick (who, when, the value the item asks for) and the
+    task done, together. A value missing or out of range saves nothing."""
     if task.action != Action.CHECKLIST:
         raise ValidationError(_("Only checklist items are ticked."))
-    followup_complete(task=task, by=by)
-    return ChecklistTick.objects.create(clinic_id=task.clinic_id, task=task, by=by)
+    spec = checklist_values.spec_for(task)
+    cleaned = checklist_values.value_clean(spec, value) if spec else None
+    # The value goes on the timeline with the tick, in the task's notes.
+    notes = _("Recorded: %(value)s") % {"value": _value_text(cleaned)} if cleaned else ""
+    followup_complete(task=task, by=by, notes=notes)
+    return ChecklistTick.objects.create(clinic_id=task.clinic_id, task=task, by=by, value=cleaned)
+
+
+def _value_text(value: dict) -> str:
+    return f"{value['label']} {value['text']} {value['unit']}".strip()
+
+
+@transaction.atomic
+def checklist_untick(*, task: FollowUpTask, by, ip_address: str | None = None) -> ChecklistTick:
+    """Undo a tick: the item is open again, the tick stays as history (undone by, at), the
+    undo is audited and on the timeline. Only the one who ticked, or an admin, undoes it."""
+    locked = (
+        FollowUpTask.objects.select_for_update(of=("self",))
+        .select_related("patient", "plan")
+        .get(pk=task.pk)
+    )
+    tick = ChecklistTick.objects.standing().select_for_update().filter(task=locked).first()
+    if tick is None or locked.status != TaskStatus.DONE:
+        raise ValidationError(_("This item is not ticked."))
+    member = Membership.objects.filter(user=by, clinic_id=locked.clinic_id).first()
+    if tick.by_id != getattr(by, "pk", None) and not (member and member.can_manage_clinic):
+        raise ValidationError(_("Only the person who ticked it, or an admin, can undo a tick."))
+    now = timezone.now()
+    ChecklistTick.objects.filter(pk=tick.pk).update(undone_at=now, undone_by=by)
+    FollowUpTask.objects.filter(pk=locked.pk).update(
+        status=TaskStatus.OPEN, outcome="", done_at=None, done_by=None
+    )
+    if locked.plan_id and locked.plan.status == PlanStatus.FINISHED:
+        # The tick finished the plan: an item open again makes it active again.
+        CarePlan.objects.filter(pk=locked.plan_id).update(
+            status=PlanStatus.ACTIVE, stop_reason="", ended_at=None
+        )
+    AuditEvent.objects.create(
+        clinic_id=locked.clinic_id,
+        user=by,
+        action=AuditAction.TICK_UNDO,
+        object_type="followup_task",
+        object_id=str(locked.pk),
+        detail={
+            "tick_id": tick.pk,
+            "ticked_by": tick.by_id,
+            "ticked_at": tick.at.isoformat(),
+            "value": tick.value,
+        },
+        ip_address=ip_address,
+    )
+    touch_record(
+        patient=locked.patient,
+        kind=TouchKind.FOLLOWUP,
+        actor=by,
+        summary=(
+            _("Checklist tick undone: %(task)s (%(value)s)")
+            % {"task": locked.title, "value": _value_text(tick.value)}
+            if tick.value
+            else _("Checklist tick undone: %(task)s") % {"task": locked.title}
+        ),
+        payload={"task_id": locked.pk, "event": "tick_undone", "tick_id": tick.pk},
+    )
+    tick.refresh_from_db()
+    return tick

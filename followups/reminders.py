@@ -73,7 +73,8 @@ def _claim_for_digest(now) -> list[tuple]:
             [FollowUpTask._meta.get_field("staff_reminded_at").get_db_prep_save(now, connection)]
             + list(params),
         )
-        rows = cursor.fetchall()
+        # due_at through clock.from_db: naive UTC on SQLite, aware on PostgreSQL.
+        rows = [(*row[:4], clock.from_db(row[4]), *row[5:]) for row in cursor.fetchall()]
     return sorted(rows, key=lambda row: (row[4], row[0]))
 
 

@@ -16,7 +16,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from followups import clock
-from followups.models import Action, ChecklistTick, FollowUpTask, TaskStatus
+from followups.models import Action, ChecklistTick, FollowUpTask, Outcome, TaskStatus
 from patients.models import TaggedPatient, TagGroup
 from patients.selectors import patients_visible_to
 
@@ -70,14 +70,15 @@ def checklist_groups(*, membership, day: date | None = None) -> list[tuple[str, 
         tasks_visible_to(membership)
         .for_assignee(membership.user)
         .filter(action=Action.CHECKLIST, due_at__lt=end)
+        .select_related("plan__version")
         .exclude(status=TaskStatus.CANCELLED)
         .exclude(status=TaskStatus.DONE, done_at__lt=start)
         .prefetch_related(
             Prefetch(
                 "ticks",
-                queryset=ChecklistTick.objects.select_related("by").prefetch_related(
-                    "by__memberships"
-                ),
+                queryset=ChecklistTick.objects.standing()
+                .select_related("by")
+                .prefetch_related("by__memberships"),
             ),
         )
         .order_by("patient__name", "due_at", "id")
@@ -100,8 +101,10 @@ def followup_figures(*, clinic, start: datetime, end: datetime, doctor=None) -> 
     """Completion and timeliness of the tasks due in [start, end).
 
     - due: tasks due in the period, cancelled ones left out (a stopped plan is not a miss);
+    - done: closed with the patient reached (any outcome but 未联系上; a 约定回电 is reached);
     - completion: done / due;
     - on_time: done within their window (done_at <= window_end) / due;
+    - unreachable: 漏访, every call attempt unanswered; unreachable_share: unreachable / due;
     - median_delay_hours: median of (done_at - due_at) over done tasks, in hours, 0 when a
       task was done before it was due.
     Shares are None when nothing was due. `doctor` narrows to that doctor's patients.
@@ -113,7 +116,7 @@ def followup_figures(*, clinic, start: datetime, end: datetime, doctor=None) -> 
         # patient_doctor_stage_created alone (clinic, doctor, … INCLUDE id), not the table.
         tasks = tasks.filter(patient__clinic=clinic, patient__assigned_doctor=doctor)
     counts = tasks.aggregate(**_COUNTS)
-    return _figures(counts, _median_hours(tasks.filter(status=TaskStatus.DONE), counts["done"]))
+    return _figures(counts, _median_hours(tasks.filter(_REACHED), counts["done"]))
 
 
 def followup_figures_by_doctor(*, clinic, start: datetime, end: datetime) -> list[dict]:
@@ -126,8 +129,8 @@ def followup_figures_by_doctor(*, clinic, start: datetime, end: datetime) -> lis
         row.pop(by_doctor): row
         for row in tasks.values(by_doctor).order_by(by_doctor).annotate(**_COUNTS)
     }
-    medians = _median_hours_by(tasks.filter(status=TaskStatus.DONE), by_doctor)
-    empty = {"due": 0, "done": 0, "on_time": 0}
+    medians = _median_hours_by(tasks.filter(_REACHED), by_doctor)
+    empty = {"due": 0, "done": 0, "on_time": 0, "unreachable": 0}
     rows = []
     for member in Membership.objects.filter(clinic=clinic, role=Role.DOCTOR).select_related("user"):
         figures = _figures(counts.get(member.user_id, empty), medians.get(member.user_id))
@@ -135,10 +138,17 @@ def followup_figures_by_doctor(*, clinic, start: datetime, end: datetime) -> lis
     return rows
 
 
+# Done counts reached patients only: a task closed as 未联系上 (before attempts were retried,
+# an old task could be done with outcome not_reached) is not done, it is unreachable (漏访).
+_REACHED = Q(status=TaskStatus.DONE) & ~Q(outcome=Outcome.NOT_REACHED)
+_UNREACHABLE = Q(status=TaskStatus.UNREACHABLE) | Q(
+    status=TaskStatus.DONE, outcome=Outcome.NOT_REACHED
+)
 _COUNTS = {
     "due": Count("pk"),
-    "done": Count("pk", filter=Q(status=TaskStatus.DONE)),
-    "on_time": Count("pk", filter=Q(status=TaskStatus.DONE, done_at__lte=F("window_end"))),
+    "done": Count("pk", filter=_REACHED),
+    "on_time": Count("pk", filter=_REACHED & Q(done_at__lte=F("window_end"))),
+    "unreachable": Count("pk", filter=_UNREACHABLE),
 }
 # done_at - due_at: an interval on PostgreSQL, microseconds on SQLite; a timedelta either way.
 _DELAY = ExpressionWrapper(F("done_at") - F("due_at"), output_field=DurationField())
@@ -152,12 +162,15 @@ def _due_tasks(clinic, start, end) -> QuerySet:
 
 def _figures(counts: dict, median_hours: float | None) -> dict:
     due, done, on_time = counts["due"], counts["done"], counts["on_time"]
+    unreachable = counts["unreachable"]
     return {
         "due": due,
         "done": done,
         "on_time": on_time,
+        "unreachable": unreachable,
         "completion": done / due if due else None,
         "timeliness": on_time / due if due else None,
+        "unreachable_share": unreachable / due if due else None,
         "median_delay_hours": median_hours,
     }
 

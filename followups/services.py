@@ -3,9 +3,11 @@
 The work lives in modules split by domain; this module is the door others use.
 """
 
+from followups.calls import call_reveal, followup_settings, followup_settings_update
 from followups.care_templates import steps_clean, template_create, template_update
 from followups.plans import (
     checklist_tick,
+    checklist_untick,
     followup_complete,
     plan_start,
     plan_stop,
@@ -25,9 +27,13 @@ from followups.triggers import triggers_scan
 
 __all__ = [
     "BulkStart",
+    "call_reveal",
     "checklist_tick",
+    "checklist_untick",
     "due_scan",
     "followup_complete",
+    "followup_settings",
+    "followup_settings_update",
     "patient_reminders_enqueue",
     "plan_start",
     "plan_start_bulk",

@@ -13,9 +13,15 @@ from django.views.decorators.http import require_POST
 from crm.forms import form_add_service_errors
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
-from followups import clock, selectors, services
-from followups.forms import CompleteForm, StepFormSet, TemplateForm
-from followups.models import CarePlanTemplate, Outcome
+from followups import checklist_values, clock, selectors, services
+from followups.forms import (
+    CompleteForm,
+    FollowUpSettingsForm,
+    StepFormSet,
+    TemplateForm,
+    TickForm,
+)
+from followups.models import CarePlanTemplate, FollowUpTask, Outcome, TaskStatus
 from patients.selectors import has_no_ward
 
 
@@ -45,6 +51,7 @@ def queue(request):
             ],
             "outcomes": Outcome.choices,
             "today": clock.local_today(now),
+            "can_call": request.membership.can_call,
         },
     )
 
@@ -55,29 +62,66 @@ def task_complete(request, pk):
     task = get_for_clinic(selectors.tasks_visible_to(request.membership), request.clinic, pk=pk)
     form = CompleteForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Choose the outcome."))
+        messages.error(request, _form_error_text(form))
         return _back(request, reverse("followups:queue"))
     try:
-        services.followup_complete(
+        done = services.followup_complete(
             task=task,
             by=request.user,
             outcome=form.cleaned_data["outcome"],
             notes=form.cleaned_data["notes"],
+            callback_at=form.cleaned_data["callback_at"],
         )
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
     else:
-        messages.success(
-            request,
-            _("Done: %(task)s · %(patient)s") % {"task": task.title, "patient": task.patient.name},
-        )
+        messages.success(request, _outcome_text(done))
     return _back(request, reverse("followups:queue"))
+
+
+def _form_error_text(form) -> str:
+    """Each error with its field's label: 回电时间：请输入有效的日期/时间。"""
+    return " ".join(
+        f"{form.fields[name].label}：{error}" if name in form.fields else str(error)
+        for name, errors in form.errors.items()
+        for error in errors
+    )
+
+
+def _outcome_text(task) -> str:
+    names = {"task": task.title, "patient": task.patient.name}
+    if task.status == TaskStatus.UNREACHABLE:
+        return _("Unreachable after %(attempts)s attempts: %(task)s · %(patient)s") % {
+            **names,
+            "attempts": task.attempts,
+        }
+    if task.status == TaskStatus.OPEN:
+        return _("Not reached: %(task)s · %(patient)s. Next attempt at %(at)s.") % {
+            **names,
+            "at": f"{clock.local(task.due_at):%m-%d %H:%M}",
+        }
+    if task.outcome == Outcome.CALLBACK:
+        callback = FollowUpTask.objects.filter(callback_of=task).order_by("-id").first()
+        if callback is not None:
+            return _("Callback at %(at)s: %(task)s · %(patient)s") % {
+                **names,
+                "at": f"{clock.local(callback.due_at):%m-%d %H:%M}",
+            }
+    return _("Done: %(task)s · %(patient)s") % names
 
 
 @clinic_member_required
 def checklist(request):
     day = clock.local_today()
     groups = selectors.checklist_groups(membership=request.membership, day=day)
+    for _name, items in groups:
+        for item in items:
+            item.value_spec = checklist_values.spec_for(item)
+            ticks = list(item.ticks.all())
+            item.tick = ticks[0] if ticks else None
+            item.can_undo = item.tick is not None and (
+                item.tick.by_id == request.user.pk or request.membership.can_manage_clinic
+            )
     total = sum(len(items) for _name, items in groups)
     done = sum(1 for _name, items in groups for item in items if item.status == "done")
     return render(
@@ -97,10 +141,33 @@ def checklist(request):
 @clinic_member_required
 def task_tick(request, pk):
     task = get_for_clinic(selectors.tasks_visible_to(request.membership), request.clinic, pk=pk)
+    form = TickForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_error_text(form))
+        return _back(request, reverse("nurse_home"))
     try:
-        services.checklist_tick(task=task, by=request.user)
+        services.checklist_tick(task=task, by=request.user, value=form.cleaned_data["value"])
     except ValidationError as exc:
         messages.error(request, _error_text(exc))
+    return _back(request, reverse("nurse_home"))
+
+
+@require_POST
+@clinic_member_required
+def task_untick(request, pk):
+    task = get_for_clinic(selectors.tasks_visible_to(request.membership), request.clinic, pk=pk)
+    try:
+        services.checklist_untick(
+            task=task, by=request.user, ip_address=request.META.get("REMOTE_ADDR")
+        )
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(
+            request,
+            _("Tick undone: %(task)s · %(patient)s")
+            % {"task": task.title, "patient": task.patient.name},
+        )
     return _back(request, reverse("nurse_home"))
 
 
@@ -112,17 +179,48 @@ def template_list(request):
     return render(
         request,
         "followups/template_list.html",
-        {"templates": templates, "can_edit": request.membership.role == Role.ADMIN},
+        {
+            "templates": templates,
+            "can_edit": request.membership.role == Role.ADMIN,
+            "settings": services.followup_settings(request.clinic.pk),
+        },
     )
+
+
+@require_POST
+@clinic_member_required(roles=[Role.ADMIN])
+def followup_settings_edit(request):
+    form = FollowUpSettingsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_error_text(form))
+        return redirect("followups:templates")
+    try:
+        services.followup_settings_update(clinic_id=request.clinic.pk, **form.cleaned_data)
+    except ValidationError as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, _("Follow-up settings saved."))
+    return redirect("followups:templates")
 
 
 def _initial_steps(template):
     if template is None or template.current_version is None:
         return []
     return [
-        {**step, "start_template": step.get("start_template_id")}
+        {**step, "start_template": step.get("start_template_id"), **_value_initial(step)}
         for step in template.current_version.steps
     ]
+
+
+def _value_initial(step: dict) -> dict:
+    value = step.get("value") or {}
+    return {
+        "value_kind": value.get("kind", ""),
+        "value_label": value.get("label", ""),
+        "value_unit": value.get("unit", ""),
+        "value_min": value.get("min"),
+        "value_max": value.get("max"),
+    }
 
 
 @clinic_member_required(roles=[Role.ADMIN])

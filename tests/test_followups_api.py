@@ -193,11 +193,11 @@ def test_queue_page_completes_in_one_click(client, assistant, plan):
     task = plan.tasks.get(step_index=0)
     response = client.post(
         f"/followups/tasks/{task.pk}/complete/",
-        {"outcome": "not_reached", "next": "/followups/queue/"},
+        {"outcome": "reached", "next": "/followups/queue/"},
     )
     assert response.status_code == 302 and response.url == "/followups/queue/"
     task.refresh_from_db()
-    assert (task.status, task.outcome) == (TaskStatus.DONE, "not_reached")
+    assert (task.status, task.outcome) == (TaskStatus.DONE, "reached")
 
 
 def test_outsider_gets_404_on_pages(client, outsider, plan):
@@ -221,7 +221,7 @@ def test_nurse_ticks_a_checklist_item(client, nurse, nurse_ward, clinic, make_pa
     services.plan_start(patient=patient, template=template, anchor_date=clock.local_today())
     client.force_login(nurse)
     page = client.get("/nurse/").content.decode()
-    assert "今日清单" in page and "甲状腺结节" in page and "孙八 · 术后换药" in page
+    assert "今日清单" in page and "甲状腺结节" in page and ">孙八</a> · 术后换药" in page
     item = FollowUpTask.objects.get()
     assert client.post(f"/followups/tasks/{item.pk}/tick/").status_code == 302
     tick = ChecklistTick.objects.get()

@@ -54,8 +54,10 @@ def test_clinic_figures(clinic, tasks):
         "due": 5,
         "done": 4,
         "on_time": 3,
+        "unreachable": 0,
         "completion": 0.8,
         "timeliness": 0.6,
+        "unreachable_share": 0.0,
         "median_delay_hours": 2.0,
     }
 
@@ -94,7 +96,9 @@ def test_per_doctor_medians_of_an_even_count_and_a_doctor_without_tasks(clinic, 
         "due": 0,
         "done": 0,
         "on_time": 0,
+        "unreachable": 0,
         "completion": None,
         "timeliness": None,
+        "unreachable_share": None,
         "median_delay_hours": None,
     }

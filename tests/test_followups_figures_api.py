@@ -30,8 +30,10 @@ def test_figures_for_the_clinic_and_for_one_doctor(api, doctor, march):
         "due": 4,
         "done": 3,
         "on_time": 2,
+        "unreachable": 0,
         "completion": 0.75,
         "timeliness": 0.5,
+        "unreachable_share": 0.0,
         "median_delay_hours": 3.0,
     }
     mine = api(doctor).get(f"{URL}?{MARCH}&doctor={doctor.pk}").json()

@@ -174,7 +174,7 @@ def test_nurse_sees_only_her_wards_follow_up_tasks(api, client, clinic, nurse, w
     assert response.status_code == 400 and "patient" in response.json()["errors"]
     client.force_login(nurse)
     page = client.get("/nurse/").content.decode()
-    assert "甲 · 换药" in page and "丙 · 换药" not in page
+    assert ">甲</a> · 换药" in page and "丙</a> · 换药" not in page
     assert client.post(f"/followups/tasks/{theirs.pk}/tick/").status_code == 404
     theirs.refresh_from_db()
     assert theirs.status == "open"

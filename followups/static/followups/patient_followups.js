@@ -32,6 +32,18 @@
           (t.plan_name ? " · " + t.plan_name : "") + " · ",
         where,
       ]),
+      callBlock(t),
+    ]);
+  }
+
+  /* 拨打 for a call-type task: followups/call.js does the rest (audited, this call only). */
+  function callBlock(t) {
+    if (!d.canCall || t.action === "checklist" || !d.phoneMasked) return null;
+    return CL.el("div", { class: "d-flex align-items-center gap-2 mt-1",
+      "data-call": d.callUrl.replace("/0/", "/" + t.id + "/"), "data-label-dial": d.labelDial }, [
+      CL.el("button", { type: "button", class: "btn btn-sm btn-outline-primary",
+        "data-part": "call", "data-testid": "call", text: d.labelCall }),
+      CL.el("span", { class: "font-monospace text-secondary", "data-part": "masked", text: d.phoneMasked }),
     ]);
   }
 

@@ -42,8 +42,13 @@
     try {
       const f = await CL.api("/api/followup-figures/?" + own.toString());
       if (ticket !== latest) return;
+      document.getElementById("kpi-followups-unreachable").hidden = true;
       if (!f.due) { set("followups", "—", L.noneDue); return; }
       set("followups", CL.percent(f.timeliness), CL.fmt(L.followupsSub, f));
+      const unreachable = document.getElementById("kpi-followups-unreachable");
+      unreachable.textContent = CL.fmt(unreachable.dataset.label,
+        { unreachable: f.unreachable, rate: CL.percent(f.unreachable_share) });
+      unreachable.hidden = false;
       if (f.median_delay_hours !== null) {  // its own line: the card is narrow
         document.getElementById("kpi-followups-sub").append(CL.el("br"),
           CL.fmt(L.medianDelay, { hours: f.median_delay_hours.toFixed(1) }));
