@@ -161,7 +161,10 @@ def callback_task_create(*, task: FollowUpTask, by, at: datetime, notes: str) ->
     return FollowUpTask.objects.create(
         clinic_id=task.clinic_id,
         patient_id=task.patient_id,
-        title=(_("Call back: %(task)s") % {"task": task.title})[:200],
+        # A callback agreed on a callback keeps its title (no 约定回电：约定回电：…).
+        title=task.title
+        if task.callback_of_id
+        else (_("Call back: %(task)s") % {"task": task.title})[:200],
         action=Action.CALL,
         assignee_id=assignee_id,
         role=task.role or Role.ASSISTANT,

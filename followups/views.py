@@ -61,7 +61,10 @@ def queue(request):
 def task_complete(request, pk):
     task = get_for_clinic(selectors.tasks_visible_to(request.membership), request.clinic, pk=pk)
     form = CompleteForm(request.POST)
-    if not form.is_valid():
+    # The datetime-local callback time is a wall-clock time of the clinic.
+    with timezone.override(clock.clinic_tz()):
+        valid = form.is_valid()
+    if not valid:
         messages.error(request, _form_error_text(form))
         return _back(request, reverse("followups:queue"))
     try:

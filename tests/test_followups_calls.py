@@ -378,3 +378,27 @@ def test_the_settings_form_on_the_templates_page(client, clinic, admin_user, ass
     )
     assert "随访设置已保存。" in response.content.decode()
     assert calls.followup_settings(clinic.pk).call_attempts == 2
+
+
+def test_a_callback_agreed_on_a_callback_keeps_its_title(assistant, call_task):
+    first = timezone.now() + timedelta(hours=2)
+    services.followup_complete(
+        task=call_task, by=assistant, outcome=Outcome.CALLBACK, callback_at=first
+    )
+    callback = FollowUpTask.objects.get(callback_of=call_task)
+    services.followup_complete(
+        task=callback, by=assistant, outcome=Outcome.CALLBACK, callback_at=first + timedelta(days=1)
+    )
+    again = FollowUpTask.objects.get(callback_of=callback)
+    assert again.title == callback.title == "约定回电：术后电话随访"
+
+
+def test_the_queue_reads_the_callback_time_as_clinic_time(client, settings, assistant, call_task):
+    settings.TIME_ZONE = "UTC"  # the server's zone is not the clinic's
+    client.force_login(assistant)
+    agreed = (timezone.now() + timedelta(days=2)).astimezone(SH).replace(second=0, microsecond=0)
+    client.post(
+        f"/followups/tasks/{call_task.pk}/complete/",
+        {"outcome": "callback", "callback_at": agreed.strftime("%Y-%m-%dT%H:%M")},
+    )
+    assert FollowUpTask.objects.get(callback_of=call_task).due_at == agreed
