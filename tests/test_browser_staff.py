@@ -115,3 +115,24 @@ def test_bulk_selection_never_outlives_what_is_shown(page, assistant, clinic, ma
     screenshot(page, "workbench-bulk-cleared")
     assert list(chosen[0].tags.names()) == ["高血压"]
     assert not chosen[1].tags.exists()
+
+
+def test_the_patient_timeline_in_english(browser, live_server, assistant, make_patient):
+    from patients import services
+
+    patient = make_patient(name="魏博雨")
+    services.patient_set_stage(patient=patient, stage="booked", actor=assistant, reason="电话预约")
+    context = browser.new_context(
+        base_url=live_server.url, locale="en-US", viewport={"width": 1366, "height": 860}
+    )
+    page = context.new_page()
+    try:
+        login(page, assistant.username)
+        page.wait_for_url("**/workbench/")
+        page.goto(f"/patients/{patient.pk}/")
+        page.locator("#timeline li", has_text="Stage: Lead → Booked (电话预约)").wait_for()
+        assert page.locator("#timeline li", has_text="Patient record created").count() == 1
+        assert page.locator("#timeline li", has_text="阶段").count() == 0
+        screenshot(page, "timeline-english")
+    finally:
+        context.close()
