@@ -201,3 +201,13 @@ def test_the_settings_menu_links_the_staff_page_for_admins_only(client, admin_us
     assert 'href="/settings/staff/"' in client.get("/workbench/").content.decode()
     client.force_login(assistant)
     assert 'href="/settings/staff/"' not in client.get("/workbench/").content.decode()
+
+
+def test_an_admin_cannot_deactivate_themselves(client, admin_user):
+    client.force_login(admin_user)
+    member = admin_user.memberships.get()
+    response = client.post(f"/settings/staff/{member.pk}/deactivate/", {})
+    assert response.status_code == 400
+    assert "不能停用自己的账号" in response.content.decode()
+    admin_user.refresh_from_db()
+    assert admin_user.is_active
