@@ -58,6 +58,7 @@ def test_deactivation_lists_the_handover_in_the_browser(page, admin_user, doctor
     login(page, admin_user.username)
     page.wait_for_url("**/workbench/")
     page.goto(f"/settings/staff/{doctor.memberships.get().pk}/")
+    screenshot(page, "staff-detail")
     page.get_by_role("link", name="停用…").click()
     assert page.get_by_test_id("count-doctor").inner_text() == "1"
     page.get_by_label("交接给").select_option(label="孙医生")
