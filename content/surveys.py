@@ -20,12 +20,13 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from content.models import Survey, SurveyInvitation, SurveyScale
 from content.redline import emergency_notice_append, redline_ensure
 from crm.models import Membership
 from patients.models import Stage, TouchChannel, TouchKind
-from patients.services import touch_record
+from patients.services import touch_record, worded
 from wechat.models import DeliveryChannel
 from wechat.services import delivery_enqueue
 
@@ -139,7 +140,7 @@ def survey_invite(*, survey: Survey, patient, by=None) -> SurveyInvitation:
         kind=TouchKind.SURVEY,
         channel=TouchChannel.WECOM if invitation.delivery_id else TouchChannel.SYSTEM,
         actor=by,
-        summary=_("Survey sent: %(title)s") % {"title": survey.title},
+        summary=worded(gettext_noop("Survey sent: %(title)s"), title=survey.title),
         payload={"event": "sent", "survey_id": survey.pk, "invitation_id": invitation.pk},
         occurred_at=now,
     )
@@ -208,14 +209,15 @@ def survey_answer(
         invitation.save(update_fields=["score", "comment", "answered_at"])
         patient = invitation.patient
         ids = {"survey_id": survey.pk, "invitation_id": invitation.pk}
-        summary = _("Survey answered: %(score)s/%(scale)s") % {
-            "score": score,
-            "scale": survey.scale,
-        }
+        summary = worded(
+            gettext_noop("Survey answered: %(score)s/%(scale)s"), score=score, scale=survey.scale
+        )
+        if comment:
+            summary = worded(gettext_noop("%(entry)s %(comment)s"), entry=summary, comment=comment)
         touch_record(
             patient=patient,
             kind=TouchKind.SURVEY,
-            summary=f"{summary} {comment}".strip(),
+            summary=summary,
             payload={"event": "answered", "score": score, "scale": survey.scale, **ids},
         )
         if score <= LOW_SCORE[survey.scale]:
@@ -230,8 +232,13 @@ def _service_recovery(invitation, patient, score) -> None:
     touch_record(
         patient=patient,
         kind=TouchKind.FOLLOWUP,
-        summary=_("Low satisfaction score %(score)s/%(scale)s: please call the patient back.")
-        % {"score": score, "scale": survey.scale},
+        summary=worded(
+            gettext_noop(
+                "Low satisfaction score %(score)s/%(scale)s: please call the patient back."
+            ),
+            score=score,
+            scale=survey.scale,
+        ),
         payload={
             "event": "service_recovery_needed",
             "score": score,

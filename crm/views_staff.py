@@ -24,7 +24,9 @@ def _member(request, pk):
 @require_http_methods(["GET", "POST"])
 @clinic_member_required(roles=[Role.ADMIN])
 def staff_list(request):
-    form = StaffCreateForm(request.POST or None, clinic=request.clinic)
+    form = StaffCreateForm(
+        request.POST if request.method == "POST" else None, clinic=request.clinic
+    )
     if request.method == "POST" and form.is_valid():
         try:
             member = services.staff_create(

@@ -21,12 +21,13 @@ from django.db.models import CharField, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.models import Membership, Role
 from followups import clock
 from followups.models import FollowUpTask, ReminderState
 from patients.models import Patient, Stage, Touch, TouchKind, Ward
-from patients.timeline import touch_build
+from patients.timeline import touch_build, worded
 from wechat.models import Delivery, DeliveryChannel, WeComAccount
 from wechat.services import delivery_enqueue, delivery_enqueue_many
 
@@ -232,12 +233,14 @@ def patient_reminders_enqueue(*, now=None) -> dict:
                     }
                 )
                 if quiet:
-                    summary = _("Reminder held during quiet hours, to be sent at %(at)s: %(task)s")
+                    msgid = gettext_noop(
+                        "Reminder held during quiet hours, to be sent at %(at)s: %(task)s"
+                    )
                     at = f"{clock.local(send_at):%m-%d %H:%M}"
                     touches.append(
                         _followup_touch(
                             task,
-                            summary % {"at": at, "task": task.title},
+                            worded(msgid, at=at, task=task.title),
                             {"task_id": task.pk, "event": "reminder_deferred"},
                         )
                     )
@@ -246,8 +249,11 @@ def patient_reminders_enqueue(*, now=None) -> dict:
             touches.append(
                 _followup_touch(
                     task,
-                    _("Reminder not sent (%(reason)s): %(task)s")
-                    % {"reason": reason, "task": task.title},
+                    worded(
+                        gettext_noop("Reminder not sent (%(reason)s): %(task)s"),
+                        reason=reason,
+                        task=task.title,
+                    ),
                     {"task_id": task.pk, "event": "reminder_skipped", "reason": reason},
                 )
             )

@@ -37,7 +37,7 @@ def staff_deactivate(request, pk):
     member = get_for_clinic(
         Membership.objects.select_related("user", "clinic"), request.clinic, pk=pk
     )
-    form = DeactivateForm(request.POST or None, member=member)
+    form = DeactivateForm(request.POST if request.method == "POST" else None, member=member)
     work = handover_list(member)
     has_work = any(qs.exists() for qs in work.values())
     if request.method == "POST" and form.is_valid():

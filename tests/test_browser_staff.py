@@ -58,6 +58,7 @@ def test_deactivation_lists_the_handover_in_the_browser(page, admin_user, doctor
     login(page, admin_user.username)
     page.wait_for_url("**/workbench/")
     page.goto(f"/settings/staff/{doctor.memberships.get().pk}/")
+    screenshot(page, "staff-detail")
     page.get_by_role("link", name="停用…").click()
     assert page.get_by_test_id("count-doctor").inner_text() == "1"
     page.get_by_label("交接给").select_option(label="孙医生")
@@ -115,3 +116,24 @@ def test_bulk_selection_never_outlives_what_is_shown(page, assistant, clinic, ma
     screenshot(page, "workbench-bulk-cleared")
     assert list(chosen[0].tags.names()) == ["高血压"]
     assert not chosen[1].tags.exists()
+
+
+def test_the_patient_timeline_in_english(browser, live_server, assistant, make_patient):
+    from patients import services
+
+    patient = make_patient(name="魏博雨")
+    services.patient_set_stage(patient=patient, stage="booked", actor=assistant, reason="电话预约")
+    context = browser.new_context(
+        base_url=live_server.url, locale="en-US", viewport={"width": 1366, "height": 860}
+    )
+    page = context.new_page()
+    try:
+        login(page, assistant.username)
+        page.wait_for_url("**/workbench/")
+        page.goto(f"/patients/{patient.pk}/")
+        page.locator("#timeline li", has_text="Stage: Lead → Booked (电话预约)").wait_for()
+        assert page.locator("#timeline li", has_text="Patient record created").count() == 1
+        assert page.locator("#timeline li", has_text="阶段").count() == 0
+        screenshot(page, "timeline-english")
+    finally:
+        context.close()

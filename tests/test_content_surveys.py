@@ -42,6 +42,7 @@ def test_invite_enqueues_the_link_and_writes_the_sent_touch(
 ):
     invitation = services.survey_invite(survey=survey, patient=patient, by=assistant)
     touch = patient.touches.get(kind=TouchKind.SURVEY)
+    assert "msgid" in touch.payload.pop("wording")  # worded for each reader
     assert touch.payload == {
         "event": "sent",
         "survey_id": survey.pk,
@@ -71,6 +72,7 @@ def test_answer_goes_to_the_timeline_in_the_dashboard_shape(client, survey, pati
     response = client.post(path(invitation), {"score": "4", "comment": "医生很耐心"})
     assert response.status_code == 200
     answered = patient.touches.get(kind=TouchKind.SURVEY, payload__event="answered")
+    assert "msgid" in answered.payload.pop("wording")  # worded for each reader
     assert answered.payload == {
         "event": "answered",
         "score": 4,
@@ -135,6 +137,7 @@ def test_low_score_writes_the_service_recovery_entry(client, clinic, survey, pat
     invitation = services.survey_invite(survey=survey, patient=patient)
     client.post(path(invitation), {"score": "2", "comment": "等太久"})
     followup = patient.touches.get(kind=TouchKind.FOLLOWUP)
+    assert "msgid" in followup.payload.pop("wording")  # worded for each reader
     assert followup.payload == {
         "event": "service_recovery_needed",
         "score": 2,

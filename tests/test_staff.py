@@ -194,3 +194,20 @@ def test_a_role_must_be_chosen(client, admin_user):
     response = _add(client, role="")
     assert response.status_code == 400
     assert not Membership.objects.filter(user__username="newdoc").exists()
+
+
+def test_the_settings_menu_links_the_staff_page_for_admins_only(client, admin_user, assistant):
+    client.force_login(admin_user)
+    assert 'href="/settings/staff/"' in client.get("/workbench/").content.decode()
+    client.force_login(assistant)
+    assert 'href="/settings/staff/"' not in client.get("/workbench/").content.decode()
+
+
+def test_an_admin_cannot_deactivate_themselves(client, admin_user):
+    client.force_login(admin_user)
+    member = admin_user.memberships.get()
+    response = client.post(f"/settings/staff/{member.pk}/deactivate/", {})
+    assert response.status_code == 400
+    assert "不能停用自己的账号" in response.content.decode()
+    admin_user.refresh_from_db()
+    assert admin_user.is_active
