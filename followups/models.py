@@ -396,3 +396,12 @@ class TriggerCursor(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.last_touch_id}"
+
+
+# Appointments live in their own module; imported here so Django registers them.
+from followups.appointment_models import (  # noqa: E402, F401
+    Appointment,
+    AppointmentKind,
+    AppointmentReminder,
+    AppointmentStatus,
+)
