@@ -75,7 +75,8 @@ TEMPLATES = [
 
 @transaction.atomic
 def seed_clinic(*, clinic) -> int:
-    """Templates (once) and plans for some of the clinic's patients; returns plans started."""
+    """Templates (once), plans for some of the clinic's patients and a few appointments
+    (seed_appointments); returns plans started."""
     templates = {}
     for name, trigger, tag_name, visit_kind, steps in TEMPLATES:
         template = CarePlanTemplate.objects.filter(clinic=clinic, name=name).first()
@@ -114,6 +115,7 @@ def seed_clinic(*, clinic) -> int:
             anchor_date=today - timedelta(days=n % 5),
         )
         started += created
+    seed_appointments(clinic=clinic)
     return started
 
 
@@ -130,7 +132,8 @@ def seed_appointments(*, clinic) -> int:
     doctors = [m.user for m in clinic.memberships.filter(role=Role.DOCTOR).select_related("user")]
     if not doctors:
         return 0
-    patients = list(Patient.objects.filter(clinic=clinic).active().order_by("id")[40:56])
+    # The clinic's newest patients (the plans above take the oldest ones).
+    patients = list(Patient.objects.filter(clinic=clinic).active().order_by("-id")[:16])
     today = clock.local_today()
     kinds = list(AppointmentKind)
     made = 0

@@ -278,3 +278,47 @@ def test_no_show_rate_counts_due_appointments_and_leaves_cancelled_out(
     later = api(staff["doctor"]).get("/api/appointment-figures/", {"start": start, "end": end})
     assert later.json()["due"] == 3
     assert api(staff["nurse"]).get("/api/appointment-figures/").status_code == 403
+
+
+def test_the_page_lists_the_week_per_doctor_filters_and_links_each_patient(
+    client, staff, patient, make_patient
+):
+    second = make_staff(patient.clinic, Role.DOCTOR, "doctor-2")
+    other = make_patient(name="赵六")
+    a = services.appointment_book(patient=patient, doctor=staff["doctor"], start=day_at(1))
+    b = services.appointment_book(patient=other, doctor=second, start=day_at(2))
+    far = services.appointment_book(patient=other, doctor=second, start=day_at(9))
+    client.force_login(staff["assistant"])
+    page = client.get("/appointments/").content.decode()
+    assert (
+        f'data-testid="appointment-{a.pk}"' in page and f'data-testid="appointment-{b.pk}"' in page
+    )
+    assert f'data-testid="appointment-{far.pk}"' not in page  # past the week
+    assert f'href="/patients/{patient.pk}/"' in page and "a-doctor" in page and "doctor-2" in page
+    filtered = client.get("/appointments/", {"doctor": second.pk}).content.decode()
+    assert f'appointment-{a.pk}"' not in filtered and f'appointment-{b.pk}"' in filtered
+    later = client.get("/appointments/", {"day": day_at(8).date().isoformat()}).content.decode()
+    assert f'data-testid="appointment-{far.pk}"' in later
+    assert client.get("/appointments/", {"day": "not-a-day"}).status_code == 200
+
+
+def test_page_actions_change_the_appointment_and_say_why_when_refused(
+    client, staff, patient, outsider
+):
+    booked = services.appointment_book(patient=patient, doctor=staff["doctor"], start=day_at(1))
+    client.force_login(staff["assistant"])
+    refused = client.post(f"/appointments/{booked.pk}/no-show/", follow=True)
+    assert "尚未开始" in refused.content.decode()
+    empty = client.post(f"/appointments/{booked.pk}/cancel/", {"reason": ""}, follow=True)
+    assert "请填写取消预约的原因" in empty.content.decode()
+    booked.refresh_from_db()
+    assert booked.status == AppointmentStatus.BOOKED
+    done = client.post(f"/appointments/{booked.pk}/cancel/", {"reason": "出差"}, follow=True)
+    assert "已取消：李梅" in done.content.decode()
+    booked.refresh_from_db()
+    assert booked.status == AppointmentStatus.CANCELLED
+    client.force_login(outsider)
+    past = book_past(patient, staff["doctor"])
+    assert client.post(f"/appointments/{past.pk}/arrive/").status_code == 404
+    past.refresh_from_db()
+    assert past.status == AppointmentStatus.BOOKED
