@@ -116,3 +116,27 @@ def test_mark_a_no_show_and_find_the_call_in_the_queue(page, staff, make_patient
     screenshot(page, "appointment-no-show-queue")
     patient.refresh_from_db()
     assert patient.stage == Stage.BOOKED  # a no-show leaves the stage; the call books again
+
+
+def test_the_dashboard_shows_the_no_show_rate_with_its_definition(page, staff, make_patient):
+    def past(name, days):
+        start = clock.at(clock.local_today() - timedelta(days=days), clock.hhmm("10:00"))
+        return services.appointment_book(
+            patient=make_patient(name=name),
+            doctor=staff["doctor"],
+            start=start,
+            now=start - timedelta(days=3),
+        )
+
+    services.appointment_no_show(appointment=past("甲", 3))
+    services.appointment_arrive(appointment=past("乙", 3))
+    services.appointment_arrive(appointment=past("丙", 2))
+    services.appointment_cancel(appointment=past("丁", 2), reason="改期")  # left out
+    login(page, staff["doctor"].username)
+    page.wait_for_url("**/dashboard/")
+    page.wait_for_function("document.getElementById('kpi-noshow-sub').textContent !== ''")
+    assert page.get_by_test_id("kpi-noshow").inner_text() == "33.3%"
+    assert page.locator("#kpi-noshow-sub").inner_text() == "到期预约 3 个，爽约 1 个"
+    page.locator("#noshow-card summary").click()
+    assert page.get_by_text("被标记为爽约的比例").is_visible()
+    screenshot(page, "dashboard-no-show-rate")
