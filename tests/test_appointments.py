@@ -322,3 +322,23 @@ def test_page_actions_change_the_appointment_and_say_why_when_refused(
     assert client.post(f"/appointments/{past.pk}/arrive/").status_code == 404
     past.refresh_from_db()
     assert past.status == AppointmentStatus.BOOKED
+
+
+def test_a_template_preview_without_a_date_takes_the_next_appointment(api, staff, patient):
+    from content import services as content_services
+
+    template = content_services.message_template_save(
+        clinic=patient.clinic, name="复诊提醒", body="{姓名}，请于{复诊日期}复诊。"
+    )
+    client = api(staff["assistant"])
+    url = f"/api/message-templates/{template.pk}/preview/"
+    missing = client.post(url, {"patient": patient.pk}, format="json")
+    assert missing.status_code == 400 and "复诊日期" in str(missing.json())
+    appointment = services.appointment_book(
+        patient=patient, doctor=staff["doctor"], start=day_at(3)
+    )
+    response = client.post(url, {"patient": patient.pk}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["text"].startswith(
+        f"李梅，请于{clock.local(appointment.start).date():%Y年%m月%d日}复诊。"
+    )

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from content.services import message_template_save
 from followups import clock, services
 from followups.appointment_models import Appointment, AppointmentStatus
 from followups.models import FollowUpTask
@@ -55,6 +56,18 @@ def test_book_remind_and_mark_arrived(
     [appointment] = Appointment.objects.filter(patient=patient)
     assert appointment.doctor == staff["doctor"] and appointment.notes == "带上次的化验单"
     screenshot(page, "appointment-booked-patient-page")
+
+    # A message template with {复诊日期}: previewed with the appointment's day, no date chosen.
+    message_template_save(
+        clinic=patient.clinic, name="复诊提醒", body="{姓名}，请于{复诊日期}复诊。"
+    )
+    page.reload()
+    page.get_by_test_id("message-template").select_option(label="复诊提醒")
+    page.wait_for_function(
+        "document.getElementById('m-text').value.startsWith("
+        f"'周芳，请于{tomorrow:%Y年%m月%d日}复诊。')"
+    )
+    screenshot(page, "appointment-revisit-date-in-message")
 
     # The day before, the due scan puts the reminder in the outbox; the worker sends it once.
     noon = clock.at(clock.local_today(), clock.hhmm("12:00"))
