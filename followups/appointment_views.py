@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -53,6 +54,8 @@ def appointment_list(request):
 @require_POST
 @clinic_member_required(roles=[Role.ADMIN, Role.DOCTOR, Role.ASSISTANT, Role.NURSE])
 def appointment_change(request, pk, change):
+    if change not in ("arrive", "no-show", "cancel"):
+        raise Http404
     appointment = get_for_clinic(
         appointments.appointments_visible_to(request.membership), request.clinic, pk=pk
     )

@@ -24,8 +24,6 @@ from patients.services import patient_set_stage, touch_record, visit_record
 SLOT_MINUTES = 30
 # The page shows a day and the week after it.
 WEEK_DAYS = 7
-# A no-show's call-back task for the assistant is due this long after it is marked.
-NO_SHOW_CALL_DELAY = timedelta(hours=0)
 
 # What a visit recorded on arrival is called (Visit.Kind has no treatment: it is a revisit).
 VISIT_KIND = {
@@ -229,7 +227,7 @@ def appointment_no_show(*, appointment: Appointment, by=None) -> Appointment:
         action=Action.CALL,
         assignee=patient.assigned_assistant,
         role="" if patient.assigned_assistant_id else Role.ASSISTANT,
-        due_at=timezone.now() + NO_SHOW_CALL_DELAY,
+        due_at=timezone.now(),
     )
     touch_record(
         patient=patient,

@@ -317,8 +317,11 @@ def test_page_actions_change_the_appointment_and_say_why_when_refused(
     assert "已取消：李梅" in done.content.decode()
     booked.refresh_from_db()
     assert booked.status == AppointmentStatus.CANCELLED
-    client.force_login(outsider)
     past = book_past(patient, staff["doctor"])
+    assert client.post(f"/appointments/{past.pk}/delete/").status_code == 404
+    client.force_login(staff["operations"])
+    assert client.post(f"/appointments/{past.pk}/arrive/").status_code == 403
+    client.force_login(outsider)
     assert client.post(f"/appointments/{past.pk}/arrive/").status_code == 404
     past.refresh_from_db()
     assert past.status == AppointmentStatus.BOOKED
@@ -342,3 +345,14 @@ def test_a_template_preview_without_a_date_takes_the_next_appointment(api, staff
     assert response.json()["text"].startswith(
         f"李梅，请于{clock.local(appointment.start).date():%Y年%m月%d日}复诊。"
     )
+
+
+def test_operations_read_appointments_but_cannot_change_them(api, staff, patient):
+    appointment = book_past(patient, staff["doctor"])
+    client = api(staff["operations"])
+    assert client.get(LIST).json()["count"] == 1
+    assert client.post(f"{LIST}{appointment.pk}/no-show/").status_code == 403
+    data = {"patient": patient.pk, "doctor": staff["doctor"].pk, "start": day_at(2).isoformat()}
+    assert client.post(LIST, data, format="json").status_code == 403
+    appointment.refresh_from_db()
+    assert appointment.status == AppointmentStatus.BOOKED and Appointment.objects.count() == 1
