@@ -37,6 +37,8 @@ class AppointmentSerializer(serializers.ModelSerializer):
     patient = VisiblePatientField(queryset=Patient.objects.all())
     patient_name = serializers.CharField(source="patient.name", read_only=True)
     doctor = ClinicDoctorField()
+    # A time without an offset (the page's datetime-local input) is clinic wall-clock time.
+    start = serializers.DateTimeField(default_timezone=clock.clinic_tz())
     doctor_name = serializers.SerializerMethodField()
     kind = serializers.ChoiceField(choices=AppointmentKind.choices, default=AppointmentKind.REVISIT)
     kind_display = serializers.CharField(source="get_kind_display", read_only=True)

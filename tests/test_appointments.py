@@ -356,3 +356,18 @@ def test_operations_read_appointments_but_cannot_change_them(api, staff, patient
     assert client.post(LIST, data, format="json").status_code == 403
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.BOOKED and Appointment.objects.count() == 1
+
+
+def test_a_time_without_an_offset_is_clinic_time_whatever_the_servers_zone(
+    api, staff, patient, settings
+):
+    settings.TIME_ZONE = "UTC"
+    day = clock.local_today() + timedelta(days=2)
+    response = api(staff["assistant"]).post(
+        LIST,
+        {"patient": patient.pk, "doctor": staff["doctor"].pk, "start": f"{day}T09:30"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert Appointment.objects.get().start == clock.at(day, clock.hhmm("09:30"))
+    assert response.json()["start"] == f"{day}T09:30:00+08:00"
