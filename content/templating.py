@@ -10,6 +10,8 @@ from datetime import date
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
+from followups.appointments import appointment_next_date
+
 VARIABLES = ("姓名", "医生", "复诊日期", "诊所")
 # {anything} without braces or line breaks inside is a variable.
 VARIABLE_RE = re.compile(r"\{([^{}\n]{1,20})\}")
@@ -51,7 +53,8 @@ def doctor_name(patient) -> str:
 
 def patient_values(patient, extra: dict | None = None) -> dict[str, str]:
     """What each variable means for `patient`. {复诊日期} comes from the caller (a follow-up
-    knows the revisit date); `extra` may also override any other value."""
+    knows the revisit date) or else, in render, from the patient's next booked appointment;
+    `extra` may also override any other value."""
     values = {
         "姓名": patient.name,
         "医生": doctor_name(patient),
@@ -66,6 +69,9 @@ def patient_values(patient, extra: dict | None = None) -> dict[str, str]:
 def render(*, template_text: str, patient, extra: dict | None = None) -> str:
     """The text for `patient`; ValidationError naming an unknown or missing variable."""
     template_validate(text=template_text, field="template_text")
+    if "复诊日期" in template_variables(template_text) and not (extra or {}).get("复诊日期"):
+        # No date given: the patient's next booked appointment (followups), if any.
+        extra = {**(extra or {}), "复诊日期": appointment_next_date(patient=patient) or ""}
     values = patient_values(patient, extra)
     missing = [name for name in template_variables(template_text) if not values.get(name)]
     if missing:

@@ -198,7 +198,7 @@ PATIENT_MERGE_MOVERS = ["wechat.merge", "followups.merge", "content.merge"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareLoop API",
     "DESCRIPTION": "A clinic's own patient relationship system.",
-    "VERSION": "1.12.0",  # the last entry of the API changelog in README.md
+    "VERSION": "1.13.0",  # the last entry of the API changelog in README.md
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One name per choice set where several models' fields share a name ("status", "kind").
@@ -266,6 +266,9 @@ FOLLOWUPS_QUIET_HOURS = tuple(env_list("FOLLOWUPS_QUIET_HOURS", "21:00,08:00"))
 FOLLOWUPS_STAFF_HOURS = tuple(env_list("FOLLOWUPS_STAFF_HOURS", "08:00,20:00"))
 FOLLOWUPS_MORNING_DIGEST_AT = env("FOLLOWUPS_MORNING_DIGEST_AT", "08:30")
 FOLLOWUPS_DIGEST_SLOT_MINUTES = int(env("FOLLOWUPS_DIGEST_SLOT_MINUTES", "60"))
+# Appointments are booked within these clinic hours ("" for none); the reminder goes out the
+# day before, in the due scan.
+APPOINTMENT_HOURS = tuple(env_list("APPOINTMENT_HOURS", "08:00,20:00"))
 CELERY_BEAT_SCHEDULE["followups-due-scan"] = {
     "task": "followups.tasks.followups_due_scan",
     "schedule": 60.0,

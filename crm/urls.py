@@ -26,6 +26,7 @@ from followups.api import (
     FollowUpSettingsView,
     FollowUpTaskViewSet,
 )
+from followups.api_appointments import AppointmentFiguresView, AppointmentViewSet
 from followups.api_figures import FollowUpFiguresView
 from followups.views_handover import staff_deactivate
 from patients import views as patient_views
@@ -43,6 +44,7 @@ router.register("red-lines", RedLinePhraseViewSet, basename="redline")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("surveys", SurveyViewSet, basename="survey")
 router.register("followup-tasks", FollowUpTaskViewSet, basename="followuptask")
+router.register("appointments", AppointmentViewSet, basename="appointment")
 router.register("care-plan-templates", CarePlanTemplateViewSet, basename="careplantemplate")
 router.register("care-plans", CarePlanViewSet, basename="careplan")
 router.register("doctors", DoctorProfileViewSet, basename="doctorprofile")
@@ -63,6 +65,7 @@ api_urls = [
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
     path("followup-settings/", FollowUpSettingsView.as_view(), name="followup-settings"),
+    path("appointment-figures/", AppointmentFiguresView.as_view(), name="appointment-figures"),
     path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
@@ -82,6 +85,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("nurse/", followup_views.checklist, name="nurse_home"),
     path("followups/", include("followups.urls")),
+    path("appointments/", include("followups.appointment_urls")),
     path("operations/", doctor_views.operations_home, name="operations_home"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
     path("settings/staff/", views_staff.staff_list, name="staff_list"),

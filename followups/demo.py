@@ -75,7 +75,8 @@ TEMPLATES = [
 
 @transaction.atomic
 def seed_clinic(*, clinic) -> int:
-    """Templates (once) and plans for some of the clinic's patients; returns plans started."""
+    """Templates (once), plans for some of the clinic's patients and a few appointments
+    (seed_appointments); returns plans started."""
     templates = {}
     for name, trigger, tag_name, visit_kind, steps in TEMPLATES:
         template = CarePlanTemplate.objects.filter(clinic=clinic, name=name).first()
@@ -114,4 +115,44 @@ def seed_clinic(*, clinic) -> int:
             anchor_date=today - timedelta(days=n % 5),
         )
         started += created
+    seed_appointments(clinic=clinic)
     return started
+
+
+@transaction.atomic
+def seed_appointments(*, clinic) -> int:
+    """A few appointments (once): booked this week, arrived and no-shows in the past week.
+    Returns how many were made (0 when the clinic already has appointments)."""
+    from crm.models import Role
+    from followups.appointment_models import AppointmentKind
+    from followups.appointments import appointment_arrive, appointment_book, appointment_no_show
+
+    if clinic.appointments.exists():
+        return 0
+    doctors = [m.user for m in clinic.memberships.filter(role=Role.DOCTOR).select_related("user")]
+    if not doctors:
+        return 0
+    # The clinic's newest patients (the plans above take the oldest ones).
+    patients = list(Patient.objects.filter(clinic=clinic).active().order_by("-id")[:16])
+    today = clock.local_today()
+    kinds = list(AppointmentKind)
+    made = 0
+    for n, patient in enumerate(patients):
+        past = n >= 8
+        day = today - timedelta(days=1 + n % 6) if past else today + timedelta(days=1 + n % 6)
+        start = clock.at(day, clock.hhmm(f"{9 + n % 8:02d}:{30 if n % 2 else 0:02d}"))
+        appointment = appointment_book(
+            patient=patient,
+            doctor=doctors[n % len(doctors)],
+            start=start,
+            kind=kinds[n % len(kinds)],
+            notes="带上次的检查报告" if n % 3 == 0 else "",
+            # A past one is booked as it was, a week before its day.
+            now=start - timedelta(days=7),
+        )
+        if past and n % 3:
+            appointment_arrive(appointment=appointment)
+        elif past:
+            appointment_no_show(appointment=appointment)
+        made += 1
+    return made

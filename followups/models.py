@@ -480,3 +480,12 @@ class FollowUpSettings(models.Model):
 
     def __str__(self):
         return f"{self.clinic}"
+
+
+# Appointments live in their own module; imported here so Django registers them.
+from followups.appointment_models import (  # noqa: E402, F401
+    Appointment,
+    AppointmentKind,
+    AppointmentReminder,
+    AppointmentStatus,
+)

@@ -313,6 +313,7 @@ def team_digests_enqueue(*, now=None) -> int:
 
 def due_scan(*, now=None) -> dict:
     """The beat job's work, in order: triggers, then staff, team and patient reminders."""
+    from followups.appointment_reminders import appointment_reminders_enqueue
     from followups.triggers import triggers_scan
 
     now = now or timezone.now()
@@ -333,4 +334,11 @@ def due_scan(*, now=None) -> dict:
             if not any(batch.values()):
                 break
         team = team_digests_enqueue(now=now)
-    return {"triggers": triggers, "digests": digests, "team": team, **patients}
+        appointments = appointment_reminders_enqueue(now=now)
+    return {
+        "triggers": triggers,
+        "digests": digests,
+        "team": team,
+        **patients,
+        "appointment_reminders": appointments["enqueued"],
+    }

@@ -3,6 +3,13 @@
 The work lives in modules split by domain; this module is the door others use.
 """
 
+from followups.appointment_reminders import appointment_reminders_enqueue
+from followups.appointments import (
+    appointment_arrive,
+    appointment_book,
+    appointment_cancel,
+    appointment_no_show,
+)
 from followups.calls import call_reveal, followup_settings, followup_settings_update
 from followups.care_templates import steps_clean, template_create, template_update
 from followups.plans import (
@@ -26,6 +33,11 @@ from followups.results import reminder_results_poll
 from followups.triggers import triggers_scan
 
 __all__ = [
+    "appointment_arrive",
+    "appointment_book",
+    "appointment_cancel",
+    "appointment_no_show",
+    "appointment_reminders_enqueue",
     "BulkStart",
     "call_reveal",
     "checklist_tick",

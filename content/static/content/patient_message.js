@@ -46,10 +46,12 @@
     const template = templates.get(Number(select.value));
     const needsDate = !!template && template.body.includes("{复诊日期}");
     part("revisit").hidden = !needsDate;
-    if (!template || (needsDate && !revisit.value)) {
-      text.value = ""; // a template with {复诊日期} is previewed once the date is chosen
+    if (!template) {
+      text.value = "";
       return;
     }
+    // {复诊日期} without a chosen date: the server takes the patient's next booked appointment
+    // (or says there is none, and the date field is there to choose one).
     const body = { patient: Number(form.dataset.patient) };
     if (revisit.value && !part("revisit").hidden) body.revisit_date = revisit.value;
     try {

@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand
 
 from crm.models import Clinic
-from followups.demo import seed_clinic
+from followups.demo import seed_appointments, seed_clinic
 
 
 class Command(BaseCommand):
-    help = "Add follow-up templates and plans to the demo clinic. Safe to run twice."
+    help = "Add follow-up templates, plans and appointments to the demo clinic. Safe to run twice."
 
     def handle(self, *args, **options):
         clinic = Clinic.objects.filter(slug="demo").first()
@@ -14,3 +14,5 @@ class Command(BaseCommand):
             return
         started = seed_clinic(clinic=clinic)
         self.stdout.write(self.style.SUCCESS(f"Demo follow-ups loaded: {started} plans started."))
+        booked = seed_appointments(clinic=clinic)
+        self.stdout.write(self.style.SUCCESS(f"Demo appointments: {booked} added."))

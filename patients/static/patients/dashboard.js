@@ -58,6 +58,21 @@
     }
   }
 
+  /* The no-show rate, from the followups app's /api/appointment-figures/. */
+  async function loadNoShows(query, ticket) {
+    const own = new URLSearchParams();
+    for (const key of ["start", "end", "doctor"]) if (query.has(key)) own.set(key, query.get(key));
+    const card = document.getElementById("noshow-card").dataset;
+    try {
+      const f = await CL.api("/api/appointment-figures/?" + own.toString());
+      if (ticket !== latest) return;
+      if (!f.due) { set("noshow", "—", card.labelNone); return; }
+      set("noshow", CL.percent(f.no_show_rate), CL.fmt(card.labelSub, f));
+    } catch (error) {
+      if (ticket === latest) set("noshow", "—", CL.errorText(error));
+    }
+  }
+
   function renderSources(rows) {
     charts.sources.setOption({
       color: teal,
@@ -143,6 +158,7 @@
     const query = params();
     history.replaceState(null, "", location.pathname + (query.toString() ? "?" + query : ""));
     const followups = loadFollowups(query, ticket);
+    const noShows = loadNoShows(query, ticket);
     try {
       const d = await CL.api("/api/dashboard/?" + query.toString());
       if (ticket !== latest) return;
@@ -161,6 +177,7 @@
       if (ticket === latest) CL.status(statusLine, CL.errorText(error), "danger");
     }
     await followups;
+    await noShows;
   }
 
   function isoDate(date) {

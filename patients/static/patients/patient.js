@@ -68,10 +68,6 @@
     kind: "call", channel: "phone", outcome: data.get("outcome"), summary: data.get("summary") } }));
   onSubmit("note-form", (data) => CL.api(base + "timeline/", { method: "POST", body: {
     kind: "note", channel: data.get("channel"), summary: data.get("summary") } }));
-  onSubmit("revisit-form", async (data) => {
-    await CL.api(base + "book-revisit/", { method: "POST", body: { on: data.get("on"), note: data.get("note") } });
-    return true;
-  });
   onSubmit("stage-form", async (data) => {
     await CL.api(base + "stage/", { method: "POST", body: { stage: data.get("stage"), reason: data.get("reason") } });
     return true;
