@@ -221,6 +221,29 @@ class PatientViewSet(
     def get_queryset(self):
         return selectors.patients_for_list(self.request.membership)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description="The same key again answers the first call's patient (200).",
+            )
+        ],
+        responses={201: PatientSerializer, 200: PatientSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        # 201 for a new patient; 200 with the first call's patient for a repeated
+        # Idempotency-Key (a retry, a double click).
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        created = getattr(serializer, "created", True)
+        return Response(
+            serializer.data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
     def filter_queryset(self, queryset):
         # A detail action finds one patient by id in the clinic: building the list's FilterSet
         # and ordering for it cost a fifth of a patient page's time.

@@ -87,7 +87,8 @@ def test_api_create_with_the_same_idempotency_key_makes_one_patient(api, assista
     body = {"name": "钱多多"}
     first = client.post("/api/patients/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     second = client.post("/api/patients/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
-    assert first.status_code == 201 and second.json()["id"] == first.json()["id"]
+    assert first.status_code == 201 and second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
     assert Patient.objects.filter(clinic=clinic, name="钱多多").count() == 1
 
 

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from content.articles import article_create
 from content.models import ArticleView
@@ -212,3 +213,31 @@ def test_the_merge_api(api, assistant, staff, pair, other_clinic, make_patient, 
     assert merged.status_code == 200 and merged.json()["external_userid"] == "wm-zhang"
     duplicate.refresh_from_db()
     assert duplicate.merged_into_id == survivor.pk
+
+
+def test_rows_both_records_have_are_kept_once(clinic, pair, assistant):
+    """The same WeCom contact relation, the same care plan from the same day, the same
+    article: one row each on the survivor, none lost."""
+    survivor, duplicate = pair
+    template = post_op_template(clinic)
+    anchor = date(2026, 2, 1)
+    mine, _ = plan_start(patient=survivor, template=template, anchor_date=anchor)
+    theirs, _ = plan_start(patient=duplicate, template=template, anchor_date=anchor)
+    for patient in (survivor, duplicate):
+        ContactArrival.objects.create(clinic=clinic, patient=patient, staff_userid="wx-assistant")
+    ContactArrival.objects.filter(patient=survivor).update(
+        still_contact=False, left_at=timezone.now()
+    )
+    article = article_create(clinic=clinic, title="术后护理", body="正文")
+    ArticleView.objects.create(clinic=clinic, article=article, patient=survivor, opens=2)
+    ArticleView.objects.create(clinic=clinic, article=article, patient=duplicate, opens=3)
+
+    patient_merge(survivor=survivor, duplicate=duplicate, actor=assistant)
+
+    arrival = ContactArrival.objects.get()
+    assert arrival.patient_id == survivor.pk and arrival.still_contact is True
+    assert ArticleView.objects.get().opens == 5
+    assert CarePlan.objects.get(pk=mine.pk).patient_id == survivor.pk
+    twin = CarePlan.objects.get(pk=theirs.pk)
+    assert twin.patient_id == duplicate.pk and twin.status == "stopped"
+    assert not FollowUpTask.objects.filter(plan=twin, status="open").exists()
