@@ -196,13 +196,15 @@ def _results_record(delivery: Delivery, results: dict, *, default: str, now) -> 
         .filter(delivery=delivery, status=RecipientStatus.PENDING)
         .only("pk", "external_userid", "patient_id")
     )
-    touches = []
+    touches, by_status = [], {}
     with translation.override(settings.LANGUAGE_CODE):
         for row in rows:
-            row.status, row.updated_at = results.get(row.external_userid, default), now
+            row.status = results.get(row.external_userid, default)
+            by_status.setdefault(row.status, []).append(row.pk)
             if row.patient_id is not None:
                 touches.append(_touch(delivery, row))
-    DeliveryRecipient.objects.bulk_update(rows, ["status", "updated_at"], batch_size=1000)
+    for status, pks in by_status.items():  # one UPDATE per result, not a CASE per row
+        DeliveryRecipient.objects.filter(pk__in=pks).update(status=status, updated_at=now)
     Touch.objects.bulk_create(touches, batch_size=1000)
 
 
