@@ -79,18 +79,33 @@ def _local_day_start(at: datetime) -> datetime:
     return timezone.make_aware(datetime.combine(local.date(), time.min))
 
 
+# A customer WeCom reported as not reached does not count against their cap.
+NOT_REACHED = [
+    RecipientStatus.NOT_CONTACT,
+    RecipientStatus.DAILY_LIMIT,
+    RecipientStatus.UNCONFIRMED,
+    RecipientStatus.FAILED,
+]
+
+
 def _messages_since(since: datetime, until: datetime, campaign_id: int | None):
-    deliveries = Delivery.objects.filter(
-        patient_id=OuterRef("pk"),
-        channel=DeliveryChannel.CUSTOMER_MESSAGE,
-        status__in=LIVE_STATUSES,
-    ).annotate(at=Coalesce("sent_at", "next_attempt_at"))
-    deliveries = deliveries.filter(at__gte=since, at__lt=until)
+    """The patient's customer messages in [since, until): their recipient rows, as a
+    campaign's task carries many patients in one delivery."""
+    rows = (
+        DeliveryRecipient.objects.filter(
+            patient_id=OuterRef("pk"),
+            delivery__channel=DeliveryChannel.CUSTOMER_MESSAGE,
+            delivery__status__in=LIVE_STATUSES,
+        )
+        .exclude(status__in=NOT_REACHED)
+        .annotate(at=Coalesce("delivery__sent_at", "delivery__next_attempt_at"))
+    )
+    rows = rows.filter(at__gte=since, at__lt=until)
     if campaign_id is not None:
-        deliveries = deliveries.exclude(idempotency_key__startswith=f"campaign:{campaign_id}:")
+        rows = rows.exclude(delivery__idempotency_key__startswith=f"campaign:{campaign_id}:")
     return Coalesce(
         Subquery(
-            deliveries.order_by().values("patient_id").annotate(n=Count("pk")).values("n")[:1],
+            rows.order_by().values("patient_id").annotate(n=Count("pk")).values("n")[:1],
             output_field=IntegerField(),
         ),
         0,

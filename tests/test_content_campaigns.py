@@ -206,6 +206,9 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
     # Some patients had a message today already: 3 of the would-be eligible ones.
     already = [p for p in patients if kinds[patients.index(p) % 10] == "ok"][:3]
     for p in already:
+        # Contacts in WeCom, so their message counts (one WeCom reports as not reached
+        # would not count against the cap).
+        fake_wecom.add_contact(userid="zhuli-li", external_userid=p.external_userid)
         outbox.delivery_enqueue(
             clinic=clinic, key=f"followup:{p.pk}:msg", channel="customer_message",
             recipient=p.external_userid, sender="zhuli-li", body="复查提醒", patient=p,

@@ -322,3 +322,20 @@ def test_task_find_needs_the_same_sender_text_and_customers(
         )  # fmt: skip
     assert groupmsg.task_find(account, delivery, ["wmA"]) is None
     json.dumps(fake_wecom.state())  # the control state stays JSON
+
+
+def test_a_patient_of_a_campaign_task_has_had_todays_message(
+    clinic, staff, make_patient, wecom_staff, wecom_account, fake_wecom
+):
+    """The campaign's one delivery carries many patients: each counts against their own
+    daily cap through their recipient row, unless WeCom reported them not reached."""
+    reached = make_patient(name="甲", external_userid="wm1", assigned_assistant=staff["assistant"])
+    stranger = make_patient(name="乙", external_userid="wm2", assigned_assistant=staff["assistant"])
+    fake_wecom.add_contact(userid="wx-assistant", external_userid="wm1")
+    campaign = services.campaign_save(clinic=clinic, name="讲座", body="{诊所}讲座")
+    services.campaign_schedule(campaign=campaign)
+    services.campaign_start(campaign_id=campaign.pk)
+    send_all_due()
+    assert services.patient_message_check(patient=reached) == ("wx-assistant", "daily_cap")
+    # wm2 was in WeCom's fail_list: it received nothing, so it may still get a message.
+    assert services.patient_message_check(patient=stranger) == ("wx-assistant", "")
