@@ -192,7 +192,7 @@ API_TOKEN_RATE = env("API_TOKEN_RATE", "600/min")  # per token client
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareLoop API",
     "DESCRIPTION": "A clinic's own patient relationship system.",
-    "VERSION": "1.10.0",  # the last entry of the API changelog in README.md
+    "VERSION": "1.11.0",  # the last entry of the API changelog in README.md
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One name per choice set where several models' fields share a name ("status", "kind").
