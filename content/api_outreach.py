@@ -67,7 +67,7 @@ class CampaignRecipientSerializer(serializers.ModelSerializer):
     delivery_status = serializers.CharField(source="delivery.status", default=None)
     # What WeCom reports for this patient: pending (awaiting the staff member's
     # confirmation), delivered, not_contact, daily_limit, unconfirmed, failed.
-    result = serializers.CharField(default=None, read_only=True)
+    result = serializers.CharField(default=None, read_only=True, allow_null=True)
     result_display = serializers.SerializerMethodField()
 
     class Meta:

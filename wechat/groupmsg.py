@@ -86,7 +86,8 @@ def handed_over(deliveries: list[Delivery]) -> None:
                 DeliveryRecipient.objects.filter(
                     delivery=delivery, external_userid__in=failed
                 ).update(status=RecipientStatus.NOT_CONTACT, updated_at=now)
-            count = len(customers_of(delivery)) - len(failed)
+            total = getattr(delivery, "customer_count", None) or len(customers_of(delivery))
+            count = total - len(failed)
             if not delivery.sender or count <= 0:
                 continue
             notice = delivery.payload.get("notice")

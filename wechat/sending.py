@@ -174,6 +174,7 @@ def _transmit(delivery: Delivery, account) -> str:
         return transport.send_robot_message(account, text=delivery.body)
     if delivery.channel == DeliveryChannel.CUSTOMER_MESSAGE:
         userids = groupmsg.customers_of(delivery)
+        delivery.customer_count = len(userids)
         found = None
         if delivery.possible_duplicate:
             # An earlier call's worker died: WeCom may have the task. Look before resending.
