@@ -51,6 +51,13 @@ class MessageQueuedSerializer(serializers.Serializer):
     text = serializers.CharField()
     sender_name = serializers.CharField()
     created = serializers.BooleanField(help_text="false: this token had already sent it")
+    confirm_in_wecom = serializers.CharField(
+        help_text="what happens next: the sender confirms the message in WeCom"
+    )
+    result = serializers.CharField(
+        help_text="the patient's result as WeCom reports it: pending (awaiting the staff "
+        "member's confirmation), delivered, not_contact, daily_limit, unconfirmed, failed"
+    )
 
 
 class PatientMessageView(generics.GenericAPIView):
@@ -112,12 +119,20 @@ class PatientMessageView(generics.GenericAPIView):
             extra=extra,
             by=request.user,
         )
+        sender_name = self._sender_name(delivery.sender)
+        result = delivery.recipient_rows.values_list("status", flat=True).first()
         body = {
             "id": delivery.pk,
             "status": delivery.status,
             "status_display": delivery.get_status_display(),
             "text": delivery.body,
-            "sender_name": self._sender_name(delivery.sender),
+            "sender_name": sender_name,
             "created": created,
+            "confirm_in_wecom": _(
+                "WeCom sends it once %(sender)s confirms it in their WeCom client "
+                "(客户联系 → 群发助手); they get an app message about it."
+            )
+            % {"sender": sender_name},
+            "result": result or "pending",
         }
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

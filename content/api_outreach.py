@@ -1,6 +1,7 @@
 """The content API for what goes out to patients: campaigns, surveys, referral counts.
 Same pattern as content.api: every queryset starts from request.clinic; services do the work."""
 
+from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -13,6 +14,7 @@ from content.api import SENDERS, ServiceSaveMixin
 from content.models import Campaign, CampaignRecipient, Survey, SurveyInvitation
 from patients.api import VisiblePatientField
 from patients.selectors import patients_visible_to
+from wechat.models import DeliveryRecipient, RecipientStatus
 
 # Campaigns -------------------------------------------------------------------------------
 
@@ -63,6 +65,10 @@ class CampaignRecipientSerializer(serializers.ModelSerializer):
     patient_name = serializers.CharField(source="patient.name", read_only=True)
     reason_display = serializers.CharField(source="get_reason_display", read_only=True)
     delivery_status = serializers.CharField(source="delivery.status", default=None)
+    # What WeCom reports for this patient: pending (awaiting the staff member's
+    # confirmation), delivered, not_contact, daily_limit, unconfirmed, failed.
+    result = serializers.CharField(default=None, read_only=True, allow_null=True)
+    result_display = serializers.SerializerMethodField()
 
     class Meta:
         model = CampaignRecipient
@@ -74,8 +80,14 @@ class CampaignRecipientSerializer(serializers.ModelSerializer):
             "reason_display",
             "delivery",
             "delivery_status",
+            "result",
+            "result_display",
         ]
         read_only_fields = fields
+
+    def get_result_display(self, row) -> str | None:
+        result = getattr(row, "result", None)
+        return str(RecipientStatus(result).label) if result else None
 
 
 PREVIEW_RESPONSE = inline_serializer(
@@ -174,6 +186,13 @@ class CampaignViewSet(
         rows = (
             campaign.recipients.filter(patient__in=patients_visible_to(request.membership))
             .select_related("patient", "delivery")
+            .annotate(
+                result=Subquery(
+                    DeliveryRecipient.objects.filter(
+                        delivery_id=OuterRef("delivery_id"), patient_id=OuterRef("patient_id")
+                    ).values("status")[:1]
+                )
+            )
             .order_by("pk")
         )
         included = request.query_params.get("included")
@@ -184,7 +203,23 @@ class CampaignViewSet(
         return self.get_paginated_response(data)
 
     @extend_schema(
-        responses=inline_serializer("CampaignResults", {"included": serializers.IntegerField()})
+        responses=inline_serializer(
+            "CampaignResults",
+            {
+                "included": serializers.IntegerField(),
+                "excluded": serializers.IntegerField(),
+                "tasks": serializers.IntegerField(),
+                "results": inline_serializer(
+                    "CampaignResultCount",
+                    {
+                        "status": serializers.CharField(),
+                        "label": serializers.CharField(),
+                        "count": serializers.IntegerField(),
+                    },
+                    many=True,
+                ),
+            },
+        )
     )
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):

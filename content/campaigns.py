@@ -1,5 +1,12 @@
 """Mass messages (群发): a segment, a preview of who is reached and who is excluded and why,
-a schedule, and sending through the outbox — each patient at most once per campaign."""
+a schedule, and sending through the outbox — each patient at most once per campaign.
+
+WeCom sends a mass message as a task of one staff member (add_msg_template: one sender, up
+to 10,000 customers, one text) that the member confirms in their client. So a campaign is
+one customer message per sender (per 10,000 of their patients), not one per patient, and
+its text is the same for everyone: only {诊所} may be used in it. Its state is 等待员工确认
+until WeCom reports every task sent (or expired); each patient's result comes from WeCom.
+"""
 
 from datetime import datetime, time, timedelta
 
@@ -9,6 +16,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    Exists,
     IntegerField,
     OuterRef,
     Q,
@@ -31,11 +39,18 @@ from content.segments import segment_clean, segment_patients
 from content.templating import render, template_validate, template_variables
 from crm.models import Membership
 from patients.models import Stage
-from wechat.models import Delivery, DeliveryChannel, DeliveryStatus
-from wechat.services import delivery_enqueue
+from wechat.models import (
+    Delivery,
+    DeliveryChannel,
+    DeliveryRecipient,
+    DeliveryStatus,
+    RecipientStatus,
+)
+from wechat.services import MASS_MAX_RECIPIENTS, delivery_enqueue
 
-# {复诊日期} belongs to one patient's follow-up, not to a mass message.
-CAMPAIGN_VARIABLES = ("姓名", "医生", "诊所")
+# A WeCom mass message has one text for all of a sender's customers: nothing personal.
+CAMPAIGN_VARIABLES = ("诊所",)
+PERSONAL_VARIABLES = ("姓名", "医生", "复诊日期")
 BATCH = 500
 # Deliveries that count against WeCom's per-customer cap: on their way or sent.
 LIVE_STATUSES = [
@@ -46,8 +61,9 @@ LIVE_STATUSES = [
 ]
 
 
-def campaign_key(campaign_id: int, patient_id: int) -> str:
-    return f"campaign:{campaign_id}:{patient_id}"
+def campaign_key(campaign_id: int, sender: str, chunk: int = 0) -> str:
+    """One customer message per sender and 10,000 of their patients."""
+    return f"campaign:{campaign_id}:{sender}:{chunk}"
 
 
 def _staff_wecom_userid(field: str):
@@ -63,18 +79,33 @@ def _local_day_start(at: datetime) -> datetime:
     return timezone.make_aware(datetime.combine(local.date(), time.min))
 
 
+# A customer WeCom reported as not reached does not count against their cap.
+NOT_REACHED = [
+    RecipientStatus.NOT_CONTACT,
+    RecipientStatus.DAILY_LIMIT,
+    RecipientStatus.UNCONFIRMED,
+    RecipientStatus.FAILED,
+]
+
+
 def _messages_since(since: datetime, until: datetime, campaign_id: int | None):
-    deliveries = Delivery.objects.filter(
-        patient_id=OuterRef("pk"),
-        channel=DeliveryChannel.CUSTOMER_MESSAGE,
-        status__in=LIVE_STATUSES,
-    ).annotate(at=Coalesce("sent_at", "next_attempt_at"))
-    deliveries = deliveries.filter(at__gte=since, at__lt=until)
+    """The patient's customer messages in [since, until): their recipient rows, as a
+    campaign's task carries many patients in one delivery."""
+    rows = (
+        DeliveryRecipient.objects.filter(
+            patient_id=OuterRef("pk"),
+            delivery__channel=DeliveryChannel.CUSTOMER_MESSAGE,
+            delivery__status__in=LIVE_STATUSES,
+        )
+        .exclude(status__in=NOT_REACHED)
+        .annotate(at=Coalesce("delivery__sent_at", "delivery__next_attempt_at"))
+    )
+    rows = rows.filter(at__gte=since, at__lt=until)
     if campaign_id is not None:
-        deliveries = deliveries.exclude(idempotency_key__startswith=f"campaign:{campaign_id}:")
+        rows = rows.exclude(delivery__idempotency_key__startswith=f"campaign:{campaign_id}:")
     return Coalesce(
         Subquery(
-            deliveries.order_by().values("patient_id").annotate(n=Count("pk")).values("n")[:1],
+            rows.order_by().values("patient_id").annotate(n=Count("pk")).values("n")[:1],
             output_field=IntegerField(),
         ),
         0,
@@ -165,6 +196,20 @@ def campaign_preview(*, clinic, segment: dict, body: str = "", at=None) -> dict:
 
 def _check_body(*, clinic, body: str) -> str:
     body = (body or "").strip()
+    personal = [name for name in template_variables(body) if name in PERSONAL_VARIABLES]
+    if personal:
+        raise ValidationError(
+            {
+                "body": [
+                    _(
+                        "A mass message has the same text for all customers of a staff member "
+                        "in WeCom, so %(names)s cannot be used in it. Remove it, or send a "
+                        "single message to the patient instead."
+                    )
+                    % {"names": "、".join(f"{{{n}}}" for n in personal)}
+                ]
+            }
+        )
     template_validate(text=body, allowed=CAMPAIGN_VARIABLES)
     redline_ensure(clinic=clinic, text=body)
     return body
@@ -246,10 +291,28 @@ def campaigns_due_ids(*, now=None) -> list[int]:
     )
 
 
+def campaigns_settle(*, now=None) -> int:
+    """Campaigns awaiting confirmation whose every patient has a final result from WeCom
+    (delivered, not a contact, daily limit, not confirmed, failed) become sent."""
+    now = now or timezone.now()
+    waiting = DeliveryRecipient.objects.filter(
+        delivery_id=OuterRef("recipients__delivery_id"), status=RecipientStatus.PENDING
+    )
+    unsent = Campaign.objects.filter(
+        status=CampaignStatus.AWAITING, recipients__delivery__isnull=False
+    ).filter(Exists(waiting))
+    return (
+        Campaign.objects.filter(status=CampaignStatus.AWAITING)
+        .exclude(pk__in=unsent.values("pk"))
+        .update(status=CampaignStatus.SENT, finished_at=now)
+    )
+
+
 def campaign_start(*, campaign_id: int, now=None) -> str:
-    """Put the campaign's messages in the outbox, a batch per transaction. Safe to run
-    again, and concurrently: the campaign row is locked per batch, each patient gets one
-    CampaignRecipient row (unique) and one delivery (its key names campaign and patient)."""
+    """Record who is messaged and who is excluded, a batch per transaction, then put one
+    customer message per sender (and 10,000 patients) in the outbox. Safe to run again,
+    and concurrently: the campaign row is locked per batch, each patient gets one
+    CampaignRecipient row (unique), each sender's chunk one delivery (its key names it)."""
     now = now or timezone.now()
     while True:
         with transaction.atomic():
@@ -266,13 +329,14 @@ def campaign_start(*, campaign_id: int, now=None) -> str:
                 campaign.save(update_fields=["status", "started_at"])
             if campaign.status != CampaignStatus.SENDING:
                 return "not-due"
-            done = _send_batch(campaign, now)
+            done = _record_batch(campaign, now)
             if done:
-                _finish(campaign)
-                return "sent"
+                _enqueue_tasks(campaign)
+                _queued(campaign)
+                return "queued"
 
 
-def _send_batch(campaign: Campaign, now) -> bool:
+def _record_batch(campaign: Campaign, now) -> bool:
     """The next patients of the segment without a recipient row; True when none are left."""
     clinic = campaign.clinic
     pending = segment_patients(clinic=clinic, segment=campaign.segment).exclude(
@@ -280,71 +344,111 @@ def _send_batch(campaign: Campaign, now) -> bool:
     )
     audience = annotate_audience(
         pending.order_by("pk"), clinic=clinic, body=campaign.body, at=now, campaign_id=campaign.pk
-    ).select_related("clinic", "assigned_doctor")[:BATCH]
-    rows = list(audience)
+    )[:BATCH]
+    rows = list(audience.values_list("pk", "exclusion", "sender"))
     if not rows:
         return True
-    recipients = []
-    for patient in rows:
-        delivery = None
-        if not patient.exclusion:
-            text = render(template_text=campaign.body, patient=patient)
-            delivery, _created = delivery_enqueue(
-                clinic=clinic,
-                key=campaign_key(campaign.pk, patient.pk),
-                channel=DeliveryChannel.CUSTOMER_MESSAGE,
-                recipient=patient.external_userid,
-                sender=patient.sender,
-                body=emergency_notice_append(clinic=clinic, text=text),
-                patient=patient,
-                payload={"campaign_id": campaign.pk},
-            )
-        recipients.append(
+    CampaignRecipient.objects.bulk_create(
+        [
             CampaignRecipient(
                 clinic=clinic,
                 campaign=campaign,
-                patient=patient,
-                included=not patient.exclusion,
-                reason=patient.exclusion,
-                delivery=delivery,
+                patient_id=patient_id,
+                included=not exclusion,
+                reason=exclusion,
+                sender="" if exclusion else sender,
             )
-        )
-    CampaignRecipient.objects.bulk_create(recipients)
+            for patient_id, exclusion, sender in rows
+        ]
+    )
     return False
 
 
-def _finish(campaign: Campaign) -> None:
+def campaign_text(campaign: Campaign, patient) -> str:
+    """The one text of the campaign's WeCom tasks ({诊所} filled), with the 120 notice."""
+    text = render(template_text=campaign.body, patient=patient)
+    return emergency_notice_append(clinic=campaign.clinic, text=text)
+
+
+def _enqueue_tasks(campaign: Campaign) -> None:
+    """One customer message per sender and chunk of 10,000 of the messaged patients."""
+    clinic = campaign.clinic
+    rows = list(
+        campaign.recipients.filter(included=True, delivery__isnull=True)
+        .select_related("patient__clinic")
+        .order_by("sender", "patient_id")
+    )
+    if not rows:
+        return
+    body = campaign_text(campaign, rows[0].patient)
+    by_sender: dict[str, list] = {}
+    for row in rows:
+        by_sender.setdefault(row.sender, []).append(row)
+    for sender, mine in by_sender.items():
+        for chunk, first in enumerate(range(0, len(mine), MASS_MAX_RECIPIENTS)):
+            part = mine[first : first + MASS_MAX_RECIPIENTS]
+            delivery, _created = delivery_enqueue(
+                clinic=clinic,
+                key=campaign_key(campaign.pk, sender, chunk),
+                channel=DeliveryChannel.CUSTOMER_MESSAGE,
+                recipient="",
+                sender=sender,
+                body=body,
+                customers=[(row.patient_id, row.patient.external_userid) for row in part],
+                payload={
+                    "campaign_id": campaign.pk,
+                    "notice": _("campaign “%(name)s”") % {"name": campaign.name},
+                },
+            )
+            CampaignRecipient.objects.filter(pk__in=[row.pk for row in part]).update(
+                delivery=delivery
+            )
+
+
+def _queued(campaign: Campaign) -> None:
     counts = dict(
         campaign.recipients.values_list("included")
         .annotate(n=Count("pk"))
         .values_list("included", "n")
     )
-    campaign.status, campaign.finished_at = CampaignStatus.SENT, timezone.now()
-    campaign.included_count, campaign.excluded_count = counts.get(True, 0), counts.get(False, 0)
+    included = counts.get(True, 0)
+    # Nobody to message: nothing to confirm, the campaign is done.
+    campaign.status = CampaignStatus.AWAITING if included else CampaignStatus.SENT
+    campaign.finished_at = None if included else timezone.now()
+    campaign.included_count, campaign.excluded_count = included, counts.get(False, 0)
     campaign.save(update_fields=["status", "finished_at", "included_count", "excluded_count"])
 
 
 def campaign_results(*, campaign: Campaign) -> dict:
-    """Messaged and excluded per reason, from the recipient rows, and delivery outcomes."""
+    """Messaged and excluded per reason, from the recipient rows; the WeCom tasks (one per
+    sender and chunk) and each messaged patient's result as WeCom reports it."""
     reasons = dict(
         campaign.recipients.filter(included=False)
         .values_list("reason")
         .annotate(n=Count("pk"))
         .values_list("reason", "n")
     )
-    outcomes = dict(
-        campaign.recipients.filter(included=True)
-        .values_list("delivery__status")
+    included = campaign.recipients.filter(included=True)
+    tasks = Delivery.objects.filter(pk__in=included.values("delivery_id"))
+    outcomes = dict(tasks.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    counts = dict(
+        DeliveryRecipient.objects.filter(delivery__in=tasks)
+        .values_list("status")
         .annotate(n=Count("pk"))
-        .values_list("delivery__status", "n")
+        .values_list("status", "n")
     )
     return {
-        "included": sum(outcomes.values()),
+        "included": included.count(),
         "excluded": sum(reasons.values()),
         "reasons": [
             {"reason": r.value, "label": str(r.label), "count": reasons[r.value]}
             for r in ExclusionReason
             if reasons.get(r.value)
         ],
+        "tasks": sum(outcomes.values()),
         "deliveries": outcomes,
+        "results": [
+            {"status": s.value, "label": str(s.label), "count": counts.get(s.value, 0)}
+            for s in RecipientStatus
+        ],
     }

@@ -61,7 +61,7 @@ def seed_clinic(*, clinic, author) -> None:
         clinic=clinic,
         name="术后一个月复查提醒",
         by=author,
-        body="{姓名}您好，术后一个月请记得来{诊所}复查，可回复本消息预约时间。",
+        body="您好，术后一个月请记得来{诊所}复查，可回复本消息预约时间。",
         segment={"stage": ["after_visit"]},
     )
     tomorrow = timezone.localdate() + timedelta(days=1)
@@ -74,6 +74,6 @@ def seed_clinic(*, clinic, author) -> None:
         clinic=clinic,
         name="肺结节患者复查季",
         by=author,
-        body="{姓名}您好，肺结节患者建议每 6～12 个月复查一次胸部 CT，可回复本消息预约。",
+        body="您好，肺结节患者建议每 6～12 个月复查一次胸部 CT，可回复本消息预约。",
         segment={"stage": ["maintained"]},
     )

@@ -104,5 +104,9 @@ def patient_message_send(
         sender=sender,
         body=body,
         patient=patient,
-        payload={"template_id": template.pk, "by": getattr(by, "pk", None)},
+        payload={
+            "template_id": template.pk,
+            "by": getattr(by, "pk", None),
+            "notice": _("a message to %(patient)s") % {"patient": patient.name},
+        },
     )

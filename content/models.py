@@ -169,6 +169,8 @@ class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
     SCHEDULED = "scheduled", _("Scheduled")
     SENDING = "sending", _("Sending")
+    # Handed to WeCom as one mass-message task per sender, until WeCom reports them sent.
+    AWAITING = "awaiting", _("Awaiting staff confirmation")
     SENT = "sent", _("Sent")
     CANCELED = "canceled", _("Canceled")
 
@@ -241,6 +243,9 @@ class CampaignRecipient(models.Model):
     reason = models.CharField(
         _("reason"), max_length=20, choices=ExclusionReason.choices, blank=True
     )
+    # The staff member whose mass-message task carries this patient (WeCom userid).
+    sender = models.CharField(_("sender"), max_length=64, blank=True)
+    # The sender's task (one delivery for up to 10,000 patients), once it is in the outbox.
     delivery = models.ForeignKey(
         "wechat.Delivery", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -21,6 +21,7 @@ from content.campaigns import (  # noqa: F401
     campaign_schedule,
     campaign_start,
     campaigns_due_ids,
+    campaigns_settle,
 )
 from content.messages import patient_message_check, patient_message_send  # noqa: F401
 from content.redline import (  # noqa: F401

@@ -12,9 +12,11 @@ def campaign_start_task(campaign_id: int) -> str:
 
 @shared_task(ignore_result=True)
 def campaigns_scan() -> int:
-    """Beat: start every campaign whose time has come (and finish interrupted ones). The
-    database says what is due; no ETA tasks."""
+    """Beat: start every campaign whose time has come (and finish interrupted ones), and mark
+    sent those whose every patient has WeCom's final result. The database says what is
+    due; no ETA tasks."""
     due = campaigns.campaigns_due_ids()
     for campaign_id in due:
         campaign_start_task.delay(campaign_id)
+    campaigns.campaigns_settle()
     return len(due)

@@ -28,6 +28,7 @@ from content.models import (
 from crm.forms import form_add_service_errors
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
+from wechat.demo import demo_enabled
 
 EDITORS = (Role.ADMIN, Role.OPERATIONS)
 SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)
@@ -202,6 +203,11 @@ def campaign(request, pk):
         )
     else:
         context["results"] = services.campaign_results(campaign=campaign)
+    if campaign.status == CampaignStatus.AWAITING and demo_enabled():
+        # The demo's fake WeCom: each sender's "confirm in WeCom", one click.
+        context["demo_senders"] = sorted(
+            set(campaign.recipients.filter(included=True).values_list("sender", flat=True))
+        )
     return _page(request, "content/campaigns_detail.html", section="campaigns", **context)
 
 

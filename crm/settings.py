@@ -198,7 +198,7 @@ PATIENT_MERGE_MOVERS = ["wechat.merge", "followups.merge", "content.merge"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareLoop API",
     "DESCRIPTION": "A clinic's own patient relationship system.",
-    "VERSION": "1.13.0",  # the last entry of the API changelog in README.md
+    "VERSION": "1.14.0",  # the last entry of the API changelog in README.md
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One name per choice set where several models' fields share a name ("status", "kind").
@@ -248,6 +248,16 @@ WECOM_RETRY_DELAYS = tuple(float(s) for s in env_list("WECOM_RETRY_DELAYS", "30,
 WECOM_MAX_ATTEMPTS = int(env("WECOM_MAX_ATTEMPTS", "10"))
 WECOM_PACING = float(env("WECOM_PACING", "0.8"))  # share of each WeCom limit we use
 CELERY_BEAT_SCHEDULE["deliveries-scan"] = {"task": "wechat.tasks.deliveries_scan", "schedule": 10.0}
+# Customer messages are WeCom mass-message tasks the staff member confirms in their client:
+# their results are polled every minute; an unconfirmed task is reminded every
+# WECOM_MASS_REMIND_AFTER seconds (WeCom allows three a day) and expires (cancelled in WeCom,
+# its customers 未确认) after WECOM_MASS_CONFIRM_WITHIN seconds.
+WECOM_MASS_REMIND_AFTER = int(env("WECOM_MASS_REMIND_AFTER", "7200"))
+WECOM_MASS_CONFIRM_WITHIN = int(env("WECOM_MASS_CONFIRM_WITHIN", "86400"))
+CELERY_BEAT_SCHEDULE["customer-results-poll"] = {
+    "task": "wechat.tasks.customer_results_poll",
+    "schedule": 60.0,
+}
 CELERY_BEAT_SCHEDULE["campaigns-scan"] = {"task": "content.tasks.campaigns_scan", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["callbacks-scan"] = {"task": "wechat.tasks.callbacks_scan", "schedule": 10.0}
 CELERY_BEAT_SCHEDULE["wecom-contacts-sync"] = {

@@ -9,9 +9,10 @@ lines with the phrases read once.
   week; due = posts not yet published dated today to Sunday; overdue = posts not yet published
   dated before today (any week: a forgotten post stays overdue until it is published, moved or
   deleted). Posts without a date are ideas, not on the calendar.
-- Campaigns: scheduled, sending, and sent in the last 7 days, each with its recipient rows so far
-  (processed), those messaged, and their deliveries: delivered (sent), on the way (pending,
-  sending, failed and retrying) and not delivered (gave up, skipped, too late).
+- Campaigns: scheduled, sending, awaiting the staff's confirmation in WeCom, and sent in the
+  last 7 days, each with its recipient rows so far (processed), those messaged, and what WeCom
+  reports per patient: delivered, on the way (not yet handed over, or awaiting confirmation)
+  and not delivered (not a contact, daily limit, not confirmed, failed).
 - Articles: drafts and articles in review; blocked = their title or text hits a red line, so
   they cannot be published until it is rewritten.
 - Onboarding: doctors not yet verified (licence photo, registry check unless an army hospital)
@@ -29,17 +30,17 @@ from content.models import Article, ArticleStatus, Campaign, CampaignStatus
 from content.services import redline_checker
 from crm.models import Clinic, Membership
 from doctors.models import DoctorProfile, Post, PostStatus
-from wechat.models import DeliveryStatus
+from wechat.models import DeliveryRecipient, RecipientStatus
 
 POST_ROWS = 100
 ARTICLE_ROWS = 50
 CAMPAIGN_DAYS = 7
-ON_THE_WAY = [
-    DeliveryStatus.PENDING,
-    DeliveryStatus.SENDING,
-    DeliveryStatus.FAILED,
+NOT_DELIVERED = [
+    RecipientStatus.NOT_CONTACT,
+    RecipientStatus.DAILY_LIMIT,
+    RecipientStatus.UNCONFIRMED,
+    RecipientStatus.FAILED,
 ]
-NOT_DELIVERED = [DeliveryStatus.DEAD, DeliveryStatus.SKIPPED, DeliveryStatus.MISSED]
 
 
 @dataclass
@@ -123,23 +124,35 @@ def _week(*, clinic: Clinic, profiles: list[DoctorProfile], today: date, names: 
 
 
 def _campaigns(*, clinic: Clinic, now) -> list[Campaign]:
-    live = Q(status__in=[CampaignStatus.SCHEDULED, CampaignStatus.SENDING])
+    live = Q(status__in=[CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.AWAITING])
     recent = Q(status=CampaignStatus.SENT, finished_at__gte=now - timedelta(days=CAMPAIGN_DAYS))
-    status = "recipients__delivery__status"
     rows = (
         Campaign.objects.filter(clinic=clinic)
         .filter(live | recent)
         .annotate(
             processed=Count("recipients"),
             messaged=Count("recipients", filter=Q(recipients__included=True)),
-            delivered=Count("recipients", filter=Q(**{status: DeliveryStatus.SENT})),
-            on_the_way=Count("recipients", filter=Q(**{f"{status}__in": ON_THE_WAY})),
-            undelivered=Count("recipients", filter=Q(**{f"{status}__in": NOT_DELIVERED})),
         )
         .order_by("send_at", "id")
     )
     rows = list(rows)
+    # WeCom's results per patient: one query over the campaigns' tasks (a task is one
+    # sender's customer message, so its results belong to its campaign).
+    results = (
+        DeliveryRecipient.objects.filter(
+            delivery__payload__campaign_id__in=[row.pk for row in rows]
+        )
+        .values_list("delivery__payload__campaign_id", "status")
+        .annotate(n=Count("pk"))
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for campaign_id, status, n in results:
+        counts.setdefault(int(campaign_id), {})[status] = n
     for row in rows:
+        mine = counts.get(row.pk, {})
+        row.delivered = mine.get(RecipientStatus.DELIVERED, 0)
+        row.undelivered = sum(mine.get(status, 0) for status in NOT_DELIVERED)
+        row.on_the_way = row.messaged - row.delivered - row.undelivered
         row.percent = round(100 * row.delivered / row.messaged) if row.messaged else 0
     return rows
 

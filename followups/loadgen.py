@@ -155,9 +155,9 @@ def generate_followups(*, clinic, seed=1, due_at_nine=0, now=None) -> FollowupSt
     userids = dict(Membership.objects.filter(clinic=clinic).values_list("user_id", "wecom_userid"))
     ids = Ids(CarePlan, FollowUpTask, Delivery)
     stats = FollowupStats()
-    plans = Copier(CarePlan._meta.db_table, PLAN_COLUMNS)
-    tasks = Copier(FollowUpTask._meta.db_table, TASK_COLUMNS)
-    deliveries = Copier(Delivery._meta.db_table, DELIVERY_COLUMNS)
+    plans = Copier(CarePlan, PLAN_COLUMNS)
+    tasks = Copier(FollowUpTask, TASK_COLUMNS)
+    deliveries = Copier(Delivery, DELIVERY_COLUMNS)
 
     def message(text, row, day):
         _pid, name, doctor, *_rest = row

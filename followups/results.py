@@ -1,8 +1,8 @@
-"""Poll WeCom for what became of patient reminders and record it on the timeline.
+"""Record on the timeline what became of patient reminders.
 
 A customer message is sent by WeCom only once the staff member confirms it in their
-client, so "sent" in the outbox means "handed to WeCom"; the send result tells whether
-the patient got it.
+client, so "sent" in the outbox means "handed to WeCom". The outbox's results poll
+(wechat.groupmsg, the one code that asks WeCom) sets each customer's result; this reads it.
 """
 
 from django.db import transaction
@@ -10,14 +10,20 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from followups.models import FollowUpTask, ReminderState
-from followups.wecom_results import SEND_STATUS, groupmsg_send_result
 from patients.models import TouchChannel, TouchKind
 from patients.services import touch_record
-from wechat.models import Delivery, DeliveryStatus
-from wechat.transport import WeComError
+from wechat.models import Delivery, DeliveryRecipient, DeliveryStatus, RecipientStatus
 
 BATCH = 500
 FINAL_DELIVERY = {DeliveryStatus.DEAD, DeliveryStatus.SKIPPED, DeliveryStatus.MISSED}
+# The customer's result, in the words reminder_result has always used.
+RESULT = {
+    RecipientStatus.DELIVERED: "sent",
+    RecipientStatus.NOT_CONTACT: "not_a_contact",
+    RecipientStatus.DAILY_LIMIT: "limit_reached",
+    RecipientStatus.UNCONFIRMED: "unconfirmed",
+    RecipientStatus.FAILED: "failed",
+}
 
 
 def reminder_results_poll(*, batch: int = BATCH) -> dict:
@@ -42,18 +48,13 @@ def reminder_results_poll(*, batch: int = BATCH) -> dict:
             if delivery.status != DeliveryStatus.SENT or not delivery.provider_message_id:
                 counts["waiting"] += 1
                 continue
-            try:
-                rows = groupmsg_send_result(
-                    task.clinic.wecom_account,
-                    msgid=delivery.provider_message_id,
-                    sender=delivery.sender,
-                )
-            except WeComError:
-                counts["errors"] += 1
-                continue
-            row = next((r for r in rows if r.get("external_userid") == delivery.recipient), None)
-            status = SEND_STATUS.get(row.get("status") if row else 0, "unconfirmed")
-            if status == "unconfirmed":
+            row = (
+                DeliveryRecipient.objects.filter(delivery=delivery)
+                .values_list("status", flat=True)
+                .first()
+            )
+            status = RESULT.get(row)
+            if status is None:
                 counts["waiting"] += 1
                 continue
             with transaction.atomic():

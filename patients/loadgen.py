@@ -87,7 +87,7 @@ def generate_patients(
     patient_id = stats.first_patient_id = ids.ids[Patient]
     copiers = {
         "patient": Copier(
-            Patient._meta.db_table,
+            Patient,
             [
                 "id",
                 "clinic_id",
@@ -115,11 +115,9 @@ def generate_patients(
                 "tag_ids",
             ],
         ),
-        "tagged": Copier(
-            TaggedPatient._meta.db_table, ["id", "content_object_id", "tag_id", "created_at"]
-        ),
+        "tagged": Copier(TaggedPatient, ["id", "content_object_id", "tag_id", "created_at"]),
         "transition": Copier(
-            StageTransition._meta.db_table,
+            StageTransition,
             [
                 "id",
                 "clinic_id",
@@ -132,7 +130,7 @@ def generate_patients(
             ],
         ),
         "visit": Copier(
-            Visit._meta.db_table,
+            Visit,
             [
                 "id",
                 "clinic_id",
@@ -146,7 +144,7 @@ def generate_patients(
             ],
         ),
         "touch": Copier(
-            Touch._meta.db_table,
+            Touch,
             [
                 "id",
                 "clinic_id",

@@ -4,23 +4,43 @@ related rows can point at each other before they exist, and sequences move past 
 
 import csv
 import io
+import json
 
-from django.db import connection
+from django.db import connection, models
 
 CHUNK = 100_000
 
 
-class Copier:
-    """Buffers CSV rows for one table and COPYs them in chunks."""
+def _defaults(model, columns) -> dict[str, object]:
+    """The model's other NOT NULL columns with their defaults, so a field added to a model
+    after the generator was written gets the value the ORM would give it."""
+    filled = {}
+    for field in model._meta.concrete_fields:
+        if field.column in columns or field.null or not field.has_default():
+            continue
+        value = field.get_default()
+        if isinstance(field, models.JSONField):
+            value = json.dumps(value)
+        elif isinstance(value, list):
+            value = "{" + ",".join(str(v) for v in value) + "}"
+        filled[field.column] = value
+    return filled
 
-    def __init__(self, table, columns):
-        self.table, self.columns = table, columns
+
+class Copier:
+    """Buffers CSV rows for one model's table and COPYs them in chunks."""
+
+    def __init__(self, model, columns):
+        self.defaults = _defaults(model, columns)
+        self.table = model._meta.db_table
+        self.columns = [*columns, *self.defaults]
         self.buffer = io.StringIO()
         self.writer = csv.writer(self.buffer)
         self.pending = 0
         self.total = 0
 
     def add(self, row):
+        row = [*row, *self.defaults.values()]
         self.writer.writerow(["\\N" if v is None else v for v in row])
         self.pending += 1
         if self.pending >= CHUNK:

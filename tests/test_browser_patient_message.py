@@ -8,6 +8,7 @@ from content import services
 from patients.models import Stage, TouchKind
 from tests.conftest import login, screenshot
 from wechat.models import Delivery
+from wechat.services import customer_results_poll
 from wechat.tasks import delivery_send_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -74,15 +75,21 @@ def test_send_a_message_from_a_template_on_the_patient_page(
     [delivery] = Delivery.objects.filter(patient=patient)
     assert delivery.body.startswith("周芳您好，您的复查报告已出，一切正常。")
 
+    fake_wecom.add_contact(userid="wx-assistant", external_userid="wmZHOUFANG")
     assert delivery_send_task(delivery.pk) == "sent"  # the worker's part, in-process
     page.wait_for_selector("#timeline [data-kind=message]", timeout=20_000)
     entry = page.locator("#timeline [data-kind=message]").first.inner_text()
-    assert "您的复查报告已出" in entry
-    screenshot(page, "patient-message-on-timeline")
+    assert "已交给企业微信" in entry and "您的复查报告已出" in entry
     [message] = fake_wecom.customer_messages
     assert message["external_userid"] == ["wmZHOUFANG"]
     assert message["content"].startswith("周芳您好，您的复查报告已出，一切正常。")
-    assert patient.touches.filter(kind=TouchKind.MESSAGE).count() == 1
+    # The assistant confirms it in WeCom; the results poll brings WeCom's answer.
+    fake_wecom.confirm(userid="wx-assistant")
+    assert customer_results_poll()["final"] == 1
+    page.reload()
+    page.wait_for_selector("#timeline >> text=企业微信群发结果：已送达", timeout=20_000)
+    screenshot(page, "patient-message-on-timeline")
+    assert patient.touches.filter(kind=TouchKind.MESSAGE).count() == 2
 
 
 def test_a_churned_patient_is_shown_as_not_reachable_and_a_nurse_cannot_send(

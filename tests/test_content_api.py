@@ -25,7 +25,7 @@ def template(clinic):
 
 @pytest.fixture
 def campaign(clinic):
-    return services.campaign_save(clinic=clinic, name="讲座", body="{姓名}，周六讲座")
+    return services.campaign_save(clinic=clinic, name="讲座", body="{诊所}周六讲座")
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ def test_campaign_preview_and_send(
     client = api(staff["operations"])
     created = client.post(
         "/api/campaigns/",
-        {"name": "讲座", "body": "{姓名}，周六讲座", "segment": {"stage": ["lead"]}},
+        {"name": "讲座", "body": "{诊所}周六讲座", "segment": {"stage": ["lead"]}},
         format="json",
     )
     assert created.status_code == 201, created.json()

@@ -156,7 +156,7 @@ def test_operations_builds_a_campaign_and_sees_who_it_reaches(page, clinic, staf
     page.click("text=内容")
     page.click(".nav-pills >> text=群发")
     page.fill("#id_name", "冬季养生讲座")
-    page.fill("#id_body", "{姓名}您好，{诊所}本周六举办冬季养生讲座。")
+    page.fill("#id_body", "您好，{诊所}本周六举办冬季养生讲座。")
     page.select_option("#id_stage", ["lead"])
     page.click("text=保存并查看触达人数")
     page.wait_for_selector("[data-testid=total]")

@@ -70,7 +70,7 @@ def test_segment_uses_the_patient_filter_and_refuses_unknown_filters(clinic):
 
 def test_red_line_and_unknown_variables_block_a_campaign(clinic):
     with pytest.raises(ValidationError) as error:
-        services.campaign_save(clinic=clinic, name="x", body="{姓名}，本院包治失眠")
+        services.campaign_save(clinic=clinic, name="x", body="{诊所}本院包治失眠")
     assert "包治" in str(error.value)
     with pytest.raises(ValidationError) as error:
         services.campaign_save(clinic=clinic, name="x", body="{姓名}，{复诊日期}见")
@@ -146,16 +146,17 @@ def test_scheduled_campaign_starts_when_due_from_the_beat_scan(
     clinic, senders, make_patient, wecom_account, fake_wecom, django_capture_on_commit_callbacks
 ):
     make_patient(name="王五", external_userid="wm1", assigned_assistant=senders["assistant"])
-    campaign = services.campaign_save(clinic=clinic, name="讲座", body="{姓名}，周六有讲座")
+    campaign = services.campaign_save(clinic=clinic, name="讲座", body="{诊所}周六有讲座")
     services.campaign_schedule(campaign=campaign, send_at=timezone.now() + timedelta(hours=2))
     assert services.campaigns_due_ids() == []
     assert services.campaign_start(campaign_id=campaign.pk) == "not-due"
     Campaign.objects.filter(pk=campaign.pk).update(send_at=timezone.now() - timedelta(seconds=1))
     assert campaigns_scan.run() == 1  # it enqueues the start task; run its body here
-    assert services.campaign_start(campaign_id=campaign.pk) == "sent"
-    assert send_all_due() == {"sent": 1}
+    assert services.campaign_start(campaign_id=campaign.pk) == "queued"
+    fake_wecom.add_contact(userid="zhuli-li", external_userid="wm1")
+    assert send_all_due() == {"sent": 2}  # the task, and the app message telling zhuli-li
     message = fake_wecom.customer_messages[0]
-    assert message["sender"] == "zhuli-li" and message["content"].startswith("王五，周六有讲座")
+    assert message["sender"] == "zhuli-li" and message["content"].startswith("甲诊所周六有讲座")
     assert message["content"].endswith("急症请立即就医或拨打120。")
 
 
@@ -205,6 +206,9 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
     # Some patients had a message today already: 3 of the would-be eligible ones.
     already = [p for p in patients if kinds[patients.index(p) % 10] == "ok"][:3]
     for p in already:
+        # Contacts in WeCom, so their message counts (one WeCom reports as not reached
+        # would not count against the cap).
+        fake_wecom.add_contact(userid="zhuli-li", external_userid=p.external_userid)
         outbox.delivery_enqueue(
             clinic=clinic, key=f"followup:{p.pk}:msg", channel="customer_message",
             recipient=p.external_userid, sender="zhuli-li", body="复查提醒", patient=p,
@@ -213,25 +217,26 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
     fake_wecom.reset()
 
     segment = {"tag": str(disease.pk), "stage": ["after_visit", "churned"]}
-    body = "{姓名}您好，{诊所}本周六举办糖尿病饮食讲座，欢迎参加。"
+    body = "您好，{诊所}本周六举办糖尿病饮食讲座，欢迎参加。"
     preview = services.campaign_preview(clinic=clinic, segment=segment, body=body)
     assert (preview["total"], preview["included"], preview["excluded"]) == (2000, 1197, 803)
 
     campaign = services.campaign_save(clinic=clinic, name="糖尿病讲座", body=body, segment=segment)
     services.campaign_schedule(campaign=campaign)
-    assert services.campaign_start(campaign_id=campaign.pk) == "sent"
+    assert services.campaign_start(campaign_id=campaign.pk) == "queued"
     results = send_all_due()
-    assert results["sent"] == 1197 and set(results) <= {"sent", "paced"}
+    # The task; no notice, as nobody is the sender's contact in the fake (all in fail_list).
+    assert results["sent"] == 1 and set(results) <= {"sent", "paced"}
 
-    # Each eligible patient messaged exactly once, by their assistant, with their name.
+    # One WeCom task, of the one sender, with each eligible patient exactly once.
+    assert len(fake_wecom.customer_messages) == 1
     received = Counter(uid for m in fake_wecom.customer_messages for uid in m["external_userid"])
     eligible = {p.external_userid for n, p in enumerate(patients) if kinds[n % 10] == "ok"} - {
         p.external_userid for p in already
     }
     assert set(received) == eligible and set(received.values()) == {1}
     assert {m["sender"] for m in fake_wecom.customer_messages} == {"zhuli-li"}
-    sample = next(m for m in fake_wecom.customer_messages if m["external_userid"] == ["wm0005"])
-    assert sample["content"].startswith("患者0005您好，甲诊所本周六")
+    assert fake_wecom.customer_messages[0]["content"].startswith("您好，甲诊所本周六")
 
     # Every segment patient has one row; every excluded one a reason.
     rows = CampaignRecipient.objects.filter(campaign=campaign)
@@ -242,26 +247,29 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
     }  # fmt: skip
     assert rows.filter(included=True, delivery__status=DeliveryStatus.SENT).count() == 1197
     campaign.refresh_from_db()
-    assert campaign.status == CampaignStatus.SENT
+    assert campaign.status == CampaignStatus.AWAITING  # until WeCom reports the task sent
     assert (campaign.included_count, campaign.excluded_count) == (1197, 803)
-    # The outbox wrote the sent touch on each timeline.
     assert (
-        Delivery.objects.filter(idempotency_key__startswith=f"campaign:{campaign.pk}:").count()
-        == 1197
+        Delivery.objects.filter(idempotency_key__startswith=f"campaign:{campaign.pk}:").count() == 1
     )
+    # None of them is a WeCom contact in the fake: WeCom's fail_list, on each timeline.
+    outbox.customer_results_poll()
     first = Patient.objects.get(clinic=clinic, name="患者0005")
-    assert first.touches.filter(kind=TouchKind.MESSAGE, payload__status="sent").count() == 1
+    assert not first.touches.filter(kind=TouchKind.MESSAGE).exists()
+    assert services.campaign_results(campaign=campaign)["results"][2] == {
+        "status": "not_contact", "label": "不是发送员工的客户联系人", "count": 1197,
+    }  # fmt: skip
 
     # Re-running sends nothing more: the start again, a forced re-run, the worker again.
     assert services.campaign_start(campaign_id=campaign.pk) == "not-due"
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SENDING)
-    assert services.campaign_start(campaign_id=campaign.pk) == "sent"
+    assert services.campaign_start(campaign_id=campaign.pk) == "queued"
     outbox.delivery_enqueue(
-        clinic=clinic, key=campaign_key(campaign.pk, first.pk), channel="customer_message",
+        clinic=clinic, key=campaign_key(campaign.pk, "zhuli-li"), channel="customer_message",
         recipient=first.external_userid, sender="zhuli-li", body="again", patient=first,
     )  # fmt: skip
     assert send_all_due() == Counter()
-    assert len(fake_wecom.customer_messages) == 1197
+    assert len(fake_wecom.customer_messages) == 1
     assert CampaignRecipient.objects.filter(campaign=campaign).count() == 2000
     assert not fake_wecom.customer_messages or all(
         m["external_userid"][0] not in {"wmOUT", "wmX"} for m in fake_wecom.customer_messages

@@ -79,7 +79,7 @@ def test_campaign_page_shows_counts_and_reasons_then_sends(
     make_patient(name="无微信")
     client.force_login(staff["operations"])
     response = client.post(
-        "/content/campaigns/", {"name": "讲座", "body": "{姓名}，周六讲座", "stage": ["lead"]}
+        "/content/campaigns/", {"name": "讲座", "body": "{诊所}周六讲座", "stage": ["lead"]}
     )
     campaign = Campaign.objects.get(name="讲座")
     assert campaign.segment == {"stage": ["lead"]}

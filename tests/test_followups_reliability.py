@@ -235,8 +235,8 @@ def test_worker_killed_mid_block_resends_no_customer_message_it_had_sent(
 ):
     """A sender claims a block of 20 rows; WeCom cannot deduplicate a customer message, so
     each is recorded as soon as WeCom accepts it. Killed mid-block, the worker leaves only
-    its calls in flight (one per process) in doubt: the rest of the block is resent, and
-    nothing it had already sent."""
+    its calls in flight (one per process) in doubt: those are looked up in WeCom before any
+    resend, the rest of the block is sent, and nothing reaches a patient twice."""
     n = 400
     Membership.objects.filter(user=assistant).update(wecom_userid="wx-assistant")
     people = patients(clinic, n)
@@ -255,6 +255,7 @@ def test_worker_killed_mid_block_resends_no_customer_message_it_had_sent(
         sending_at_kill = Delivery.objects.filter(status=DeliveryStatus.SENDING).count()
         time.sleep(3.5)  # the fake accepts the calls the dead worker left
         fake_wecom.faults["slow_ms"] = 0
+        in_wecom_at_restart = {m["msgid"] for m in fake_wecom.customer_messages}
         Delivery.objects.filter(status=DeliveryStatus.SENDING).update(
             claimed_at=F("claimed_at") - outbox.LEASE - timedelta(seconds=1)
         )
@@ -279,12 +280,20 @@ def test_worker_killed_mid_block_resends_no_customer_message_it_had_sent(
         "sending_at_kill": sending_at_kill,
         "recovered": recovered,
         "flagged_possible_duplicate": Delivery.objects.filter(possible_duplicate=True).count(),
+        # In doubt and found in WeCom: the dead worker's call had created the task.
+        "found_in_wecom": Delivery.objects.filter(
+            possible_duplicate=True, provider_message_id__in=in_wecom_at_restart
+        ).count(),
         "lost": n - len(per_patient),
         "duplicated": sum(c - 1 for c in per_patient.values()),
     }
     report("reliability-worker-kill-customer-messages", figures)
     assert done, figures
     assert figures["lost"] == 0 and recovered == sending_at_kill >= 1, figures
-    # At most one call in flight per worker process (4) can reach a patient twice.
-    assert figures["duplicated"] <= worker.concurrency, figures
+    # The calls in flight at the kill are in doubt: each is looked up in WeCom (the
+    # sender's tasks in the attempt's window, get_groupmsg_list_v2) before any resend, and
+    # resent only when WeCom has no such task. No patient gets a reminder twice.
+    assert figures["flagged_possible_duplicate"] >= figures["found_in_wecom"] >= 1, figures
+    assert fake_wecom.calls["externalcontact/get_groupmsg_list_v2"] >= 1, figures
+    assert figures["duplicated"] == 0, figures
     assert Touch.objects.filter(kind="message", patient__in=people).count() >= n

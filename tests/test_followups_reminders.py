@@ -159,10 +159,16 @@ def test_re_exam_reminder_reaches_the_patient_and_the_result_is_recorded(
     assert services.due_scan(now=sh(2026, 3, 1, 9, 0))["enqueued"] == 1
     delivery = Delivery.objects.get(idempotency_key=f"followup:{task.pk}:reminder")
     assert (delivery.recipient, delivery.sender) == ("wm-zhao", "wx-assistant")
+    fake_wecom.add_contact(userid="wx-assistant", external_userid="wm-zhao")
     assert outbox.delivery_send(delivery.pk) == "sent"
     assert [m["content"] for m in fake_wecom.customer_messages] == [
         "赵六您好，请于3月1日来院复查。"
     ]
+    # WeCom has a task the assistant must confirm; until then nothing is received.
+    assert outbox.customer_results_poll()["waiting"] == 1
+    assert services.reminder_results_poll()["waiting"] == 1
+    fake_wecom.confirm(userid="wx-assistant")  # the assistant presses 发送 in WeCom
+    assert outbox.customer_results_poll()["final"] == 1
     assert services.reminder_results_poll()["received"] == 1
     task.refresh_from_db()
     assert task.reminder_result == "sent"

@@ -16,7 +16,7 @@ from crm.models import Membership
 from doctors import services
 from doctors.models import PostFormat, PostStatus
 from tests.conftest import make_staff
-from wechat.models import Delivery, DeliveryStatus
+from wechat.models import Delivery, DeliveryRecipient, DeliveryStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -89,23 +89,27 @@ def world(clinic, staff, other_clinic, make_patient, settings, tmp_path):
             consent_to_contact=n != 2,
         )
     scheduled = content.campaign_schedule(
-        campaign=content.campaign_save(clinic=clinic, name="明天的复查提醒", body="{姓名}您好"),
+        campaign=content.campaign_save(clinic=clinic, name="明天的复查提醒", body="{诊所}您好"),
         send_at=timezone.now() + timedelta(days=1),
     )
     sent = content.campaign_schedule(
-        campaign=content.campaign_save(clinic=clinic, name="昨天的群发", body="{姓名}您好")
+        campaign=content.campaign_save(clinic=clinic, name="昨天的群发", body="{诊所}您好")
     )
-    assert content.campaign_start(campaign_id=sent.pk) == "sent"
+    assert content.campaign_start(campaign_id=sent.pk) == "queued"
+    # One task for both (one sender); WeCom reports one delivered, one not a contact.
     first, second = sent.recipients.filter(included=True).order_by("pk")
     Delivery.objects.filter(pk=first.delivery_id).update(
         status=DeliveryStatus.SENT, sent_at=timezone.now()
     )
-    Delivery.objects.filter(pk=second.delivery_id).update(status=DeliveryStatus.DEAD)
+    DeliveryRecipient.objects.filter(patient=first.patient).update(status="delivered")
+    DeliveryRecipient.objects.filter(patient=second.patient).update(status="not_contact")
     old = content.campaign_schedule(
-        campaign=content.campaign_save(clinic=clinic, name="上个月的群发", body="{姓名}您好")
+        campaign=content.campaign_save(clinic=clinic, name="上个月的群发", body="{诊所}您好")
     )
     content.campaign_start(campaign_id=old.pk)
-    Campaign.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=8))
+    Campaign.objects.filter(pk=old.pk).update(
+        status="sent", finished_at=timezone.now() - timedelta(days=8)
+    )
     content.campaign_save(clinic=clinic, name="还在写的群发", body="草稿")
     canceled = content.campaign_save(clinic=clinic, name="取消的群发", body="取消")
     content.campaign_cancel(campaign=canceled)
@@ -309,6 +313,6 @@ def test_the_number_of_queries_does_not_grow_with_the_clinic(client, staff, worl
         response = client.get("/operations/")
     assert len(response.context["home"].doctors) == 7
     # Session, user, membership, profiles to make, then the page's reads (doctors, names,
-    # post counts, this week's posts, overdue posts, campaigns, content settings, drafts, red
-    # lines): 13 either way.
-    assert len(many) == len(few) == 13, [q["sql"] for q in many.captured_queries]
+    # post counts, this week's posts, overdue posts, campaigns and their WeCom results, content
+    # settings, drafts, red lines): 14 either way.
+    assert len(many) == len(few) == 14, [q["sql"] for q in many.captured_queries]

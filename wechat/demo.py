@@ -53,3 +53,26 @@ def demo_scan(*, code: ChannelCode) -> dict:
         raise ValidationError(
             _("The fake WeCom did not answer: %(error)s") % {"error": exc.__class__.__name__}
         ) from exc
+
+
+def demo_confirm(*, clinic, userid: str) -> list[str]:
+    """The staff member `userid` presses 发送 on their waiting mass messages in WeCom (the
+    fake's control call), then CareLoop reads the results at once instead of at the next
+    beat. Returns the msgids the fake sent."""
+    from wechat.groupmsg import customer_results_poll
+
+    if not demo_enabled():
+        raise ValidationError(_("Simulated confirmations need the fake WeCom of the demo."))
+    if not clinic.memberships.filter(wecom_userid=userid).exclude(wecom_userid="").exists():
+        raise ValidationError(_("No staff member of this clinic has that WeCom userid."))
+    base = settings.WECOM_FAKE_CONTROL_URL.rstrip("/") + "/"
+    try:
+        response = requests.post(base + "confirm", json={"userid": userid}, timeout=10)
+        response.raise_for_status()
+        confirmed = response.json().get("confirmed", [])
+    except (requests.RequestException, ValueError) as exc:
+        raise ValidationError(
+            _("The fake WeCom did not answer: %(error)s") % {"error": exc.__class__.__name__}
+        ) from exc
+    customer_results_poll()
+    return confirmed

@@ -190,6 +190,66 @@ class DeliveryAttempt(models.Model):
         return f"{self.delivery_id} @ {self.started_at:%H:%M:%S}"
 
 
+class RecipientStatus(models.TextChoices):
+    """What became of one customer of a customer message (a mass-message task in WeCom)."""
+
+    PENDING = "pending", _("Awaiting staff confirmation")
+    DELIVERED = "delivered", _("Delivered")
+    NOT_CONTACT = "not_contact", _("Not a contact of the sender")
+    DAILY_LIMIT = "daily_limit", _("Already received a mass message today")
+    UNCONFIRMED = "unconfirmed", _("Not confirmed by the staff member")
+    FAILED = "failed", _("Sending failed")
+
+
+# WeCom's per-customer status in get_groupmsg_send_result, once the member has sent.
+WECOM_SEND_STATUS = {
+    1: RecipientStatus.DELIVERED,
+    2: RecipientStatus.NOT_CONTACT,
+    3: RecipientStatus.DAILY_LIMIT,
+    0: RecipientStatus.UNCONFIRMED,
+}
+
+
+class DeliveryRecipient(models.Model):
+    """One customer of a customer message. A customer message is one add_msg_template task
+    of one sender for one or many customers (a campaign's chunk, a single message, a
+    reminder); WeCom reports per customer, and so does this row."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="recipient_rows")
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    external_userid = models.CharField(_("external userid"), max_length=100)
+    status = models.CharField(
+        _("result"),
+        max_length=20,
+        choices=RecipientStatus.choices,
+        default=RecipientStatus.PENDING,
+    )
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("delivery recipient")
+        verbose_name_plural = _("delivery recipients")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "external_userid"], name="deliveryrecipient_once"
+            ),
+        ]
+        indexes = [
+            # The results poll: deliveries with customers still waiting for WeCom's answer.
+            models.Index(
+                fields=["delivery"],
+                name="deliveryrecipient_pending",
+                condition=models.Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.delivery_id}:{self.external_userid}"
+
+
 class RateBucket(models.Model):
     """Pacing below WeCom's limits: each send reserves the bucket's next free slot."""
 

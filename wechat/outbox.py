@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from wechat import sending
-from wechat.models import Delivery, DeliveryChannel, DeliveryStatus
+from wechat.models import Delivery, DeliveryChannel, DeliveryRecipient, DeliveryStatus
 from wechat.sending import retry_delay  # noqa: F401 (wechat.services exports it from here)
 
 logger = logging.getLogger(__name__)
@@ -48,9 +48,16 @@ def delivery_enqueue(
     payload: dict | None = None,
     send_at=None,
     expires_at=None,
+    customers: list[tuple[int | None, str]] | None = None,
 ) -> tuple[Delivery, bool]:
     """Put one message in the outbox, in the caller's transaction. The same key twice is
-    a no-op that returns the existing row. It is sent after commit (or at `send_at`)."""
+    a no-op that returns the existing row. It is sent after commit (or at `send_at`).
+
+    A customer message is one WeCom mass-message task of `sender`: to `recipient` (an
+    external_userid, with `patient`), or to `customers`, a list of (patient id,
+    external_userid) — at most 10,000, one task —, with `recipient` left to describe them."""
+    if channel == DeliveryChannel.CUSTOMER_MESSAGE and customers:
+        recipient = recipient or f"customers:{len(customers)}"
     _check(channel, body, recipient)
     now = timezone.now()
     delivery, created = Delivery.objects.get_or_create(
@@ -67,9 +74,27 @@ def delivery_enqueue(
             "expires_at": expires_at,
         },
     )
+    if created and channel == DeliveryChannel.CUSTOMER_MESSAGE:
+        customers = customers or [(getattr(patient, "pk", None), recipient)]
+        _customers_create([(delivery.pk, clinic.pk, p, uid) for p, uid in customers])
     if created and delivery.next_attempt_at <= now:
         wake_sender(delivery.pk)
     return delivery, created
+
+
+def _customers_create(rows: list[tuple[int, int, int | None, str]]) -> None:
+    """The recipient rows of customer messages: (delivery id, clinic id, patient id, uid)."""
+    now = timezone.now()
+    DeliveryRecipient.objects.bulk_create(
+        [
+            DeliveryRecipient(
+                delivery_id=d, clinic_id=c, patient_id=p, external_userid=uid, updated_at=now
+            )
+            for d, c, p, uid in rows
+        ],
+        batch_size=INSERT_CHUNK,
+        ignore_conflicts=True,
+    )
 
 
 INSERT_CHUNK = 1000  # rows per INSERT statement
@@ -152,6 +177,15 @@ def delivery_enqueue_many(messages: list[dict]) -> dict[tuple[int, str], tuple[i
             clinic_id=clinic_id, idempotency_key__in=keys
         ).values_list("pk", "idempotency_key"):
             result[(clinic_id, key)] = (pk, False)
+    _customers_create(
+        [
+            (result[(row.clinic_id, row.idempotency_key)][0], row.clinic_id, row.patient_id,
+             row.recipient)
+            for row in rows
+            if row.channel == DeliveryChannel.CUSTOMER_MESSAGE
+            and result[(row.clinic_id, row.idempotency_key)][1]
+        ]
+    )  # fmt: skip
     due_now = sum(
         1
         for row in rows

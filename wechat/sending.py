@@ -15,7 +15,7 @@ from django.utils.translation import gettext_noop
 
 from patients.models import Stage, Touch, TouchChannel, TouchKind
 from patients.timeline import touch_build, worded
-from wechat import pacing, transport
+from wechat import groupmsg, pacing, transport
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
 
 PATIENT_CHANNELS = {DeliveryChannel.CUSTOMER_MESSAGE, DeliveryChannel.WELCOME}
@@ -139,6 +139,7 @@ def _record_sent(pairs: list, results: dict, other_attempts=()) -> None:
         Touch.objects.bulk_create(
             [_touch(d, DeliveryStatus.SENT) for d in sent if d.patient_id is not None]
         )
+        groupmsg.handed_over([d for d in sent if d.channel == DeliveryChannel.CUSTOMER_MESSAGE])
 
 
 def _bulk_set(model, rows: list, fields: list[str]) -> None:
@@ -173,12 +174,16 @@ def _transmit(delivery: Delivery, account) -> str:
     if delivery.channel == DeliveryChannel.ROBOT:
         return transport.send_robot_message(account, text=delivery.body)
     if delivery.channel == DeliveryChannel.CUSTOMER_MESSAGE:
-        return transport.add_msg_template(
-            account,
-            sender=delivery.sender,
-            external_userids=[delivery.recipient],
-            text=delivery.body,
+        userids = groupmsg.customers_of(delivery)
+        delivery.customer_count = len(userids)
+        found = None
+        if delivery.possible_duplicate:
+            # An earlier call's worker died: WeCom may have the task. Look before resending.
+            found = groupmsg.task_find(account, delivery, userids)
+        msgid, delivery.fail_list = found or transport.add_msg_template(
+            account, sender=delivery.sender, external_userids=userids, text=delivery.body
         )
+        return msgid
     transport.send_welcome_msg(
         account,
         welcome_code=delivery.payload["welcome_code"],
@@ -226,6 +231,7 @@ def _finish(delivery: Delivery, status: str, reason: str) -> None:
         Delivery.objects.filter(pk=delivery.pk).update(
             status=status, last_error=reason[:2000], claimed_at=None
         )
+        groupmsg.given_up(delivery)
         if delivery.patient_id is not None:
             _touch(delivery, status, reason).save()
 
@@ -252,6 +258,9 @@ def _touch(delivery: Delivery, status: str, reason: str = "") -> Touch:
         DeliveryStatus.MISSED: gettext_noop("Not sent (%(reason)s): %(body)s"),
         DeliveryStatus.DEAD: gettext_noop("Sending failed (%(reason)s): %(body)s"),
     }[status]
+    if status == DeliveryStatus.SENT and delivery.channel == DeliveryChannel.CUSTOMER_MESSAGE:
+        # WeCom has the task; it reaches the patient when the staff member confirms it.
+        msgid = gettext_noop("Handed to WeCom, the staff member confirms it there: %(body)s")
     # Worded again in each reader's language (patients.timeline.worded).
     summary = worded(msgid, body=delivery.body[:200], reason=reason)
     return touch_build(

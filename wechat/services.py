@@ -2,11 +2,13 @@
 
 The work is in modules by domain: `outbox` (Delivery), `accounts` (settings per clinic),
 `channels` (channel codes), `callbacks` (the inbox), `contacts` (what contact events mean),
-`sync` (backfill and reconcile with WeCom).
+`sync` (backfill and reconcile with WeCom), `groupmsg` (customer messages as WeCom's
+mass-message tasks: reconcile, results, reminders, expiry).
 """
 
 from wechat.accounts import wecom_account_configure
 from wechat.channels import channel_code_create
+from wechat.groupmsg import customer_results_poll
 from wechat.outbox import (
     deliveries_due_ids,
     deliveries_recover_stale,
@@ -17,9 +19,12 @@ from wechat.outbox import (
     retry_delay,
     wake_sender,
 )
+from wechat.transport import MASS_MAX_RECIPIENTS
 
 __all__ = [
+    "MASS_MAX_RECIPIENTS",
     "channel_code_create",
+    "customer_results_poll",
     "deliveries_due_ids",
     "deliveries_recover_stale",
     "deliveries_send_due",

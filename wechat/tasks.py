@@ -80,3 +80,11 @@ def contacts_sync_all() -> int:
     for account_id in ids:
         contacts_sync_task.delay(account_id)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def customer_results_poll() -> dict:
+    """What became of the customer messages WeCom has (wechat.groupmsg)."""
+    from wechat.groupmsg import customer_results_poll as poll
+
+    return poll()

@@ -237,8 +237,15 @@ def send_robot_message(account, *, text: str) -> str:
     return ""
 
 
-def add_msg_template(account, *, sender: str, external_userids: list[str], text: str) -> str:
-    """A customer message the staff member `sender` confirms in WeCom. Returns WeCom's msgid."""
+MASS_MAX_RECIPIENTS = 10_000  # external_userids in one add_msg_template
+
+
+def add_msg_template(
+    account, *, sender: str, external_userids: list[str], text: str
+) -> tuple[str, list[str]]:
+    """A mass-message task (企业群发) for the customers `external_userids` of staff member
+    `sender`: WeCom sends nothing until the sender confirms it in their client. Returns
+    WeCom's msgid and its fail_list (the customers it cannot be sent to)."""
     client = client_for(account)
     template = {
         "chat_type": "single",
@@ -247,7 +254,54 @@ def add_msg_template(account, *, sender: str, external_userids: list[str], text:
         "text": {"content": text},
     }
     result = call(client, client.external_contact.add_msg_template, template)
-    return str(result.get("msgid", ""))
+    return str(result.get("msgid", "")), list(result.get("fail_list") or [])
+
+
+def _paged(client, path: str, data: dict, rows: str) -> Iterator[dict]:
+    cursor = ""
+    while True:
+        page = call(client, client.post, path, data={**data, "cursor": cursor})
+        yield from page.get(rows) or []
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            return
+
+
+def groupmsg_list(account, *, start: int, end: int) -> Iterator[dict]:
+    """The mass-message tasks created between the Unix times `start` and `end` (at most a
+    month apart): msgid, create_time, text. Tasks made by the API carry no creator."""
+    client = client_for(account)
+    data = {"chat_type": "single", "start_time": start, "end_time": end, "filter_type": 0}
+    return _paged(
+        client, "externalcontact/get_groupmsg_list_v2", {**data, "limit": 100}, "group_msg_list"
+    )
+
+
+def groupmsg_task(account, *, msgid: str) -> list[dict]:
+    """Per member of the task: userid and status (0 not sent yet, 2 sent)."""
+    client = client_for(account)
+    data = {"msgid": msgid, "limit": 1000}
+    return list(_paged(client, "externalcontact/get_groupmsg_task", data, "task_list"))
+
+
+def groupmsg_send_result(account, *, msgid: str, sender: str) -> Iterator[dict]:
+    """Per customer of the task: external_userid and status (0 not sent, 1 sent, 2 not a
+    contact, 3 already received a mass message)."""
+    client = client_for(account)
+    data = {"msgid": msgid, "userid": sender, "limit": 1000}
+    return _paged(client, "externalcontact/get_groupmsg_send_result", data, "send_list")
+
+
+def groupmsg_remind(account, *, msgid: str) -> None:
+    """Notify the member again (WeCom allows three a day per task)."""
+    client = client_for(account)
+    call(client, client.post, "externalcontact/remind_groupmsg_send", data={"msgid": msgid})
+
+
+def groupmsg_cancel(account, *, msgid: str) -> None:
+    """Stop a task the member has not sent: it leaves their list."""
+    client = client_for(account)
+    call(client, client.post, "externalcontact/cancel_groupmsg_send", data={"msgid": msgid})
 
 
 def send_welcome_msg(account, *, welcome_code: str, text: str, link: dict | None = None) -> None:

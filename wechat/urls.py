@@ -20,5 +20,6 @@ urlpatterns = [
         views.channel_code_simulate,
         name="channel_code_simulate",
     ),
+    path("simulate-confirm/", views.simulate_confirm, name="simulate_confirm"),
     path("settings/", views.wecom_settings, name="settings"),
 ]

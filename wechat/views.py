@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -151,6 +152,27 @@ def channel_code_simulate(request, pk):
                 % {"status": result.get("status")},
             )
     return redirect(reverse("wechat:channel_codes") + f"?scanned={code.pk}")
+
+
+@require_POST
+@clinic_member_required(roles=(Role.ADMIN, Role.OPERATIONS, Role.ASSISTANT, Role.DOCTOR))
+def simulate_confirm(request):
+    """Demo only: a staff member confirms their waiting mass messages in the fake WeCom."""
+    userid = request.POST.get("userid", "")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = "/"
+    try:
+        confirmed = demo.demo_confirm(clinic=request.clinic, userid=userid)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            _("%(userid)s confirmed %(n)s mass messages in WeCom (simulated).")
+            % {"userid": userid, "n": len(confirmed)},
+        )
+    return redirect(back)
 
 
 @clinic_member_required(roles=(Role.ADMIN,))

@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 from wechat.fake.contacts import ContactsMixin
+from wechat.fake.groupmsg import GroupMsgMixin
 
 # WeCom's documented limits, enforced like WeCom does.
 API_LIMIT_PER_MINUTE = 10_000
@@ -16,7 +17,7 @@ ROBOT_LIMIT_PER_MINUTE = 20  # errcode 130101 past it
 WELCOME_CODE_TTL = 20.0
 
 
-class FakeWeCom(ContactsMixin):
+class FakeWeCom(ContactsMixin, GroupMsgMixin):
     """The fake's state. Thread-safe: the server answers requests on many threads."""
 
     def __init__(self):
@@ -30,10 +31,10 @@ class FakeWeCom(ContactsMixin):
             self.messages = []  # app messages delivered to staff
             self.dropped = []  # app messages over the member limit (WeCom drops them silently)
             self.robot_messages = []
-            self.customer_messages = []  # add_msg_template
             self.welcome_messages = []
             self.contact_ways = []
             self._reset_contacts()
+            self._reset_groupmsg()
             self.welcome_codes = {}  # code -> issued at (monotonic)
             self.calls = defaultdict(int)  # path -> count
             self.rate_limited = defaultdict(int)  # path -> count of limit errors answered
@@ -134,38 +135,6 @@ class FakeWeCom(ContactsMixin):
             )
             return {"errcode": 0, "errmsg": "ok"}
 
-    def add_msg_template(self, body):
-        with self.lock:
-            if not body.get("sender") and body.get("chat_type", "single") == "single":
-                return {"errcode": 41048, "errmsg": "sender required"}
-            msgid = "msg" + secrets.token_hex(8)
-            self.customer_messages.append(
-                {
-                    "msgid": msgid,
-                    "sender": body.get("sender"),
-                    "external_userid": body.get("external_userid", []),
-                    "content": (body.get("text") or {}).get("content", ""),
-                    "at": time.time(),
-                }
-            )
-            return {"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": msgid}
-
-    def get_groupmsg_send_result(self, body):
-        with self.lock:
-            for message in self.customer_messages:
-                if message["msgid"] == body.get("msgid"):
-                    rows = [
-                        {
-                            "external_userid": uid,
-                            "userid": message["sender"],
-                            "status": 1,
-                            "send_time": int(message["at"]),
-                        }
-                        for uid in message["external_userid"]
-                    ]
-                    return {"errcode": 0, "errmsg": "ok", "next_cursor": "", "send_list": rows}
-            return {"errcode": 41063, "errmsg": "msgid not found"}
-
     def issue_welcome_code(self):
         code = "wc" + secrets.token_hex(12)
         with self.lock:
@@ -212,6 +181,8 @@ class FakeWeCom(ContactsMixin):
                 "tag_groups": list(self.tag_groups),
                 "marked": list(self.marked),
                 "pushes": list(self.pushes),
+                "mass_daily_cap": self.mass_daily_cap,
+                "mass_delivered": self.mass_delivered(),
             }
 
 
@@ -221,7 +192,11 @@ APP_FIELDS = ("corp_id", "callback_url", "token", "aes_key")
 TOKEN_ENDPOINTS = {
     "message/send": lambda fake, q, b: fake.message_send(b),
     "externalcontact/add_msg_template": lambda fake, q, b: fake.add_msg_template(b),
+    "externalcontact/get_groupmsg_list_v2": lambda fake, q, b: fake.get_groupmsg_list_v2(b),
+    "externalcontact/get_groupmsg_task": lambda fake, q, b: fake.get_groupmsg_task(b),
     "externalcontact/get_groupmsg_send_result": lambda fake, q, b: fake.get_groupmsg_send_result(b),
+    "externalcontact/remind_groupmsg_send": lambda fake, q, b: fake.remind_groupmsg_send(b),
+    "externalcontact/cancel_groupmsg_send": lambda fake, q, b: fake.cancel_groupmsg_send(b),
     "externalcontact/send_welcome_msg": lambda fake, q, b: fake.send_welcome_msg(b),
     "externalcontact/add_contact_way": lambda fake, q, b: fake.add_contact_way(b),
     "externalcontact/get_contact_way": lambda fake, q, b: fake.get_contact_way(b),
@@ -328,6 +303,17 @@ def make_handler(fake: FakeWeCom):
                 return self._answer(200, {"ok": True})
             if path == "_fake/push":
                 return self._push(body)
+            if path == "_fake/confirm":
+                # The staff member presses 发送 on their waiting mass messages (or one).
+                if not body.get("userid"):
+                    return self._answer(400, {"errmsg": "userid required"})
+                confirmed = fake.confirm(userid=body["userid"], msgid=body.get("msgid"))
+                return self._answer(200, {"ok": True, "confirmed": confirmed})
+            if path == "_fake/settings":
+                with fake.lock:
+                    if "mass_daily_cap" in body:
+                        fake.mass_daily_cap = int(body["mass_daily_cap"] or 0)
+                return self._answer(200, {"ok": True, "mass_daily_cap": fake.mass_daily_cap})
             return self._answer(404, {"errmsg": "unknown control"})
 
         def _push(self, body):
