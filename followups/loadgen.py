@@ -214,7 +214,10 @@ def generate_followups(*, clinic, seed=1, due_at_nine=0, now=None) -> FollowupSt
         assignee = row[2] if step["role"] == Role.DOCTOR else row[3]
         status, outcome, done_at, reason = TaskStatus.OPEN, "", None, ""
         if window_end < now - timedelta(days=7):
-            status = rng.choices(list(TaskStatus), [7, 85, 5, 3])[0]
+            status = rng.choices(
+                [TaskStatus.OPEN, TaskStatus.DONE, TaskStatus.SKIPPED, TaskStatus.CANCELLED],
+                [7, 85, 5, 3],
+            )[0]
         elif window_end < now:
             status = rng.choice([TaskStatus.OPEN, TaskStatus.DONE])
         if status == TaskStatus.DONE:

@@ -16,9 +16,11 @@ def _defaults(model, columns) -> dict[str, object]:
     after the generator was written gets the value the ORM would give it."""
     filled = {}
     for field in model._meta.concrete_fields:
-        if field.column in columns or field.null or not field.has_default():
+        if field.column in columns or field.null or field.primary_key:
             continue
-        value = field.get_default()
+        value = field.get_default()  # "" for a text field without a default
+        if value is None:
+            continue
         if isinstance(field, models.JSONField):
             value = json.dumps(value)
         elif isinstance(value, list):
