@@ -33,6 +33,11 @@ class PatientAdmin(ClinicScopedAdmin):
     exclude = ["tags"]
     raw_id_fields = ["referred_by"]
 
+    def has_delete_permission(self, request, obj=None):
+        # A patient's timeline is append-only (the database refuses the cascade): a patient's
+        # identity is erased from the patient page instead (README: Security).
+        return False
+
     def save_model(self, request, obj, form, change):
         clinic = self._clinic(request)
         if clinic:
