@@ -15,7 +15,7 @@ from content.api import (
 from content.api_messages import PatientMessageView
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from content.api_referrals import PatientReferralCodeView
-from crm import views
+from crm import audit_views, views
 from doctors import views as doctor_views
 from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAccountViewSet
 from doctors.api_onboarding import OnboardingViewSet
@@ -24,6 +24,7 @@ from followups.api import CarePlanTemplateViewSet, CarePlanViewSet, FollowUpTask
 from followups.api_figures import FollowUpFiguresView
 from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
+from patients.api_privacy import PatientDataExportView, PatientEraseView
 from patients.api_wards import WardViewSet
 from patients.dashboard import DashboardView
 
@@ -54,6 +55,12 @@ api_urls = [
         name="patient-referral-code",
     ),
     path("patients/<int:pk>/message/", PatientMessageView.as_view(), name="patient-message"),
+    path(
+        "patients/<int:pk>/data-export/",
+        PatientDataExportView.as_view(),
+        name="patient-data-export",
+    ),
+    path("patients/<int:pk>/erase/", PatientEraseView.as_view(), name="patient-erase"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
     path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),
@@ -77,6 +84,7 @@ urlpatterns = [
     path("followups/", include("followups.urls")),
     path("operations/", doctor_views.operations_home, name="operations_home"),
     path("settings/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("settings/audit/", audit_views.audit_log, name="audit_log"),
     path("", include("content.urls")),
     path("", include("doctors.urls")),
     path("api/", include((api_urls, "api"))),

@@ -16,8 +16,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
-from crm.models import Role
-from patients import exports, selectors, services
+from crm.audit import audit_record
+from crm.models import AuditAction, Role
+from patients import exports, privacy, selectors, services
 from patients.actions import (
     BookRevisitSerializer,
     BulkSerializer,
@@ -193,6 +194,11 @@ class PatientViewSet(
     def get_queryset(self):
         return selectors.patients_for_list(self.request.membership)
 
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        privacy.patient_opened(patient_id=response.data["id"], request=request, via="api")
+        return response
+
     def filter_queryset(self, queryset):
         # A detail action finds one patient by id in the clinic: building the list's FilterSet
         # and ordering for it cost a fifth of a patient page's time.
@@ -226,6 +232,15 @@ class PatientViewSet(
     def reveal_phone(self, request, pk=None):
         patient = self.get_object()
         if not request.membership.can_reveal_phone:
+            audit_record(
+                clinic_id=patient.clinic_id,
+                user=request.user,
+                action=AuditAction.REVEAL_REFUSED,
+                object_type="patient",
+                object_id=patient.pk,
+                detail={"role": request.membership.role},
+                request=request,
+            )
             raise PermissionDenied(_("Your role cannot see full phone numbers."))
         phone = services.patient_reveal_phone(
             patient=patient, user=request.user, ip_address=request.META.get("REMOTE_ADDR")
@@ -236,12 +251,15 @@ class PatientViewSet(
     @action(detail=True, methods=["get"])
     def timeline(self, request, pk=None):
         patient = self.get_object()
-        touches = patient.touches.select_related("actor")
+        # Clinical entries only for the roles that may read them (README: role × data).
+        touches = selectors.touches_visible_to(request.membership, patient).select_related("actor")
         kind = request.query_params.get("kind")
         if kind:
             touches = touches.filter(kind__in=kind.split(","))
         paginator = TimelinePagination()
         page = paginator.paginate_queryset(touches, request, view=self)
+        if not request.query_params.get(paginator.cursor_query_param):
+            privacy.patient_opened(patient_id=patient.pk, request=request, via="timeline")
         return paginator.get_paginated_response(TouchSerializer(page, many=True).data)
 
     @extend_schema(request=NoteSerializer, responses=TouchSerializer)
@@ -264,7 +282,7 @@ class PatientViewSet(
     @action(detail=True, methods=["get"])
     def visits(self, request, pk=None):
         patient = self.get_object()
-        visits = patient.visits.select_related("doctor")[:200]
+        visits = selectors.visits_visible_to(request.membership, patient)
         return Response(VisitSerializer(visits, many=True).data)
 
     @extend_schema(request=VisitSerializer, responses=VisitSerializer)
