@@ -6,6 +6,8 @@ app_name = "patients"
 
 urlpatterns = [
     path("<int:pk>/", views.patient_detail, name="detail"),
+    path("<int:pk>/data-export/", views.patient_data_export, name="data_export"),
+    path("<int:pk>/erase/", views.patient_erase, name="erase"),
     path("import/", views.import_upload, name="import"),
     path("import/<int:pk>/", views.import_review, name="import_review"),
     path("import/<int:pk>/report.csv", views.import_report, name="import_report"),
