@@ -1,6 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+# API tokens live in crm.api_tokens (hashed, expiring, audited); re-exported for callers.
+from crm.api_tokens import api_token_create, api_token_revoke  # noqa: F401
 from crm.models import Clinic, Membership
 
 
@@ -21,18 +23,3 @@ def staff_create(
     return Membership.objects.create(
         user=user, clinic=clinic, role=role, display_name=display_name, wecom_userid=wecom_userid
     )
-
-
-def api_token_create(*, membership: Membership) -> str:
-    """A new API token for a staff member (replacing any old one). Shown once to the admin."""
-    from rest_framework.authtoken.models import Token
-
-    Token.objects.filter(user=membership.user).delete()
-    return Token.objects.create(user=membership.user).key
-
-
-def api_token_revoke(*, membership: Membership) -> bool:
-    from rest_framework.authtoken.models import Token
-
-    deleted, _ = Token.objects.filter(user=membership.user).delete()
-    return bool(deleted)
