@@ -16,7 +16,7 @@ from content.models import (
     MessageTemplate,
     RedLinePhrase,
 )
-from crm.api import ClinicScopedRelatedField
+from crm.api import ClinicScopedRelatedField, DateField
 from crm.models import Role
 from patients.api import VisiblePatientField
 from patients.models import PatientTag
@@ -258,7 +258,7 @@ class MessageTemplateSerializer(serializers.ModelSerializer):
 
 class PreviewSerializer(serializers.Serializer):
     patient = VisiblePatientField()
-    revisit_date = serializers.DateField(required=False, help_text=_("Fills {复诊日期}."))
+    revisit_date = DateField(required=False, help_text=_("Fills {复诊日期}."))
 
 
 class MessageTemplateViewSet(ServiceSaveMixin, viewsets.ModelViewSet):

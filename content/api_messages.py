@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from content import services
 from content.api import SENDERS
 from content.models import ExclusionReason, MessageTemplate
+from crm.api import DateField
 from crm.models import Membership
 from patients.selectors import patients_visible_to
 
@@ -29,7 +30,7 @@ class MessageSendSerializer(serializers.Serializer):
         max_length=2000,
         help_text="the preview as edited; without it the template's text is sent",
     )
-    revisit_date = serializers.DateField(required=False, help_text="fills {复诊日期}")
+    revisit_date = DateField(required=False, help_text="fills {复诊日期}")
 
 
 class BlockedSerializer(serializers.Serializer):

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import StaffChoiceField
@@ -107,7 +108,19 @@ class MembershipAdmin(ClinicScopedAdmin):
     search_fields = ["user__username", "display_name", "wecom_userid"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "user":  # a new staff member has no membership yet
+        if db_field.name == "user":
+            # A new staff member has no membership yet: a clinic admin picks among this
+            # clinic's users and users of no clinic, never another clinic's usernames.
+            clinic = self._clinic(request)
+            if clinic:
+                kwargs["queryset"] = (
+                    db_field.related_model._default_manager.filter(
+                        Q(memberships__clinic=clinic) | Q(memberships__isnull=True),
+                        is_superuser=False,
+                    )
+                    .distinct()
+                    .order_by("username")
+                )
             return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

@@ -6,7 +6,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, permissions, serializers, throttling
-from rest_framework.authentication import TokenAuthentication
 
 from crm.tenancy import membership_for_request
 
@@ -33,6 +32,18 @@ class IsClinicMember(permissions.BasePermission):
         if write_roles and request.method not in permissions.SAFE_METHODS:
             return membership.role in write_roles
         return True
+
+
+class DateField(serializers.DateField):
+    """A date from 1900 to 2100 (crm.guards.date_in_range): later ones overflow date arithmetic
+    (a care plan's day 0 in 9999 plus its offsets), earlier ones are typos. Every API date field,
+    and every model DateField of a ModelSerializer (crm.apps), is one of these."""
+
+    def __init__(self, **kwargs):
+        from crm.guards import date_in_range
+
+        kwargs["validators"] = [*kwargs.get("validators", ()), date_in_range]
+        super().__init__(**kwargs)
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -74,7 +85,9 @@ class TokenClientThrottle(throttling.UserRateThrottle):
         return settings.API_TOKEN_RATE
 
     def allow_request(self, request, view):
-        if not isinstance(request.successful_authenticator, TokenAuthentication):
+        from crm.api_tokens import HashedTokenAuthentication
+
+        if not isinstance(request.successful_authenticator, HashedTokenAuthentication):
             return True
         return super().allow_request(request, view)
 

@@ -81,6 +81,12 @@ class Membership(models.Model):
     def can_manage_clinic(self):
         return self.role == Role.ADMIN
 
+    @property
+    def can_see_clinical(self):
+        """Clinical timeline entries and visit amounts (README: role × data). Operations
+        works on what marketing needs, and nothing clinical."""
+        return self.role != Role.OPERATIONS
+
 
 class AuditAction(models.TextChoices):
     REVEAL_PHONE = "reveal_phone", _("Revealed a phone number")
@@ -91,6 +97,15 @@ class AuditAction(models.TextChoices):
     MERGE = "merge", _("Merged two patient records")
     CALL_REVEAL = "call_reveal", _("Revealed a phone number for a call")
     TICK_UNDO = "tick_undo", _("Undid a checklist tick")
+    VIEW_PATIENT = "view_patient", _("Opened a patient record")
+    REVEAL_REFUSED = "reveal_refused", _("Refused a phone reveal")
+    PHONE_SEARCH = "phone_search", _("Searched by a full phone number")
+    LICENCE_DOWNLOAD = "licence_download", _("Downloaded a licence photo")
+    API_TOKEN = "api_token", _("Changed an API token")
+    AUDIT_EXPORT = "audit_export", _("Exported the audit log")
+    SUBJECT_EXPORT = "subject_export", _("Exported a patient's data for them")
+    ERASE_PATIENT = "erase_patient", _("Erased a patient's identity")
+    ERASE_REFUSED = "erase_refused", _("Refused to erase a patient")
 
 
 class AuditEvent(models.Model):
@@ -110,6 +125,8 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["clinic", "-created_at"], name="audit_clinic_time")]
+        # Append-only in the database too (PostgreSQL trigger, crm migration
+        # 0003_append_only): only the archive (crm.audit.audit_archive) deletes rows.
 
     def __str__(self):
         return f"{self.get_action_display()} {self.object_type}:{self.object_id}"

@@ -7,6 +7,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+# API tokens live in crm.api_tokens (hashed, expiring, audited); re-exported for callers.
+from crm.api_tokens import api_token_create, api_token_revoke  # noqa: F401
 from crm.models import AuditAction, AuditEvent, Clinic, Membership, Role
 
 
@@ -160,12 +162,12 @@ def staff_deactivate(*, membership: Membership, by) -> Membership:
         raise ValidationError(_("You cannot deactivate your own account."))
     if membership.role == Role.ADMIN:
         _keep_an_admin(membership)
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     user = membership.user
     user.is_active = False
     user.save(update_fields=["is_active"])
-    Token.objects.filter(user=user).delete()
+    AuthToken.objects.filter(user=user).delete()
     _staff_audit(membership=membership, by=by, change="deactivated")
     return membership
 
@@ -188,18 +190,3 @@ def staff_password_reset(*, membership: Membership, password: str, by) -> Member
     user.save(update_fields=["password"])
     _staff_audit(membership=membership, by=by, change="password_reset")
     return membership
-
-
-def api_token_create(*, membership: Membership) -> str:
-    """A new API token for a staff member (replacing any old one). Shown once to the admin."""
-    from rest_framework.authtoken.models import Token
-
-    Token.objects.filter(user=membership.user).delete()
-    return Token.objects.create(user=membership.user).key
-
-
-def api_token_revoke(*, membership: Membership) -> bool:
-    from rest_framework.authtoken.models import Token
-
-    deleted, _ = Token.objects.filter(user=membership.user).delete()
-    return bool(deleted)

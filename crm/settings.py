@@ -7,6 +7,7 @@ FIELD_ENCRYPTION_KEY (see README.md and .env.example).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -35,12 +36,16 @@ _DEV_FIELD_KEY = "Y2FyZWxvb3AtZGV2LW9ubHktZmllbGQta2V5LTAwMDA="
 SECRET_KEY = env("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else "")
 # Comma-separated Fernet keys; the first encrypts, all decrypt (key rotation).
 FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY") or ([_DEV_FIELD_KEY] if DEBUG else [])
-# Key of the HMAC that lets us look a phone number up without decrypting the table.
+# Key of the HMAC that lets us look a phone number up without decrypting the table. A key of
+# its own (production requires it): rotating the encryption keys then never touches the hashes,
+# and `rotate_field_keys` re-hashes every row when this key changes.
 FIELD_HASH_KEY = env("FIELD_HASH_KEY") or (
-    FIELD_ENCRYPTION_KEYS[0] if FIELD_ENCRYPTION_KEYS else ""
+    FIELD_ENCRYPTION_KEYS[0] if FIELD_ENCRYPTION_KEYS and DEBUG else ""
 )
-if not SECRET_KEY or not FIELD_ENCRYPTION_KEYS:
-    raise ImproperlyConfigured("Set SECRET_KEY and FIELD_ENCRYPTION_KEY when DEBUG is off.")
+if not SECRET_KEY or not FIELD_ENCRYPTION_KEYS or not FIELD_HASH_KEY:
+    raise ImproperlyConfigured(
+        "Set SECRET_KEY, FIELD_ENCRYPTION_KEY and FIELD_HASH_KEY when DEBUG is off."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -54,7 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "django_htmx",
@@ -72,6 +77,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before anything reads the request: NUL and control characters are a 400 (crm.guards).
+    "crm.guards.RequestGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -174,11 +181,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "crm.api_tokens.HashedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["crm.api.IsClinicMember"],
     # JSON in, JSON out; an upload endpoint opts into multipart itself.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["crm.guards.GuardedJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -198,7 +205,7 @@ PATIENT_MERGE_MOVERS = ["wechat.merge", "followups.merge", "content.merge"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareLoop API",
     "DESCRIPTION": "A clinic's own patient relationship system.",
-    "VERSION": "1.14.0",  # the last entry of the API changelog in README.md
+    "VERSION": "1.15.0",  # the last entry of the API changelog in README.md
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One name per choice set where several models' fields share a name ("status", "kind").
@@ -238,7 +245,16 @@ CELERY_BEAT_SCHEDULE = {}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Search terms (names, phone numbers) never reach the access log, even from an API client
+    # that still sends `?q=`: runserver's and gunicorn's request lines are redacted.
+    "filters": {"redact_search": {"()": "crm.guards.RedactSearchTerms"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_search"]},
+    },
+    "loggers": {
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
 
@@ -299,3 +315,27 @@ CELERY_BEAT_SCHEDULE["dashboard-summaries-refresh"] = {
     "task": "patients.tasks.summaries_refresh_all",
     "schedule": float(env("DASHBOARD_REFRESH_SECONDS", "900")),  # every 15 minutes
 }
+
+# Audit and PIPL (README: Security). Audit events are kept at least 180 days in the table, then
+# moved by the daily archive into gzip JSON-lines files under AUDIT_ARCHIVE_DIR (never lost).
+AUDIT_RETENTION_DAYS = int(env("AUDIT_RETENTION_DAYS", "180"))
+if AUDIT_RETENTION_DAYS < 180:
+    raise ImproperlyConfigured("AUDIT_RETENTION_DAYS must be at least 180 (6 months).")
+AUDIT_ARCHIVE_DIR = Path(env("AUDIT_ARCHIVE_DIR", str(BASE_DIR / "archive" / "audit")))
+CELERY_BEAT_SCHEDULE["audit-archive"] = {
+    "task": "crm.tasks.audit_archive_task",
+    "schedule": 86400.0,
+}
+# A patient's record may not be erased until this many years after their last visit:
+# 医疗机构病历管理规定（2013年版）第二十九条, outpatient records kept at least 15 years.
+MEDICAL_RECORD_RETENTION_YEARS = int(env("MEDICAL_RECORD_RETENTION_YEARS", "15"))
+# API tokens (django-rest-knox): stored as SHA-512 digests, shown once, expiring.
+API_TOKEN_TTL_DAYS = int(env("API_TOKEN_TTL_DAYS", "90"))
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "TOKEN_LIMIT_PER_USER": None,
+    "AUTO_REFRESH": False,
+}
+# Requests are refused with a 400 past these (crm.guards): JSON nesting, body size of JSON.
+REQUEST_MAX_JSON_DEPTH = int(env("REQUEST_MAX_JSON_DEPTH", "32"))

@@ -15,7 +15,7 @@ from content.api import (
 from content.api_messages import PatientMessageView
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from content.api_referrals import PatientReferralCodeView
-from crm import views, views_staff
+from crm import audit_views, views, views_staff
 from doctors import views as doctor_views
 from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAccountViewSet
 from doctors.api_onboarding import OnboardingViewSet
@@ -31,6 +31,7 @@ from followups.api_figures import FollowUpFiguresView
 from followups.views_handover import staff_deactivate
 from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
+from patients.api_privacy import PatientDataExportView, PatientEraseView
 from patients.api_wards import WardViewSet
 from patients.dashboard import DashboardView
 
@@ -62,6 +63,12 @@ api_urls = [
         name="patient-referral-code",
     ),
     path("patients/<int:pk>/message/", PatientMessageView.as_view(), name="patient-message"),
+    path(
+        "patients/<int:pk>/data-export/",
+        PatientDataExportView.as_view(),
+        name="patient-data-export",
+    ),
+    path("patients/<int:pk>/erase/", PatientEraseView.as_view(), name="patient-erase"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
     path("followup-settings/", FollowUpSettingsView.as_view(), name="followup-settings"),
@@ -91,6 +98,7 @@ urlpatterns = [
     path("settings/staff/", views_staff.staff_list, name="staff_list"),
     path("settings/staff/<int:pk>/", views_staff.staff_detail, name="staff_detail"),
     path("settings/staff/<int:pk>/deactivate/", staff_deactivate, name="staff_deactivate"),
+    path("settings/audit/", audit_views.audit_log, name="audit_log"),
     path("", include("content.urls")),
     path("", include("doctors.urls")),
     path("api/", include((api_urls, "api"))),

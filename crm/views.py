@@ -1,7 +1,9 @@
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
+from knox.models import AuthToken
 
 from crm import services
 from crm.models import Membership, Role
@@ -55,27 +57,39 @@ def home(request):
 @require_http_methods(["GET", "POST"])
 @clinic_member_required(roles=[Role.ADMIN])
 def api_tokens(request):
-    """Admins create and revoke API tokens for integrations (one per staff member)."""
+    """Admins create, rotate and revoke API tokens for integrations (one per staff member).
+    A new key is shown in this one answer only: the database keeps its digest."""
     new_key = None
     if request.method == "POST":
         member = get_for_clinic(
             Membership.objects.select_related("user"), request.clinic, pk=request.POST.get("member")
         )
         if request.POST.get("action") == "revoke":
-            services.api_token_revoke(membership=member)
+            services.api_token_revoke(membership=member, by=request.user, request=request)
             messages.success(
                 request, _("The token of %(name)s was revoked.") % {"name": member.name}
             )
         else:
-            new_key = services.api_token_create(membership=member)
+            new_key = services.api_token_create(membership=member, by=request.user, request=request)
             messages.success(
                 request,
                 _("New token for %(name)s. Copy it now: it is not shown again.")
                 % {"name": member.name},
             )
-    members = (
+    members = list(
         Membership.objects.filter(clinic=request.clinic)
-        .select_related("user", "user__auth_token")
+        .select_related("user")
         .order_by("role", "id")
     )
-    return render(request, "crm/api_tokens.html", {"members": members, "new_key": new_key})
+    tokens = {
+        t.user_id: t for t in AuthToken.objects.filter(user__memberships__clinic=request.clinic)
+    }
+    for member in members:
+        member.api_token = tokens.get(member.user_id)
+    response = render(
+        request,
+        "crm/api_tokens.html",
+        {"members": members, "new_key": new_key, "token_ttl_days": settings.API_TOKEN_TTL_DAYS},
+    )
+    response["Cache-Control"] = "no-store"
+    return response

@@ -15,7 +15,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.api import ClinicScopedRelatedField
+from crm.api import ClinicScopedRelatedField, DateField
 from crm.idempotency import submit_once
 from crm.models import Role
 from doctors import selectors, services
@@ -305,8 +305,8 @@ class PostViewSet(viewsets.ModelViewSet):
 
 
 class FunnelQuerySerializer(serializers.Serializer):
-    start = serializers.DateField(required=False)
-    end = serializers.DateField(required=False)
+    start = DateField(required=False)
+    end = DateField(required=False)
     doctor = serializers.IntegerField(required=False, min_value=1)
 
     def validate(self, data):
@@ -338,8 +338,8 @@ class FunnelView(APIView):
         responses=inline_serializer(
             "DoctorFunnel",
             {
-                "start": serializers.DateField(),
-                "end": serializers.DateField(),
+                "start": DateField(),
+                "end": DateField(),
                 # One row per doctor, platform and post: counts of each funnel stage, followers
                 # gained, cost and cost per patient (see doctors/selectors.py).
                 "doctors": serializers.ListField(child=serializers.DictField()),

@@ -3,13 +3,15 @@ and the first-two-weeks watch list. Operations and admins only."""
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from crm.api import ClinicScopedRelatedField
+from crm.guards import GuardedJSONParser
 from doctors import selectors, services
 from doctors.api import MANAGERS
 from doctors.models import DoctorProfile, Onboarding
@@ -49,13 +51,29 @@ class OnboardingSerializer(serializers.ModelSerializer):
         return bool(row.licence_file)
 
 
+class WatchListRowSerializer(serializers.Serializer):
+    """A row of the first-two-weeks watch list (doctors.selectors.watch_list), for the schema."""
+
+    id = serializers.IntegerField()
+    profile = serializers.IntegerField()
+    name = serializers.CharField()
+    started_on = serializers.DateField()
+    day = serializers.IntegerField()
+    patients = serializers.IntegerField()
+    followups_done = serializers.IntegerField()
+    unanswered = serializers.IntegerField()
+    mean_response_hours = serializers.FloatField(allow_null=True)
+    verified = serializers.BooleanField()
+    trained = serializers.BooleanField()
+
+
 class OnboardingViewSet(viewsets.ModelViewSet):
     """New doctors of a chain: recruitment, verification, training (operations and admins).
     The licence photo is uploaded as multipart and downloaded from its page, never listed."""
 
     serializer_class = OnboardingSerializer
     allowed_roles = MANAGERS
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [GuardedJSONParser, MultiPartParser, FormParser]
 
     queryset = Onboarding.objects.none()  # the schema's model; requests: get_queryset
 
@@ -85,6 +103,7 @@ class OnboardingViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         self._save(serializer, serializer.instance)
 
+    @extend_schema(responses=WatchListRowSerializer(many=True))
     @action(detail=False, methods=["get"], url_path="watch-list")
     def watch_list(self, request):
         """Doctors in their first two weeks: patients, follow-ups done, response times."""

@@ -336,7 +336,13 @@ def onboarding_save(
         setattr(onboarding, field, value.strip() if isinstance(value, str) else value)
     if onboarding.started_on is None:
         onboarding.started_on = timezone.localdate()
+    replaced = onboarding.licence_file.name if licence_file is not None else ""
     if licence_file is not None:
         onboarding.licence_file.save(licence_file.name, licence_file, save=False)
     onboarding.save()
+    if replaced and replaced != onboarding.licence_file.name:
+        # The replaced photo leaves the disk once the new one is committed (a licence is
+        # personal data; nothing links to the old file any more).
+        storage = onboarding.licence_file.storage
+        transaction.on_commit(lambda: storage.delete(replaced))
     return onboarding

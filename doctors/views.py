@@ -10,7 +10,8 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from crm.models import Role
+from crm.audit import audit_record
+from crm.models import AuditAction, Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from doctors import selectors, selectors_home, services
 from doctors.forms import PositioningForm, PostForm
@@ -214,4 +215,15 @@ def licence(request, pk):
     row = get_for_clinic(Onboarding.objects.all(), request.clinic, pk=pk)
     if not row.licence_file:
         raise Http404
-    return FileResponse(row.licence_file.open("rb"), as_attachment=False)
+    audit_record(
+        clinic_id=row.clinic_id,
+        user=request.user,
+        action=AuditAction.LICENCE_DOWNLOAD,
+        object_type="onboarding",
+        object_id=row.pk,
+        detail={"profile": row.profile_id},
+        request=request,
+    )
+    response = FileResponse(row.licence_file.open("rb"), as_attachment=False)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.validators import UniqueTogetherValidator
 from rest_framework.views import APIView
 
-from crm.api import ClinicScopedRelatedField
+from crm.api import ClinicScopedRelatedField, DateField
 from crm.models import Membership, Role
 from followups import clock, selectors, services
 from followups.models import (
@@ -302,7 +302,7 @@ class PlanBulkStartSerializer(serializers.Serializer):
     template = ClinicScopedRelatedField(
         queryset=CarePlanTemplate.objects.select_related("current_version")
     )
-    anchor_date = serializers.DateField(default=clock.local_today, label=_("Day 0"))
+    anchor_date = DateField(default=clock.local_today, label=_("Day 0"))
     patients = serializers.ListField(
         child=serializers.IntegerField(),
         allow_empty=False,

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.api import DateField
 from followups import clock, selectors
 from patients.dashboard import DashboardQuerySerializer, DashboardView
 
@@ -27,7 +28,7 @@ FIGURES_SCHEMA = inline_serializer(
     {
         "period": inline_serializer(
             "FollowUpFiguresPeriod",
-            {"start": serializers.DateField(), "end": serializers.DateField()},
+            {"start": DateField(), "end": DateField()},
         ),
         "due": serializers.IntegerField(help_text="Tasks due in the period, cancelled left out."),
         "done": serializers.IntegerField(

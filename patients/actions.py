@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from crm.api import ClinicScopedRelatedField, ClinicUserField
+from crm.api import ClinicScopedRelatedField, ClinicUserField, DateField
 from crm.models import DOCTOR_ROLES
 from crm.selectors import user_name
 from patients.bulk import BULK_MAX_PATIENTS
@@ -78,7 +78,7 @@ class VisitSerializer(serializers.ModelSerializer):
 
 
 class BookRevisitSerializer(serializers.Serializer):
-    on = serializers.DateField(label=_("Date"))
+    on = DateField(label=_("Date"))
     note = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 

@@ -63,6 +63,11 @@ class PatientAdmin(ClinicScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("assigned_doctor__memberships")
 
+    def has_delete_permission(self, request, obj=None):
+        # A patient's timeline is append-only (the database refuses the cascade): a patient's
+        # identity is erased from the patient page instead (README: Security).
+        return False
+
     def _membership(self, request):
         return request.user.memberships.select_related("clinic").first()
 

@@ -16,8 +16,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
-from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, Role
-from patients import exports, selectors, services
+from crm.audit import audit_record
+from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditAction, Role
+from patients import exports, privacy, selectors, services
 from patients.actions import (
     BookRevisitSerializer,
     BulkSerializer,
@@ -244,6 +245,11 @@ class PatientViewSet(
             serializer.data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
 
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        privacy.patient_opened(patient_id=response.data["id"], request=request, via="api")
+        return response
+
     def filter_queryset(self, queryset):
         # A detail action finds one patient by id in the clinic: building the list's FilterSet
         # and ordering for it cost a fifth of a patient page's time.
@@ -312,6 +318,15 @@ class PatientViewSet(
     def reveal_phone(self, request, pk=None):
         patient = self.get_object()
         if not request.membership.can_reveal_phone:
+            audit_record(
+                clinic_id=patient.clinic_id,
+                user=request.user,
+                action=AuditAction.REVEAL_REFUSED,
+                object_type="patient",
+                object_id=patient.pk,
+                detail={"role": request.membership.role},
+                request=request,
+            )
             raise PermissionDenied(_("Your role cannot see full phone numbers."))
         phone = services.patient_reveal_phone(
             patient=patient, user=request.user, ip_address=request.META.get("REMOTE_ADDR")
@@ -322,12 +337,19 @@ class PatientViewSet(
     @action(detail=True, methods=["get"])
     def timeline(self, request, pk=None):
         patient = self.get_object()
-        touches = patient.touches.select_related("actor").prefetch_related("actor__memberships")
+        # Clinical entries only for the roles that may read them (README: role × data).
+        touches = (
+            selectors.touches_visible_to(request.membership, patient)
+            .select_related("actor")
+            .prefetch_related("actor__memberships")
+        )
         kind = request.query_params.get("kind")
         if kind:
             touches = touches.filter(kind__in=kind.split(","))
         paginator = TimelinePagination()
         page = paginator.paginate_queryset(touches, request, view=self)
+        if not request.query_params.get(paginator.cursor_query_param):
+            privacy.patient_opened(patient_id=patient.pk, request=request, via="timeline")
         return paginator.get_paginated_response(TouchSerializer(page, many=True).data)
 
     @extend_schema(request=NoteSerializer, responses=TouchSerializer)
@@ -350,7 +372,7 @@ class PatientViewSet(
     @action(detail=True, methods=["get"])
     def visits(self, request, pk=None):
         patient = self.get_object()
-        visits = patient.visits.select_related("doctor")[:200]
+        visits = selectors.visits_visible_to(request.membership, patient)
         return Response(VisitSerializer(visits, many=True).data)
 
     @extend_schema(request=VisitSerializer, responses=VisitSerializer)

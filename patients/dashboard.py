@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.api import ClinicScopedRelatedField, ClinicUserField
+from crm.api import ClinicScopedRelatedField, ClinicUserField, DateField
 from crm.models import Role
 from patients import retention, retention_summaries
 from patients.models import PatientTag, Source
@@ -19,8 +19,8 @@ MAX_PERIOD_DAYS = 3 * 366
 
 
 class DashboardQuerySerializer(serializers.Serializer):
-    start = serializers.DateField(required=False, label=_("From"))
-    end = serializers.DateField(required=False, label=_("To"))
+    start = DateField(required=False, label=_("From"))
+    end = DateField(required=False, label=_("To"))
     doctor = ClinicUserField(required=False, allow_null=True, label=_("Doctor"))
     tag = ClinicScopedRelatedField(
         queryset=PatientTag.objects.all(), required=False, allow_null=True, label=_("Tag")

@@ -1,10 +1,26 @@
+from urllib.parse import unquote
+
 import django_filters
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from crm.audit import audit_record
+from crm.models import AuditAction
 from patients.models import Patient, PatientTag, Source, Stage, Ward
+from patients.phones import PhoneError, mask_phone, normalize_phone
+
+
+def full_phone(text: str) -> str:
+    """The E.164 number a search text is, or "" (a name, initials, the last four digits)."""
+    digits = (text or "").strip().replace(" ", "").replace("-", "")
+    if len(digits) < 7 or not digits.lstrip("+").isdigit():
+        return ""
+    try:
+        return normalize_phone(digits)
+    except PhoneError:
+        return ""
 
 
 def _wards(request):
@@ -72,7 +88,30 @@ class PatientFilter(django_filters.FilterSet):
         model = Patient
         fields = []
 
+    def __init__(self, data=None, *args, request=None, **kwargs):
+        # The workbench sends its search in the X-Search header (percent-encoded UTF-8), not in
+        # the URL, so names and phone numbers never reach an access log or the browser history.
+        header = request.headers.get("X-Search", "") if request is not None else ""
+        if header and data is not None and not data.get("q"):
+            data = data.copy()
+            data["q"] = unquote(header, errors="replace")[:100]
+        super().__init__(data, *args, request=request, **kwargs)
+
     def filter_search(self, queryset, name, value):
+        membership = getattr(self.request, "membership", None)
+        if membership is not None and not membership.can_reveal_phone:
+            phone = full_phone(value)
+            if phone:
+                # Roles that may not reveal a number may still find a caller by it (the
+                # assistant's everyday question), and every such search is audited.
+                audit_record(
+                    clinic_id=membership.clinic_id,
+                    user=self.request.user,
+                    action=AuditAction.PHONE_SEARCH,
+                    object_type="patient",
+                    detail={"phone": mask_phone(phone), "path": self.request.path},
+                    request=self.request,
+                )
         return queryset.search(value)
 
     def filter_noop(self, queryset, name, value):

@@ -251,7 +251,8 @@ class RowChecker:
 
 
 def _existing(clinic, phones: list[str]) -> dict[str, Patient]:
-    hashes = {crypto.lookup_hash(p): p for p in phones}
+    # Every hash key's hash (a key rotation in progress still finds the duplicate).
+    hashes = {h: p for p in phones for h in crypto.lookup_hashes(p)}
     found = Patient.objects.filter(clinic=clinic, phone_hash__in=list(hashes))
     return {hashes[p.phone_hash]: p for p in found}
 

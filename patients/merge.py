@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crm.audit import transaction_setting
 from crm.models import AuditAction, AuditEvent
 from patients.models import Patient, TaggedPatient, Touch, TouchKind, Visit
 from patients.timeline import touch_record
@@ -160,7 +161,10 @@ def patient_merge(*, survivor: Patient, duplicate: Patient, actor=None) -> dict[
 
     moved = {"tags": _move_tags(survivor, duplicate)}
     moved["visits"] = Visit.objects.filter(patient=duplicate).update(patient=survivor)
-    moved["timeline"] = Touch.objects.filter(patient=duplicate).update(patient=survivor)
+    # The timeline is append-only in the database; a merge may move the duplicate's entries
+    # to the survivor and change nothing else of them (crm migration 0009).
+    with transaction_setting("careloop.merging", str(duplicate.pk)):
+        moved["timeline"] = Touch.objects.filter(patient=duplicate).update(patient=survivor)
     referrals = Patient.objects.filter(referred_by=duplicate)
     moved["referrals"] = referrals.exclude(pk=survivor.pk).update(referred_by=survivor)
     if survivor.referred_by_id == duplicate.pk:

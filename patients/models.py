@@ -122,6 +122,8 @@ class Patient(models.Model):
     # for (the filter only asks for existing tags).
     tag_ids = models.JSONField(_("tag ids"), default=list, blank=True, editable=False)
     objects = PatientQuerySet.as_manager()
+    # Re-encrypted and re-hashed by `rotate_field_keys` (crm.keys).
+    encrypted_fields = {"phone_encrypted": "phone_hash"}
 
     class Meta:
         verbose_name = _("patient")

@@ -29,7 +29,7 @@ class PatientQuerySet(models.QuerySet):
             return self.filter(phone_last4=digits)
         if digits.lstrip("+").isdigit() and len(digits) >= 7:
             try:
-                return self.filter(phone_hash=crypto.lookup_hash(normalize_phone(digits)))
+                return self.filter(phone_hash__in=crypto.lookup_hashes(normalize_phone(digits)))
             except PhoneError:
                 return self.none()
         initials = models.Q(name_initials__startswith=text.lower())

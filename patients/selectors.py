@@ -3,7 +3,14 @@
 from django.db.models import Count
 
 from crm.models import Role
-from patients.models import Patient, PatientTag, Ward
+from patients.models import Patient, PatientTag, TouchKind, Ward
+
+# Timeline entries about the patient's care (README: role × data): notes, calls, visits and
+# follow-ups. Operations (what marketing needs) reads the others: messages, stages, tags,
+# profile, surveys, welcome, churn signals, referrals.
+CLINICAL_TOUCH_KINDS = frozenset(
+    {TouchKind.NOTE, TouchKind.CALL, TouchKind.VISIT, TouchKind.FOLLOWUP}
+)
 
 
 def patients_visible_to(membership):
@@ -16,6 +23,25 @@ def patients_visible_to(membership):
     if membership.role == Role.NURSE:
         patients = patients.filter(ward__in=wards_visible_to(membership))
     return patients
+
+
+def touches_visible_to(membership, patient):
+    """The patient's timeline as this staff member may read it: without clinical entries for
+    roles that may not see them (Membership.can_see_clinical)."""
+    touches = patient.touches.all()
+    if not membership.can_see_clinical:
+        touches = touches.exclude(kind__in=CLINICAL_TOUCH_KINDS)
+    return touches
+
+
+def visits_visible_to(membership, patient, *, limit: int = 200) -> list:
+    """The patient's visits, newest first; amounts and notes blanked for roles that may not see
+    clinical data."""
+    visits = list(patient.visits.select_related("doctor")[:limit])
+    if not membership.can_see_clinical:
+        for visit in visits:
+            visit.amount, visit.notes = None, ""
+    return visits
 
 
 def has_no_ward(membership) -> bool:

@@ -94,8 +94,10 @@ def _store_phone(patient: Patient, e164: str) -> None:
 
 def _check_unique(patient: Patient) -> None:
     others = Patient.objects.filter(clinic=patient.clinic).exclude(pk=patient.pk)
-    if patient.phone_hash:
-        existing = others.filter(phone_hash=patient.phone_hash).first()
+    # Every hash key's hash: a row not yet re-hashed after a key rotation is still a duplicate.
+    hashes = crypto.lookup_hashes(patient.phone) if patient.phone_hash else []
+    if hashes:
+        existing = others.filter(phone_hash__in=hashes).first()
         if existing is not None:
             raise DuplicatePatient(
                 _("Another patient of this clinic has this phone number."),

@@ -1,14 +1,18 @@
 """Pages: the workbench, the patient page, the dashboard and the import steps. Pages lay out
 the screen; lists, timelines and figures come from the /api/ endpoints (fetch)."""
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django.views.decorators.http import require_POST
 
 from crm.models import DOCTOR_ROLES, Role
 from crm.selectors import staff_choices, staff_names
 from crm.tenancy import clinic_member_required, get_for_clinic
-from patients import selectors
+from patients import privacy, selectors
 from patients.actions import CALL_OUTCOMES, NOTE_MAX_LENGTH
 from patients.editing import can_merge_patients
 from patients.imports_views import import_report, import_review, import_upload
@@ -146,9 +150,10 @@ def patient_detail(request, pk):
         if patient.referred_by_id
         else None
     )
+    privacy.patient_opened(patient_id=patient.pk, request=request, via="page")
     current = {t.pk for t in selectors.patient_tags(patient)}
     names = staff_names(clinic.pk)
-    visits = list(patient.visits.select_related("doctor")[:50])
+    visits = selectors.visits_visible_to(request.membership, patient, limit=50)
     for visit in visits:
         visit.doctor_name = names.get(visit.doctor_id) or getattr(visit.doctor, "username", "")
     return render(
@@ -170,6 +175,11 @@ def patient_detail(request, pk):
             "doctors": _doctors(clinic),
             "can_merge": can_merge_patients(request.membership),
             "note_limit": NOTE_MAX_LENGTH,
+            "erasure_blocked_until": (
+                privacy.erasure_blocked_until(patient)
+                if request.membership.role == Role.ADMIN
+                else None
+            ),
             "script_config": {
                 "patient": patient.pk,
                 "labels": _labels(),
@@ -177,6 +187,43 @@ def patient_detail(request, pk):
             },
         },
     )
+
+
+@require_POST
+@clinic_member_required(roles=[Role.ADMIN])
+def patient_data_export(request, pk):
+    """The patient's data for them (PIPL art. 45), as a ZIP download. Audited."""
+    patient = get_for_clinic(
+        selectors.patients_visible_to(request.membership), request.clinic, pk=pk
+    )
+    content = privacy.patient_data_export(patient=patient, by=request.user, request=request)
+    response = HttpResponse(content, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="patient-{patient.pk}.zip"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@clinic_member_required(roles=[Role.ADMIN])
+def patient_erase(request, pk):
+    """Erase the patient's identity (PIPL art. 47), or say why it must wait. Audited."""
+    patient = get_for_clinic(
+        selectors.patients_visible_to(request.membership), request.clinic, pk=pk
+    )
+    if request.POST.get("confirm") != "1":
+        messages.error(request, _("Tick the box to confirm the erasure."))
+    else:
+        try:
+            privacy.patient_erase(
+                patient=patient,
+                by=request.user,
+                reason=request.POST.get("reason", "")[:200],
+                request=request,
+            )
+            messages.success(request, _("The patient's identity was erased."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    return redirect("patients:detail", pk=patient.pk)
 
 
 # Nurses see only their wards' patients; the figures cover the whole clinic.

@@ -109,7 +109,9 @@ def methods_of(callback):
     actions = getattr(callback, "actions", None)
     if actions:
         return sorted(actions)
-    return ["get"]
+    view_class = getattr(callback, "cls", None)
+    defined = [m for m in ("get", "post", "put", "patch", "delete") if hasattr(view_class, m)]
+    return defined or ["get"]
 
 
 def test_every_api_pattern_is_walked(world):

@@ -24,7 +24,9 @@ def test_assistant_finds_tags_and_calls_a_patient(page, assistant, clinic, make_
 
     page.get_by_label("搜索").fill("8000")
     page.wait_for_function("document.getElementById('patient-count').textContent === '1'")
-    assert "q=8000" in page.url  # the filter lives in the URL
+    # The search stays out of the URL (access logs, history); the tab remembers it.
+    assert "8000" not in page.url
+    assert page.evaluate("sessionStorage.getItem('careloop.workbench.q')") == "8000"
     page.get_by_role("link", name="刘晓梅").click()
     page.wait_for_url(f"**/patients/{target.pk}/")
     assert page.get_by_test_id("phone").inner_text() == "139****8000"

@@ -31,6 +31,16 @@ class WeComAccount(models.Model):
     welcome_text = models.TextField(_("default welcome message"), default=DEFAULT_WELCOME_TEXT)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
+    # Re-encrypted by `rotate_field_keys` (crm.keys).
+    encrypted_fields = dict.fromkeys(
+        [
+            "secret_encrypted",
+            "callback_token_encrypted",
+            "encoding_aes_key_encrypted",
+            "robot_key_encrypted",
+        ]
+    )
+
     class Meta:
         verbose_name = _("WeCom account")
         verbose_name_plural = _("WeCom accounts")

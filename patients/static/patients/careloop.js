@@ -16,7 +16,7 @@
   async function api(url, options) {
     options = options || {};
     const init = { method: options.method || "GET", credentials: "same-origin",
-      headers: { "Accept": "application/json" } };
+      headers: Object.assign({ "Accept": "application/json" }, options.headers || {}) };
     if (options.body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(options.body);

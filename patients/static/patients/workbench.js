@@ -1,5 +1,7 @@
 /* The assistant's workbench: the list comes from /api/patients/ with the filters of the URL;
-   changing a filter updates the URL (bookmarkable) and the list.
+   changing a filter updates the URL (bookmarkable) and the list. The search text (a name, a
+   phone number) never goes into a URL: it is kept in this tab's sessionStorage and sent to the
+   API in the X-Search header, so it reaches neither the access log nor the history.
    The selection is rows the user sees: a new page or filter keeps only the rows still shown,
    and a successful bulk action clears it, so an action never reaches a hidden row. */
 (function () {
@@ -15,7 +17,16 @@
   const bulk = document.getElementById("bulk");
   const selectAll = document.getElementById("select-all");
   const selected = new Set();
-  let page = Number(new URLSearchParams(location.search).get("page")) || 1;
+  const SEARCH_KEY = "careloop.workbench.q";
+  const searchBox = document.getElementById("f-q");
+  const fromUrl = new URLSearchParams(location.search);
+  if (fromUrl.has("q")) {  // an old bookmark: move its search out of the address bar
+    sessionStorage.setItem(SEARCH_KEY, fromUrl.get("q"));
+    fromUrl.delete("q");
+    history.replaceState(null, "", location.pathname + (fromUrl.toString() ? "?" + fromUrl : ""));
+  }
+  searchBox.value = sessionStorage.getItem(SEARCH_KEY) || "";
+  let page = Number(fromUrl.get("page")) || 1;
   let pages = 1;
   let timer = null;
   let shownKey = null;
@@ -33,6 +44,11 @@
     if (!tags.length || out.get("tag_match") === "any") out.delete("tag_match");
     if (out.get("ordering") === "-created_at") out.delete("ordering");
     return out;
+  }
+
+  function searchHeaders() {
+    const text = searchBox.value.trim();
+    return text ? { "X-Search": encodeURIComponent(text) } : {};
   }
 
   function updateTagSummary() {
@@ -79,16 +95,18 @@
 
   async function load() {
     const query = params();
-    const key = query.toString() + "#" + page;
+    const text = searchBox.value.trim();
+    const key = query.toString() + "#" + text + "#" + page;
     if (key !== shownKey) { selected.clear(); updateBulk(); }  // rows about to go out of sight
     shownKey = key;
+    text ? sessionStorage.setItem(SEARCH_KEY, text) : sessionStorage.removeItem(SEARCH_KEY);
     syncUrl(query);
     loadCounts(query);
     const apiQuery = new URLSearchParams(query);
     apiQuery.set("page", page);
     rows.replaceChildren(CL.el("tr", {}, CL.el("td", { colspan: 8, class: "text-secondary p-4", text: L.loading })));
     try {
-      const data = await CL.api(API + "?" + apiQuery.toString());
+      const data = await CL.api(API + "?" + apiQuery.toString(), { headers: searchHeaders() });
       count.textContent = data.count;
       pages = Math.max(1, Math.ceil(data.count / 25));
       pageInfo.textContent = CL.fmt(L.page, { page, pages });
@@ -111,7 +129,7 @@
     const counts = new URLSearchParams(query);
     const stageSelect = document.getElementById("f-stage");
     try {
-      const data = await CL.api(API + "counts/?" + counts.toString());
+      const data = await CL.api(API + "counts/?" + counts.toString(), { headers: searchHeaders() });
       const chip = (value, label, n) => {
         const active = stageSelect.value === value;
         return CL.el("button", { type: "button", "aria-pressed": String(active),
@@ -146,7 +164,28 @@
     if (event.target.name === "tag") updateTagSummary();
     reloadSoon();
   });
-  document.getElementById("f-q").addEventListener("input", reloadSoon);
+  searchBox.addEventListener("input", reloadSoon);
+  /* An export with a search is fetched with the search header and saved from memory. */
+  for (const id of ["export-csv", "export-xlsx"]) {
+    const link = document.getElementById(id);
+    link.addEventListener("click", async (event) => {
+      if (!searchBox.value.trim()) return;
+      event.preventDefault();
+      try {
+        const response = await fetch(link.href, { credentials: "same-origin", headers: searchHeaders() });
+        if (!response.ok) throw new CL.ApiError(await response.json().catch(() => null), response.status);
+        const name = (response.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+        const url = URL.createObjectURL(await response.blob());
+        const save = CL.el("a", { href: url, download: name ? name[1] : "patients" });
+        document.body.append(save);
+        save.click();
+        save.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 10000);
+      } catch (error) {
+        CL.status(statusLine, CL.errorText(error), "danger");
+      }
+    });
+  }
   document.getElementById("prev").addEventListener("click", () => { if (page > 1) { page -= 1; load(); } });
   document.getElementById("next").addEventListener("click", () => { if (page < pages) { page += 1; load(); } });
   selectAll.addEventListener("change", () => {
