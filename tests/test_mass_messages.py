@@ -339,3 +339,16 @@ def test_a_patient_of_a_campaign_task_has_had_todays_message(
     assert services.patient_message_check(patient=reached) == ("wx-assistant", "daily_cap")
     # wm2 was in WeCom's fail_list: it received nothing, so it may still get a message.
     assert services.patient_message_check(patient=stranger) == ("wx-assistant", "")
+
+
+def test_the_demo_fake_starts_with_the_patients_as_contacts_of_their_staff(
+    make_patient, staff, wecom_staff, fake_wecom
+):
+    from wechat.management.commands.fakewecom import Command
+
+    make_patient(name="甲", external_userid="wm1", assigned_assistant=staff["assistant"],
+                 assigned_doctor=staff["doctor"])  # fmt: skip
+    make_patient(name="乙")  # no WeCom contact
+    assert Command()._load_contacts(fake_wecom) == 2
+    follows = {f["userid"] for f in fake_wecom.contacts["wm1"]["follow_user"]}
+    assert follows == {"wx-assistant", "wx-doctor"} and len(fake_wecom.contacts) == 1

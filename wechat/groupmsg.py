@@ -43,7 +43,11 @@ FINAL = [s for s in RecipientStatus.values if s != RecipientStatus.PENDING]
 
 
 def customers_of(delivery: Delivery) -> list[str]:
-    """The external_userids of one customer message, in the order they were enqueued."""
+    """The external_userids of one customer message, in the order they were enqueued. A
+    message to one customer names it in `recipient` (no query); one to many says
+    "customers:N" there and lists them in its recipient rows."""
+    if not delivery.recipient.startswith("customers:"):
+        return [delivery.recipient]
     userids = list(delivery.recipient_rows.order_by("pk").values_list("external_userid", flat=True))
     return userids or [delivery.recipient]
 
