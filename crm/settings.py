@@ -217,7 +217,6 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
 X_FRAME_OPTIONS = "DENY"
 # A second factor (TOTP, django-otp) for clinic admins and superusers, and for doctors where the
 # clinic turns it on (Clinic.doctors_need_second_factor). OTP_ISSUER names CareLoop in the app.

@@ -1,5 +1,6 @@
 """One set of fixtures: a clinic with one member per role, and an outsider from another clinic."""
 
+import copy
 import os
 
 import pytest
@@ -166,7 +167,12 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
+def page(browser, live_server, settings):
+    # Playwright's wait_for_function polls with eval(), which our CSP refuses: browser tests add
+    # 'unsafe-eval' and nothing else. tests/test_security_browser.py checks the real policy.
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    policy["DIRECTIVES"]["script-src"] = [*policy["DIRECTIVES"]["script-src"], "'unsafe-eval'"]
+    settings.CONTENT_SECURITY_POLICY = policy
     context = browser.new_context(
         base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 860}
     )

@@ -2,6 +2,7 @@
 on any main page of any role), no-store, HSTS and the HTTPS redirect behind a proxy, the API
 docs from packages for staff only, Django admin's login page, `check --deploy` clean."""
 
+import copy
 import os
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from django.test import Client, override_settings
 
 from doctors import services as doctor_services
 from tests.conftest import login, screenshot
+
+REAL_POLICY = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)  # before `page` relaxes it
 
 # The production settings of the README's "Security" section (values are examples).
 PRODUCTION_ENV = {
@@ -182,7 +185,10 @@ PAGES = {
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("role", list(PAGES))
-def test_no_csp_violation_on_the_main_pages_of_each_role(page, staff, clinic, make_patient, role):
+def test_no_csp_violation_on_the_main_pages_of_each_role(
+    page, staff, clinic, make_patient, role, settings
+):
+    settings.CONTENT_SECURITY_POLICY = REAL_POLICY
     patient = make_patient(name="测试患者")
     doctor_services.doctor_profiles_sync(clinic=clinic)
     doctor = clinic.doctor_profiles.get(user=staff["doctor"])
@@ -198,6 +204,7 @@ def test_no_csp_violation_on_the_main_pages_of_each_role(page, staff, clinic, ma
         url = template.format(patient=patient.pk, doctor=doctor.pk)
         response = page.goto(url)
         assert response.status == 200, url
+        assert "unsafe" not in response.headers["content-security-policy"]
         page.wait_for_load_state("networkidle")
         assert page.evaluate("window.__csp") == [], url
     assert console == []
@@ -206,3 +213,32 @@ def test_no_csp_violation_on_the_main_pages_of_each_role(page, staff, clinic, ma
     page.evaluate("document.body.setAttribute('style', 'color: red')")
     page.wait_for_function("window.__csp.length === 1")
     assert page.evaluate("window.__csp")[0].startswith("style-src-attr")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_enrols_the_second_factor_in_the_browser(page, clinic, settings):
+    settings.CONTENT_SECURITY_POLICY = REAL_POLICY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from crm import two_factor
+    from crm.models import Role
+    from tests.conftest import make_staff
+
+    admin = make_staff(clinic, Role.ADMIN, "first-admin", enrolled=False)
+    page.add_init_script(CSP_LISTENER)
+    login(page, admin.username)
+    page.wait_for_url("**/accounts/two-factor/**")
+    assert page.locator("[data-testid=totp-qr] svg").is_visible()
+    secret = page.get_by_test_id("totp-secret").inner_text()
+    screenshot(page, "two-factor-enrol")
+    device = TOTPDevice.objects.get(user=admin, confirmed=False)
+    assert secret.replace(" ", "") == two_factor.secret_text(device).replace(" ", "")
+    page.fill("#id_code", two_factor.current_code(device))
+    page.click("button[type=submit]")
+    codes = page.get_by_test_id("recovery-codes").locator("li")
+    codes.first.wait_for()
+    assert codes.count() == 10
+    screenshot(page, "two-factor-recovery-codes")
+    page.get_by_role("link", name="我已保存，继续").click()
+    page.wait_for_url("**/workbench/")
+    assert page.evaluate("window.__csp") == []
