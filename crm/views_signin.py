@@ -21,6 +21,10 @@ class CodeForm(forms.Form):
     code = forms.CharField(label=_("Code"), max_length=20, strip=True)
 
 
+# The second-factor pages show no navigation: nothing behind it opens before the code.
+NO_NAV = {"membership": None, "clinic": None}
+
+
 def _next_url(request):
     url = request.POST.get("next") or request.GET.get("next") or ""
     if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
@@ -48,7 +52,7 @@ def two_factor_page(request):
                 return render(
                     request,
                     "crm/two_factor_codes.html",
-                    {"codes": codes, "next": _next_url(request)},
+                    {"codes": codes, "next": _next_url(request), **NO_NAV},
                 )
             form.add_error("code", _("This code is not right. Enter the code the app shows now."))
         context = {
@@ -56,6 +60,7 @@ def two_factor_page(request):
             "qr_svg": mark_safe(two_factor.qr_svg(device)),  # noqa: S308 segno's own SVG
             "secret": two_factor.secret_text(device),
             "next": _next_url(request),
+            **NO_NAV,
         }
         return render(request, "crm/two_factor_enrol.html", context)
     if request.method == "POST" and form.is_valid():
@@ -68,7 +73,8 @@ def two_factor_page(request):
         form.add_error(
             "code", _("This code is not right, or was used already. Try the app's next code.")
         )
-    return render(request, "crm/two_factor_verify.html", {"form": form, "next": _next_url(request)})
+    context = {"form": form, "next": _next_url(request), **NO_NAV}
+    return render(request, "crm/two_factor_verify.html", context)
 
 
 @require_http_methods(["GET", "POST"])

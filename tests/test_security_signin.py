@@ -278,3 +278,32 @@ def test_changing_the_password_ends_every_session(client, assistant):
     assistant.save()
     assert client.get("/workbench/").url.startswith("/accounts/login/")
     assert other.get("/api/patients/").status_code == 403
+
+
+# The demo ----------------------------------------------------------------------------------
+
+
+def test_the_demo_admin_signs_in_with_the_documented_secret(client, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("seed_demo", patients=5, stdout=StringIO())
+    device = TOTPDevice.objects.get(user__username="admin", confirmed=True)
+    assert two_factor.secret_text(device).replace(" ", "") == "MNQXEZLMN5XXALLEMVWW6LLUN52HAIJB"
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("totp_code", "admin", stdout=out)
+    from patients.management.commands.seed_demo import DEMO_PASSWORD
+
+    sign_in(client, "admin", DEMO_PASSWORD)
+    response = client.post("/accounts/two-factor/", {"code": out.getvalue().strip()})
+    assert response.status_code == 302 and client.get("/workbench/").status_code == 200
+
+
+def test_totp_code_refuses_outside_the_demo(settings, admin_user):
+    from django.core.management import CommandError, call_command
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError):
+        call_command("totp_code", admin_user.username)
