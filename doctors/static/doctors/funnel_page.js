@@ -42,7 +42,7 @@ async function load() {
   }));
   chart.setOption({
     animation: false,
-    tooltip: {trigger: "item"},
+    tooltip: {trigger: "item", renderMode: "richText"},  // drawn, not HTML: the CSP
     series: [{type: "funnel", sort: "none", minSize: "10%", label: {formatter: "{b}: {c}"},
       data: Object.entries(doctor.trust).map(([k, v]) => ({name: LABELS[k], value: v}))}],
   });
