@@ -54,8 +54,10 @@ run: install
 	$(PY) manage.py seed_demo_content
 	@echo ""
 	@echo "  CareLoop is starting at http://127.0.0.1:$(PORT)/"
-	@echo "  Demo logins (demo only), password careloop-demo:"
+	@echo "  Demo logins (demo only), password CareLoop-demo-1:"
 	@echo "    admin · doctor · assistant · nurse · operations"
+	@echo "  admin also enters a second-factor code (demo-only authenticator secret"
+	@echo "    MNQXEZLMN5XXALLEMVWW6LLUN52HAIJB; or the current code: $(PY) manage.py totp_code admin)"
 	@echo "  Channel codes (模拟扫码 simulates a scan): http://127.0.0.1:$(PORT)/wechat/channel-codes/"
 	@echo "  Fake WeCom: $$WECOM_API_BASE_URL (state: $${WECOM_FAKE_CONTROL_URL}state)"
 	@echo "  Ctrl-C stops everything."

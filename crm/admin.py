@@ -18,6 +18,8 @@ def admin_clinic(request):
     """The clinic a clinic admin manages in Django admin; None for superusers (all clinics)."""
     if request.user.is_superuser:
         return None
+    if not request.user.is_authenticated:  # the admin's login page asks before anyone signed in
+        return False
     membership = request.user.memberships.select_related("clinic").first()
     return membership.clinic if membership and membership.role == Role.ADMIN else False
 

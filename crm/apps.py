@@ -14,3 +14,4 @@ class CrmConfig(AppConfig):
 
         # Model date fields in the API take dates from 1900 to 2100 only (crm.api.DateField).
         ModelSerializer.serializer_field_mapping[models.DateField] = DateField
+        from crm import signin  # noqa: F401  the sign-in audit's signal receivers

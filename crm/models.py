@@ -10,6 +10,10 @@ class Clinic(models.Model):
     name = models.CharField(_("name"), max_length=100)
     slug = models.SlugField(_("slug"), max_length=50, unique=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    # Admins always sign in with a second factor; doctors too when the clinic says so.
+    doctors_need_second_factor = models.BooleanField(
+        _("doctors sign in with a second factor"), default=False
+    )
 
     class Meta:
         verbose_name = _("clinic")
@@ -106,6 +110,12 @@ class AuditAction(models.TextChoices):
     SUBJECT_EXPORT = "subject_export", _("Exported a patient's data for them")
     ERASE_PATIENT = "erase_patient", _("Erased a patient's identity")
     ERASE_REFUSED = "erase_refused", _("Refused to erase a patient")
+    SIGN_IN = "sign_in", _("Signed in")
+    SIGN_OUT = "sign_out", _("Signed out")
+    SIGN_IN_FAILED = "sign_in_failed", _("Failed sign-in")
+    LOCKOUT = "lockout", _("Locked out after failed sign-ins")
+    UNLOCK = "unlock", _("Unlocked a sign-in")
+    SECOND_FACTOR = "second_factor", _("Changed the second factor")
 
 
 class AuditEvent(models.Model):

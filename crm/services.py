@@ -5,7 +5,6 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 # API tokens live in crm.api_tokens (hashed, expiring, audited); re-exported for callers.
 from crm.api_tokens import api_token_create, api_token_revoke  # noqa: F401
@@ -19,17 +18,6 @@ def password_check(password: str, *, user=None) -> None:
         validate_password(password, user=user)
     except ValidationError as exc:
         raise ValidationError({"password": exc.messages}) from exc
-
-
-def _min_length_message(min_length: int) -> str:  # pragma: no cover - for makemessages
-    """Django 5.2 words MinimumLengthValidator's error with %d, and its zh_Hans catalogue has
-    only the older %(min_length)d wording: the Chinese is ours (root locale), named here so
-    makemessages keeps it."""
-    return ngettext(
-        "This password is too short. It must contain at least %d character.",
-        "This password is too short. It must contain at least %d characters.",
-        min_length,
-    )
 
 
 def _staff_audit(*, membership: Membership, by, change: str, **detail) -> None:

@@ -58,10 +58,16 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "rest_framework",
     "knox",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "taggit",
     "crm",
@@ -75,6 +81,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "crm.middleware.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     # Before anything reads the request: NUL and control characters are a 400 (crm.guards).
@@ -82,9 +90,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "crm.middleware.SessionTimeoutMiddleware",
+    "crm.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -140,9 +152,20 @@ else:
         }
     }
 
+# Passwords (等保 2.0): at least 10 characters of three classes, not like the username, not common.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "crm.passwords.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "crm.passwords.CharacterClassesValidator", "OPTIONS": {"min_classes": 3}},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out user or address first
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -178,6 +201,53 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# Sign-in security (README "Security: sign-in and the browser"). A session ends after
+# SESSION_IDLE_MINUTES without a request and SESSION_MAX_HOURS after sign-in, whatever happens;
+# changing a password ends every session of that user (Django's session auth hash).
+SESSION_IDLE_TIMEOUT = timedelta(minutes=int(env("SESSION_IDLE_MINUTES", "30")))
+SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=int(env("SESSION_MAX_HOURS", "12")))
+SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_TIMEOUT.total_seconds())
+# Failed sign-ins (django-axes): SIGNIN_FAILURE_LIMIT failures of one username, or from one
+# address, within SIGNIN_LOCKOUT_MINUTES lock it for that long; an admin can unlock earlier.
+AXES_FAILURE_LIMIT = int(env("SIGNIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(env("SIGNIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.signin.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "crm.signin.client_ip"
+AXES_VERBOSE = False
+# Behind a reverse proxy (nginx) that sets X-Forwarded-Proto and appends X-Forwarded-For:
+# BEHIND_PROXY=1 trusts both (the client address is the right-most X-Forwarded-For entry).
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+X_FRAME_OPTIONS = "DENY"
+# A second factor (TOTP, django-otp) for clinic admins and superusers, and for doctors where the
+# clinic turns it on (Clinic.doctors_need_second_factor). OTP_ISSUER names CareLoop in the app.
+OTP_TOTP_ISSUER = env("OTP_ISSUER", "CareLoop")
+OTP_RECOVERY_CODES = 10
+# Content-Security-Policy (django-csp): no inline script and no inline style anywhere; page
+# scripts are static files and pass data with json_script. WeCom's QR code images are the one
+# outside source (img-src).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", *env_list("CSP_IMG_SRC", "https://wework.qpic.cn")],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -207,6 +277,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "A clinic's own patient relationship system.",
     "VERSION": "1.15.0",  # the last entry of the API changelog in README.md
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs only for signed-in staff, with Swagger UI from drf-spectacular-sidecar (no CDN).
+    "SERVE_PERMISSIONS": ["crm.api.IsClinicMember"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # One name per choice set where several models' fields share a name ("status", "kind").
     "ENUM_NAME_OVERRIDES": {
@@ -254,6 +329,8 @@ LOGGING = {
     "loggers": {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # django-axes logs every sign-in at INFO; the audit log has them (crm.signin).
+        "axes": {"level": "WARNING"},
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }

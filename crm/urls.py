@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from content.api import (
@@ -15,7 +15,7 @@ from content.api import (
 from content.api_messages import PatientMessageView
 from content.api_outreach import CampaignViewSet, ReferralsView, SurveyViewSet
 from content.api_referrals import PatientReferralCodeView
-from crm import audit_views, views, views_staff
+from crm import audit_views, views, views_signin, views_staff
 from doctors import views as doctor_views
 from doctors.api import DoctorProfileViewSet, FunnelView, PostViewSet, PublicAccountViewSet
 from doctors.api_onboarding import OnboardingViewSet
@@ -75,7 +75,14 @@ api_urls = [
     path("appointment-figures/", AppointmentFiguresView.as_view(), name="appointment-figures"),
     path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Swagger UI from drf-spectacular-sidecar, its start script a file (the CSP), staff only.
+    path(
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api:schema", template_name="crm/swagger_ui.html"
+        ),
+        name="docs",
+    ),
 ]
 
 urlpatterns = [
@@ -86,6 +93,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-factor/", views_signin.two_factor_page, name="two_factor"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("workbench/", patient_views.workbench, name="workbench"),
     path("dashboard/", patient_views.dashboard, name="doctor_dashboard"),
@@ -99,6 +107,7 @@ urlpatterns = [
     path("settings/staff/<int:pk>/", views_staff.staff_detail, name="staff_detail"),
     path("settings/staff/<int:pk>/deactivate/", staff_deactivate, name="staff_deactivate"),
     path("settings/audit/", audit_views.audit_log, name="audit_log"),
+    path("settings/security/", views_signin.security_settings, name="security_settings"),
     path("", include("content.urls")),
     path("", include("doctors.urls")),
     path("api/", include((api_urls, "api"))),

@@ -1,8 +1,10 @@
 """One set of fixtures: a clinic with one member per role, and an outsider from another clinic."""
 
+import copy
 import os
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from crm.models import Clinic, Role
@@ -28,7 +30,33 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
 
 
-PASSWORD = "test-pass-123"
+PASSWORD = "test-pass-123"  # 10+ characters of three classes (settings.AUTH_PASSWORD_VALIDATORS)
+
+_django_force_login = Client.force_login
+
+
+def _force_login_with_second_factor(self, user, backend=None):
+    """Django's test client's force_login, and for a user with an authenticator the second
+    factor too, as after a real sign-in (tests of the second factor sign in for real)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    _django_force_login(self, user, backend)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is not None:
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+
+Client.force_login = _force_login_with_second_factor
+
+
+def second_factor_enrol(user):
+    """`user`'s authenticator, enrolled (an admin reaches no page before they have one)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
 
 
 def make_clinic(slug, name=None):
@@ -37,11 +65,15 @@ def make_clinic(slug, name=None):
     return clinic
 
 
-def make_staff(clinic, role, username=None):
+def make_staff(clinic, role, username=None, enrolled=True):
+    """A staff member; an admin with their second factor enrolled unless `enrolled=False`."""
     username = username or f"{clinic.slug}-{role}"
-    return staff_create(
+    user = staff_create(
         clinic=clinic, username=username, password=PASSWORD, role=role, display_name=username
     ).user
+    if role == Role.ADMIN and enrolled:
+        second_factor_enrol(user)
+    return user
 
 
 @pytest.fixture
@@ -143,7 +175,12 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
+def page(browser, live_server, settings):
+    # Playwright's wait_for_function polls with eval(), which our CSP refuses: browser tests add
+    # 'unsafe-eval' and nothing else. tests/test_security_browser.py checks the real policy.
+    policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+    policy["DIRECTIVES"]["script-src"] = [*policy["DIRECTIVES"]["script-src"], "'unsafe-eval'"]
+    settings.CONTENT_SECURITY_POLICY = policy
     context = browser.new_context(
         base_url=live_server.url, locale="zh-CN", viewport={"width": 1366, "height": 860}
     )
@@ -162,10 +199,40 @@ def screenshot(page, name):
 
 
 def login(page, username, password=PASSWORD):
+    """Sign in through the page; a user asked for a second factor enters a recovery code."""
     page.goto("/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+    if _needs_second_factor(username, password):
+        page.wait_for_url("**/accounts/two-factor/**")
+        page.fill("#id_code", recovery_code_for(username))
+        page.click("button[type=submit]")
+
+
+def _needs_second_factor(username, password):
+    """Whether this sign-in goes on to the second factor (not with a wrong password)."""
+    from django.contrib.auth import get_user_model
+
+    from crm import two_factor
+
+    user = get_user_model().objects.filter(username=username).first()
+    return (
+        user is not None
+        and user.check_password(password)
+        and two_factor.required(user)
+        and two_factor.is_enrolled(user)
+    )
+
+
+def recovery_code_for(username):
+    """A fresh recovery code of an enrolled user (as if they had kept their printed codes)."""
+    from django.contrib.auth import get_user_model
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    user = get_user_model().objects.get(username=username)
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="recovery")
+    return StaticToken.objects.create(device=device, token=StaticToken.random_token()).token
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import pytest
 from content import services
 from content.models import Article, ArticleStatus, Campaign, CampaignStatus, RedLinePhrase
 from crm.models import Membership
-from tests.conftest import tag
+from tests.conftest import second_factor_enrol, tag
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,7 @@ def test_outsider_gets_404_for_another_clinics_objects(client, outsider, clinic)
     services.content_settings_for(clinic=clinic)
     phrase = RedLinePhrase.objects.filter(clinic=clinic).first()
     Membership.objects.filter(user=outsider).update(role="admin")
+    second_factor_enrol(outsider)  # an admin has a second factor
     client.force_login(outsider)
     assert client.get(f"/content/articles/{article.pk}/").status_code == 404
     assert (

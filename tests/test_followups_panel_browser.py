@@ -11,7 +11,7 @@ from tests.conftest import login, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DEMO_PASSWORD = "careloop-demo"  # documented in the README, demo data only
+DEMO_PASSWORD = "CareLoop-demo-1"  # documented in the README, demo data only
 
 
 @pytest.fixture

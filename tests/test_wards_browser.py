@@ -18,7 +18,7 @@ def test_demo_nurse_sees_her_wards_only(page):
     hers = Patient.objects.filter(ward__nurses__user__username="nurse")
     assert 0 < hers.count() < Patient.objects.count()
     # The demo password is documented in the README.
-    login(page, "nurse", "careloop-demo")
+    login(page, "nurse", "CareLoop-demo-1")
     page.wait_for_url("**/nurse/")
     screenshot(page, "wards-nurse-checklist")
     shown = page.locator("[data-testid^=item-]").count()

@@ -166,7 +166,7 @@ def test_export_masks_phones_for_assistants_and_logs(api, assistant, clinic, mak
     assert len(rows) == 2  # the filter applies: only the lead
     assert rows[1][0] == '\'=HYPERLINK("http://x")'  # formula defused
     assert rows[1][1] == "138****8000" and rows[1][6] == "失眠"
-    event = AuditEvent.objects.get()
+    event = AuditEvent.objects.get(action="export")
     assert (event.action, event.user, event.detail["count"]) == ("export", assistant, 1)
     assert event.detail["full_phones"] is False and event.detail["filters"]["stage"] == ["lead"]
 
@@ -178,7 +178,7 @@ def test_export_xlsx_shows_full_numbers_to_doctors(api, doctor, make_patient):
     sheet = load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[1][:2] == ("王五", "13800135555")
-    assert AuditEvent.objects.get().detail["full_phones"] is True
+    assert AuditEvent.objects.get(action="export").detail["full_phones"] is True
 
 
 def test_export_for_outsider_is_empty_and_bad_format_is_400(api, outsider, make_patient):

@@ -3,10 +3,15 @@ from django.db import transaction
 
 from crm.models import Clinic, Role
 from crm.services import staff_create
+from crm.two_factor import second_factor_enrol_demo
 from patients.clinic_defaults import clinic_setup_defaults
 from patients.demo import seed_patients, seed_wards
 
-DEMO_PASSWORD = "careloop-demo"  # demo only: documented in the README, never for real data
+DEMO_PASSWORD = "CareLoop-demo-1"  # demo only: documented in the README, never for real data
+# The demo admin's authenticator secret (demo only, printed by `make run`): admins always sign in
+# with a second factor; `manage.py totp_code admin` shows the current code of the demo. In an
+# authenticator app, the secret is MNQXEZLMN5XXALLEMVWW6LLUN52HAIJB (this key in base32).
+DEMO_ADMIN_TOTP_KEY = "636172656c6f6f702d64656d6f2d746f74702121"
 DEMO_STAFF = [
     ("admin", Role.ADMIN, "周主任"),
     ("doctor", Role.DOCTOR, "王医生"),
@@ -40,6 +45,7 @@ class Command(BaseCommand):
                 )
                 for username, role, name in DEMO_STAFF
             }
+            second_factor_enrol_demo(user=members["admin"].user, key=DEMO_ADMIN_TOTP_KEY)
             created = seed_patients(
                 clinic=clinic,
                 count=patients,

@@ -64,6 +64,7 @@
       if (value === null || value === undefined || value === false) continue;
       if (key === "text") node.textContent = value;
       else if (key === "class") node.className = value;
+      else if (key === "style") node.style.cssText = value;  // the CSP refuses style attributes
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
       else node.setAttribute(key, value);
     }

@@ -76,7 +76,7 @@
   function renderSources(rows) {
     charts.sources.setOption({
       color: teal,
-      tooltip: { trigger: "axis" },
+      tooltip: { trigger: "axis", renderMode: "richText" },  // drawn, not HTML: the CSP
       legend: { top: 0 },
       grid: { left: 40, right: 50, bottom: 30, top: 40 },
       xAxis: { type: "category", data: rows.map((r) => r.label), axisLabel: { interval: 0 } },
@@ -94,10 +94,10 @@
     const journey = stages.filter((s) => "reached" in s);
     charts.funnel.setOption({
       color: ["#99f6e4", "#0f766e"],
-      tooltip: { trigger: "axis", formatter: (items) => {
+      tooltip: { trigger: "axis", renderMode: "richText", formatter: (items) => {
         const s = journey[items[0].dataIndex];
-        return s.label + "<br>" + L.reached + ": " + s.reached + "<br>" + L.now + ": " + s.now +
-          (s.to_next === undefined ? "" : "<br>→ " + CL.percent(s.to_next));
+        return s.label + "\n" + L.reached + ": " + s.reached + "\n" + L.now + ": " + s.now +
+          (s.to_next === undefined ? "" : "\n→ " + CL.percent(s.to_next));
       } },
       legend: { top: 0 },
       grid: { left: 70, right: 110, bottom: 20, top: 30 },
