@@ -98,7 +98,36 @@ def test_a_double_click_on_create_makes_one_patient(page, assistant, clinic):
     page.get_by_test_id("save-patient").dblclick()
     page.wait_for_selector("[data-testid=patient-name]")
     assert Patient.objects.filter(clinic=clinic, name="双击测试").count() == 1
-    screenshot(page, "patient-double-click")
+
+
+def test_a_second_click_after_the_first_sends_nothing(page, assistant, clinic):
+    """The first submission is sent (into a frame, so this page stays to be clicked again):
+    the button is disabled and further clicks and submits send no request
+    (static/js/submit-once.js)."""
+    login(page, assistant.username)
+    page.wait_for_url("**/workbench/")
+    page.goto("/patients/new/")
+    page.get_by_label("姓名").fill("再点一次")
+    page.evaluate(
+        """() => {
+        const frame = document.createElement("iframe");
+        frame.name = "sink";
+        document.body.append(frame);
+        document.querySelector("[data-testid=patient-form]").target = "sink";
+    }"""
+    )
+    posts = []
+    page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+    button = page.get_by_test_id("save-patient")
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        button.click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=save-patient]').disabled", polling=50
+    )
+    button.click(force=True)
+    page.evaluate("document.querySelector('[data-testid=patient-form]').requestSubmit()")
+    assert len([url for url in posts if url.endswith("/patients/new/")]) == 1
+    assert Patient.objects.filter(clinic=clinic, name="再点一次").count() == 1
 
 
 def test_the_note_counter_and_the_same_stage_message(page, assistant, make_patient):
