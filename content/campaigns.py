@@ -5,18 +5,7 @@ from datetime import datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import (
-    Case,
-    CharField,
-    Count,
-    IntegerField,
-    OuterRef,
-    Q,
-    Subquery,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,56 +18,22 @@ from content.models import (
 from content.redline import content_settings_for, emergency_notice_append, redline_ensure
 from content.segments import segment_clean, segment_patients
 from content.templating import render, template_validate, template_variables
-from crm.models import Membership
-from patients.models import Stage
-from wechat.models import Delivery, DeliveryChannel, DeliveryStatus
+from wechat import audience as audience_rule
+from wechat.models import DeliveryChannel
 from wechat.services import delivery_enqueue
 
 # {复诊日期} belongs to one patient's follow-up, not to a mass message.
 CAMPAIGN_VARIABLES = ("姓名", "医生", "诊所")
 BATCH = 500
-# Deliveries that count against WeCom's per-customer cap: on their way or sent.
-LIVE_STATUSES = [
-    DeliveryStatus.PENDING,
-    DeliveryStatus.SENDING,
-    DeliveryStatus.SENT,
-    DeliveryStatus.FAILED,
-]
 
 
 def campaign_key(campaign_id: int, patient_id: int) -> str:
     return f"campaign:{campaign_id}:{patient_id}"
 
 
-def _staff_wecom_userid(field: str):
-    return Subquery(
-        Membership.objects.filter(user_id=OuterRef(field), clinic_id=OuterRef("clinic_id"))
-        .exclude(wecom_userid="")
-        .values("wecom_userid")[:1]
-    )
-
-
 def _local_day_start(at: datetime) -> datetime:
     local = timezone.localtime(at)
     return timezone.make_aware(datetime.combine(local.date(), time.min))
-
-
-def _messages_since(since: datetime, until: datetime, campaign_id: int | None):
-    deliveries = Delivery.objects.filter(
-        patient_id=OuterRef("pk"),
-        channel=DeliveryChannel.CUSTOMER_MESSAGE,
-        status__in=LIVE_STATUSES,
-    ).annotate(at=Coalesce("sent_at", "next_attempt_at"))
-    deliveries = deliveries.filter(at__gte=since, at__lt=until)
-    if campaign_id is not None:
-        deliveries = deliveries.exclude(idempotency_key__startswith=f"campaign:{campaign_id}:")
-    return Coalesce(
-        Subquery(
-            deliveries.order_by().values("patient_id").annotate(n=Count("pk")).values("n")[:1],
-            output_field=IntegerField(),
-        ),
-        0,
-    )
 
 
 def annotate_audience(
@@ -90,47 +45,19 @@ def annotate_audience(
     campaign_id: int | None = None,
     fallback_sender: str = "",
 ):
-    """Each patient with `sender` (the assistant's, else the doctor's WeCom userid, else
-    `fallback_sender`) and `exclusion` (the first reason that applies, or "" when they are
-    messaged). The one rule for who may receive a customer message: campaigns and the patient
-    page's single message (content/messages.py) both ask it."""
+    """The audience rule (wechat.audience) for a campaign: marketing, with the clinic's
+    daily and weekly caps; `sender` and `exclusion` on each patient."""
     settings = content_settings_for(clinic=clinic)
-    at = at or timezone.now()
-    day_start = _local_day_start(at)
-    queryset = queryset.annotate(
-        sender=Coalesce(
-            _staff_wecom_userid("assigned_assistant_id"),
-            _staff_wecom_userid("assigned_doctor_id"),
-            Value(fallback_sender),
-        ),
-        today_count=_messages_since(day_start, day_start + timedelta(days=1), campaign_id),
-        week_count=_messages_since(at - timedelta(days=7), at + timedelta(days=1), campaign_id),
+    return audience_rule.annotate_audience(
+        queryset,
+        purpose=audience_rule.Purpose.MARKETING,
+        at=at,
+        fallback_sender=fallback_sender,
+        needs_doctor="医生" in template_variables(body),
+        daily_cap=settings.per_customer_daily_cap,
+        weekly_cap=settings.per_customer_weekly_cap,
+        exclude_key_prefix=f"campaign:{campaign_id}:" if campaign_id is not None else "",
     )
-    rules = [
-        When(consent_to_contact=False, then=Value(ExclusionReason.NO_CONSENT.value)),
-        When(stage=Stage.CHURNED, then=Value(ExclusionReason.CHURNED.value)),
-        When(external_userid="", then=Value(ExclusionReason.NO_WECOM.value)),
-        When(sender="", then=Value(ExclusionReason.NO_SENDER.value)),
-    ]
-    if "医生" in template_variables(body):
-        rules.append(
-            When(assigned_doctor__isnull=True, then=Value(ExclusionReason.NO_DOCTOR.value))
-        )
-    if settings.per_customer_daily_cap:
-        rules.append(
-            When(
-                today_count__gte=settings.per_customer_daily_cap,
-                then=Value(ExclusionReason.DAILY_CAP.value),
-            )
-        )
-    if settings.per_customer_weekly_cap:
-        rules.append(
-            When(
-                week_count__gte=settings.per_customer_weekly_cap,
-                then=Value(ExclusionReason.WEEKLY_CAP.value),
-            )
-        )
-    return queryset.annotate(exclusion=Case(*rules, default=Value(""), output_field=CharField()))
 
 
 def campaign_preview(*, clinic, segment: dict, body: str = "", at=None) -> dict:
@@ -297,7 +224,11 @@ def _send_batch(campaign: Campaign, now) -> bool:
                 sender=patient.sender,
                 body=emergency_notice_append(clinic=clinic, text=text),
                 patient=patient,
-                payload={"campaign_id": campaign.pk},
+                payload={
+                    "campaign_id": campaign.pk,
+                    "purpose": audience_rule.Purpose.MARKETING,
+                    "capped": True,
+                },
             )
         recipients.append(
             CampaignRecipient(

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Clinic
+from wechat.audience import Exclusion
 
 EMERGENCY_NOTICE = "急症请立即就医或拨打120。"
 
@@ -219,14 +220,8 @@ class Campaign(models.Model):
         return self.name
 
 
-class ExclusionReason(models.TextChoices):
-    NO_CONSENT = "no_consent", _("No consent to be contacted")
-    CHURNED = "churned", _("Churned")
-    NO_WECOM = "no_wecom", _("No WeCom contact")
-    NO_SENDER = "no_sender", _("No staff WeCom account to send from")
-    NO_DOCTOR = "no_doctor", _("No doctor for {医生}")
-    DAILY_CAP = "daily_cap", _("Already received a mass message today")
-    WEEKLY_CAP = "weekly_cap", _("Over the weekly mass-message cap")
+# Why a patient is not messaged: the audience rule's reasons (wechat.audience).
+ExclusionReason = Exclusion
 
 
 class CampaignRecipient(models.Model):

@@ -27,6 +27,7 @@ from followups import clock
 from followups.models import FollowUpTask, ReminderState
 from patients.models import Patient, Stage, Touch, TouchKind, Ward
 from patients.timeline import touch_build
+from wechat import audience
 from wechat.models import Delivery, DeliveryChannel, WeComAccount
 from wechat.services import delivery_enqueue, delivery_enqueue_many
 
@@ -206,15 +207,25 @@ def patient_reminders_enqueue(*, now=None) -> dict:
         quiet = clock.in_quiet_hours(now)
         send_at = clock.quiet_hours_end(now) if quiet else None
         skipped, messages, touches = [], [], []
+        # The audience rule for care messages (wechat.audience), once for the batch.
+        patient_ids = {t.patient_id for t in tasks}
+        verdicts = audience.audience_verdicts(patient_ids, purpose=audience.Purpose.CARE)
+        contacts = audience.contacts_of(patient_ids)
         for task in tasks:
             patient = task.patient
-            if not patient.consent_to_contact:
+            rule_sender, exclusion = verdicts.get(patient.pk, ("", ""))
+            sender = _sender_for(task, members)
+            if contacts.get(patient.pk, {}).get(sender) is False:
+                sender = rule_sender  # no longer a contact of the patient: the rule's sender
+            if exclusion == audience.Exclusion.CONTACT_LOST:
+                reason = audience.exclusion_label(exclusion)
+            elif not patient.consent_to_contact:
                 reason = _("the patient withdrew consent")
             elif patient.stage == Stage.CHURNED:
                 reason = _("the patient has churned")
             elif not patient.external_userid:
                 reason = _("the patient is not a WeCom contact")
-            elif not (sender := _sender_for(task, members)):
+            elif not (sender := sender or rule_sender):
                 reason = _("nobody with a WeCom account can send it")
             else:
                 messages.append(
@@ -226,7 +237,7 @@ def patient_reminders_enqueue(*, now=None) -> dict:
                         "sender": sender,
                         "body": task.message,
                         "patient": patient,
-                        "payload": {"task_id": task.pk},
+                        "payload": {"task_id": task.pk, "purpose": audience.Purpose.CARE},
                         "send_at": send_at,
                     }
                 )

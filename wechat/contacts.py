@@ -258,15 +258,12 @@ def contact_leave(
     *, account: WeComAccount, external_userid: str, userid: str, by_patient: bool, at=None
 ) -> Patient | None:
     """del_follow_user (the patient deleted the staff member: 被删除) or del_external_contact
-    (the staff member deleted the patient: 删除): a churn signal on the timeline."""
+    (the staff member deleted the patient: 删除): that staff link is lost; when none is left,
+    the patient churns (contact_lost)."""
     clinic = account.clinic
-    at = at or timezone.now()
     patient = Patient.objects.filter(clinic=clinic, external_userid=external_userid).first()
     if patient is None:
         return None
-    ContactArrival.objects.filter(
-        clinic=clinic, patient=patient, staff_userid=userid, still_contact=True
-    ).update(still_contact=False, left_at=at)
     staff = (
         Membership.objects.filter(clinic=clinic, wecom_userid=userid).first() if userid else None
     )
@@ -276,19 +273,59 @@ def contact_leave(
         if by_patient
         else _("%(staff)s deleted the patient on WeCom")
     ) % {"staff": staff_name}
+    contact_lost(
+        patient=patient,
+        userid=userid,
+        summary=summary,
+        payload={
+            "change_type": "del_follow_user" if by_patient else "del_external_contact",
+            "by": "patient" if by_patient else "staff",
+        },
+        at=at,
+    )
+    return patient
+
+
+def contact_lost(*, patient: Patient, userid: str, summary: str, payload: dict, at=None) -> bool:
+    """The patient is no longer a WeCom contact of staff member `userid`: the link marked
+    lost (recorded as lost if CareLoop never saw it made), a churn signal on the timeline
+    with the number of contacts left, and, when none is left, the patient moves to 流失 with
+    the reason. The followups' trigger scan turns that entry (payload contacts_left 0) into
+    one win-back task. Returns whether the link was live (a repeated event does nothing)."""
+    at = at or timezone.now()
+    clinic_id = patient.clinic_id
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    changed = ContactArrival.objects.filter(
+        clinic_id=clinic_id, patient=patient, staff_userid=userid, still_contact=True
+    ).update(still_contact=False, left_at=at)
+    if not changed:
+        _arrival, created = ContactArrival.objects.get_or_create(
+            clinic_id=clinic_id,
+            patient=patient,
+            staff_userid=userid,
+            defaults={"still_contact": False, "left_at": at, "arrived_at": at},
+        )
+        if not created:
+            return False  # already lost: a repeated or crossed event
+    left = ContactArrival.objects.filter(
+        clinic_id=clinic_id, patient=patient, still_contact=True
+    ).count()
     touch_record(
         patient=patient,
         kind=TouchKind.CHURN_SIGNAL,
         channel=TouchChannel.WECOM,
         summary=summary,
-        payload={
-            "change_type": "del_follow_user" if by_patient else "del_external_contact",
-            "staff_userid": userid,
-            "by": "patient" if by_patient else "staff",
-        },
+        payload={**payload, "staff_userid": userid, "contacts_left": left},
         occurred_at=at,
     )
-    return patient
+    if left == 0:
+        patient_set_stage(
+            patient=patient,
+            stage=Stage.CHURNED,
+            reason=_("No WeCom contact with the clinic is left"),
+            at=at,
+        )
+    return True
 
 
 def from_timestamp(value) -> datetime | None:

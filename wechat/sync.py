@@ -9,13 +9,12 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from patients.models import Patient, PatientTag, TagGroup, TouchChannel, TouchKind
-from patients.services import patient_tag, touch_record
+from patients.models import Patient, PatientTag, TagGroup
+from patients.services import patient_tag
 from wechat import transport
-from wechat.contacts import contact_arrive, from_timestamp
+from wechat.contacts import contact_arrive, contact_lost, from_timestamp
 from wechat.models import ContactArrival, WeComAccount
 
 logger = logging.getLogger(__name__)
@@ -170,17 +169,11 @@ def _close_missing(account, userid, present) -> int:
     ).exclude(patient__external_userid__in=present)
     for arrival in stale.select_related("patient"):
         with transaction.atomic():
-            if not ContactArrival.objects.filter(pk=arrival.pk, still_contact=True).update(
-                still_contact=False, left_at=timezone.now()
-            ):
-                continue
-            touch_record(
+            closed += contact_lost(
                 patient=arrival.patient,
-                kind=TouchKind.CHURN_SIGNAL,
-                channel=TouchChannel.WECOM,
+                userid=userid,
                 summary=_("No longer a WeCom contact of %(staff)s (found by sync)")
                 % {"staff": userid},
-                payload={"change_type": "sync_missing", "staff_userid": userid},
+                payload={"change_type": "sync_missing"},
             )
-            closed += 1
     return closed
