@@ -113,18 +113,70 @@ def _assignment(staff: Membership | None) -> dict:
 
 
 def _wecom_tags(*, clinic, profile: dict) -> list[PatientTag]:
-    """The CareLoop tags that mirror the corp tags the contact carries in WeCom."""
-    ids = {
-        tag.get("tag_id")
-        for follow in profile.get("follow_user") or []
-        for tag in follow.get("tags") or []
-        if tag.get("type", 1) == 1 and tag.get("tag_id")
-    }
+    """The CareLoop tags that mirror the corp tags the contact carries in WeCom, in the
+    order WeCom lists them."""
+    ids = list(
+        dict.fromkeys(
+            tag.get("tag_id")
+            for follow in profile.get("follow_user") or []
+            for tag in follow.get("tags") or []
+            if tag.get("type", 1) == 1 and tag.get("tag_id")
+        )
+    )
     if not ids:
         return []
-    return list(
-        PatientTag.objects.filter(clinic=clinic, wecom_tag_id__in=ids).select_related("group")
-    )
+    found = {
+        t.wecom_tag_id: t
+        for t in PatientTag.objects.filter(clinic=clinic, wecom_tag_id__in=ids).select_related(
+            "group"
+        )
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def tag_conflicts_resolve(*, patient: Patient | None, tags: list[PatientTag]):
+    """WeCom lets a contact carry two tags of a group CareLoop keeps single-choice. Keep the
+    newest of each such group: a tag the patient does not carry yet (just set in WeCom) over
+    one it carries, the last listed among equals. Returns (tags to apply, conflicts)."""
+    current = set(patient.tag_ids or []) if patient is not None else set()
+    by_group: dict[int, list[PatientTag]] = {}
+    for tag in tags:
+        if tag.group.is_single_choice:
+            by_group.setdefault(tag.group_id, []).append(tag)
+    conflicts, dropped = [], set()
+    for group_tags in by_group.values():
+        if len(group_tags) < 2:
+            continue
+        kept = max(enumerate(group_tags), key=lambda item: (item[1].pk not in current, item[0]))[1]
+        lost = [t for t in group_tags if t.pk != kept.pk]
+        dropped.update(t.pk for t in lost)
+        conflicts.append((kept.group, kept, lost))
+    return [t for t in tags if t.pk not in dropped], conflicts
+
+
+def tag_conflicts_record(*, patient: Patient, conflicts, at=None) -> None:
+    for group, kept, lost in conflicts:
+        touch_record(
+            patient=patient,
+            kind=TouchKind.TAG_CHANGE,
+            channel=TouchChannel.WECOM,
+            summary=_(
+                "WeCom set several tags of the single-choice group “%(group)s”: kept "
+                "“%(kept)s”, not applied %(dropped)s"
+            )
+            % {
+                "group": group.name,
+                "kept": kept.name,
+                "dropped": "、".join(f"“{t.name}”" for t in lost),
+            },
+            payload={
+                "event": "tag_conflict",
+                "group_id": group.pk,
+                "kept": {"id": kept.pk, "name": kept.name},
+                "dropped": [{"id": t.pk, "name": t.name} for t in lost],
+            },
+            occurred_at=at,
+        )
 
 
 def contact_arrive(
@@ -156,6 +208,7 @@ def contact_arrive(
         .filter(clinic=clinic, external_userid=external_userid)
         .first()
     )
+    tags, conflicts = tag_conflicts_resolve(patient=patient, tags=tags)
     if patient is None:
         source, referrer = _source(code)
         contact = profile.get("external_contact") or {}
@@ -188,6 +241,7 @@ def contact_arrive(
         }
         if missing:
             patient_update(patient=patient, **missing)
+    tag_conflicts_record(patient=patient, conflicts=conflicts, at=arrived_at)
     arrival, created = ContactArrival.objects.get_or_create(
         clinic=clinic,
         patient=patient,
@@ -248,10 +302,14 @@ def contact_refresh(*, account: WeComAccount, external_userid: str, profile: dic
         changes["gender"] = gender
     if changes:
         patient_update(patient=patient, **changes)
-    wanted = {t.pk: t for t in _wecom_tags(clinic=clinic, profile=profile)}
+    wanted, conflicts = tag_conflicts_resolve(
+        patient=patient, tags=_wecom_tags(clinic=clinic, profile=profile)
+    )
+    wanted = {t.pk: t for t in wanted}
     mirrored = patient.tags.exclude(wecom_tag_id="").select_related("group")
     remove = [t for t in mirrored if t.pk not in wanted]
     patient_tag(patient=patient, add=list(wanted.values()), remove=remove)
+    tag_conflicts_record(patient=patient, conflicts=conflicts)
 
 
 def contact_leave(

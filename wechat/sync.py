@@ -14,7 +14,13 @@ from django.utils.translation import gettext as _
 from patients.models import Patient, PatientTag, TagGroup
 from patients.services import patient_tag
 from wechat import transport
-from wechat.contacts import contact_arrive, contact_lost, from_timestamp
+from wechat.contacts import (
+    contact_arrive,
+    contact_lost,
+    from_timestamp,
+    tag_conflicts_record,
+    tag_conflicts_resolve,
+)
 from wechat.models import ContactArrival, WeComAccount
 
 logger = logging.getLogger(__name__)
@@ -149,7 +155,13 @@ def _contact_reconcile(account, userid, contact, follow, report) -> None:
             wecom_tags = PatientTag.objects.filter(
                 clinic=clinic, wecom_tag_id__in=follow.get("tag_id") or []
             ).select_related("group")
-            patient_tag(patient=patient, add=list(wecom_tags))
+            ordered = {t.wecom_tag_id: t for t in wecom_tags}
+            tags, conflicts = tag_conflicts_resolve(
+                patient=patient,
+                tags=[ordered[i] for i in follow.get("tag_id") or [] if i in ordered],
+            )
+            patient_tag(patient=patient, add=tags)
+            tag_conflicts_record(patient=patient, conflicts=conflicts)
     mine = set(patient.tags.exclude(wecom_tag_id="").values_list("wecom_tag_id", flat=True))
     missing_in_wecom = sorted(mine - set(follow.get("tag_id") or []))
     if missing_in_wecom:
