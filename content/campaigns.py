@@ -15,10 +15,11 @@ from content.models import (
     CampaignStatus,
     ExclusionReason,
 )
-from content.redline import content_settings_for, emergency_notice_append, redline_ensure
+from content.redline import content_settings_for
 from content.segments import segment_clean, segment_patients
-from content.templating import render, template_validate, template_variables
+from content.templating import template_variables
 from wechat import audience as audience_rule
+from wechat.composer import composer_for, text_check
 from wechat.models import DeliveryChannel
 from wechat.services import delivery_enqueue
 
@@ -91,10 +92,8 @@ def campaign_preview(*, clinic, segment: dict, body: str = "", at=None) -> dict:
 
 
 def _check_body(*, clinic, body: str) -> str:
-    body = (body or "").strip()
-    template_validate(text=body, allowed=CAMPAIGN_VARIABLES)
-    redline_ensure(clinic=clinic, text=body)
-    return body
+    """The composer's check at save: known variables, no red line, WeCom's length."""
+    return text_check(clinic=clinic, text=body, allowed=CAMPAIGN_VARIABLES)
 
 
 @transaction.atomic
@@ -212,17 +211,22 @@ def _send_batch(campaign: Campaign, now) -> bool:
     if not rows:
         return True
     recipients = []
+    composer = composer_for(clinic)
     for patient in rows:
         delivery = None
         if not patient.exclusion:
-            text = render(template_text=campaign.body, patient=patient)
+            try:  # the composer again at send: a red line added since, a value missing
+                body = composer.compose(campaign.body, patient=patient, allowed=CAMPAIGN_VARIABLES)
+            except ValidationError:
+                patient.exclusion = audience_rule.Exclusion.TEXT_REFUSED
+        if not patient.exclusion:
             delivery, _created = delivery_enqueue(
                 clinic=clinic,
                 key=campaign_key(campaign.pk, patient.pk),
                 channel=DeliveryChannel.CUSTOMER_MESSAGE,
                 recipient=patient.external_userid,
                 sender=patient.sender,
-                body=emergency_notice_append(clinic=clinic, text=text),
+                body=body,
                 patient=patient,
                 payload={
                     "campaign_id": campaign.pk,

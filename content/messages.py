@@ -13,11 +13,12 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from content.models import ExclusionReason, MessageTemplate
-from content.redline import content_settings_for, emergency_notice_append, redline_ensure
-from content.templating import render, template_variables
+from content.redline import content_settings_for
+from content.templating import template_variables
 from crm.models import Membership
 from patients.models import Patient
 from wechat import audience
+from wechat.composer import compose
 from wechat.models import Delivery, DeliveryChannel
 from wechat.services import delivery_enqueue
 
@@ -93,12 +94,7 @@ def patient_message_send(
     sender, exclusion = patient_message_check(patient=patient, body=source, by=by)
     if exclusion:
         raise ValidationError(exclusion_message(exclusion))
-    try:
-        body = render(template_text=source, patient=patient, extra=extra)
-    except ValidationError as error:
-        raise ValidationError({"text": error.message_dict["template_text"]}) from error
-    body = emergency_notice_append(clinic=patient.clinic, text=body)
-    redline_ensure(clinic=patient.clinic, text=body, field="text")
+    body = compose(clinic=patient.clinic, text=source, patient=patient, extra=extra, field="text")
     return delivery_enqueue(
         clinic=patient.clinic,
         key=key,

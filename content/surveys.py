@@ -22,10 +22,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from content.models import Survey, SurveyInvitation, SurveyScale
-from content.redline import emergency_notice_append, redline_ensure
+from content.redline import redline_ensure
 from patients.models import TouchChannel, TouchKind
 from patients.services import touch_record
 from wechat import audience
+from wechat.composer import compose
 from wechat.models import DeliveryChannel
 from wechat.services import delivery_enqueue
 
@@ -102,14 +103,15 @@ def survey_invite(*, survey: Survey, patient, by=None) -> SurveyInvitation:
             "question": survey.question,
             "link": invitation.link,
         }
-        redline_ensure(clinic=patient.clinic, text=text)
+        # The composer: red lines again, the emergency notice, WeCom's length.
+        text = compose(clinic=patient.clinic, text=text, patient=patient)
         invitation.delivery, _created = delivery_enqueue(
             clinic=patient.clinic,
             key=f"survey:{invitation.pk}:invite",
             channel=DeliveryChannel.CUSTOMER_MESSAGE,
             recipient=patient.external_userid,
             sender=sender,
-            body=emergency_notice_append(clinic=patient.clinic, text=text),
+            body=text,
             patient=patient,
             payload={
                 "survey_id": survey.pk,

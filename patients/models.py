@@ -104,14 +104,17 @@ class Patient(models.Model):
         _("care consent given or withdrawn at"), null=True, blank=True
     )
     consent_care_how = models.CharField(
-        _("how care consent was given or withdrawn"), max_length=100, blank=True
+        _("how care consent was given or withdrawn"), max_length=100, blank=True, db_default=""
     )
-    consent_marketing = models.BooleanField(_("consents to marketing messages"), default=True)
+    # Database defaults too: the bulk loaders (COPY, multi-row INSERTs) name their columns.
+    consent_marketing = models.BooleanField(
+        _("consents to marketing messages"), default=True, db_default=True
+    )
     consent_marketing_changed_at = models.DateTimeField(
         _("marketing consent given or withdrawn at"), null=True, blank=True
     )
     consent_marketing_how = models.CharField(
-        _("how marketing consent was given or withdrawn"), max_length=100, blank=True
+        _("how marketing consent was given or withdrawn"), max_length=100, blank=True, db_default=""
     )
     last_visit_date = models.DateField(_("last visit"), null=True, blank=True, editable=False)
     notes = models.TextField(_("notes"), blank=True)

@@ -160,8 +160,9 @@ def test_re_exam_reminder_reaches_the_patient_and_the_result_is_recorded(
     delivery = Delivery.objects.get(idempotency_key=f"followup:{task.pk}:reminder")
     assert (delivery.recipient, delivery.sender) == ("wm-zhao", "wx-assistant")
     assert outbox.delivery_send(delivery.pk) == "sent"
+    # The composer appends the clinic's emergency notice to reminders too.
     assert [m["content"] for m in fake_wecom.customer_messages] == [
-        "赵六您好，请于3月1日来院复查。"
+        "赵六您好，请于3月1日来院复查。\n\n急症请立即就医或拨打120。"
     ]
     assert services.reminder_results_poll()["received"] == 1
     task.refresh_from_db()

@@ -64,6 +64,7 @@ class Exclusion(models.TextChoices):
     NO_DOCTOR = "no_doctor", _("No doctor for {医生}")
     DAILY_CAP = "daily_cap", _("Already received a mass message today")
     WEEKLY_CAP = "weekly_cap", _("Over the weekly mass-message cap")
+    TEXT_REFUSED = "text_refused", _("The text was refused when sent (a red line, a missing value)")
 
 
 # Deliveries that count against the caps: on their way or sent.

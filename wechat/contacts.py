@@ -8,6 +8,7 @@ signal on the timeline, and the arrival is no longer a contact.
 
 from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,6 +23,7 @@ from patients.services import (
 )
 from wechat import transport
 from wechat.channels import channel_code_for_state
+from wechat.composer import WELCOME_VARIABLES, compose
 from wechat.models import (
     DEFAULT_WELCOME_TEXT,
     ChannelCode,
@@ -271,7 +273,20 @@ def contact_arrive(
     )
     welcome = None
     if welcome_code:
-        text = (code.welcome_text if code else "") or account.welcome_text or DEFAULT_WELCOME_TEXT
+        source = (code.welcome_text if code else "") or account.welcome_text or DEFAULT_WELCOME_TEXT
+        try:  # the composer: {姓名} filled, red lines again, the emergency notice, the limit
+            text = compose(clinic=clinic, text=source, patient=patient, allowed=WELCOME_VARIABLES)
+        except ValidationError as error:
+            text = ""
+            touch_record(
+                patient=patient,
+                kind=TouchKind.WELCOME,
+                channel=TouchChannel.WECOM,
+                summary=_("Welcome message not sent: %(reason)s")
+                % {"reason": " ".join(m for ms in error.message_dict.values() for m in ms)},
+                payload={"event": "welcome_refused"},
+            )
+    if welcome_code and text:
         welcome, _created = delivery_enqueue(
             clinic=clinic,
             key=f"welcome:{welcome_code}",

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='campaignrecipient',
             name='reason',
-            field=models.CharField(blank=True, choices=[('contact_lost', "Deleted the clinic's WeCom contact"), ('no_consent', 'No consent to be contacted'), ('no_marketing', 'No consent to marketing messages'), ('churned', 'Churned'), ('no_wecom', 'No WeCom contact'), ('no_sender', 'No staff WeCom account to send from'), ('no_doctor', 'No doctor for {医生}'), ('daily_cap', 'Already received a mass message today'), ('weekly_cap', 'Over the weekly mass-message cap')], max_length=20, verbose_name='reason'),
+            field=models.CharField(blank=True, choices=[('contact_lost', "Deleted the clinic's WeCom contact"), ('no_consent', 'No consent to be contacted'), ('no_marketing', 'No consent to marketing messages'), ('churned', 'Churned'), ('no_wecom', 'No WeCom contact'), ('no_sender', 'No staff WeCom account to send from'), ('no_doctor', 'No doctor for {医生}'), ('daily_cap', 'Already received a mass message today'), ('weekly_cap', 'Over the weekly mass-message cap'), ('text_refused', 'The text was refused when sent (a red line, a missing value)')], max_length=20, verbose_name='reason'),
         ),
     ]

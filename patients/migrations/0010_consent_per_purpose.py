@@ -33,12 +33,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='patient',
             name='consent_care_how',
-            field=models.CharField(blank=True, max_length=100, verbose_name='how care consent was given or withdrawn'),
+            field=models.CharField(blank=True, db_default='', max_length=100, verbose_name='how care consent was given or withdrawn'),
         ),
         migrations.AddField(
             model_name='patient',
             name='consent_marketing',
-            field=models.BooleanField(default=True, verbose_name='consents to marketing messages'),
+            field=models.BooleanField(db_default=True, default=True, verbose_name='consents to marketing messages'),
         ),
         migrations.AddField(
             model_name='patient',
@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='patient',
             name='consent_marketing_how',
-            field=models.CharField(blank=True, max_length=100, verbose_name='how marketing consent was given or withdrawn'),
+            field=models.CharField(blank=True, db_default='', max_length=100, verbose_name='how marketing consent was given or withdrawn'),
         ),
         migrations.AlterField(
             model_name='patient',
