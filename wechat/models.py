@@ -443,3 +443,15 @@ class RedLinePhrase(models.Model):
 
     def __str__(self):
         return self.phrase
+
+
+class TimelineCursor(models.Model):
+    """How far a wechat job has read the timeline (patients' Touch ids): the tag push
+    (wechat.tag_push) moves it only after WeCom has the changes it read."""
+
+    key = models.CharField(max_length=50, unique=True)
+    last_touch_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.key}: {self.last_touch_id}"

@@ -4,7 +4,7 @@ import time
 
 from celery import shared_task
 
-from wechat import callbacks, outbox, sync
+from wechat import callbacks, outbox, sync, tag_push
 from wechat.models import WeComAccount
 
 
@@ -80,3 +80,9 @@ def contacts_sync_all() -> int:
     for account_id in ids:
         contacts_sync_task.delay(account_id)
     return len(ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def tag_removals_push_task() -> dict:
+    """Beat: tags removed from patients in CareLoop, removed in WeCom too."""
+    return tag_push.tag_removals_push()
