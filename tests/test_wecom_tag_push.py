@@ -55,3 +55,47 @@ def test_a_wecom_error_is_retried_on_the_next_run(tagged, fake_wecom):
     fake_wecom.faults.update(errcode=None, every=0)
     assert tag_removals_push() == {"read": 1, "calls": 2}
     assert wecom_tags(fake_wecom, patient.external_userid)["wx-doctor"] == []
+
+
+@pytest.fixture
+def linked(clinic, wecom_account, fake_wecom):
+    from wechat.sync import corp_tags_sync
+
+    fake_wecom.tag_groups.append(
+        {"group_id": "etG2", "group_name": "病种", "tag": [{"id": "etHT", "name": "高血压"}]}
+    )
+    corp_tags_sync(account=wecom_account)
+    tag = PatientTag.objects.get(clinic=clinic, name="高血压")
+    assert tag.wecom_tag_id == "etHT"
+    return tag
+
+
+def fake_names(fake):
+    return {t["id"]: t["name"] for g in fake.tag_groups for t in g["tag"]}
+
+
+def test_a_tag_renamed_in_careloop_is_renamed_in_wecom(linked, wecom_account, fake_wecom):
+    from wechat.sync import corp_tags_sync
+
+    PatientTag.objects.filter(pk=linked.pk).update(name="原发性高血压")
+    report = corp_tags_sync(account=wecom_account)
+    assert report.tags_renamed_in_wecom == 1
+    assert fake_names(fake_wecom)["etHT"] == "原发性高血压"
+    linked.refresh_from_db()
+    assert linked.name == "原发性高血压"
+    # A rename in WeCom still comes the other way.
+    fake_wecom.tag_groups[-1]["tag"][0]["name"] = "高血压病"
+    assert corp_tags_sync(account=wecom_account).tags_renamed_in_wecom == 0
+    linked.refresh_from_db()
+    assert linked.name == "高血压病"
+
+
+def test_a_tag_deleted_in_careloop_is_deleted_in_wecom(linked, clinic, wecom_account, fake_wecom):
+    from wechat.sync import corp_tags_sync
+
+    linked.delete()
+    report = corp_tags_sync(account=wecom_account)
+    assert report.tags_deleted_in_wecom == 1
+    assert "etHT" not in fake_names(fake_wecom)
+    assert not PatientTag.objects.filter(clinic=clinic, name="高血压").exists()  # not re-imported
+    assert corp_tags_sync(account=wecom_account).tags_deleted_in_wecom == 0

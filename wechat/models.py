@@ -455,3 +455,23 @@ class TimelineCursor(models.Model):
 
     def __str__(self):
         return f"{self.key}: {self.last_touch_id}"
+
+
+class CorpTagMirror(models.Model):
+    """The name a corp tag had in WeCom when CareLoop last saw it (wechat.sync): a name that
+    differs on one side only tells which side renamed it, and a mirrored id whose CareLoop
+    tag is gone tells that CareLoop deleted it."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    wecom_tag_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "wecom_tag_id"], name="corptagmirror_unique_tag"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.wecom_tag_id}: {self.name}"
