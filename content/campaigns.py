@@ -13,18 +13,11 @@ from datetime import datetime, time, timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import (
-    Case,
-    CharField,
     Count,
     Exists,
-    IntegerField,
     OuterRef,
     Q,
-    Subquery,
-    Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -34,16 +27,15 @@ from content.models import (
     CampaignStatus,
     ExclusionReason,
 )
-from content.redline import content_settings_for, emergency_notice_append, redline_ensure
+from content.redline import content_settings_for
 from content.segments import segment_clean, segment_patients
-from content.templating import render, template_validate, template_variables
-from crm.models import Membership
-from patients.models import Stage
+from content.templating import template_variables
+from wechat import audience as audience_rule
+from wechat.composer import composer_for, text_check
 from wechat.models import (
     Delivery,
     DeliveryChannel,
     DeliveryRecipient,
-    DeliveryStatus,
     RecipientStatus,
 )
 from wechat.services import MASS_MAX_RECIPIENTS, delivery_enqueue
@@ -52,13 +44,6 @@ from wechat.services import MASS_MAX_RECIPIENTS, delivery_enqueue
 CAMPAIGN_VARIABLES = ("诊所",)
 PERSONAL_VARIABLES = ("姓名", "医生", "复诊日期")
 BATCH = 500
-# Deliveries that count against WeCom's per-customer cap: on their way or sent.
-LIVE_STATUSES = [
-    DeliveryStatus.PENDING,
-    DeliveryStatus.SENDING,
-    DeliveryStatus.SENT,
-    DeliveryStatus.FAILED,
-]
 
 
 def campaign_key(campaign_id: int, sender: str, chunk: int = 0) -> str:
@@ -66,50 +51,9 @@ def campaign_key(campaign_id: int, sender: str, chunk: int = 0) -> str:
     return f"campaign:{campaign_id}:{sender}:{chunk}"
 
 
-def _staff_wecom_userid(field: str):
-    return Subquery(
-        Membership.objects.filter(user_id=OuterRef(field), clinic_id=OuterRef("clinic_id"))
-        .exclude(wecom_userid="")
-        .values("wecom_userid")[:1]
-    )
-
-
 def _local_day_start(at: datetime) -> datetime:
     local = timezone.localtime(at)
     return timezone.make_aware(datetime.combine(local.date(), time.min))
-
-
-# A customer WeCom reported as not reached does not count against their cap.
-NOT_REACHED = [
-    RecipientStatus.NOT_CONTACT,
-    RecipientStatus.DAILY_LIMIT,
-    RecipientStatus.UNCONFIRMED,
-    RecipientStatus.FAILED,
-]
-
-
-def _messages_since(since: datetime, until: datetime, campaign_id: int | None):
-    """The patient's customer messages in [since, until): their recipient rows, as a
-    campaign's task carries many patients in one delivery."""
-    rows = (
-        DeliveryRecipient.objects.filter(
-            patient_id=OuterRef("pk"),
-            delivery__channel=DeliveryChannel.CUSTOMER_MESSAGE,
-            delivery__status__in=LIVE_STATUSES,
-        )
-        .exclude(status__in=NOT_REACHED)
-        .annotate(at=Coalesce("delivery__sent_at", "delivery__next_attempt_at"))
-    )
-    rows = rows.filter(at__gte=since, at__lt=until)
-    if campaign_id is not None:
-        rows = rows.exclude(delivery__idempotency_key__startswith=f"campaign:{campaign_id}:")
-    return Coalesce(
-        Subquery(
-            rows.order_by().values("patient_id").annotate(n=Count("pk")).values("n")[:1],
-            output_field=IntegerField(),
-        ),
-        0,
-    )
 
 
 def annotate_audience(
@@ -121,47 +65,19 @@ def annotate_audience(
     campaign_id: int | None = None,
     fallback_sender: str = "",
 ):
-    """Each patient with `sender` (the assistant's, else the doctor's WeCom userid, else
-    `fallback_sender`) and `exclusion` (the first reason that applies, or "" when they are
-    messaged). The one rule for who may receive a customer message: campaigns and the patient
-    page's single message (content/messages.py) both ask it."""
+    """The audience rule (wechat.audience) for a campaign: marketing, with the clinic's
+    daily and weekly caps; `sender` and `exclusion` on each patient."""
     settings = content_settings_for(clinic=clinic)
-    at = at or timezone.now()
-    day_start = _local_day_start(at)
-    queryset = queryset.annotate(
-        sender=Coalesce(
-            _staff_wecom_userid("assigned_assistant_id"),
-            _staff_wecom_userid("assigned_doctor_id"),
-            Value(fallback_sender),
-        ),
-        today_count=_messages_since(day_start, day_start + timedelta(days=1), campaign_id),
-        week_count=_messages_since(at - timedelta(days=7), at + timedelta(days=1), campaign_id),
+    return audience_rule.annotate_audience(
+        queryset,
+        purpose=audience_rule.Purpose.MARKETING,
+        at=at,
+        fallback_sender=fallback_sender,
+        needs_doctor="医生" in template_variables(body),
+        daily_cap=settings.per_customer_daily_cap,
+        weekly_cap=settings.per_customer_weekly_cap,
+        exclude_key_prefix=f"campaign:{campaign_id}:" if campaign_id is not None else "",
     )
-    rules = [
-        When(consent_to_contact=False, then=Value(ExclusionReason.NO_CONSENT.value)),
-        When(stage=Stage.CHURNED, then=Value(ExclusionReason.CHURNED.value)),
-        When(external_userid="", then=Value(ExclusionReason.NO_WECOM.value)),
-        When(sender="", then=Value(ExclusionReason.NO_SENDER.value)),
-    ]
-    if "医生" in template_variables(body):
-        rules.append(
-            When(assigned_doctor__isnull=True, then=Value(ExclusionReason.NO_DOCTOR.value))
-        )
-    if settings.per_customer_daily_cap:
-        rules.append(
-            When(
-                today_count__gte=settings.per_customer_daily_cap,
-                then=Value(ExclusionReason.DAILY_CAP.value),
-            )
-        )
-    if settings.per_customer_weekly_cap:
-        rules.append(
-            When(
-                week_count__gte=settings.per_customer_weekly_cap,
-                then=Value(ExclusionReason.WEEKLY_CAP.value),
-            )
-        )
-    return queryset.annotate(exclusion=Case(*rules, default=Value(""), output_field=CharField()))
 
 
 def campaign_preview(*, clinic, segment: dict, body: str = "", at=None) -> dict:
@@ -210,9 +126,8 @@ def _check_body(*, clinic, body: str) -> str:
                 ]
             }
         )
-    template_validate(text=body, allowed=CAMPAIGN_VARIABLES)
-    redline_ensure(clinic=clinic, text=body)
-    return body
+    # The composer's check at save: known variables, no red line, WeCom's length.
+    return text_check(clinic=clinic, text=body, allowed=CAMPAIGN_VARIABLES)
 
 
 @transaction.atomic
@@ -366,8 +281,9 @@ def _record_batch(campaign: Campaign, now) -> bool:
 
 def campaign_text(campaign: Campaign, patient) -> str:
     """The one text of the campaign's WeCom tasks ({诊所} filled), with the 120 notice."""
-    text = render(template_text=campaign.body, patient=patient)
-    return emergency_notice_append(clinic=campaign.clinic, text=text)
+    return composer_for(campaign.clinic).compose(
+        campaign.body, patient=patient, allowed=CAMPAIGN_VARIABLES
+    )
 
 
 def _enqueue_tasks(campaign: Campaign) -> None:
@@ -380,7 +296,13 @@ def _enqueue_tasks(campaign: Campaign) -> None:
     )
     if not rows:
         return
-    body = campaign_text(campaign, rows[0].patient)
+    try:  # the composer again at send: a red line added since the campaign was saved
+        body = campaign_text(campaign, rows[0].patient)
+    except ValidationError:
+        campaign.recipients.filter(pk__in=[row.pk for row in rows]).update(
+            included=False, reason=audience_rule.Exclusion.TEXT_REFUSED, sender=""
+        )
+        return
     by_sender: dict[str, list] = {}
     for row in rows:
         by_sender.setdefault(row.sender, []).append(row)

@@ -1,5 +1,5 @@
 """One message to one patient from a template (the patient page's "Send a message"): the
-rules of a mass message (campaigns.annotate_audience), through the outbox, once per token.
+audience rule (wechat.audience) for a care message, through the outbox, once per token.
 
 The form carries a random token; the outbox key ``message:{patient_id}:{token}`` makes a
 double click or a retried request one delivery. The outbox writes the timeline entry when
@@ -12,12 +12,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from content.campaigns import annotate_audience
 from content.models import ExclusionReason, MessageTemplate
-from content.redline import emergency_notice_append, redline_ensure
-from content.templating import render
+from content.redline import content_settings_for
+from content.templating import revisit_extra, template_variables
 from crm.models import Membership
 from patients.models import Patient
+from wechat import audience
+from wechat.composer import compose
 from wechat.models import Delivery, DeliveryChannel
 from wechat.services import delivery_enqueue
 
@@ -40,17 +41,20 @@ def _wecom_userid(*, clinic_id: int, user) -> str:
 
 
 def patient_message_check(*, patient: Patient, body: str = "", by=None) -> tuple[str, str]:
-    """(sender, exclusion) for one message to `patient` now: the campaigns' rule (consent,
-    churned, WeCom contact, a sender, the daily and weekly caps), with the sending user's
-    WeCom account after the assistant's and the doctor's. exclusion is "" when it may go."""
-    fallback = _wecom_userid(clinic_id=patient.clinic_id, user=by)
-    audience = annotate_audience(
-        Patient.objects.filter(pk=patient.pk),
-        clinic=patient.clinic,
-        body=body,
-        fallback_sender=fallback,
+    """(sender, exclusion) for one message to `patient` now: the audience rule for a care
+    message (consent to care, contact not lost, churned, a sender still a contact) with the
+    daily and weekly caps, which a hand-sent message counts toward like a campaign (automatic
+    reminders do not), with the sending user's WeCom account after the assistant's and the
+    doctor's. exclusion is "" when it may go."""
+    settings = content_settings_for(clinic=patient.clinic)
+    return audience.audience_check(
+        patient=patient,
+        purpose=audience.Purpose.CARE,
+        fallback_sender=_wecom_userid(clinic_id=patient.clinic_id, user=by),
+        needs_doctor="医生" in template_variables(body),
+        daily_cap=settings.per_customer_daily_cap,
+        weekly_cap=settings.per_customer_weekly_cap,
     )
-    return audience.values_list("sender", "exclusion").get()
 
 
 def exclusion_message(reason: str) -> str:
@@ -90,12 +94,8 @@ def patient_message_send(
     sender, exclusion = patient_message_check(patient=patient, body=source, by=by)
     if exclusion:
         raise ValidationError(exclusion_message(exclusion))
-    try:
-        body = render(template_text=source, patient=patient, extra=extra)
-    except ValidationError as error:
-        raise ValidationError({"text": error.message_dict["template_text"]}) from error
-    body = emergency_notice_append(clinic=patient.clinic, text=body)
-    redline_ensure(clinic=patient.clinic, text=body, field="text")
+    extra = revisit_extra(text=source, patient=patient, extra=extra)
+    body = compose(clinic=patient.clinic, text=source, patient=patient, extra=extra, field="text")
     return delivery_enqueue(
         clinic=patient.clinic,
         key=key,
@@ -108,5 +108,7 @@ def patient_message_send(
             "template_id": template.pk,
             "by": getattr(by, "pk", None),
             "notice": _("a message to %(patient)s") % {"patient": patient.name},
+            "purpose": audience.Purpose.CARE,
+            "capped": True,
         },
     )

@@ -8,62 +8,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Clinic
+from wechat.audience import Exclusion
 
-EMERGENCY_NOTICE = "急症请立即就医或拨打120。"
-
-
-class ContentSettings(models.Model):
-    """A clinic's sending rules. Created (with the default red lines) on first use."""
-
-    clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="content_settings")
-    emergency_notice_enabled = models.BooleanField(
-        _("append the emergency notice"),
-        default=True,
-        help_text=_("Appended to every message a patient receives."),
-    )
-    emergency_notice = models.CharField(
-        _("emergency notice"), max_length=200, default=EMERGENCY_NOTICE
-    )
-    # WeCom caps how many mass messages one customer receives; the cap has changed over the
-    # years, so it is a setting. 0 means no cap.
-    per_customer_daily_cap = models.PositiveSmallIntegerField(
-        _("mass messages per patient per day"), default=1
-    )
-    per_customer_weekly_cap = models.PositiveSmallIntegerField(
-        _("mass messages per patient in 7 days"), default=4
-    )
-    # The clinic's own rule: how many campaigns may go out on one day. 0 means no cap.
-    campaigns_per_day_cap = models.PositiveSmallIntegerField(_("campaigns per day"), default=3)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-
-    class Meta:
-        verbose_name = _("content settings")
-        verbose_name_plural = _("content settings")
-
-    def __str__(self):
-        return str(self.clinic)
-
-
-class RedLinePhrase(models.Model):
-    """A claim no patient-facing text may make, and why (合规检查)."""
-
-    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="red_line_phrases")
-    phrase = models.CharField(_("phrase"), max_length=50)
-    reason = models.CharField(_("reason"), max_length=200)
-    is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
-
-    class Meta:
-        verbose_name = _("red-line phrase")
-        verbose_name_plural = _("red-line phrases")
-        ordering = ["phrase"]
-        constraints = [
-            models.UniqueConstraint(fields=["clinic", "phrase"], name="redline_unique_phrase"),
-            models.CheckConstraint(condition=~Q(phrase=""), name="redline_phrase_not_empty"),
-        ]
-
-    def __str__(self):
-        return self.phrase
+# The clinic's sending rules and red lines moved down to wechat, beside the outbox, so that
+# the one composer (wechat.composer) can check every text, welcomes included.
+from wechat.models import EMERGENCY_NOTICE, ContentSettings, RedLinePhrase  # noqa: F401
 
 
 class ArticleStatus(models.TextChoices):
@@ -221,14 +170,8 @@ class Campaign(models.Model):
         return self.name
 
 
-class ExclusionReason(models.TextChoices):
-    NO_CONSENT = "no_consent", _("No consent to be contacted")
-    CHURNED = "churned", _("Churned")
-    NO_WECOM = "no_wecom", _("No WeCom contact")
-    NO_SENDER = "no_sender", _("No staff WeCom account to send from")
-    NO_DOCTOR = "no_doctor", _("No doctor for {医生}")
-    DAILY_CAP = "daily_cap", _("Already received a mass message today")
-    WEEKLY_CAP = "weekly_cap", _("Over the weekly mass-message cap")
+# Why a patient is not messaged: the audience rule's reasons (wechat.audience).
+ExclusionReason = Exclusion
 
 
 class CampaignRecipient(models.Model):

@@ -23,10 +23,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from content.models import Survey, SurveyInvitation, SurveyScale
-from content.redline import emergency_notice_append, redline_ensure
-from crm.models import Membership
-from patients.models import Stage, TouchChannel, TouchKind
+from content.redline import redline_ensure
+from patients.models import TouchChannel, TouchKind
 from patients.services import touch_record, worded
+from wechat import audience
+from wechat.composer import compose
 from wechat.models import DeliveryChannel
 from wechat.services import delivery_enqueue
 
@@ -66,21 +67,6 @@ def survey_save(
     return survey
 
 
-def _staff_userid(patient, *fields) -> str:
-    for field in fields:
-        user_id = getattr(patient, f"{field}_id")
-        if user_id:
-            userid = (
-                Membership.objects.filter(user_id=user_id, clinic_id=patient.clinic_id)
-                .exclude(wecom_userid="")
-                .values_list("wecom_userid", flat=True)
-                .first()
-            )
-            if userid:
-                return userid
-    return ""
-
-
 def survey_link(token: str) -> str:
     return settings.SITE_URL.rstrip("/") + reverse("content:survey_public", args=[token])
 
@@ -106,13 +92,9 @@ def survey_invite(*, survey: Survey, patient, by=None) -> SurveyInvitation:
         expires_at=now + INVITATION_TTL,
     )
     invitation.link = survey_link(token)
-    sender = _staff_userid(patient, "assigned_assistant", "assigned_doctor")
-    if (
-        patient.external_userid
-        and sender
-        and patient.consent_to_contact
-        and patient.stage != Stage.CHURNED
-    ):
+    # A survey invitation is a care message: the audience rule says whether and from whom.
+    sender, exclusion = audience.audience_check(patient=patient, purpose=audience.Purpose.CARE)
+    if not exclusion:
         text = _(
             "%(name)s, thank you for visiting %(clinic)s. %(question)s Tap to answer: %(link)s"
         )
@@ -122,16 +104,21 @@ def survey_invite(*, survey: Survey, patient, by=None) -> SurveyInvitation:
             "question": survey.question,
             "link": invitation.link,
         }
-        redline_ensure(clinic=patient.clinic, text=text)
+        # The composer: red lines again, the emergency notice, WeCom's length.
+        text = compose(clinic=patient.clinic, text=text, patient=patient)
         invitation.delivery, _created = delivery_enqueue(
             clinic=patient.clinic,
             key=f"survey:{invitation.pk}:invite",
             channel=DeliveryChannel.CUSTOMER_MESSAGE,
             recipient=patient.external_userid,
             sender=sender,
-            body=emergency_notice_append(clinic=patient.clinic, text=text),
+            body=text,
             patient=patient,
-            payload={"survey_id": survey.pk, "invitation_id": invitation.pk},
+            payload={
+                "survey_id": survey.pk,
+                "invitation_id": invitation.pk,
+                "purpose": audience.Purpose.CARE,
+            },
             expires_at=invitation.expires_at,
         )
         invitation.save(update_fields=["delivery"])

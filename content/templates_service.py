@@ -5,8 +5,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from content.models import MessageTemplate
-from content.redline import redline_ensure
-from content.templating import template_validate
+from wechat.composer import text_check
 
 
 @transaction.atomic
@@ -14,8 +13,7 @@ def message_template_save(*, clinic, name: str, body: str, by=None, template=Non
     name, body = (name or "").strip(), (body or "").strip()
     if not name:
         raise ValidationError({"name": [_("Give the template a name.")]})
-    template_validate(text=body)
-    redline_ensure(clinic=clinic, text=body)
+    body = text_check(clinic=clinic, text=body)  # the composer: variables, red lines, length
     others = MessageTemplate.objects.filter(clinic=clinic, name=name)
     if template is not None:
         others = others.exclude(pk=template.pk)

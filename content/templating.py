@@ -1,25 +1,28 @@
-"""Message templates: {姓名} {医生} {复诊日期} {诊所}, filled in for one patient.
+"""Message templates: {姓名} {医生} {复诊日期} {诊所} {链接}, filled in for one patient.
 
-An unknown variable, or a variable this patient has no value for, is an error before
-anything is sent; the message names the variable.
+The composer (wechat.composer) does the work for every patient-facing text; these are the
+names content's callers (and appointment reminders) have always used. `render` fills the
+variables only; `wechat.composer.compose` also checks red lines, appends the emergency
+notice and holds WeCom's length limit.
 """
-
-import re
-from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from followups.appointments import appointment_next_date
-
-VARIABLES = ("姓名", "医生", "复诊日期", "诊所")
-# {anything} without braces or line breaks inside is a variable.
-VARIABLE_RE = re.compile(r"\{([^{}\n]{1,20})\}")
+from wechat.composer import (  # noqa: F401  (re-exported for content's callers)
+    VARIABLE_RE,
+    VARIABLES,
+    doctor_name,
+    patient_values,
+    text_fill,
+    text_variables,
+)
 
 
 def template_variables(text: str) -> list[str]:
     """The variables a text uses, in order of first use."""
-    return list(dict.fromkeys(VARIABLE_RE.findall(text or "")))
+    return text_variables(text)
 
 
 def template_validate(*, text: str, field: str = "body", allowed=VARIABLES) -> None:
@@ -41,46 +44,26 @@ def template_validate(*, text: str, field: str = "body", allowed=VARIABLES) -> N
         )
 
 
-def doctor_name(patient) -> str:
-    doctor = patient.assigned_doctor
-    if doctor is None:
-        return ""
-    membership = doctor.memberships.filter(clinic_id=patient.clinic_id).first()
-    return (
-        (membership and membership.display_name) or doctor.get_full_name() or doctor.get_username()
+def revisit_extra(*, text: str, patient, extra: dict | None = None) -> dict:
+    """`extra` with {复诊日期} from the patient's next booked appointment (followups) when the
+    text uses it and the caller gave no date."""
+    extra = dict(extra or {})
+    if "复诊日期" in template_variables(text) and not extra.get("复诊日期"):
+        extra["复诊日期"] = appointment_next_date(patient=patient) or ""
+    return extra
+
+
+def render(*, template_text: str, patient, extra: dict | None = None, allowed=VARIABLES) -> str:
+    """The text for `patient`, each variable filled once; ValidationError naming an unknown
+    or missing variable (a name with braces, 张{三}, is never read as one)."""
+    if not (template_text or "").strip():
+        raise ValidationError({"template_text": [_("Enter the text.")]})
+    return text_fill(
+        text=template_text,
+        values=patient_values(
+            patient, revisit_extra(text=template_text, patient=patient, extra=extra)
+        ),
+        allowed=allowed,
+        field="template_text",
+        who=patient.name,
     )
-
-
-def patient_values(patient, extra: dict | None = None) -> dict[str, str]:
-    """What each variable means for `patient`. {复诊日期} comes from the caller (a follow-up
-    knows the revisit date) or else, in render, from the patient's next booked appointment;
-    `extra` may also override any other value."""
-    values = {
-        "姓名": patient.name,
-        "医生": doctor_name(patient),
-        "诊所": patient.clinic.name,
-        "复诊日期": "",
-    }
-    for key, value in (extra or {}).items():
-        values[key] = value.strftime("%Y年%m月%d日") if isinstance(value, date) else str(value)
-    return values
-
-
-def render(*, template_text: str, patient, extra: dict | None = None) -> str:
-    """The text for `patient`; ValidationError naming an unknown or missing variable."""
-    template_validate(text=template_text, field="template_text")
-    if "复诊日期" in template_variables(template_text) and not (extra or {}).get("复诊日期"):
-        # No date given: the patient's next booked appointment (followups), if any.
-        extra = {**(extra or {}), "复诊日期": appointment_next_date(patient=patient) or ""}
-    values = patient_values(patient, extra)
-    missing = [name for name in template_variables(template_text) if not values.get(name)]
-    if missing:
-        raise ValidationError(
-            {
-                "template_text": [
-                    _("No value for %(names)s for patient %(patient)s.")
-                    % {"names": "、".join(f"{{{n}}}" for n in missing), "patient": patient.name}
-                ]
-            }
-        )
-    return VARIABLE_RE.sub(lambda m: values[m.group(1)], template_text)

@@ -353,6 +353,14 @@ CELERY_BEAT_SCHEDULE["customer-results-poll"] = {
 }
 CELERY_BEAT_SCHEDULE["campaigns-scan"] = {"task": "content.tasks.campaigns_scan", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["callbacks-scan"] = {"task": "wechat.tasks.callbacks_scan", "schedule": 10.0}
+CELERY_BEAT_SCHEDULE["wecom-tag-removals"] = {
+    "task": "wechat.tasks.tag_removals_push_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["wecom-corp-tags"] = {
+    "task": "wechat.tasks.corp_tags_sync_all",
+    "schedule": 300.0,
+}
 CELERY_BEAT_SCHEDULE["wecom-contacts-sync"] = {
     "task": "wechat.tasks.contacts_sync_all",
     "schedule": float(env("WECOM_SYNC_SECONDS", "21600")),  # every 6 hours

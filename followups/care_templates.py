@@ -5,7 +5,6 @@ current version, the plans started from it and their tasks stay as they were.
 """
 
 import re
-import string
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,9 +20,11 @@ from followups.models import (
     Trigger,
 )
 from patients.models import PatientTag, Stage, Visit
+from wechat.composer import text_check
 
 # Variables a step's message may use, filled when the plan starts.
-MESSAGE_VARIABLES = {"name", "clinic", "date", "doctor"}
+# {复诊日期} is the step's day.
+MESSAGE_VARIABLES = ("姓名", "医生", "诊所", "复诊日期")
 MAX_STEPS = 50
 MAX_OFFSET_DAYS = 3650
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -74,18 +75,12 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
         raise error(_("choose who does it (a role or a person)."))
     message = str(raw.get("message") or "").strip()
     if message:
+        # The composer's check at save: {姓名}-style variables ({name} is rewritten to it),
+        # no red line (named), WeCom's length.
         try:
-            names = {f for _t, f, _s, _c in string.Formatter().parse(message) if f is not None}
-        except ValueError:
-            raise error(_("the message has an unmatched brace.")) from None
-        unknown = names - MESSAGE_VARIABLES
-        if unknown:
-            raise error(
-                _(
-                    "unknown variable %(names)s in the message; use {name}, {clinic}, {date}, {doctor}."
-                )
-                % {"names": ", ".join("{" + n + "}" for n in sorted(unknown))}
-            )
+            message = text_check(clinic=clinic, text=message, allowed=MESSAGE_VARIABLES)
+        except ValidationError as exc:
+            raise error(" ".join(m for ms in exc.message_dict.values() for m in ms)) from None
     if action in (Action.MESSAGE, Action.RE_EXAM, Action.SURVEY) and not message:
         raise error(_("a message to the patient needs its text."))
     start = str(raw.get("window_start") or "09:00")

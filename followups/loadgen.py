@@ -35,6 +35,7 @@ from followups.models import (
 )
 from patients.loadgen_copy import Copier, Ids, begin_bulk_load, reset_sequence
 from patients.models import Patient, Stage
+from wechat.composer import LEGACY_NAMES, VARIABLE_RE
 from wechat.models import Delivery, DeliveryChannel, DeliveryStatus
 
 PLAN_SHARE = 0.35
@@ -161,12 +162,14 @@ def generate_followups(*, clinic, seed=1, due_at_nine=0, now=None) -> FollowupSt
 
     def message(text, row, day):
         _pid, name, doctor, *_rest = row
-        return text.format(
-            name=name,
-            clinic=clinic.name,
-            date=f"{day.month}月{day.day}日",
-            doctor=userids.get(doctor, ""),
-        )
+        values = {
+            "姓名": name,
+            "诊所": clinic.name,
+            "复诊日期": f"{day.month}月{day.day}日",
+            "医生": userids.get(doctor, ""),
+        }
+        # The composer's placeholders (templates are saved with them), filled in bulk.
+        return VARIABLE_RE.sub(lambda m: values.get(LEGACY_NAMES.get(m[1], m[1]), m[0]), text)
 
     def reachable(row):
         return row[5] and row[4] != Stage.CHURNED and row[6]

@@ -25,34 +25,32 @@ from followups.models import (
 )
 from patients.models import Patient, Stage, TouchKind
 from patients.services import patient_set_stage, touch_record, worded
-
-
-class _SafeDict(dict):
-    def __missing__(self, key):
-        return "{" + key + "}"
+from wechat.composer import text_fill
 
 
 def render_message(
     text: str, *, patient: Patient, day: date, doctor_names: dict[int, str] | None = None
 ) -> str:
-    """`doctor_names` (user id → display name in the clinic) spares a query per patient when
-    many plans start at once; without it the doctor's membership is read here."""
+    """The step's text for `patient` through the composer's fill ({复诊日期} is the step's day;
+    {name}-style names of older templates understood). ValidationError naming a variable
+    without a value. `doctor_names` (user id → display name in the clinic) spares a query
+    per patient when many plans start at once; without it the doctor's membership is read."""
     doctor = patient.assigned_doctor
-    values = _SafeDict(
-        name=patient.name,
-        clinic=patient.clinic.name,
-        date=f"{day.month}月{day.day}日",
-        doctor=(doctor.get_full_name() or doctor.get_username()) if doctor else "",
-    )
+    doctor_name = (doctor.get_full_name() or doctor.get_username()) if doctor else ""
     if doctor is not None:
         if doctor_names is not None:
             display_name = doctor_names.get(doctor.pk, "")
         else:
             member = Membership.objects.filter(user=doctor).first()
             display_name = member.display_name if member else ""
-        if display_name:
-            values["doctor"] = display_name
-    return text.format_map(values)
+        doctor_name = display_name or doctor_name
+    values = {
+        "姓名": patient.name,
+        "诊所": patient.clinic.name,
+        "复诊日期": f"{day.month}月{day.day}日",
+        "医生": doctor_name,
+    }
+    return text_fill(text=text, values=values, field="message", who=patient.name)
 
 
 def _assignee_for(patient: Patient, step: dict):
@@ -74,9 +72,14 @@ def _task_from_step(
     assignee_id, role = _assignee_for(plan.patient, step)
     message = ""
     if step["action"] in PATIENT_ACTIONS and step.get("message"):
-        message = render_message(
-            step["message"], patient=plan.patient, day=day, doctor_names=doctor_names
-        )
+        try:
+            message = render_message(
+                step["message"], patient=plan.patient, day=day, doctor_names=doctor_names
+            )
+        except ValidationError:
+            # Kept unfilled: the reminder scan composes it again and, if a value is still
+            # missing, skips it with the reason on the timeline (never a literal {医生}).
+            message = step["message"]
     return FollowUpTask(
         clinic_id=plan.clinic_id,
         patient=plan.patient,

@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import CharField, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Concat
@@ -28,6 +29,8 @@ from followups import clock
 from followups.models import FollowUpTask, ReminderState
 from patients.models import Patient, Stage, Touch, TouchKind, Ward
 from patients.timeline import touch_build, worded
+from wechat import audience
+from wechat.composer import composer_for
 from wechat.models import Delivery, DeliveryChannel, WeComAccount
 from wechat.services import delivery_enqueue, delivery_enqueue_many
 
@@ -176,6 +179,22 @@ def _sender_for(task: FollowUpTask, members: dict) -> str:
     return ""
 
 
+def _compose(task: FollowUpTask, composers: dict) -> str:
+    """The task's text (filled when the plan started) through the composer at send: any
+    variable left is filled or refused, the red lines checked again, the emergency notice
+    appended. "" when refused; the reason is in composers["errors"]."""
+    clinic_id = task.patient.clinic_id
+    if clinic_id not in composers:
+        composers[clinic_id] = composer_for(task.patient.clinic)
+    patient = task.patient
+    values = {"姓名": patient.name, "诊所": patient.clinic.name}
+    try:
+        return composers[clinic_id].compose(task.message, patient=patient, values=values)
+    except ValidationError as error:
+        composers["errors"][task.pk] = " ".join(m for ms in error.message_dict.values() for m in ms)
+        return ""
+
+
 def _followup_touch(task: FollowUpTask, summary: str, payload: dict) -> Touch:
     """A task's timeline entry, unsaved, so that a batch's entries go in one INSERT."""
     return touch_build(
@@ -197,7 +216,7 @@ def patient_reminders_enqueue(*, now=None) -> dict:
         tasks = list(
             FollowUpTask.objects.open()
             .filter(reminder_state=ReminderState.PENDING, due_at__lte=now)
-            .select_related("patient")
+            .select_related("patient", "patient__clinic")
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("due_at", "id")[:REMINDER_BATCH]
         )
@@ -208,16 +227,29 @@ def patient_reminders_enqueue(*, now=None) -> dict:
         quiet = clock.in_quiet_hours(now)
         send_at = clock.quiet_hours_end(now) if quiet else None
         skipped, messages, touches = [], [], []
+        # The audience rule for care messages (wechat.audience), once for the batch.
+        composers = {"errors": {}}
+        patient_ids = {t.patient_id for t in tasks}
+        verdicts = audience.audience_verdicts(patient_ids, purpose=audience.Purpose.CARE)
+        contacts = audience.contacts_of(patient_ids)
         for task in tasks:
             patient = task.patient
-            if not patient.consent_to_contact:
+            rule_sender, exclusion = verdicts.get(patient.pk, ("", ""))
+            sender = _sender_for(task, members)
+            if contacts.get(patient.pk, {}).get(sender) is False:
+                sender = rule_sender  # no longer a contact of the patient: the rule's sender
+            if exclusion == audience.Exclusion.CONTACT_LOST:
+                reason = audience.exclusion_label(exclusion)
+            elif not patient.consent_to_contact:
                 reason = _("the patient withdrew consent")
             elif patient.stage == Stage.CHURNED:
                 reason = _("the patient has churned")
             elif not patient.external_userid:
                 reason = _("the patient is not a WeCom contact")
-            elif not (sender := _sender_for(task, members)):
+            elif not (sender := sender or rule_sender):
                 reason = _("nobody with a WeCom account can send it")
+            elif not (body := _compose(task, composers)):
+                reason = composers["errors"][task.pk]
             else:
                 messages.append(
                     {
@@ -226,9 +258,9 @@ def patient_reminders_enqueue(*, now=None) -> dict:
                         "channel": DeliveryChannel.CUSTOMER_MESSAGE,
                         "recipient": patient.external_userid,
                         "sender": sender,
-                        "body": task.message,
+                        "body": body,
                         "patient": patient,
-                        "payload": {"task_id": task.pk},
+                        "payload": {"task_id": task.pk, "purpose": audience.Purpose.CARE},
                         "send_at": send_at,
                     }
                 )

@@ -1,7 +1,8 @@
 """Triggers: read new timeline entries after a cursor kept in the database and start the
 plans they call for (tag added, stage entered, visit recorded); stop plans when a patient
 churns or withdraws consent; turn a low survey score (content's "service_recovery_needed"
-entry) into a call-back task for the assistant.
+entry) into a call-back task for the assistant, and a deletion that leaves the patient
+without a WeCom contact (wechat's churn signal with contacts_left 0) into a win-back task.
 
 No signals and no import of followups from patients: the timeline is the event stream.
 The cursor moves only after the plans are created, in the same transaction. Ids are
@@ -30,7 +31,12 @@ LOOKBACK = 500
 TRIGGER_KINDS = [TouchKind.TAG_CHANGE, TouchKind.STAGE_CHANGE, TouchKind.VISIT, TouchKind.PROFILE]
 # content/surveys.py writes this follow-up entry after a low satisfaction score.
 SERVICE_RECOVERY = "service_recovery_needed"
-SCANNED = Q(kind__in=TRIGGER_KINDS) | Q(kind=TouchKind.FOLLOWUP, payload__event=SERVICE_RECOVERY)
+SCANNED = (
+    Q(kind__in=TRIGGER_KINDS)
+    | Q(kind=TouchKind.FOLLOWUP, payload__event=SERVICE_RECOVERY)
+    # wechat.contacts.contact_lost: the patient's last WeCom contact with the clinic is gone.
+    | Q(kind=TouchKind.CHURN_SIGNAL, payload__contacts_left=0)
+)
 
 
 def _templates_by_clinic(clinic_ids):
@@ -116,6 +122,32 @@ def _service_recovery(touch: Touch) -> int:
     return 1
 
 
+def _win_back(touch: Touch) -> int:
+    """One call task for the patient's assistant (else the assistants' pool) per deletion
+    that left the patient without a WeCom contact of the clinic: find out why and win the
+    patient back. Not when the patient has come back meanwhile or refused contact."""
+    patient = touch.patient
+    if patient.stage != Stage.CHURNED or not patient.consent_to_contact:
+        return 0
+    if FollowUpTask.objects.filter(source_touch_id=touch.pk).exists():
+        return 0
+    try:
+        with transaction.atomic():
+            task_create(
+                patient=patient,
+                title=_("Win back: the patient is no longer a WeCom contact, call them"),
+                action=Action.CALL,
+                assignee=patient.assigned_assistant,
+                role=Role.ASSISTANT,
+                due_at=_recovery_due(timezone.now()),
+                notes=touch.summary,
+                source_touch_id=touch.pk,
+            )
+    except IntegrityError:  # a concurrent scan made it first
+        return 0
+    return 1
+
+
 def _handle(touch: Touch, templates, visit_dates) -> int:
     started = 0
     reason = _stop_reason(touch)
@@ -163,6 +195,8 @@ def triggers_scan(*, batch: int = BATCH) -> dict:
             for touch in touches:
                 if touch.kind == TouchKind.FOLLOWUP:
                     recovery += _service_recovery(touch)
+                elif touch.kind == TouchKind.CHURN_SIGNAL:
+                    recovery += _win_back(touch)
                 else:
                     started += _handle(touch, templates, visit_dates)
             last = max(touches[-1].pk, cursor.last_touch_id)

@@ -104,6 +104,11 @@ class PatientSerializer(serializers.ModelSerializer):
             "stage_display",
             "stage_changed_at",
             "consent_to_contact",
+            "consent_care_changed_at",
+            "consent_care_how",
+            "consent_marketing",
+            "consent_marketing_changed_at",
+            "consent_marketing_how",
             "last_visit_date",
             "notes",
             "tags",
@@ -111,7 +116,14 @@ class PatientSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["stage_changed_at", "last_visit_date", "created_at", "updated_at"]
+        read_only_fields = [
+            "stage_changed_at",
+            "consent_care_changed_at",
+            "consent_marketing_changed_at",
+            "last_visit_date",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_tags(self, patient) -> list[dict]:
         # The clinic's tags once per response (a list shares this serializer for its rows),

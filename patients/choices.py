@@ -53,6 +53,11 @@ class TouchKind(models.TextChoices):
     REFERRAL = "referral", _("Referral")
 
 
+# Timeline entries that are not a contact with the patient: the at-risk list ignores them
+# (a deletion on WeCom must not take a patient off it).
+NOT_CONTACT_KINDS = (TouchKind.CHURN_SIGNAL, TouchKind.STAGE_CHANGE)
+
+
 class TouchChannel(models.TextChoices):
     IN_PERSON = "in_person", _("In person")
     PHONE = "phone", _("Phone")

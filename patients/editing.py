@@ -14,7 +14,12 @@ FIELD_GROUPS = {
     "care_team": ("assigned_doctor", "assigned_assistant"),
     # Where the patient lies: the ward and bed.
     "placement": ("ward", "bed_number"),
-    "consent": ("consent_to_contact",),
+    "consent": (
+        "consent_to_contact",
+        "consent_care_how",
+        "consent_marketing",
+        "consent_marketing_how",
+    ),
     "remarks": ("notes",),
     # The WeCom contact is linked by WeCom's callbacks; by hand only an administrator fixes it.
     "wecom": ("external_userid",),

@@ -97,7 +97,26 @@ class Patient(models.Model):
         _("journey stage"), max_length=20, choices=Stage.choices, default=Stage.LEAD
     )
     stage_changed_at = models.DateTimeField(_("stage changed at"), default=timezone.now)
-    consent_to_contact = models.BooleanField(_("consents to be contacted"), default=True)
+    # Consent per purpose (PIPL art. 29), each with when and how it was last given or
+    # withdrawn. consent_to_contact is the consent to care messages (reminders, care-plan
+    # steps, surveys, single messages); marketing (campaigns) needs its own consent as well.
+    consent_to_contact = models.BooleanField(_("consents to care messages"), default=True)
+    consent_care_changed_at = models.DateTimeField(
+        _("care consent given or withdrawn at"), null=True, blank=True
+    )
+    consent_care_how = models.CharField(
+        _("how care consent was given or withdrawn"), max_length=100, blank=True, db_default=""
+    )
+    # Database defaults too: the bulk loaders (COPY, multi-row INSERTs) name their columns.
+    consent_marketing = models.BooleanField(
+        _("consents to marketing messages"), default=True, db_default=True
+    )
+    consent_marketing_changed_at = models.DateTimeField(
+        _("marketing consent given or withdrawn at"), null=True, blank=True
+    )
+    consent_marketing_how = models.CharField(
+        _("how marketing consent was given or withdrawn"), max_length=100, blank=True, db_default=""
+    )
     last_visit_date = models.DateField(_("last visit"), null=True, blank=True, editable=False)
     notes = models.TextField(_("notes"), blank=True)
     # A duplicate merged into another record (patients/merge.py): closed, kept for the audit

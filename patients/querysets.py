@@ -6,7 +6,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from crm import crypto
-from patients.choices import Stage
+from patients.choices import NOT_CONTACT_KINDS, Stage, TouchKind
 
 
 class NameBigrams(models.Func):
@@ -76,8 +76,24 @@ class PatientQuerySet(models.QuerySet):
     def contactable(self):
         return self.active().filter(consent_to_contact=True)
 
+    def contact_lost(self):
+        """Churned because no WeCom contact with the clinic's staff is left (wechat's
+        contact_lost writes a churn signal with contacts_left 0, then the stage change), and
+        not back since: a win-back candidate."""
+        from patients.models import Touch  # defined after this queryset
+
+        lost = Touch.objects.filter(
+            patient=models.OuterRef("pk"),
+            kind=TouchKind.CHURN_SIGNAL,
+            payload__contacts_left=0,
+            occurred_at__gte=models.OuterRef("stage_changed_at"),
+        )
+        return self.filter(models.Exists(lost), stage=Stage.CHURNED)
+
     def at_risk(self, *, days=90, today=None):
-        """Not churned, with neither a visit nor any touch in the last `days` days."""
+        """Not churned, with neither a visit nor any contact in the last `days` days; and the
+        patients who deleted the clinic on WeCom (contact_lost), whatever their last visit.
+        A contact is a touch of the patient: a churn signal or a stage change is not one."""
         from datetime import datetime, time, timedelta
 
         from patients.models import Touch  # defined after this queryset
@@ -85,9 +101,12 @@ class PatientQuerySet(models.QuerySet):
         today = today or timezone.localdate()
         cutoff = today - timedelta(days=days)
         since = datetime.combine(cutoff, time.min, tzinfo=timezone.get_current_timezone())
-        recent_touch = Touch.objects.filter(patient=models.OuterRef("pk"), occurred_at__gte=since)
-        return (
+        recent_touch = Touch.objects.filter(
+            patient=models.OuterRef("pk"), occurred_at__gte=since
+        ).exclude(kind__in=NOT_CONTACT_KINDS)
+        silent = (
             self.active()
             .filter(models.Q(last_visit_date__isnull=True) | models.Q(last_visit_date__lt=cutoff))
             .exclude(models.Exists(recent_touch))
         )
+        return silent | self.contact_lost()

@@ -27,6 +27,7 @@ from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
 from crm.models import Clinic
+from patients.choices import NOT_CONTACT_KINDS
 from patients.cohorts import cohort_table
 from patients.cohorts import rate as _rate
 from patients.models import (
@@ -177,20 +178,24 @@ def at_risk(
     tag=None,
     source=None,
 ) -> dict:
-    """At risk: not churned, and neither a visit nor any touch in the last `days` days.
-    The list shows the longest-silent patients first."""
+    """At risk: not churned, and neither a visit nor any contact in the last `days` days, or
+    churned by deleting the clinic on WeCom (PatientQuerySet.at_risk). The list shows the
+    longest-silent patients first."""
     today = today or timezone.localdate()
     patients = _patients(clinic=clinic, doctor=doctor, tag=tag, source=source).at_risk(
         days=days, today=today
     )
     last_touch = Subquery(
         Touch.objects.filter(patient=OuterRef("pk"))
+        .exclude(kind__in=NOT_CONTACT_KINDS)
         .order_by("-occurred_at")
         .values("occurred_at")[:1]
     )
+    # Those who deleted the clinic on WeCom first (to win back now), then the longest silent.
+    lost = Exists(Patient.objects.filter(pk=OuterRef("pk")).contact_lost())
     rows = (
-        patients.annotate(last_touch_at=last_touch)
-        .order_by(F("last_touch_at").asc(nulls_first=True), "pk")
+        patients.annotate(last_touch_at=last_touch, lost=lost)
+        .order_by(F("lost").desc(), F("last_touch_at").asc(nulls_first=True), "pk")
         .values("id", "name", "phone_masked", "stage", "last_visit_date", "last_touch_at")[:limit]
     )
     return {"days": days, "patients": patients.count(), "list": list(rows)}

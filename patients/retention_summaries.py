@@ -167,9 +167,14 @@ def at_risk(
         "stage_now": F("patient__stage"),
         "last_visit_date": F("patient__last_visit_date"),
     }
-    # Never contacted first, then the longest silent: two index scans in index order.
+    # Those who deleted the clinic on WeCom first (churned, so not in the facts' silent
+    # set), then never contacted, then the longest silent: index scans in index order.
+    lost = _facts(clinic=clinic, doctor=doctor, tag=tag, source=source).filter(
+        patient__in=Patient.objects.filter(clinic=clinic).contact_lost().values("pk")
+    )
+    rows = list(lost.order_by("patient_id").values("last_touch_at", **columns)[:limit])
     never = silent.filter(last_touch_at__isnull=True).order_by("patient_id")
-    rows = list(never.values("last_touch_at", **columns)[:limit])
+    rows += never.values("last_touch_at", **columns)[: limit - len(rows)]
     if len(rows) < limit:
         contacted = silent.filter(last_touch_at__isnull=False).order_by(
             "last_touch_at", "patient_id"
@@ -190,7 +195,7 @@ def at_risk(
         count = rollups.silent(clinic=clinic, cutoff=cutoff, tag=tag, source=source)
     else:
         count = silent.count()
-    return {"days": days, "patients": count, "list": listed}
+    return {"days": days, "patients": count + lost.count(), "list": listed}
 
 
 def referral_rate(

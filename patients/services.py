@@ -47,6 +47,9 @@ PROFILE_FIELDS = (
     "ward",
     "bed_number",
     "consent_to_contact",
+    "consent_care_how",
+    "consent_marketing",
+    "consent_marketing_how",
     "notes",
     "external_userid",
 )
@@ -242,6 +245,26 @@ def _check_may_edit(membership, changed: list[str], superuser: bool = False) -> 
         raise ValidationError({f: [_("Your role cannot change this field.")] for f in refused})
 
 
+# Consent per purpose: (the flag, when it last changed, how).
+CONSENTS = (
+    ("consent_to_contact", "consent_care_changed_at", "consent_care_how"),
+    ("consent_marketing", "consent_marketing_changed_at", "consent_marketing_how"),
+)
+
+
+def _stamp_consent(patient: Patient, changed: list[str], actor) -> None:
+    """A consent given or withdrawn records when, and how (the caller's words, e.g. 患者来电要求,
+    else who changed it), so the clinic can show it under PIPL art. 29."""
+    for flag, at_field, how_field in CONSENTS:
+        if flag not in changed:
+            continue
+        setattr(patient, at_field, timezone.now())
+        if how_field not in changed:
+            who = (actor.get_full_name() or actor.get_username()) if actor else ""
+            how = _("Changed by %(who)s") % {"who": who} if who else _("Changed in CareLoop")
+            setattr(patient, how_field, how[:100])
+
+
 @transaction.atomic
 def patient_update(
     *,
@@ -267,6 +290,7 @@ def patient_update(
     for field, value in changes.items():
         setattr(patient, field, value)
     old_masked = patient.phone_masked
+    _stamp_consent(patient, changed, actor)
     if phone is not None:
         before = patient.phone_hash
         _set_phone(patient, phone)

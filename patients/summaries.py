@@ -36,7 +36,9 @@ WITH firsts AS (
     GROUP BY v.patient_id
 ), touches AS (
     SELECT patient_id, max(occurred_at) AS last_touch_at
-    FROM patients_touch WHERE clinic_id = %(clinic)s GROUP BY patient_id
+    FROM patients_touch WHERE clinic_id = %(clinic)s
+    AND kind NOT IN ('churn_signal', 'stage_change')  -- not a contact: NOT_CONTACT_KINDS
+    GROUP BY patient_id
 ), reached AS (
     SELECT patient_id, {reached_aggregates}
     FROM patients_stagetransition WHERE clinic_id = %(clinic)s GROUP BY patient_id

@@ -16,6 +16,8 @@ from wechat.services import wecom_account_configure
 from wechat.transport import client_for
 
 pytestmark = pytest.mark.django_db
+# Appended by the composer to every text a patient gets (the clinic's default settings).
+NOTICE = "\n\n急症请立即就医或拨打120。"
 
 # WeCom's published encryption sample (the callback documentation).
 SAMPLE = {
@@ -139,7 +141,7 @@ def test_scan_creates_the_patient_with_the_codes_rules_and_sends_the_welcome(
     # The fake accepts a welcome code only within its 20 s, once.
     [welcome] = fake.welcome_messages
     assert welcome["welcome_code"] == result["welcome_code"]
-    assert welcome["text"] == "您好，我是李助理。复查报告可以拍照发给我。"
+    assert welcome["text"] == "您好，我是李助理。复查报告可以拍照发给我。" + NOTICE
     kinds = list(patient.touches.values_list("kind", flat=True))
     assert TouchKind.WELCOME in kinds and TouchKind.PROFILE in kinds
     arrival = ContactArrival.objects.get(patient=patient)

@@ -14,6 +14,8 @@ from wechat.models import ChannelCodeKind, ContactArrival
 from wechat.selectors import channel_code_rows
 
 pytestmark = pytest.mark.django_db
+# Appended by the composer to every text a patient gets (the clinic's default settings).
+NOTICE = "\n\n急症请立即就医或拨打120。"
 
 
 @pytest.fixture
@@ -237,7 +239,7 @@ def test_a_late_callback_of_a_retired_code_still_records_the_patient_by_its_rule
         welcome_code="wc-late",
     )
     assert patient.stage == Stage.CONVERTED and set(patient.tags.names()) == {"门诊"}
-    assert patient.source_detail == "门诊台卡" and welcome.body == "旧欢迎语"
+    assert patient.source_detail == "门诊台卡" and welcome.body == "旧欢迎语" + NOTICE
     assert ContactArrival.objects.get(patient=patient).channel_code == code
 
 
@@ -379,7 +381,7 @@ def test_a_scan_after_an_edit_gets_the_new_tags_stage_and_welcome(
     assert patient.stage == Stage.BOOKED and set(patient.tags.names()) == {"甲状腺结节"}
     assert patient.assigned_doctor == wecom_staff["doctor"].user
     [welcome] = fake.welcome_messages
-    assert welcome["text"] == "您好，我是王医生。复查报告可以拍照发给我。"
+    assert welcome["text"] == "您好，我是王医生。复查报告可以拍照发给我。" + NOTICE
     assert ContactArrival.objects.get(patient=patient).channel_code == code
 
 

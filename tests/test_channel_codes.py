@@ -12,6 +12,8 @@ from wechat.contacts import contact_arrive
 from wechat.models import DEFAULT_WELCOME_TEXT, ChannelCode, ChannelCodeKind, WeComAccount
 
 pytestmark = pytest.mark.django_db
+# Appended by the composer to every text a patient gets (the clinic's default settings).
+NOTICE = "\n\n急症请立即就医或拨打120。"
 
 
 def make_code(clinic, staff, **kw):
@@ -173,7 +175,7 @@ def test_simulated_scan_asks_the_fake_to_push_and_the_patient_appears(
     assert [p["status"] for p in fake_wecom.pushes] == [200]
     process_pending()
     patient = Patient.objects.get(clinic=clinic)
-    assert fake_wecom.welcome_messages[0]["text"] == "欢迎！"
+    assert fake_wecom.welcome_messages[0]["text"] == "欢迎！" + NOTICE
     arrivals = client.get("/wechat/channel-codes/arrivals/").content.decode()
     assert patient.name in arrivals and "欢迎！" in arrivals
 

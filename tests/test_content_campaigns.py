@@ -89,11 +89,17 @@ def test_preview_counts_and_reasons(clinic, senders, make_patient, wecom_account
     make_patient(name="只有医生", external_userid="wm6", assigned_doctor=doctor)
     today = make_patient(name="今天发过", external_userid="wm7", **common)
     outbox.delivery_enqueue(
-        clinic=clinic, key="followup:1:msg", channel="customer_message", recipient="wm7",
-        sender="zhuli-li", body="复查提醒", patient=today,
+        clinic=clinic, key=f"campaign:99:{today.pk}", channel="customer_message",
+        recipient="wm7", sender="zhuli-li", body="讲座通知", patient=today,
+    )  # fmt: skip
+    reminded = make_patient(name="今天有复查提醒", external_userid="wm8", **common)
+    # A care reminder the same day does not count toward the mass-message caps.
+    outbox.delivery_enqueue(
+        clinic=clinic, key="followup:1:msg", channel="customer_message", recipient="wm8",
+        sender="zhuli-li", body="复查提醒", patient=reminded, payload={"purpose": "care"},
     )  # fmt: skip
     preview = services.campaign_preview(clinic=clinic, segment={}, body="{姓名}，讲座通知")
-    assert (preview["total"], preview["included"], preview["excluded"]) == (7, 2, 5)
+    assert (preview["total"], preview["included"], preview["excluded"]) == (8, 3, 5)
     assert {r["reason"]: r["count"] for r in preview["reasons"]} == {
         "no_consent": 1,
         "churned": 1,
@@ -118,7 +124,7 @@ def test_weekly_cap_and_no_doctor_for_the_doctor_variable(clinic, senders, make_
     for n in range(2):
         delivery, _ = outbox.delivery_enqueue(
             clinic=clinic, key=f"c:{n}", channel="customer_message", recipient="wm1",
-            sender="zhuli-li", body="x", patient=busy,
+            sender="zhuli-li", body="x", patient=busy, payload={"capped": True},
         )  # fmt: skip
         Delivery.objects.filter(pk=delivery.pk).update(
             next_attempt_at=timezone.now() - timedelta(days=2 + n)
@@ -203,15 +209,16 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
         clinic=other_clinic, name="外院", external_userid="wmX", tag_ids=[their_tag.pk]
     )
     TaggedPatient.objects.create(content_object=stranger, tag=their_tag)
-    # Some patients had a message today already: 3 of the would-be eligible ones.
+    # Some patients had a hand-sent message today already: 3 of the would-be eligible ones.
     already = [p for p in patients if kinds[patients.index(p) % 10] == "ok"][:3]
     for p in already:
         # Contacts in WeCom, so their message counts (one WeCom reports as not reached
         # would not count against the cap).
         fake_wecom.add_contact(userid="zhuli-li", external_userid=p.external_userid)
         outbox.delivery_enqueue(
-            clinic=clinic, key=f"followup:{p.pk}:msg", channel="customer_message",
-            recipient=p.external_userid, sender="zhuli-li", body="复查提醒", patient=p,
+            clinic=clinic, key=f"message:{p.pk}:tok", channel="customer_message",
+            recipient=p.external_userid, sender="zhuli-li", body="您好", patient=p,
+            payload={"capped": True},
         )  # fmt: skip
     send_all_due()
     fake_wecom.reset()

@@ -212,7 +212,8 @@ def test_a_real_send_reaches_the_fake_wecom_once_and_the_timeline(
     assert message["content"] == expected
     assert Delivery.objects.get(pk=delivery_id).status == DeliveryStatus.SENT
     [touch] = reachable.touches.filter(kind=TouchKind.MESSAGE)
-    assert touch.payload.pop("wording")["msgid"] == "Sent on WeCom: %(body)s"
+    wording = touch.payload.pop("wording")["msgid"]
+    assert wording == "Handed to WeCom, the staff member confirms it there: %(body)s"
     assert touch.payload == {
         "delivery_id": delivery_id,
         "status": "sent",

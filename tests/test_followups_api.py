@@ -94,8 +94,8 @@ def test_only_admins_write_templates(api, staff):
             "第 1 步：时间窗口的结束时间必须晚于开始时间。",
         ),
         (
-            [step(message="{姓名}您好")],
-            "第 1 步：消息中有未知变量 {姓名}；可用变量：{name}、{clinic}、{date}、{doctor}。",
+            [step(message="{手机号}您好")],
+            "第 1 步：未知变量 {手机号}。可用变量：{姓名} {医生} {诊所} {复诊日期}",
         ),
         ([], "随访计划至少需要一个步骤。"),
     ],

@@ -161,8 +161,9 @@ def test_re_exam_reminder_reaches_the_patient_and_the_result_is_recorded(
     assert (delivery.recipient, delivery.sender) == ("wm-zhao", "wx-assistant")
     fake_wecom.add_contact(userid="wx-assistant", external_userid="wm-zhao")
     assert outbox.delivery_send(delivery.pk) == "sent"
+    # The composer appends the clinic's emergency notice to reminders too.
     assert [m["content"] for m in fake_wecom.customer_messages] == [
-        "赵六您好，请于3月1日来院复查。"
+        "赵六您好，请于3月1日来院复查。\n\n急症请立即就医或拨打120。"
     ]
     # WeCom has a task the assistant must confirm; until then nothing is received.
     assert outbox.customer_results_poll()["waiting"] == 1

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from crm import crypto
+from wechat.composer import WELCOME_VARIABLES, text_check
 from wechat.models import WeComAccount
 
 
@@ -43,7 +44,9 @@ def wecom_account_configure(
     if welcome_text is not None:
         if not welcome_text.strip():
             raise ValidationError({"welcome_text": [_("Enter the default welcome message.")]})
-        account.welcome_text = welcome_text.strip()
+        account.welcome_text = text_check(
+            clinic=clinic, text=welcome_text, allowed=WELCOME_VARIABLES, field="welcome_text"
+        )
     account.corp_id, account.agent_id = corp_id.strip(), str(agent_id).strip()
     for field, value in (
         ("secret_encrypted", secret),

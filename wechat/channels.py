@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from crm.models import Clinic, Membership
 from patients.models import Patient, PatientTag, Stage
 from wechat import transport
+from wechat.composer import WELCOME_VARIABLES, text_check
 from wechat.models import ChannelCode, ChannelCodeKind, ContactArrival, WeComAccount
 
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -94,6 +95,19 @@ def channel_code_check(
     return errors
 
 
+def welcome_text_check(*, clinic: Clinic, text: str, errors: dict, field="welcome_text") -> str:
+    """A welcome text through the composer's check at save (variables, red lines, WeCom's
+    length); an empty one is allowed (the clinic's default is sent). Errors go to `errors`."""
+    text = (text or "").strip()
+    if not text:
+        return ""
+    try:
+        return text_check(clinic=clinic, text=text, allowed=WELCOME_VARIABLES, field=field)
+    except ValidationError as error:
+        errors.update(error.message_dict)
+        return text
+
+
 @transaction.atomic
 def channel_code_create(
     *,
@@ -118,6 +132,7 @@ def channel_code_create(
     errors = channel_code_check(
         clinic=clinic, account=account, name=name, staff=staff, tags=tags, stage=stage
     )
+    welcome_text = welcome_text_check(clinic=clinic, text=welcome_text, errors=errors)
     if kind not in ChannelCodeKind.values:
         errors["kind"] = [_("Unknown kind of code.")]
     if kind == ChannelCodeKind.REFERRAL and (referrer is None or referrer.clinic_id != clinic.pk):
@@ -214,6 +229,7 @@ def channel_code_update(
     errors = channel_code_check(
         clinic=clinic, account=account, name=name, staff=staff, tags=tags, stage=stage
     )
+    welcome_text = welcome_text_check(clinic=clinic, text=welcome_text, errors=errors)
     if errors:
         raise ValidationError(errors)
     before = sorted(m.wecom_userid for m in code.staff.all())

@@ -8,6 +8,7 @@ signal on the timeline, and the arrival is no longer a contact.
 
 from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,6 +23,7 @@ from patients.services import (
 )
 from wechat import transport
 from wechat.channels import channel_code_for_state
+from wechat.composer import WELCOME_VARIABLES, compose
 from wechat.models import (
     DEFAULT_WELCOME_TEXT,
     ChannelCode,
@@ -113,18 +115,70 @@ def _assignment(staff: Membership | None) -> dict:
 
 
 def _wecom_tags(*, clinic, profile: dict) -> list[PatientTag]:
-    """The CareLoop tags that mirror the corp tags the contact carries in WeCom."""
-    ids = {
-        tag.get("tag_id")
-        for follow in profile.get("follow_user") or []
-        for tag in follow.get("tags") or []
-        if tag.get("type", 1) == 1 and tag.get("tag_id")
-    }
+    """The CareLoop tags that mirror the corp tags the contact carries in WeCom, in the
+    order WeCom lists them."""
+    ids = list(
+        dict.fromkeys(
+            tag.get("tag_id")
+            for follow in profile.get("follow_user") or []
+            for tag in follow.get("tags") or []
+            if tag.get("type", 1) == 1 and tag.get("tag_id")
+        )
+    )
     if not ids:
         return []
-    return list(
-        PatientTag.objects.filter(clinic=clinic, wecom_tag_id__in=ids).select_related("group")
-    )
+    found = {
+        t.wecom_tag_id: t
+        for t in PatientTag.objects.filter(clinic=clinic, wecom_tag_id__in=ids).select_related(
+            "group"
+        )
+    }
+    return [found[i] for i in ids if i in found]
+
+
+def tag_conflicts_resolve(*, patient: Patient | None, tags: list[PatientTag]):
+    """WeCom lets a contact carry two tags of a group CareLoop keeps single-choice. Keep the
+    newest of each such group: a tag the patient does not carry yet (just set in WeCom) over
+    one it carries, the last listed among equals. Returns (tags to apply, conflicts)."""
+    current = set(patient.tag_ids or []) if patient is not None else set()
+    by_group: dict[int, list[PatientTag]] = {}
+    for tag in tags:
+        if tag.group.is_single_choice:
+            by_group.setdefault(tag.group_id, []).append(tag)
+    conflicts, dropped = [], set()
+    for group_tags in by_group.values():
+        if len(group_tags) < 2:
+            continue
+        kept = max(enumerate(group_tags), key=lambda item: (item[1].pk not in current, item[0]))[1]
+        lost = [t for t in group_tags if t.pk != kept.pk]
+        dropped.update(t.pk for t in lost)
+        conflicts.append((kept.group, kept, lost))
+    return [t for t in tags if t.pk not in dropped], conflicts
+
+
+def tag_conflicts_record(*, patient: Patient, conflicts, at=None) -> None:
+    for group, kept, lost in conflicts:
+        touch_record(
+            patient=patient,
+            kind=TouchKind.TAG_CHANGE,
+            channel=TouchChannel.WECOM,
+            summary=_(
+                "WeCom set several tags of the single-choice group “%(group)s”: kept "
+                "“%(kept)s”, not applied %(dropped)s"
+            )
+            % {
+                "group": group.name,
+                "kept": kept.name,
+                "dropped": "、".join(f"“{t.name}”" for t in lost),
+            },
+            payload={
+                "event": "tag_conflict",
+                "group_id": group.pk,
+                "kept": {"id": kept.pk, "name": kept.name},
+                "dropped": [{"id": t.pk, "name": t.name} for t in lost],
+            },
+            occurred_at=at,
+        )
 
 
 def contact_arrive(
@@ -156,6 +210,7 @@ def contact_arrive(
         .filter(clinic=clinic, external_userid=external_userid)
         .first()
     )
+    tags, conflicts = tag_conflicts_resolve(patient=patient, tags=tags)
     if patient is None:
         source, referrer = _source(code)
         contact = profile.get("external_contact") or {}
@@ -188,6 +243,7 @@ def contact_arrive(
         }
         if missing:
             patient_update(patient=patient, **missing)
+    tag_conflicts_record(patient=patient, conflicts=conflicts, at=arrived_at)
     arrival, created = ContactArrival.objects.get_or_create(
         clinic=clinic,
         patient=patient,
@@ -217,7 +273,20 @@ def contact_arrive(
     )
     welcome = None
     if welcome_code:
-        text = (code.welcome_text if code else "") or account.welcome_text or DEFAULT_WELCOME_TEXT
+        source = (code.welcome_text if code else "") or account.welcome_text or DEFAULT_WELCOME_TEXT
+        try:  # the composer: {姓名} filled, red lines again, the emergency notice, the limit
+            text = compose(clinic=clinic, text=source, patient=patient, allowed=WELCOME_VARIABLES)
+        except ValidationError as error:
+            text = ""
+            touch_record(
+                patient=patient,
+                kind=TouchKind.WELCOME,
+                channel=TouchChannel.WECOM,
+                summary=_("Welcome message not sent: %(reason)s")
+                % {"reason": " ".join(m for ms in error.message_dict.values() for m in ms)},
+                payload={"event": "welcome_refused"},
+            )
+    if welcome_code and text:
         welcome, _created = delivery_enqueue(
             clinic=clinic,
             key=f"welcome:{welcome_code}",
@@ -248,25 +317,26 @@ def contact_refresh(*, account: WeComAccount, external_userid: str, profile: dic
         changes["gender"] = gender
     if changes:
         patient_update(patient=patient, **changes)
-    wanted = {t.pk: t for t in _wecom_tags(clinic=clinic, profile=profile)}
+    wanted, conflicts = tag_conflicts_resolve(
+        patient=patient, tags=_wecom_tags(clinic=clinic, profile=profile)
+    )
+    wanted = {t.pk: t for t in wanted}
     mirrored = patient.tags.exclude(wecom_tag_id="").select_related("group")
     remove = [t for t in mirrored if t.pk not in wanted]
     patient_tag(patient=patient, add=list(wanted.values()), remove=remove)
+    tag_conflicts_record(patient=patient, conflicts=conflicts)
 
 
 def contact_leave(
     *, account: WeComAccount, external_userid: str, userid: str, by_patient: bool, at=None
 ) -> Patient | None:
     """del_follow_user (the patient deleted the staff member: 被删除) or del_external_contact
-    (the staff member deleted the patient: 删除): a churn signal on the timeline."""
+    (the staff member deleted the patient: 删除): that staff link is lost; when none is left,
+    the patient churns (contact_lost)."""
     clinic = account.clinic
-    at = at or timezone.now()
     patient = Patient.objects.filter(clinic=clinic, external_userid=external_userid).first()
     if patient is None:
         return None
-    ContactArrival.objects.filter(
-        clinic=clinic, patient=patient, staff_userid=userid, still_contact=True
-    ).update(still_contact=False, left_at=at)
     staff = (
         Membership.objects.filter(clinic=clinic, wecom_userid=userid).first() if userid else None
     )
@@ -276,19 +346,59 @@ def contact_leave(
         if by_patient
         else _("%(staff)s deleted the patient on WeCom")
     ) % {"staff": staff_name}
+    contact_lost(
+        patient=patient,
+        userid=userid,
+        summary=summary,
+        payload={
+            "change_type": "del_follow_user" if by_patient else "del_external_contact",
+            "by": "patient" if by_patient else "staff",
+        },
+        at=at,
+    )
+    return patient
+
+
+def contact_lost(*, patient: Patient, userid: str, summary: str, payload: dict, at=None) -> bool:
+    """The patient is no longer a WeCom contact of staff member `userid`: the link marked
+    lost (recorded as lost if CareLoop never saw it made), a churn signal on the timeline
+    with the number of contacts left, and, when none is left, the patient moves to 流失 with
+    the reason. The followups' trigger scan turns that entry (payload contacts_left 0) into
+    one win-back task. Returns whether the link was live (a repeated event does nothing)."""
+    at = at or timezone.now()
+    clinic_id = patient.clinic_id
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    changed = ContactArrival.objects.filter(
+        clinic_id=clinic_id, patient=patient, staff_userid=userid, still_contact=True
+    ).update(still_contact=False, left_at=at)
+    if not changed:
+        _arrival, created = ContactArrival.objects.get_or_create(
+            clinic_id=clinic_id,
+            patient=patient,
+            staff_userid=userid,
+            defaults={"still_contact": False, "left_at": at, "arrived_at": at},
+        )
+        if not created:
+            return False  # already lost: a repeated or crossed event
+    left = ContactArrival.objects.filter(
+        clinic_id=clinic_id, patient=patient, still_contact=True
+    ).count()
     touch_record(
         patient=patient,
         kind=TouchKind.CHURN_SIGNAL,
         channel=TouchChannel.WECOM,
         summary=summary,
-        payload={
-            "change_type": "del_follow_user" if by_patient else "del_external_contact",
-            "staff_userid": userid,
-            "by": "patient" if by_patient else "staff",
-        },
+        payload={**payload, "staff_userid": userid, "contacts_left": left},
         occurred_at=at,
     )
-    return patient
+    if left == 0:
+        patient_set_stage(
+            patient=patient,
+            stage=Stage.CHURNED,
+            reason=_("No WeCom contact with the clinic is left"),
+            at=at,
+        )
+    return True
 
 
 def from_timestamp(value) -> datetime | None:

@@ -452,3 +452,96 @@ class CallbackEvent(models.Model):
 
     def __str__(self):
         return f"{self.event}/{self.change_type} @ {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The texts patients get: the clinic's sending rules and red lines (wechat.composer) -----
+
+EMERGENCY_NOTICE = "急症请立即就医或拨打120。"
+
+
+class ContentSettings(models.Model):
+    """A clinic's sending rules. Created (with the default red lines) on first use."""
+
+    clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="content_settings")
+    emergency_notice_enabled = models.BooleanField(
+        _("append the emergency notice"),
+        default=True,
+        help_text=_("Appended to every message a patient receives."),
+    )
+    emergency_notice = models.CharField(
+        _("emergency notice"), max_length=200, default=EMERGENCY_NOTICE
+    )
+    # WeCom caps how many mass messages one customer receives; the cap has changed over the
+    # years, so it is a setting. 0 means no cap.
+    per_customer_daily_cap = models.PositiveSmallIntegerField(
+        _("mass messages per patient per day"), default=1
+    )
+    per_customer_weekly_cap = models.PositiveSmallIntegerField(
+        _("mass messages per patient in 7 days"), default=4
+    )
+    # The clinic's own rule: how many campaigns may go out on one day. 0 means no cap.
+    campaigns_per_day_cap = models.PositiveSmallIntegerField(_("campaigns per day"), default=3)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        db_table = "content_contentsettings"  # made by content's first migration
+        verbose_name = _("content settings")
+        verbose_name_plural = _("content settings")
+
+    def __str__(self):
+        return str(self.clinic)
+
+
+class RedLinePhrase(models.Model):
+    """A claim no patient-facing text may make, and why (合规检查)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="red_line_phrases")
+    phrase = models.CharField(_("phrase"), max_length=50)
+    reason = models.CharField(_("reason"), max_length=200)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        db_table = "content_redlinephrase"  # made by content's first migration
+        verbose_name = _("red-line phrase")
+        verbose_name_plural = _("red-line phrases")
+        ordering = ["phrase"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "phrase"], name="redline_unique_phrase"),
+            models.CheckConstraint(condition=~models.Q(phrase=""), name="redline_phrase_not_empty"),
+        ]
+
+    def __str__(self):
+        return self.phrase
+
+
+class TimelineCursor(models.Model):
+    """How far a wechat job has read the timeline (patients' Touch ids): the tag push
+    (wechat.tag_push) moves it only after WeCom has the changes it read."""
+
+    key = models.CharField(max_length=50, unique=True)
+    last_touch_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.key}: {self.last_touch_id}"
+
+
+class CorpTagMirror(models.Model):
+    """The name a corp tag had in WeCom when CareLoop last saw it (wechat.sync): a name that
+    differs on one side only tells which side renamed it, and a mirrored id whose CareLoop
+    tag is gone tells that CareLoop deleted it."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    wecom_tag_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "wecom_tag_id"], name="corptagmirror_unique_tag"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.wecom_tag_id}: {self.name}"

@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from patients.models import Stage, Touch, TouchChannel, TouchKind
+from patients.models import Touch, TouchChannel, TouchKind
 from patients.timeline import touch_build, worded
-from wechat import groupmsg, pacing, transport
+from wechat import audience, groupmsg, pacing, transport
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
 
 PATIENT_CHANNELS = {DeliveryChannel.CUSTOMER_MESSAGE, DeliveryChannel.WELCOME}
@@ -47,11 +47,12 @@ def claim(due, now, limit) -> tuple[dict[int, str], list]:
         if len(rows) < limit:
             rest = due.filter(paced_until__isnull=True).exclude(channel=DeliveryChannel.WELCOME)
             rows += rest[: limit - len(rows)]
+        contacts = audience.contacts_of(d.patient_id for d in rows if d.channel in PATIENT_CHANNELS)
         for delivery in rows:
             if delivery.expires_at and now > delivery.expires_at:
                 _finish(delivery, DeliveryStatus.MISSED, _("Too late to be useful; not sent."))
                 results[delivery.pk] = "missed"
-            elif reason := _skip_reason(delivery):
+            elif reason := _skip_reason(delivery, contacts):
                 _finish(delivery, DeliveryStatus.SKIPPED, reason)
                 results[delivery.pk] = "skipped"
             elif (account := getattr(delivery.clinic, "wecom_account", None)) is None:
@@ -236,16 +237,13 @@ def _finish(delivery: Delivery, status: str, reason: str) -> None:
             _touch(delivery, status, reason).save()
 
 
-def _skip_reason(delivery: Delivery) -> str:
-    # The patient was read with the claimed row, after the claim: it is current.
-    patient = delivery.patient
-    if delivery.channel not in PATIENT_CHANNELS or patient is None:
+def _skip_reason(delivery: Delivery, contacts: dict) -> str:
+    """The audience rule (wechat.audience) again at send time: the patient was read with
+    the claimed row, after the claim, so it is current."""
+    if delivery.channel not in PATIENT_CHANNELS or delivery.patient is None:
         return ""
-    if not patient.consent_to_contact:
-        return _("The patient has not consented to be contacted.")
-    if patient.stage == Stage.CHURNED:
-        return _("The patient has churned.")
-    return ""
+    reason = audience.delivery_exclusion(delivery, contacts)
+    return audience.exclusion_label(reason) if reason else ""
 
 
 def _touch(delivery: Delivery, status: str, reason: str = "") -> Touch:

@@ -1,11 +1,14 @@
 """Small tasks taking ids; the work is in the services (outbox, callbacks, sync)."""
 
+import logging
 import time
 
 from celery import shared_task
 
-from wechat import callbacks, outbox, sync
+from wechat import callbacks, outbox, sync, tag_push, transport
 from wechat.models import WeComAccount
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -88,3 +91,22 @@ def customer_results_poll() -> dict:
     from wechat.groupmsg import customer_results_poll as poll
 
     return poll()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def tag_removals_push_task() -> dict:
+    """Beat: tags removed from patients in CareLoop, removed in WeCom too."""
+    return tag_push.tag_removals_push()
+
+
+@shared_task(ignore_result=True)
+def corp_tags_sync_all() -> int:
+    """Beat: every clinic's corp tags both ways (additions, renames, deletions)."""
+    count = 0
+    for account in WeComAccount.objects.select_related("clinic"):
+        try:
+            sync.corp_tags_sync(account=account, push=True)
+            count += 1
+        except transport.WeComError:
+            logger.warning("corp tag sync failed for %s", account.clinic_id, exc_info=True)
+    return count

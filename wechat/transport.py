@@ -410,6 +410,16 @@ def mark_tag(account, *, userid: str, external_userid: str, add: list[str], remo
     )
 
 
+def corp_tag_rename(account, *, tag_id: str, name: str) -> None:
+    client = client_for(account)
+    call(client, client.external_contact.edit_corp_tag, tag_id, name=name)
+
+
+def corp_tags_delete(account, *, tag_ids: list[str]) -> None:
+    client = client_for(account)
+    call(client, client.external_contact.del_corp_tag, tag_id=list(tag_ids))
+
+
 # Callbacks ---------------------------------------------------------------------------
 
 
