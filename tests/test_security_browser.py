@@ -24,7 +24,8 @@ def test_admin_reads_and_filters_the_audit_log(page, admin_user, doctor, make_pa
     page.get_by_test_id("privacy").wait_for()
     screenshot(page, "security-patient-privacy")
     page.goto("/settings/audit/")
-    assert page.get_by_test_id("audit-row").count() == 2
+    # The reveal, and opening the record: the page and its timeline's first page.
+    assert page.get_by_test_id("audit-row").count() == 3
     page.get_by_label("操作").select_option("reveal_phone")
     page.get_by_role("button", name="筛选").click()
     page.wait_for_url("**action=reveal_phone**")
@@ -44,6 +45,7 @@ def test_the_workbench_search_never_reaches_a_url(page, assistant, make_patient)
     page.get_by_label("搜索").fill("欧阳")
     page.wait_for_function("document.getElementById('patient-count').textContent === '1'")
     page.get_by_label("搜索").fill("13912348000")
+    page.wait_for_function("sessionStorage.getItem('careloop.workbench.q') === '13912348000'")
     page.wait_for_function("document.getElementById('patient-count').textContent === '1'")
     with page.expect_download() as download:
         page.click("#export-csv")
