@@ -104,7 +104,13 @@ class OnboardingViewSet(viewsets.ModelViewSet):
         self._save(serializer, serializer.instance)
 
     @extend_schema(responses=WatchListRowSerializer(many=True))
-    @action(detail=False, methods=["get"], url_path="watch-list")
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="watch-list",
+        pagination_class=None,
+        filter_backends=[],
+    )
     def watch_list(self, request):
         """Doctors in their first two weeks: patients, follow-ups done, response times."""
         return Response(selectors.watch_list(clinic=request.clinic, today=timezone.localdate()))
