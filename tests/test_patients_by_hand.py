@@ -15,7 +15,7 @@ from patients.actions import NOTE_MAX_LENGTH
 from patients.editing import EDITABLE_FIELDS, patient_editable_fields
 from patients.models import Patient, StageTransition, Touch, TouchKind
 from patients.services import NOTES_MAX_LENGTH
-from tests.conftest import make_staff
+from tests.conftest import make_staff, second_factor_enrol
 
 pytestmark = pytest.mark.django_db
 
@@ -331,6 +331,7 @@ def test_admin_follows_the_rule(client, clinic, make_patient):
     patient = make_patient(name="旧名字", phone="13800001111")
     user = make_staff(clinic, Role.DOCTOR, "super-doctor")
     get_user_model().objects.filter(pk=user.pk).update(is_superuser=True, is_staff=True)
+    second_factor_enrol(user)  # a superuser signs in with a second factor
     client.force_login(user)
     url = f"/admin/patients/patient/{patient.pk}/change/"
     page = client.get(url).content.decode()
