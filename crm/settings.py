@@ -340,6 +340,9 @@ WECOM_API_BASE_URL = env("WECOM_API_BASE_URL", "https://qyapi.weixin.qq.com/cgi-
 WECOM_RETRY_DELAYS = tuple(float(s) for s in env_list("WECOM_RETRY_DELAYS", "30,120,600,1800,3600"))
 WECOM_MAX_ATTEMPTS = int(env("WECOM_MAX_ATTEMPTS", "10"))
 WECOM_PACING = float(env("WECOM_PACING", "0.8"))  # share of each WeCom limit we use
+# WeCom's limit windows (a minute, an hour) times this: 1 in production; the pacing tests run
+# at 0.1, against a fake scaled alike, so they keep the counts and ratios without the waiting.
+WECOM_LIMIT_WINDOW_SCALE = 1.0
 CELERY_BEAT_SCHEDULE["deliveries-scan"] = {"task": "wechat.tasks.deliveries_scan", "schedule": 10.0}
 # Customer messages are WeCom mass-message tasks the staff member confirms in their client:
 # their results are polled every minute; an unconfirmed task is reminded every

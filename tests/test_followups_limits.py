@@ -50,6 +50,9 @@ def test_paced_under_the_member_and_robot_limits_nothing_dropped(
     """31 digests to one member (WeCom drops the 31st within a minute) and 21 robot
     messages (WeCom answers 130101 to the 21st within a minute)."""
     settings.FOLLOWUPS_DIGEST_SLOT_MINUTES = 1
+    # WeCom's limits with windows ten times shorter, here and in the fake: the same counts and
+    # ratios (what the pacing keeps under), a tenth of the wait.
+    scale = settings.WECOM_LIMIT_WINDOW_SCALE = fake_wecom.window_scale = 0.1
     Membership.objects.filter(user=assistant).update(wecom_userid="wx-assistant")
     patient = make_patient(assigned_assistant=assistant)
     for i in range(31):
@@ -69,13 +72,13 @@ def test_paced_under_the_member_and_robot_limits_nothing_dropped(
     assert Delivery.objects.filter(channel="app_message").count() == 31
     assert Delivery.objects.filter(channel="robot").count() == 21
     assert fake_wecom.enforce_limits
-    assert send_all(timeout=240)
+    assert send_all(timeout=60)
     assert len(fake_wecom.messages) == 31 and fake_wecom.dropped == []
     assert len(fake_wecom.robot_messages) == 21 and fake_wecom.rate_limited == {}
     # One try each: pacing avoided the limits instead of retrying into them.
     assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
-    assert min(gaps(fake_wecom.messages)) >= 4.0  # 80 % of 1,000/h: one per 4.5 s
-    assert min(gaps(fake_wecom.robot_messages)) >= 3.2  # 80 % of 20/min: one per 3.75 s
+    assert min(gaps(fake_wecom.messages)) >= 4.0 * scale  # 80 % of 1,000/h: one per 4.5 s
+    assert min(gaps(fake_wecom.robot_messages)) >= 3.2 * scale  # 80 % of 20/min: one per 3.75 s
 
 
 def test_rate_limit_answers_and_an_expired_token_still_deliver_each_reminder_once(

@@ -22,7 +22,7 @@ ROBOT_LIMIT = (20, 60)
 
 def _interval(limit) -> float:
     calls, seconds = limit
-    return seconds / (calls * settings.WECOM_PACING)
+    return seconds * settings.WECOM_LIMIT_WINDOW_SCALE / (calls * settings.WECOM_PACING)
 
 
 def buckets(delivery, account) -> list[tuple[str, float]]:
