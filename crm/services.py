@@ -8,7 +8,8 @@ from django.utils.translation import gettext as _
 
 # API tokens live in crm.api_tokens (hashed, expiring, audited); re-exported for callers.
 from crm.api_tokens import api_token_create, api_token_revoke  # noqa: F401
-from crm.models import AuditAction, AuditEvent, Clinic, Membership, Role
+from crm.audit import audit_record
+from crm.models import AuditAction, Clinic, Membership, Role
 
 
 def password_check(password: str, *, user=None) -> None:
@@ -21,7 +22,7 @@ def password_check(password: str, *, user=None) -> None:
 
 
 def _staff_audit(*, membership: Membership, by, change: str, **detail) -> None:
-    AuditEvent.objects.create(
+    audit_record(
         clinic_id=membership.clinic_id,
         user=by,
         action=AuditAction.STAFF_CHANGE,

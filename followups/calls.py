@@ -17,7 +17,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import AuditAction, AuditEvent, Role
+from crm.audit import audit_record
+from crm.models import AuditAction, Role
 from followups import clock
 from followups.models import Action, FollowUpSettings, FollowUpTask, Outcome, TaskStatus
 from patients.models import TouchKind
@@ -67,7 +68,7 @@ def call_reveal(*, task: FollowUpTask, membership, ip_address: str | None = None
     phone = task.patient.phone
     if not phone:
         raise ValidationError(_("This patient has no phone number."))
-    AuditEvent.objects.create(
+    audit_record(
         clinic_id=task.clinic_id,
         user=membership.user,
         action=AuditAction.CALL_REVEAL,

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from crm.audit import audit_record
 from crm.models import Membership
 from followups.models import FollowUpTask
 from patients.models import Patient
@@ -53,9 +54,9 @@ def staff_handover(*, membership: Membership, to: Membership, by) -> dict:
         .open()
         .update(assignee=to.user)
     )
-    from crm.models import AuditAction, AuditEvent
+    from crm.models import AuditAction
 
-    AuditEvent.objects.create(
+    audit_record(
         clinic_id=membership.clinic_id,
         user=by,
         action=AuditAction.STAFF_CHANGE,

@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from crm.models import AuditAction, AuditEvent, Membership, Role
+from crm.audit import audit_record
+from crm.models import AuditAction, Membership, Role
 from followups import calls, checklist_values, clock
 from followups.models import (
     PATIENT_ACTIONS,
@@ -365,7 +366,7 @@ def checklist_untick(*, task: FollowUpTask, by, ip_address: str | None = None) -
         CarePlan.objects.filter(pk=locked.plan_id).update(
             status=PlanStatus.ACTIVE, stop_reason="", ended_at=None
         )
-    AuditEvent.objects.create(
+    audit_record(
         clinic_id=locked.clinic_id,
         user=by,
         action=AuditAction.TICK_UNDO,

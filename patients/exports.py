@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
-from crm.models import AuditAction, AuditEvent
+from crm.audit import audit_record
+from crm.models import AuditAction
 from crm.selectors import staff_names
 from patients.phones import national
 from patients.selectors import clinic_tags, patient_tags
@@ -73,8 +74,8 @@ class _Echo:
 def patients_export(*, queryset, clinic, user, membership, fmt: str, filters: dict, ip=None):
     """Log the export, then return (content type, iterable of bytes or bytes)."""
     full_phones = membership.can_reveal_phone
-    AuditEvent.objects.create(
-        clinic=clinic,
+    audit_record(
+        clinic_id=clinic.pk,
         user=user,
         action=AuditAction.EXPORT,
         object_type="patient",

@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from crm.models import AuditAction, AuditEvent
+from crm.audit import audit_record
+from crm.models import AuditAction
 from patients import services
 from patients.bulk import patient_create_many
 from patients.imports import LOOKUP_BATCH, _checked_rows, _row_message
@@ -169,8 +170,8 @@ def import_commit(*, batch: ImportBatch, actor=None, ip_address=None) -> ImportB
     batch.summary = {**batch.summary, **counts, "committed": counts, "commit_errors": []}
     batch.committed_by = actor
     batch.save(update_fields=["status", "committed_at", "committed_by", "results", "summary"])
-    AuditEvent.objects.create(
-        clinic=batch.clinic,
+    audit_record(
+        clinic_id=batch.clinic_id,
         user=actor,
         action=AuditAction.IMPORT,
         object_type="import",

@@ -23,8 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crm.audit import transaction_setting
-from crm.models import AuditAction, AuditEvent
+from crm.audit import audit_record, transaction_setting
+from crm.models import AuditAction
 from patients.models import Patient, TaggedPatient, Touch, TouchKind, Visit
 from patients.timeline import touch_record
 
@@ -202,7 +202,7 @@ def patient_merge(*, survivor: Patient, duplicate: Patient, actor=None) -> dict[
         "moved": {k: n for k, n in moved.items() if n},
         "consent_withdrawn": consent_changed,
     }
-    AuditEvent.objects.create(
+    audit_record(
         clinic_id=survivor.clinic_id,
         user=actor,
         action=AuditAction.MERGE,

@@ -13,8 +13,9 @@ from django.utils.translation import gettext_noop
 from pypinyin import Style, lazy_pinyin
 
 from crm import crypto
+from crm.audit import audit_record
 from crm.idempotency import submit_once
-from crm.models import AuditAction, AuditEvent, Clinic
+from crm.models import AuditAction, Clinic
 from patients.editing import patient_editable_fields
 from patients.models import (
     Patient,
@@ -320,7 +321,7 @@ def patient_update(
 
 def _phone_change_record(*, patient: Patient, actor, old_masked: str) -> None:
     detail = {"from": old_masked, "to": patient.phone_masked}
-    AuditEvent.objects.create(
+    audit_record(
         clinic_id=patient.clinic_id,
         user=actor,
         action=AuditAction.PHONE_CHANGE,
@@ -513,7 +514,7 @@ def patient_book_revisit(*, patient: Patient, on: date, actor=None, note: str = 
 
 def patient_reveal_phone(*, patient: Patient, user, ip_address: str | None = None) -> str:
     """The full number, for a user allowed to see it; every reveal is logged."""
-    AuditEvent.objects.create(
+    audit_record(
         clinic_id=patient.clinic_id,
         user=user,
         action=AuditAction.REVEAL_PHONE,
