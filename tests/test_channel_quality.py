@@ -172,3 +172,18 @@ def test_the_dashboard_card_lists_each_codes_revisit_rate(page, doctor, codes):
     assert card.get_by_text("复诊率定义应用于该渠道码的患者").is_visible()
     card.scroll_into_view_if_needed()
     screenshot(page, "dashboard-channel-quality")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_channel_codes_page_in_the_browser(page, doctor, codes, live_server):
+    poster, _account, _theirs = codes
+    login(page, doctor.username)
+    page.wait_for_url("**/dashboard/")
+    page.goto(f"{live_server.url}/wechat/channel-codes/")
+    card = page.get_by_test_id(f"code-{poster.pk}")
+    assert card.get_by_test_id("arrived").inner_text() == "3"
+    assert card.get_by_test_id("revisit-rate").inner_text().startswith("33%")
+    assert card.get_by_test_id("revisit-counts").inner_text() == "1 / 3 位首诊"
+    page.get_by_test_id("quality-definition").locator("summary").click()
+    assert page.get_by_text("在 90 天内的另一天再次就诊的比例").is_visible()
+    screenshot(page, "channel-codes-quality")
