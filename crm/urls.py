@@ -34,6 +34,7 @@ from patients.api import PatientViewSet, TagGroupViewSet
 from patients.api_privacy import PatientDataExportView, PatientEraseView
 from patients.api_wards import WardViewSet
 from patients.dashboard import DashboardView
+from wechat.api_figures import ChannelFiguresView
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
@@ -71,6 +72,7 @@ api_urls = [
     path("patients/<int:pk>/erase/", PatientEraseView.as_view(), name="patient-erase"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
+    path("channel-figures/", ChannelFiguresView.as_view(), name="channel-figures"),
     path("followup-settings/", FollowUpSettingsView.as_view(), name="followup-settings"),
     path("appointment-figures/", AppointmentFiguresView.as_view(), name="appointment-figures"),
     path("doctor-funnel/", FunnelView.as_view(), name="doctor-funnel"),

@@ -5,11 +5,15 @@ on tomorrow's clinic day whose reminder has not been handled yet become one cust
 each, key ``appointment:{id}:reminder`` (a second scan, or a concurrent one, sends nothing
 more), expiring at the appointment's time. Never an ETA task: the due time is the row's start.
 Not during quiet hours: the first scan after them sends (the appointment is a day away).
-A patient who may not be messaged is skipped, with the reason on the timeline.
+Who may receive it and from whom is the one audience rule (wechat.audience, purpose care);
+the text is the clinic's composer's (wechat.composer: red lines checked at send, the 120
+notice). A patient who may not be messaged, or a text the composer refuses, is skipped with
+the reason on the timeline.
 """
 
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,45 +23,55 @@ from followups import clock
 from followups.appointment_models import Appointment, AppointmentReminder
 from patients.models import Stage, TouchKind
 from patients.services import touch_record
+from wechat import audience
+from wechat.composer import VARIABLES, composer_for
 from wechat.models import DeliveryChannel
 from wechat.services import delivery_enqueue
 
 BATCH = 500
 
-# The reminder's text. Its variables are the message templates' ({姓名} {医生} {复诊日期}
-# {诊所}) and {时间} (the time of day). Ends with the emergency notice, as every patient text.
+# The reminder's text. Its variables are the composer's ({姓名} {医生} {复诊日期} {诊所}) and
+# two of its own: {时间} (the time of day) and {类型} (the appointment's kind). The composer
+# fills them at send, checks the clinic's red lines again and appends its emergency notice.
 REMINDER_TEXT = (
     "{姓名}您好，提醒您已预约{复诊日期} {时间}在{诊所}{医生}医生的{类型}，请按时到诊。"
     "如需改约或取消，请直接回复本消息。"
 )
-EMERGENCY_NOTICE = "急症请立即就医或拨打120。"
+REMINDER_VARIABLES = (*VARIABLES, "时间", "类型")
 
 
-def appointment_reminder_text(appointment: Appointment, doctor: str) -> str:
-    """The ONE place the reminder's text is composed (the messaging composer replaces this
-    body when it lands: placeholders, red lines, the 120 notice, WeCom's limits)."""
+def appointment_reminder_text(appointment: Appointment, doctor: str, composer=None) -> str:
+    """The reminder through the clinic's composer (wechat.composer): every variable filled,
+    the red lines checked on the filled text, the emergency notice appended. ValidationError
+    when refused."""
+    patient = appointment.patient
+    composer = composer or composer_for(patient.clinic)
     start = clock.local(appointment.start)
     values = {
-        "姓名": appointment.patient.name,
+        "姓名": patient.name,
         "医生": doctor,
         "复诊日期": f"{start.month}月{start.day}日",
         "时间": f"{start:%H:%M}",
-        "诊所": appointment.patient.clinic.name,
+        "诊所": patient.clinic.name,
         "类型": appointment.get_kind_display(),
     }
-    text = REMINDER_TEXT
-    for name, value in values.items():
-        text = text.replace("{" + name + "}", value)
-    return f"{text}\n\n{EMERGENCY_NOTICE}"
+    return composer.compose(
+        REMINDER_TEXT, patient=patient, values=values, allowed=REMINDER_VARIABLES
+    )
 
 
-def _skip_reason(patient) -> str:
+def _skip_reason(patient, exclusion: str, sender: str) -> str:
+    """Why the audience rule (purpose care) keeps the reminder from the patient, or ""."""
+    if exclusion == audience.Exclusion.CONTACT_LOST:
+        return audience.exclusion_label(exclusion)
     if not patient.consent_to_contact:
         return _("the patient withdrew consent")
     if patient.stage == Stage.CHURNED:
         return _("the patient has churned")
     if not patient.external_userid:
         return _("the patient is not a WeCom contact")
+    if not sender:
+        return _("nobody with a WeCom account can send it")
     return ""
 
 
@@ -86,26 +100,46 @@ def appointment_reminders_enqueue(*, now=None) -> dict:
                 clinic_id__in={r.clinic_id for r in rows}, user_id__in=users - {None}
             ).select_related("user")
         }
+        # The audience rule for care messages (wechat.audience), once for the batch.
+        patient_ids = {r.patient_id for r in rows}
+        verdicts = audience.audience_verdicts(patient_ids, purpose=audience.Purpose.CARE)
+        contacts = audience.contacts_of(patient_ids)
+        composers = {}
         for appointment in rows:
             patient = appointment.patient
             doctor = members.get(appointment.doctor_id)
-            # Sent by the patient's assistant, else whoever booked it, else the doctor.
+            # Sent by the patient's assistant, else whoever booked it, else the doctor; one
+            # who is no longer a contact of the patient gives way to the rule's sender.
             senders = (
                 patient.assigned_assistant_id,
                 appointment.created_by_id,
                 appointment.doctor_id,
             )
+            rule_sender, exclusion = verdicts.get(patient.pk, ("", ""))
+            known = contacts.get(patient.pk, {})
             sender = next(
                 (
                     members[u].wecom_userid
                     for u in senders
-                    if u in members and members[u].wecom_userid
+                    if u in members
+                    and members[u].wecom_userid
+                    and known.get(members[u].wecom_userid) is not False
                 ),
                 "",
             )
-            reason = _skip_reason(patient) or (
-                "" if sender else _("nobody with a WeCom account can send it")
-            )
+            reason = _skip_reason(patient, exclusion, sender or rule_sender)
+            body = ""
+            if not reason:
+                if patient.clinic_id not in composers:
+                    composers[patient.clinic_id] = composer_for(patient.clinic)
+                try:
+                    body = appointment_reminder_text(
+                        appointment,
+                        doctor.name if doctor else appointment.doctor.get_username(),
+                        composers[patient.clinic_id],
+                    )
+                except ValidationError as error:
+                    reason = " ".join(m for ms in error.message_dict.values() for m in ms)
             when = f"{clock.local(appointment.start):%m-%d %H:%M}"
             if reason:
                 appointment.reminder_state = AppointmentReminder.SKIPPED
@@ -128,12 +162,10 @@ def appointment_reminders_enqueue(*, now=None) -> dict:
                 key=f"appointment:{appointment.pk}:reminder",
                 channel=DeliveryChannel.CUSTOMER_MESSAGE,
                 recipient=patient.external_userid,
-                sender=sender,
-                body=appointment_reminder_text(
-                    appointment, doctor.name if doctor else appointment.doctor.get_username()
-                ),
+                sender=sender or rule_sender,
+                body=body,
                 patient=patient,
-                payload={"appointment_id": appointment.pk},
+                payload={"appointment_id": appointment.pk, "purpose": audience.Purpose.CARE},
                 expires_at=appointment.start,
             )
             appointment.reminder_state = AppointmentReminder.ENQUEUED

@@ -88,6 +88,12 @@ def _revisit_cohort(*, clinic, start, end, window_days, **filters):
     )
 
 
+def revisit_cohort(*, clinic, start: date, end: date, window_days: int = 90, **filters):
+    """The 复诊率 cohort (patients whose first visit fell in the period, `has_revisit`), for
+    apps that narrow it by what patients cannot see (wechat: the channel code they came by)."""
+    return _revisit_cohort(clinic=clinic, start=start, end=end, window_days=window_days, **filters)
+
+
 def revisit_rate(
     *, clinic, start: date, end: date, window_days: int = 90, doctor=None, tag=None, source=None
 ) -> dict:

@@ -8,8 +8,12 @@ import pytest
 
 from followups import clock, services
 from followups.appointment_models import AppointmentReminder
+from patients.services import patient_update
 from tests.conftest import process_pending
-from wechat.models import Delivery, DeliveryStatus
+from wechat import audience
+from wechat.contacts import contact_arrive, contact_leave
+from wechat.models import Delivery, DeliveryStatus, RedLinePhrase
+from wechat.redline import content_settings_for
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +103,52 @@ def test_a_patient_who_may_not_be_messaged_is_skipped_with_the_reason(
     assert not Delivery.objects.exists()
     # Skipped once: the next scan does not try again.
     assert services.appointment_reminders_enqueue(now=day_at(0, "12:05"))["skipped"] == 0
+
+
+def test_a_red_line_added_after_booking_blocks_the_reminder_at_send(staff, reachable, clinic):
+    appointment = services.appointment_book(
+        patient=reachable, doctor=staff["doctor"], start=day_at(1, "10:00")
+    )
+    RedLinePhrase.objects.create(clinic=clinic, phrase="按时到诊", reason="测试用的红线")
+    counts = services.appointment_reminders_enqueue(now=day_at(0, "12:00"))
+    assert counts == {"enqueued": 0, "skipped": 1}
+    appointment.refresh_from_db()
+    assert appointment.reminder_state == AppointmentReminder.SKIPPED
+    [touch] = reachable.touches.filter(payload__event="appointment_reminder_skipped")
+    assert "按时到诊" in touch.summary and "测试用的红线" in touch.summary
+    assert not Delivery.objects.exists()
+
+
+def test_the_emergency_notice_is_the_clinics_composers(staff, reachable, clinic):
+    settings = content_settings_for(clinic=clinic)
+    settings.emergency_notice = "如有急症请拨打120急救电话。"
+    settings.save()
+    services.appointment_book(patient=reachable, doctor=staff["doctor"], start=day_at(1, "10:00"))
+    assert services.appointment_reminders_enqueue(now=day_at(0, "12:00"))["enqueued"] == 1
+    [delivery] = Delivery.objects.all()
+    assert delivery.body.endswith("\n\n如有急症请拨打120急救电话。")
+    assert delivery.payload["purpose"] == "care"
+
+
+def test_a_deleted_wecom_contact_skips_the_reminder(staff, callback_account, wecom_staff):
+    patient, _welcome = contact_arrive(
+        account=callback_account, external_userid="wm-appt-del", userid="wx-assistant"
+    )
+    patient_update(patient=patient, assigned_assistant=staff["assistant"])
+    appointment = services.appointment_book(
+        patient=patient, doctor=staff["doctor"], start=day_at(1, "10:00")
+    )
+    contact_leave(
+        account=callback_account,
+        external_userid="wm-appt-del",
+        userid="wx-assistant",
+        by_patient=True,
+    )
+    counts = services.appointment_reminders_enqueue(now=day_at(0, "12:00"))
+    assert counts == {"enqueued": 0, "skipped": 1}
+    appointment.refresh_from_db()
+    assert appointment.reminder_state == AppointmentReminder.SKIPPED
+    [touch] = patient.touches.filter(payload__event="appointment_reminder_skipped")
+    assert str(audience.exclusion_label(audience.Exclusion.CONTACT_LOST)) in touch.summary
+    assert "删除" in touch.summary
+    assert not Delivery.objects.filter(patient=patient).exists()

@@ -151,7 +151,12 @@ def test_a_care_plan_in_9999_is_a_clear_400(api, admin_user, clinic, world):
 def test_dashboard_dates_out_of_range_are_400(api, admin_user, world):
     client = api(admin_user)
     for params in ({"end": "9999-12-31"}, {"start": "0001-01-01"}):
-        for url in ("/api/dashboard/", "/api/followup-figures/", "/api/doctor-funnel/"):
+        for url in (
+            "/api/dashboard/",
+            "/api/followup-figures/",
+            "/api/channel-figures/",
+            "/api/doctor-funnel/",
+        ):
             response = client.get(url, params)
             assert response.status_code == 400, (url, params, response.status_code)
 

@@ -1,7 +1,14 @@
 """Reads for the WeCom pages."""
 
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
 from crm.models import Clinic
+from patients.cohorts import rate
 from patients.models import Touch
+from patients.retention import revisit_cohort
 from wechat.channels import channel_code_stats
 from wechat.models import ChannelCode, ChannelCodeKind, ContactArrival, WeComAccount
 
@@ -18,6 +25,67 @@ def channel_code_rows(*, clinic: Clinic, days: int = 7) -> list[dict]:
     stats = channel_code_stats(clinic=clinic, days=days)
     empty = {"brought": 0, "current": 0, "days": []}
     return [{"code": code, **stats.get(code.pk, empty)} for code in codes]
+
+
+def channel_code_figures(
+    *, clinic: Clinic, start: date, end: date, window_days: int = 90
+) -> list[dict]:
+    """Channel quality per code (the clinic's codes, referral codes left out), for the period
+    (dates, both included, in the clinic's time zone):
+
+    - `arrived`: patients who became WeCom contacts through the code in the period;
+    - `first_visits`, `revisited`, `revisit_rate`: the dashboard's 复诊率 definition applied
+      to the code's patients (all who ever arrived through it): of those whose first visit
+      fell in the period, the share with another visit on a later day within `window_days`.
+
+    A patient who arrived through two codes counts for each. Two grouped queries."""
+    tz = timezone.get_current_timezone()
+    lo = datetime.combine(start, time.min, tzinfo=tz)
+    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+    codes = list(
+        ChannelCode.objects.filter(clinic=clinic)
+        .exclude(kind=ChannelCodeKind.REFERRAL)
+        .order_by("-created_at", "-id")
+        .values("pk", "name", "is_active")
+    )
+    arrived = dict(
+        ContactArrival.objects.filter(
+            clinic=clinic,
+            channel_code__clinic=clinic,
+            arrived_at__gte=lo,
+            arrived_at__lt=hi,
+        )
+        .values("channel_code")
+        .annotate(n=Count("patient", distinct=True))
+        .order_by()
+        .values_list("channel_code", "n")
+    )
+    cohort = {
+        row["code"]: row
+        for row in revisit_cohort(clinic=clinic, start=start, end=end, window_days=window_days)
+        .values(code=F("wecom_arrivals__channel_code"))
+        .annotate(
+            first_visits=Count("pk", distinct=True),
+            revisited=Count("pk", distinct=True, filter=Q(has_revisit=True)),
+        )
+        .order_by()
+    }
+    rows = []
+    for code in codes:
+        counts = cohort.get(code["pk"], {})
+        first, back = counts.get("first_visits", 0), counts.get("revisited", 0)
+        rows.append(
+            {
+                "id": code["pk"],
+                "name": code["name"],
+                "is_active": code["is_active"],
+                "arrived": arrived.get(code["pk"], 0),
+                "first_visits": first,
+                "revisited": back,
+                "revisit_rate": rate(back, first),
+            }
+        )
+    return rows
 
 
 TOUCHES_PER_ARRIVAL = 6

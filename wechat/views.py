@@ -1,10 +1,13 @@
 """Pages (channel codes, WeCom settings) and the callback endpoint. Thin: services do the work."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -39,14 +42,31 @@ def callback(request, slug):
     return HttpResponse("success", content_type="text/plain")
 
 
+# The channel codes page's quality figures: the dashboard's default period, the last year.
+QUALITY_PERIOD_DAYS = 365
+
+
 @clinic_member_required
 def channel_codes(request):
     clinic = request.clinic
+    codes = selectors.channel_code_rows(clinic=clinic)
+    # Clinic-wide figures, as on the dashboard: not for nurses (their view is their wards).
+    quality_period = None
+    if request.membership.role != Role.NURSE:
+        end = timezone.localdate()
+        start = end - timedelta(days=QUALITY_PERIOD_DAYS - 1)
+        quality_period = {"start": start, "end": end}
+        figures = {
+            r["id"]: r for r in selectors.channel_code_figures(clinic=clinic, start=start, end=end)
+        }
+        for row in codes:
+            row["quality"] = figures.get(row["code"].pk)
     return render(
         request,
         "wechat/channel_codes.html",
         {
-            "codes": selectors.channel_code_rows(clinic=clinic),
+            "codes": codes,
+            "quality_period": quality_period,
             "account": WeComAccount.objects.filter(clinic=clinic).first(),
             "can_edit": request.membership.role in CODE_EDITORS,
             "demo": demo.demo_enabled(),

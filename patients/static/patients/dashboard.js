@@ -73,6 +73,29 @@
     }
   }
 
+  /* Channel quality per code, from the wechat app's /api/channel-figures/: the period and
+     revisit window only (codes are counted for the whole clinic). */
+  async function loadChannels(query, ticket) {
+    const own = new URLSearchParams();
+    for (const key of ["start", "end", "window_days"]) if (query.has(key)) own.set(key, query.get(key));
+    const card = document.getElementById("channel-card").dataset;
+    const body = document.getElementById("channel-rows");
+    const note = (text) => CL.el("tr", {}, CL.el("td", { colspan: "4", class: "text-secondary", text: text }));
+    try {
+      const f = await CL.api("/api/channel-figures/?" + own.toString());
+      if (ticket !== latest) return;
+      if (!f.codes.length) { body.replaceChildren(note(card.labelNone)); return; }
+      body.replaceChildren(...f.codes.map((c) => CL.el("tr", {}, [
+        CL.el("td", { text: c.name + (c.is_active ? "" : " (" + card.labelInactive + ")") }),
+        CL.el("td", { class: "text-end", text: c.arrived }),
+        CL.el("td", { class: "text-end fw-semibold", text: c.revisit_rate === null ? "—" : CL.percent(c.revisit_rate) }),
+        CL.el("td", { class: "text-secondary", text: CL.fmt(card.labelCounts, c) }),
+      ])));
+    } catch (error) {
+      if (ticket === latest) body.replaceChildren(note(CL.errorText(error)));
+    }
+  }
+
   function renderSources(rows) {
     charts.sources.setOption({
       color: teal,
@@ -159,6 +182,7 @@
     history.replaceState(null, "", location.pathname + (query.toString() ? "?" + query : ""));
     const followups = loadFollowups(query, ticket);
     const noShows = loadNoShows(query, ticket);
+    const channels = loadChannels(query, ticket);
     try {
       const d = await CL.api("/api/dashboard/?" + query.toString());
       if (ticket !== latest) return;
@@ -178,6 +202,7 @@
     }
     await followups;
     await noShows;
+    await channels;
   }
 
   function isoDate(date) {
