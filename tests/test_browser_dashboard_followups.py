@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from crm.models import Role
 from followups.models import Action, FollowUpTask
-from tests.conftest import login, screenshot
+from tests.conftest import login, make_staff, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +29,8 @@ def task(patient, days_ago, *, late_hours=None):
     )
 
 
-def test_doctor_reads_followup_timeliness_and_its_limits(page, doctor, admin_user, make_patient):
+def test_doctor_reads_followup_timeliness_and_its_limits(page, doctor, clinic, make_patient):
+    idle = make_staff(clinic, Role.DOCTOR, "idle-doctor")  # a doctor with no patients
     patient = make_patient(name="王秀英", assigned_doctor=doctor)
     task(patient, 20, late_hours=2)  # on time
     task(patient, 12, late_hours=4)  # on time
@@ -56,18 +58,17 @@ def test_doctor_reads_followup_timeliness_and_its_limits(page, doctor, admin_use
 
     # A doctor with no patients: nothing was due, no share.
     page.select_option("#d-tag", value="")
-    page.select_option("#d-doctor", value=str(admin_user.pk))
+    page.select_option("#d-doctor", value=str(idle.pk))
     page.get_by_role("button", name="应用").click()
     page.wait_for_function("document.getElementById('kpi-followups').textContent === '—'")
     assert page.locator("#kpi-followups-sub").inner_text() == "此期间没有到期的随访"
     assert page.get_by_test_id("kpi-followups-note").is_hidden()
 
 
-def test_a_slow_earlier_answer_does_not_overwrite_the_newer_one(
-    page, doctor, admin_user, make_patient
-):
+def test_a_slow_earlier_answer_does_not_overwrite_the_newer_one(page, doctor, clinic, make_patient):
     """The doctor changes the filter while the first answers are still on their way: when those
     arrive late, the figures stay those of the doctor's latest choice."""
+    idle = make_staff(clinic, Role.DOCTOR, "idle-doctor")  # a doctor with no patients
     patient = make_patient(name="王秀英", assigned_doctor=doctor)
     task(patient, 20, late_hours=2)
     task(patient, 3)
@@ -84,7 +85,7 @@ def test_a_slow_earlier_answer_does_not_overwrite_the_newer_one(
     login(page, doctor.username)
     page.wait_for_url("**/dashboard/")
     page.wait_for_function("document.querySelectorAll('#d-doctor option').length > 1")
-    page.select_option("#d-doctor", value=str(admin_user.pk))  # a doctor with no patients
+    page.select_option("#d-doctor", value=str(idle.pk))  # a doctor with no patients
     page.get_by_role("button", name="应用").click()
     page.wait_for_function("document.getElementById('kpi-followups').textContent === '—'")
     assert len(held) == 2
