@@ -210,15 +210,16 @@ def campaigns_settle(*, now=None) -> int:
     """Campaigns awaiting confirmation whose every patient has a final result from WeCom
     (delivered, not a contact, daily limit, not confirmed, failed) become sent."""
     now = now or timezone.now()
-    waiting = DeliveryRecipient.objects.filter(
-        delivery_id=OuterRef("recipients__delivery_id"), status=RecipientStatus.PENDING
+    # One semi-join per campaign: a recipient row whose WeCom task still has a patient pending.
+    pending = DeliveryRecipient.objects.filter(
+        delivery_id=OuterRef("delivery_id"), status=RecipientStatus.PENDING
     )
-    unsent = Campaign.objects.filter(
-        status=CampaignStatus.AWAITING, recipients__delivery__isnull=False
-    ).filter(Exists(waiting))
+    waiting = CampaignRecipient.objects.filter(
+        campaign_id=OuterRef("pk"), delivery__isnull=False
+    ).filter(Exists(pending))
     return (
         Campaign.objects.filter(status=CampaignStatus.AWAITING)
-        .exclude(pk__in=unsent.values("pk"))
+        .exclude(Exists(waiting))
         .update(status=CampaignStatus.SENT, finished_at=now)
     )
 
