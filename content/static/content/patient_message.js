@@ -39,8 +39,10 @@
   /* Only the latest preview is drawn: picking template A then B quickly must not leave A's
      slower answer in the box under B's name. */
   let latest = 0;
+  let previewError = "";  // why the chosen template has no text for this patient yet
   async function preview() {
     const ticket = ++latest;
+    previewError = "";
     outcome("");
     hits([]);
     const template = templates.get(Number(select.value));
@@ -62,7 +64,8 @@
     } catch (error) {
       if (ticket !== latest) return;
       text.value = "";
-      outcome(CL.errorText(error), "danger");
+      previewError = CL.errorText(error);
+      outcome(previewError, "danger");
     }
   }
 
@@ -78,6 +81,10 @@
     event.preventDefault();
     if (!select.value) {
       outcome(labels.labelChoose, "danger");
+      return;
+    }
+    if (!text.value.trim() && previewError) {
+      outcome(previewError, "danger");  // e.g. {复诊日期} needs a date: say that, not "empty"
       return;
     }
     send.disabled = true;
