@@ -101,7 +101,9 @@ def _invitation_text(survey: Survey) -> str:
     return _(INVITATION_TEXT) % {"question": question}
 
 
-def _invitation_make(*, survey: Survey, patient, sender: str, by=None) -> SurveyInvitation:
+def _invitation_make(
+    *, survey: Survey, patient, sender: str, by=None, channel=None
+) -> SurveyInvitation:
     """The invitation, its "sent" touch and — with a sender — its message in the outbox,
     composed by the one composer ({链接} filled, red lines, the 120 notice, WeCom's length)."""
     token = secrets.token_urlsafe(24)
@@ -142,7 +144,7 @@ def _invitation_make(*, survey: Survey, patient, sender: str, by=None) -> Survey
     touch_record(
         patient=patient,
         kind=TouchKind.SURVEY,
-        channel=TouchChannel.WECOM if invitation.delivery_id else TouchChannel.SYSTEM,
+        channel=channel or (TouchChannel.WECOM if invitation.delivery_id else TouchChannel.SYSTEM),
         actor=by,
         summary=worded(gettext_noop("Survey sent: %(title)s"), title=survey.title),
         payload={"event": "sent", "survey_id": survey.pk, "invitation_id": invitation.pk},
@@ -308,3 +310,38 @@ def _service_recovery(invitation, patient, score) -> None:
             "invitation_id": invitation.pk,
         },
     )
+
+
+# A care plan's survey step (followups/step_links.py) ------------------------------------
+
+
+def step_survey_clean(clinic, value) -> int | None:
+    """The survey a step names: one of the clinic's active surveys; empty: the clinic's newest
+    active survey when the step is sent."""
+    if value in (None, ""):
+        return None
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        pk = None
+    if pk is None or not Survey.objects.filter(clinic=clinic, pk=pk, is_active=True).exists():
+        raise ValidationError(_("choose one of this clinic's active surveys."))
+    return pk
+
+
+def step_survey_link(task, step: dict) -> str:
+    """The due survey step's invitation: a new link for the patient (the "sent" touch on the
+    timeline) that the step's message carries; the follow-ups' reminder is its message, so
+    the invitation has no delivery of its own. ValidationError when the survey is gone."""
+    surveys = Survey.objects.filter(clinic_id=task.clinic_id, is_active=True)
+    survey = (
+        surveys.filter(pk=step["survey_id"]).first()
+        if step.get("survey_id")
+        else surveys.order_by("-created_at", "-pk").first()
+    )
+    if survey is None:
+        raise ValidationError({"survey": [_("The step's survey is missing or switched off.")]})
+    invitation = _invitation_make(
+        survey=survey, patient=task.patient, sender="", by=None, channel=TouchChannel.WECOM
+    )
+    return invitation.link
