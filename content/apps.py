@@ -13,5 +13,8 @@ class ContentConfig(AppConfig):
         from followups.step_links import step_link_register
 
         step_link_register(
-            Action.SURVEY, validator=surveys.step_survey_clean, maker=surveys.step_survey_link
+            Action.SURVEY,
+            validator=surveys.step_survey_clean,
+            maker=surveys.step_survey_link,
+            choices=surveys.step_survey_choices,
         )

@@ -329,6 +329,10 @@ def step_survey_clean(clinic, value) -> int | None:
     return pk
 
 
+def step_survey_choices(clinic) -> list[tuple[str, str]]:
+    return [(str(s.pk), s.title) for s in Survey.objects.filter(clinic=clinic, is_active=True)]
+
+
 def step_survey_link(task, step: dict) -> str:
     """The due survey step's invitation: a new link for the patient (the "sent" touch on the
     timeline) that the step's message carries; the follow-ups' reminder is its message, so

@@ -6,7 +6,8 @@ content's survey service; content registers its own functions here when it loads
 makes the patient's invitation and returns its tracked link.
 
 - validator(clinic, value) -> the cleaned value, or ValidationError (the step is saved);
-- maker(task, step) -> the link, or ValidationError saying why not (the step is sent).
+- maker(task, step) -> the link, or ValidationError saying why not (the step is sent);
+- choices(clinic) -> [(value, label)] for the template editor's picker.
 """
 
 from django.core.exceptions import ValidationError
@@ -14,11 +15,18 @@ from django.utils.translation import gettext as _
 
 _VALIDATORS: dict = {}
 _MAKERS: dict = {}
+_CHOICES: dict = {}
 
 
-def step_link_register(action: str, *, validator, maker) -> None:
+def step_link_register(action: str, *, validator, maker, choices) -> None:
     _VALIDATORS[action] = validator
     _MAKERS[action] = maker
+    _CHOICES[action] = choices
+
+
+def step_link_choices(action: str, *, clinic) -> list:
+    chooser = _CHOICES.get(action)
+    return list(chooser(clinic)) if chooser else []
 
 
 def step_link_clean(action: str, *, clinic, value):

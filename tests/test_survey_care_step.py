@@ -115,3 +115,39 @@ def test_link_placeholder_only_in_survey_steps(clinic, patient):
             name="x",
             steps=[step("提醒", 0, Action.MESSAGE, message="{姓名}您好 {链接}")],
         )
+
+
+def test_template_editor_picks_the_survey_of_a_step(client, admin_user, clinic, survey):
+    client.force_login(admin_user)
+    template = services.template_create(
+        clinic=clinic, name="满意度", steps=[step("电话", 1, Action.CALL)]
+    )
+    url = f"/followups/templates/{template.pk}/"
+    page = client.get(url).content.decode()
+    assert "发送的满意度调查" in page and "就诊满意度" in page
+    data = {
+        "name": "满意度",
+        "trigger": "manual",
+        "anchor": "trigger",
+        "is_active": "on",
+        "steps-TOTAL_FORMS": "1",
+        "steps-INITIAL_FORMS": "0",
+        "steps-0-title": "满意度调查",
+        "steps-0-offset_days": "3",
+        "steps-0-action": "survey",
+        "steps-0-role": "assistant",
+        "steps-0-message": "{姓名}您好，请评价：{链接}",
+        "steps-0-survey_id": str(survey.pk),
+        "steps-0-window_start": "09:00",
+        "steps-0-window_end": "18:00",
+    }
+    assert client.post(url, data).status_code == 302
+    template.refresh_from_db()
+    saved = template.current_version.steps[0]
+    assert (saved["survey_id"], saved["message"]) == (survey.pk, "{姓名}您好，请评价：{链接}")
+    # Another clinic's survey is not offered, so not accepted either; nothing is saved.
+    data["steps-0-survey_id"] = "999999"
+    response = client.post(url, data)
+    assert response.status_code == 200 and template.current_version.number == 2
+    template.refresh_from_db()
+    assert template.current_version.number == 2
