@@ -56,15 +56,9 @@ class MessageTemplateForm(BootstrapForm):
     )
 
 
-class CampaignForm(BootstrapForm):
-    """A campaign and its segment, in PatientFilter's terms."""
+class SegmentForm(BootstrapForm):
+    """A segment, in PatientFilter's terms (campaigns and survey invitations)."""
 
-    name = forms.CharField(label=_("Campaign name"), max_length=100)
-    body = forms.CharField(
-        label=_("Text"),
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("Variables: {姓名} {医生} {诊所}"),
-    )
     stage = forms.MultipleChoiceField(label=_("Journey stage"), required=False)
     tag = forms.MultipleChoiceField(label=_("Any of these tags"), required=False)
     assigned_doctor = forms.ChoiceField(label=_("Doctor"), required=False)
@@ -101,12 +95,57 @@ class CampaignForm(BootstrapForm):
             segment[field] = value.isoformat() if hasattr(value, "isoformat") else value
         return segment
 
+
+class CampaignForm(SegmentForm):
+    """A campaign and its segment, in PatientFilter's terms."""
+
+    name = forms.CharField(label=_("Campaign name"), max_length=100)
+    body = forms.CharField(
+        label=_("Text"),
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("Variables: {姓名} {医生} {诊所}"),
+    )
+    field_order = ["name", "body", *SegmentForm.SEGMENT_FIELDS]
+
     @classmethod
     def initial_from(cls, campaign) -> dict:
         segment = dict(campaign.segment)
         if "tag" in segment:
             segment["tag"] = segment["tag"].split(",")
         return {"name": campaign.name, "body": campaign.body, **segment}
+
+
+# The survey page's patient picker lists this many of the patients the user sees, newest first.
+PICKER_LIMIT = 300
+
+
+class SurveyInviteForm(SegmentForm):
+    """Invite patients to a survey: picked by hand, or a segment's, or both."""
+
+    survey = forms.TypedChoiceField(label=_("Survey"), coerce=int)
+    patients = forms.TypedMultipleChoiceField(
+        label=_("Patients"),
+        coerce=int,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+        help_text=_("Hold Ctrl (⌘ on a Mac) to pick several. Or choose a segment below."),
+    )
+    field_order = ["survey", "patients", *SegmentForm.SEGMENT_FIELDS]
+
+    def __init__(self, *args, clinic, patients, **kwargs):
+        super().__init__(*args, clinic=clinic, **kwargs)
+        self.fields["survey"].choices = [
+            (s.pk, s.title) for s in clinic.surveys.filter(is_active=True)
+        ]
+        self.fields["patients"].choices = [
+            (p.pk, p.name) for p in patients.order_by("-created_at", "-pk")[:PICKER_LIMIT]
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and not data.get("patients") and not self.segment():
+            raise forms.ValidationError(_("Pick patients or choose a segment."))
+        return data
 
 
 class ScheduleForm(BootstrapForm):

@@ -35,6 +35,11 @@ from content.redline import (  # noqa: F401
     redline_phrase_save,
 )
 from content.referrals import referral_code_create  # noqa: F401
-from content.surveys import survey_answer, survey_invite, survey_save  # noqa: F401
+from content.surveys import (  # noqa: F401
+    survey_answer,
+    survey_invite,
+    survey_invite_many,
+    survey_save,
+)
 from content.templates_service import message_template_save  # noqa: F401
 from content.templating import render, template_validate  # noqa: F401

@@ -12,11 +12,13 @@ Timeline contract (the dashboard reads it):
 
 import hashlib
 import secrets
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -71,6 +73,12 @@ def survey_link(token: str) -> str:
     return settings.SITE_URL.rstrip("/") + reverse("content:survey_public", args=[token])
 
 
+# The invitation's text: the composer fills {姓名} {诊所} and the tracked {链接}.
+INVITATION_TEXT = gettext_noop(
+    "{姓名}, thank you for visiting {诊所}. %(question)s Tap to answer: {链接}"
+)
+
+
 @transaction.atomic
 def survey_invite(*, survey: Survey, patient, by=None) -> SurveyInvitation:
     """Invite one patient: a new link (valid 14 days), the "sent" touch, and — when the
@@ -80,6 +88,24 @@ def survey_invite(*, survey: Survey, patient, by=None) -> SurveyInvitation:
         raise ValidationError({"patient": [_("The patient is not of this clinic.")]})
     if not survey.is_active:
         raise ValidationError({"survey": [_("This survey is switched off.")]})
+    # A survey invitation is a care message: the audience rule says whether and from whom.
+    sender, exclusion = audience.audience_check(patient=patient, purpose=audience.Purpose.CARE)
+    return _invitation_make(
+        survey=survey, patient=patient, sender="" if exclusion else sender, by=by
+    )
+
+
+def _invitation_text(survey: Survey) -> str:
+    # The survey's own question is the clinic's text: braces in it are not variables.
+    question = survey.question.replace("{", "（").replace("}", "）")
+    return _(INVITATION_TEXT) % {"question": question}
+
+
+def _invitation_make(
+    *, survey: Survey, patient, sender: str, by=None, channel=None
+) -> SurveyInvitation:
+    """The invitation, its "sent" touch and — with a sender — its message in the outbox,
+    composed by the one composer ({链接} filled, red lines, the 120 notice, WeCom's length)."""
     token = secrets.token_urlsafe(24)
     now = timezone.now()
     invitation = SurveyInvitation.objects.create(
@@ -92,20 +118,13 @@ def survey_invite(*, survey: Survey, patient, by=None) -> SurveyInvitation:
         expires_at=now + INVITATION_TTL,
     )
     invitation.link = survey_link(token)
-    # A survey invitation is a care message: the audience rule says whether and from whom.
-    sender, exclusion = audience.audience_check(patient=patient, purpose=audience.Purpose.CARE)
-    if not exclusion:
-        text = _(
-            "%(name)s, thank you for visiting %(clinic)s. %(question)s Tap to answer: %(link)s"
+    if sender:
+        text = compose(
+            clinic=patient.clinic,
+            text=_invitation_text(survey),
+            patient=patient,
+            extra={"链接": invitation.link},
         )
-        text = text % {
-            "name": patient.name,
-            "clinic": patient.clinic.name,
-            "question": survey.question,
-            "link": invitation.link,
-        }
-        # The composer: red lines again, the emergency notice, WeCom's length.
-        text = compose(clinic=patient.clinic, text=text, patient=patient)
         invitation.delivery, _created = delivery_enqueue(
             clinic=patient.clinic,
             key=f"survey:{invitation.pk}:invite",
@@ -125,13 +144,69 @@ def survey_invite(*, survey: Survey, patient, by=None) -> SurveyInvitation:
     touch_record(
         patient=patient,
         kind=TouchKind.SURVEY,
-        channel=TouchChannel.WECOM if invitation.delivery_id else TouchChannel.SYSTEM,
+        channel=channel or (TouchChannel.WECOM if invitation.delivery_id else TouchChannel.SYSTEM),
         actor=by,
         summary=worded(gettext_noop("Survey sent: %(title)s"), title=survey.title),
         payload={"event": "sent", "survey_id": survey.pk, "invitation_id": invitation.pk},
         occurred_at=now,
     )
     return invitation
+
+
+def open_invitations(survey: Survey):
+    """The survey's invitations that still count as the patient's one: answered, or open."""
+    return survey.invitations.filter(
+        Q(answered_at__isnull=False) | Q(expires_at__gt=timezone.now())
+    )
+
+
+@dataclass
+class InviteResult:
+    """What a batch of invitations did: sent, skipped as already invited, and the refusals
+    by the audience rule's reason ({reason label: count})."""
+
+    sent: int = 0
+    already: int = 0
+    refused: dict = field(default_factory=dict)
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+
+def survey_invite_many(*, survey: Survey, patients, by=None) -> InviteResult:
+    """Invite a set of the clinic's patients (picked by hand or a segment's), one invitation
+    per patient: a patient with an answered or still-open invitation is skipped; one the
+    audience rule (purpose care) refuses gets nothing — no link, no message — and is counted
+    under the rule's reason. `patients` is a queryset of the survey's clinic's patients."""
+    if not survey.is_active:
+        raise ValidationError({"survey": [_("This survey is switched off.")]})
+    patients = patients.filter(clinic_id=survey.clinic_id)
+    result = InviteResult()
+    invited = set(open_invitations(survey).values_list("patient_id", flat=True))
+    verdicts = audience.audience_verdicts(
+        patients.values_list("pk", flat=True), purpose=audience.Purpose.CARE
+    )
+    by_pk = {p.pk: p for p in patients.select_related("clinic", "assigned_doctor")}
+    for pk in sorted(verdicts):
+        sender, exclusion = verdicts[pk]
+        if pk in invited:
+            result.already += 1
+            continue
+        if exclusion:
+            label = audience.exclusion_label(exclusion)
+            result.refused[label] = result.refused.get(label, 0) + 1
+            continue
+        try:
+            with transaction.atomic():
+                _invitation_make(survey=survey, patient=by_pk[pk], sender=sender, by=by)
+        except ValidationError:
+            # The composed text was refused for this patient (a red line, a missing value).
+            label = audience.exclusion_label(audience.Exclusion.TEXT_REFUSED)
+            result.refused[label] = result.refused.get(label, 0) + 1
+            continue
+        result.sent += 1
+    return result
 
 
 class InvitationState:
@@ -235,3 +310,42 @@ def _service_recovery(invitation, patient, score) -> None:
             "invitation_id": invitation.pk,
         },
     )
+
+
+# A care plan's survey step (followups/step_links.py) ------------------------------------
+
+
+def step_survey_clean(clinic, value) -> int | None:
+    """The survey a step names: one of the clinic's active surveys; empty: the clinic's newest
+    active survey when the step is sent."""
+    if value in (None, ""):
+        return None
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        pk = None
+    if pk is None or not Survey.objects.filter(clinic=clinic, pk=pk, is_active=True).exists():
+        raise ValidationError(_("choose one of this clinic's active surveys."))
+    return pk
+
+
+def step_survey_choices(clinic) -> list[tuple[str, str]]:
+    return [(str(s.pk), s.title) for s in Survey.objects.filter(clinic=clinic, is_active=True)]
+
+
+def step_survey_link(task, step: dict) -> str:
+    """The due survey step's invitation: a new link for the patient (the "sent" touch on the
+    timeline) that the step's message carries; the follow-ups' reminder is its message, so
+    the invitation has no delivery of its own. ValidationError when the survey is gone."""
+    surveys = Survey.objects.filter(clinic_id=task.clinic_id, is_active=True)
+    survey = (
+        surveys.filter(pk=step["survey_id"]).first()
+        if step.get("survey_id")
+        else surveys.order_by("-created_at", "-pk").first()
+    )
+    if survey is None:
+        raise ValidationError({"survey": [_("The step's survey is missing or switched off.")]})
+    invitation = _invitation_make(
+        survey=survey, patient=task.patient, sender="", by=None, channel=TouchChannel.WECOM
+    )
+    return invitation.link

@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
@@ -15,6 +16,7 @@ from content.forms import (
     RedLinePhraseForm,
     ScheduleForm,
     SurveyForm,
+    SurveyInviteForm,
 )
 from content.models import (
     Article,
@@ -25,9 +27,11 @@ from content.models import (
     RedLinePhrase,
     Survey,
 )
+from content.segments import segment_clean, segment_patients
 from crm.forms import form_add_service_errors
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
+from patients.selectors import patients_visible_to
 from wechat.demo import demo_enabled
 
 EDITORS = (Role.ADMIN, Role.OPERATIONS)
@@ -217,9 +221,41 @@ def campaign(request, pk):
 @clinic_member_required
 @require_http_methods(["GET", "POST"])
 def surveys(request):
-    form = SurveyForm(request.POST or None)
     can_edit = request.membership.role in SENDERS
-    if request.method == "POST" and can_edit and form.is_valid():
+    visible = patients_visible_to(request.membership)
+    inviting = request.method == "POST" and request.POST.get("action") == "invite"
+    form = SurveyForm(request.POST if request.method == "POST" and not inviting else None)
+    invite_form = SurveyInviteForm(
+        request.POST if inviting else None, clinic=request.clinic, patients=visible
+    )
+    invite_result, status = None, 200
+    if request.method == "POST" and not can_edit:
+        status = 403
+    elif inviting:
+        if invite_form.is_valid():
+            data = invite_form.cleaned_data
+            survey = get_for_clinic(Survey.objects, request.clinic, pk=data["survey"])
+            try:
+                chosen = visible.filter(pk__in=data["patients"] or [])
+                segment = invite_form.segment()
+                if segment:
+                    in_segment = segment_patients(
+                        clinic=request.clinic, segment=segment_clean(segment)
+                    )
+                    chosen = visible.filter(
+                        Q(pk__in=chosen.values("pk")) | Q(pk__in=in_segment.values("pk"))
+                    )
+                invite_result = services.survey_invite_many(
+                    survey=survey, patients=chosen, by=request.user
+                )
+            except ValidationError as error:
+                _errors_to_form(invite_form, error)
+                status = 400
+            else:
+                invite_result.survey = survey
+        else:
+            status = 400
+    elif request.method == "POST" and form.is_valid():
         try:
             services.survey_save(clinic=request.clinic, **form.cleaned_data)
         except ValidationError as error:
@@ -231,7 +267,17 @@ def surveys(request):
         (survey, selectors.survey_summary(survey=survey))
         for survey in Survey.objects.filter(clinic=request.clinic)
     ]
-    return _page(request, "content/surveys_page.html", form=form, surveys=rows, can_edit=can_edit)
+    response = _page(
+        request,
+        "content/surveys_page.html",
+        form=form,
+        invite_form=invite_form,
+        invite_result=invite_result,
+        surveys=rows,
+        can_edit=can_edit,
+    )
+    response.status_code = status
+    return response
 
 
 # Red lines ---------------------------------------------------------------------------------

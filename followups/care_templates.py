@@ -19,6 +19,7 @@ from followups.models import (
     CarePlanTemplateVersion,
     Trigger,
 )
+from followups.step_links import has_link, step_link_clean
 from patients.models import PatientTag, Stage, Visit
 from wechat.composer import text_check
 
@@ -78,7 +79,8 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
         # The composer's check at save: {姓名}-style variables ({name} is rewritten to it),
         # no red line (named), WeCom's length.
         try:
-            message = text_check(clinic=clinic, text=message, allowed=MESSAGE_VARIABLES)
+            allowed = MESSAGE_VARIABLES + (("链接",) if has_link(action) else ())
+            message = text_check(clinic=clinic, text=message, allowed=allowed)
         except ValidationError as exc:
             raise error(" ".join(m for ms in exc.message_dict.values() for m in ms)) from None
     if action in (Action.MESSAGE, Action.RE_EXAM, Action.SURVEY) and not message:
@@ -99,6 +101,13 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
             raise error(_("choose the plan this step starts."))
     else:
         start_template_id = None
+    linked = None
+    if has_link(action):
+        # The survey the step sends (its tracked link fills {链接}, or is appended).
+        try:
+            linked = step_link_clean(action, clinic=clinic, value=raw.get("survey_id"))
+        except ValidationError as exc:
+            raise error(" ".join(exc.messages)) from None
     value = None
     if action == Action.CHECKLIST:
         try:
@@ -118,6 +127,8 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
     }
     if value:
         step["value"] = value
+    if linked:
+        step["survey_id"] = linked
     return step
 
 

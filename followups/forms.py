@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Role
 from followups.models import Action, Anchor, CarePlanTemplate, Outcome, Trigger
+from followups.step_links import step_link_choices
 from patients.models import PatientTag, Stage, Visit
 
 
@@ -58,6 +59,8 @@ class StepForm(forms.Form):
     start_template = forms.ModelChoiceField(
         label=_("Plan it starts"), queryset=CarePlanTemplate.objects.none(), required=False
     )
+    # A survey step's survey (its tracked link fills {链接}); empty: the newest active one.
+    survey_id = forms.ChoiceField(label=_("Survey it sends"), required=False)
     # A checklist item may ask for a value when ticked (followups.checklist_values).
     value_kind = forms.ChoiceField(
         label=_("Value to record"),
@@ -73,6 +76,9 @@ class StepForm(forms.Form):
         super().__init__(*args, **kwargs)
         if clinic is not None:
             self.fields["start_template"].queryset = CarePlanTemplate.objects.filter(clinic=clinic)
+        self.fields["survey_id"].choices = [("", "—")] + (
+            step_link_choices(Action.SURVEY, clinic=clinic) if clinic is not None else []
+        )
         _bootstrap(self)
 
     def step(self) -> dict | None:
@@ -89,6 +95,7 @@ class StepForm(forms.Form):
             "window_start": data.get("window_start") or "09:00",
             "window_end": data.get("window_end") or "18:00",
             "start_template_id": template.pk if template else None,
+            "survey_id": data.get("survey_id") or None,
             "value": {
                 "kind": data["value_kind"],
                 "label": data.get("value_label") or "",

@@ -50,6 +50,8 @@ def render_message(
         "诊所": patient.clinic.name,
         "复诊日期": f"{day.month}月{day.day}日",
         "医生": doctor_name,
+        # A survey step's tracked link is made when the step is sent (followups/step_links.py).
+        "链接": "{链接}",
     }
     return text_fill(text=text, values=values, field="message", who=patient.name)
 

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crm.models import Membership, Role
-from followups import clock
+from followups import clock, step_links
 from followups.models import FollowUpTask, ReminderState
 from patients.models import Patient, Stage, Touch, TouchKind, Ward
 from patients.timeline import touch_build, worded
@@ -189,7 +189,14 @@ def _compose(task: FollowUpTask, composers: dict) -> str:
     patient = task.patient
     values = {"姓名": patient.name, "诊所": patient.clinic.name}
     try:
-        return composers[clinic_id].compose(task.message, patient=patient, values=values)
+        if not step_links.has_link(task.action):
+            return composers[clinic_id].compose(task.message, patient=patient, values=values)
+        # A survey step: the invitation and its tracked {链接}, undone if the text is refused.
+        with transaction.atomic():
+            step = task.plan.version.steps[task.step_index] if task.plan_id else {}
+            values["链接"] = step_links.step_link_make(task, step)
+            text = task.message if "{链接}" in task.message else f"{task.message} {{链接}}"
+            return composers[clinic_id].compose(text, patient=patient, values=values)
     except ValidationError as error:
         composers["errors"][task.pk] = " ".join(m for ms in error.message_dict.values() for m in ms)
         return ""
