@@ -8,7 +8,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from followups import clock
+from followups import services as followups
+from followups.models import FollowUpTask
 from patients import services
+from tests.followups_factories import post_op_template
 
 pytestmark = pytest.mark.django_db
 
@@ -29,3 +33,27 @@ def test_the_dashboard_leaves_the_amounts_out_for_operations(api, staff, make_pa
     [row] = response.json()["cohorts"]
     assert row["amount"] is None and row["amount_per_patient"] is None
     assert row["patients"] == 1 and row["visits_per_patient"] == 1  # the rest stays
+
+
+def test_follow_up_notes_are_blank_for_operations(api, staff, clinic, make_patient):
+    patient = make_patient()
+    followups.plan_start(
+        patient=patient, template=post_op_template(clinic), anchor_date=clock.local_today()
+    )
+    task = FollowUpTask.objects.filter(patient=patient).order_by("due_at").first()
+    followups.followup_complete(
+        task=task, by=staff["assistant"], outcome="reached", notes="伤口红肿"
+    )
+    url = f"/api/followup-tasks/?patient={patient.pk}"
+
+    def notes(user):
+        response = api(user).get(url)
+        assert response.status_code == 200
+        return {row["id"]: row["notes"] for row in response.json()["results"]}
+
+    assert notes(staff["assistant"])[task.pk] == "伤口红肿"
+    assert notes(staff["operations"])[task.pk] == ""
+    assert (
+        "伤口红肿"
+        not in api(staff["operations"]).get(f"/api/followup-tasks/{task.pk}/").content.decode()
+    )
