@@ -12,6 +12,7 @@ from followups import clock
 from followups import services as followups
 from followups.models import FollowUpTask
 from patients import services
+from patients.models import Touch, Visit
 from tests.followups_factories import post_op_template
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +58,40 @@ def test_follow_up_notes_are_blank_for_operations(api, staff, clinic, make_patie
         "伤口红肿"
         not in api(staff["operations"]).get(f"/api/followup-tasks/{task.pk}/").content.decode()
     )
+
+
+def test_operations_may_not_record_calls_notes_or_visits(api, staff, make_patient):
+    patient = make_patient()
+    client = api(staff["operations"])
+    base = f"/api/patients/{patient.pk}/"
+    note = client.post(base + "timeline/", {"kind": "note", "summary": "想来做活动"}, format="json")
+    call = client.post(
+        base + "timeline/",
+        {"kind": "call", "outcome": "reached", "summary": "已联系"},
+        format="json",
+    )
+    visit = client.post(
+        base + "visits/", {"visit_date": "2026-01-05", "kind": "revisit"}, format="json"
+    )
+    for response in (note, call, visit):
+        assert response.status_code == 403, response.content.decode()
+        assert response.json()["message"] == "您的角色不能记录电话、备注或就诊。"
+    assert not Touch.objects.filter(patient=patient, kind__in=["note", "call"]).exists()
+    assert not Visit.objects.filter(patient=patient).exists()
+    # The assistant still records them.
+    ok = api(staff["assistant"]).post(
+        base + "timeline/", {"kind": "note", "summary": "好"}, format="json"
+    )
+    assert ok.status_code == 201
+
+
+def test_the_patient_page_offers_operations_no_call_note_or_visit_form(client, staff, make_patient):
+    patient = make_patient()
+    client.force_login(staff["operations"])
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    for form in ('id="call-form"', 'id="note-form"', 'id="visit-form"'):
+        assert form not in page
+    client.force_login(staff["assistant"])
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    for form in ('id="call-form"', 'id="note-form"', 'id="visit-form"'):
+        assert form in page
