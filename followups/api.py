@@ -69,6 +69,15 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, task):
+        data = super().to_representation(task)
+        # What was said on a follow-up is clinical (README: role × data): blank for operations.
+        request = self.context.get("request")
+        membership = getattr(request, "membership", None)
+        if membership is None or not membership.can_see_clinical:
+            data["notes"] = ""
+        return data
+
     def get_is_overdue(self, task) -> bool:
         return task.is_overdue()
 

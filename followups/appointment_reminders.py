@@ -16,13 +16,13 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.models import Membership
 from followups import clock
 from followups.appointment_models import Appointment, AppointmentReminder
 from patients.models import Stage, TouchKind
-from patients.services import touch_record
+from patients.services import touch_record, worded
 from wechat import audience
 from wechat.composer import VARIABLES, composer_for
 from wechat.models import DeliveryChannel
@@ -61,17 +61,18 @@ def appointment_reminder_text(appointment: Appointment, doctor: str, composer=No
 
 
 def _skip_reason(patient, exclusion: str, sender: str) -> str:
-    """Why the audience rule (purpose care) keeps the reminder from the patient, or ""."""
+    """Why the audience rule (purpose care) keeps the reminder from the patient, or "" (worded
+    again in the timeline reader's language)."""
     if exclusion == audience.Exclusion.CONTACT_LOST:
         return audience.exclusion_label(exclusion)
     if not patient.consent_to_contact:
-        return _("the patient withdrew consent")
+        return worded(gettext_noop("the patient withdrew consent"))
     if patient.stage == Stage.CHURNED:
-        return _("the patient has churned")
+        return worded(gettext_noop("the patient has churned"))
     if not patient.external_userid:
-        return _("the patient is not a WeCom contact")
+        return worded(gettext_noop("the patient is not a WeCom contact"))
     if not sender:
-        return _("nobody with a WeCom account can send it")
+        return worded(gettext_noop("nobody with a WeCom account can send it"))
     return ""
 
 
@@ -147,8 +148,11 @@ def appointment_reminders_enqueue(*, now=None) -> dict:
                 touch_record(
                     patient=patient,
                     kind=TouchKind.FOLLOWUP,
-                    summary=_("Appointment reminder not sent (%(reason)s): %(time)s")
-                    % {"reason": reason, "time": when},
+                    summary=worded(
+                        gettext_noop("Appointment reminder not sent (%(reason)s): %(time)s"),
+                        reason=reason,
+                        time=when,
+                    ),
                     payload={
                         "event": "appointment_reminder_skipped",
                         "appointment_id": appointment.pk,
@@ -175,7 +179,7 @@ def appointment_reminders_enqueue(*, now=None) -> dict:
                 patient=patient,
                 kind=TouchKind.FOLLOWUP,
                 channel="wecom",
-                summary=_("Appointment reminder queued for %(time)s") % {"time": when},
+                summary=worded(gettext_noop("Appointment reminder queued for %(time)s"), time=when),
                 payload={
                     "event": "appointment_reminder_enqueued",
                     "appointment_id": appointment.pk,

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.models import Membership, Role
 from followups import clock
@@ -18,7 +19,7 @@ from followups.models import Action
 from followups.plans import task_create
 from patients.models import Patient, Stage, TouchKind, Visit
 from patients.selectors import patients_visible_to
-from patients.services import patient_set_stage, touch_record, visit_record
+from patients.services import patient_set_stage, touch_record, visit_record, worded
 
 # Two bookings of one patient closer than this are the same time (a double booking).
 SLOT_MINUTES = 30
@@ -129,13 +130,16 @@ def appointment_book(
                 ]
             }
         ) from error
-    reason = _("%(kind)s booked for %(time)s with %(doctor)s") % {
-        "kind": appointment.get_kind_display(),
-        "time": _when(start),
-        "doctor": doctor_name(clinic_id=patient.clinic_id, user=doctor),
-    }
-    if appointment.notes:
-        reason = f"{reason}: {appointment.notes}"
+    reason = worded(
+        gettext_noop("%(kind)s booked for %(time)s with %(doctor)s"),
+        kind=AppointmentKind(appointment.kind).label,
+        time=_when(start),
+        doctor=doctor_name(clinic_id=patient.clinic_id, user=doctor),
+    )
+    if appointment.notes:  # typed by staff: kept as typed
+        reason = worded(
+            gettext_noop("%(booking)s: %(notes)s"), booking=reason, notes=appointment.notes
+        )
     if patient_set_stage(patient=patient, stage=Stage.BOOKED, actor=by, reason=reason) is None:
         # Already at 预约: the new booking is on the timeline by itself.
         touch_record(
@@ -175,7 +179,7 @@ def _close(appointment: Appointment, status: str, by, **fields) -> Appointment:
 
 def _label(appointment: Appointment) -> dict:
     return {
-        "kind": appointment.get_kind_display(),
+        "kind": AppointmentKind(appointment.kind).label,  # lazy: worded in the reader's language
         "time": _when(appointment.start),
         "doctor": doctor_name(clinic_id=appointment.clinic_id, user=appointment.doctor),
     }
@@ -205,7 +209,9 @@ def appointment_arrive(*, appointment: Appointment, by=None) -> Appointment:
         patient=patient,
         stage=Stage.ARRIVED,
         actor=by,
-        reason=_("Arrived for the appointment at %(time)s") % _label(appointment),
+        reason=worded(
+            gettext_noop("Arrived for the appointment at %(time)s"), **_label(appointment)
+        ),
     )
     return _close(appointment, AppointmentStatus.ARRIVED, by, visit=visit)
 
@@ -233,7 +239,7 @@ def appointment_no_show(*, appointment: Appointment, by=None) -> Appointment:
         patient=patient,
         kind=TouchKind.FOLLOWUP,
         actor=by,
-        summary=_("No-show: %(kind)s at %(time)s with %(doctor)s") % label,
+        summary=worded(gettext_noop("No-show: %(kind)s at %(time)s with %(doctor)s"), **label),
         payload={
             "event": "appointment_no_show",
             "appointment_id": appointment.pk,
@@ -254,8 +260,13 @@ def appointment_cancel(*, appointment: Appointment, reason: str, by=None) -> App
         patient=appointment.patient,
         kind=TouchKind.FOLLOWUP,
         actor=by,
-        summary=_("Appointment cancelled (%(reason)s): %(kind)s at %(time)s with %(doctor)s")
-        % {"reason": reason, **_label(appointment)},
+        summary=worded(
+            gettext_noop(
+                "Appointment cancelled (%(reason)s): %(kind)s at %(time)s with %(doctor)s"
+            ),
+            reason=reason,
+            **_label(appointment),
+        ),
         payload={"event": "appointment_cancelled", "appointment_id": appointment.pk},
     )
     return _close(appointment, AppointmentStatus.CANCELLED, by, cancel_reason=reason[:200])

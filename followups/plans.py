@@ -387,10 +387,13 @@ def checklist_untick(*, task: FollowUpTask, by, ip_address: str | None = None) -
         kind=TouchKind.FOLLOWUP,
         actor=by,
         summary=(
-            _("Checklist tick undone: %(task)s (%(value)s)")
-            % {"task": locked.title, "value": _value_text(tick.value)}
+            worded(
+                gettext_noop("Checklist tick undone: %(task)s (%(value)s)"),
+                task=locked.title,
+                value=_value_text(tick.value),
+            )
             if tick.value
-            else _("Checklist tick undone: %(task)s") % {"task": locked.title}
+            else worded(gettext_noop("Checklist tick undone: %(task)s"), task=locked.title)
         ),
         payload={"task_id": locked.pk, "event": "tick_undone", "tick_id": tick.pk},
     )

@@ -213,6 +213,13 @@ class TagChangeSerializer(serializers.Serializer):
     )
 
 
+def _refuse_clinical_writes(membership) -> None:
+    """Calls, notes and visits are clinical (README: role × data): a role that may not read
+    them (operations) does not write them either."""
+    if not membership.can_see_clinical:
+        raise PermissionDenied(_("Your role does not record calls, notes or visits."))
+
+
 class PatientViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -368,6 +375,7 @@ class PatientViewSet(
     @timeline.mapping.post
     def add_touch(self, request, pk=None):
         patient = self.get_object()
+        _refuse_clinical_writes(request.membership)
         data = self._validated(NoteSerializer)
         touch = services.touch_record(patient=patient, actor=request.user, **data)
         return Response(TouchSerializer(touch).data, status=status.HTTP_201_CREATED)
@@ -391,6 +399,7 @@ class PatientViewSet(
     @visits.mapping.post
     def add_visit(self, request, pk=None):
         patient = self.get_object()
+        _refuse_clinical_writes(request.membership)
         data = self._validated(VisitSerializer)
         visit = services.visit_record(patient=patient, actor=request.user, **data)
         return Response(VisitSerializer(visit).data, status=status.HTTP_201_CREATED)

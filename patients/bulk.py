@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.models import Clinic
 from patients import services
@@ -21,6 +22,7 @@ from patients.models import (
     TouchKind,
 )
 from patients.services import _store_phone, name_initials
+from patients.timeline import worded
 
 UNCHANGED = object()
 
@@ -74,7 +76,7 @@ def patient_create_many(*, clinic: Clinic, rows: Iterable[dict], actor=None, at=
     # Translated once per call: tens of thousands of rows share a handful of strings.
     created_reason = _("Created")
     created_summary = {
-        value: _("Patient record created (%(source)s)") % {"source": label}
+        value: worded(gettext_noop("Patient record created (%(source)s)"), source=label)
         for value, label in Source.choices
     }
     # Ids rather than objects below: related-object assignment is most of the ORM's cost
@@ -125,11 +127,18 @@ def patient_create_many(*, clinic: Clinic, rows: Iterable[dict], actor=None, at=
                 kind=TouchKind.PROFILE,
                 actor_id=actor_id,
                 summary=created_summary[patient.source],
-                payload={"stage": patient.stage, "source": patient.source},
+                payload={
+                    "stage": patient.stage,
+                    "source": patient.source,
+                    "wording": created_summary[patient.source].stored,
+                },
                 occurred_at=at,
             )
         )
         if tags:
+            tag_summary = worded(
+                gettext_noop("Tags: %(changes)s"), changes=" ".join(f"+{t.name}" for t in tags)
+            )
             tagged += [TaggedPatient(content_object_id=patient.pk, tag_id=t.pk) for t in tags]
             touches.append(
                 Touch(
@@ -137,9 +146,12 @@ def patient_create_many(*, clinic: Clinic, rows: Iterable[dict], actor=None, at=
                     patient_id=patient.pk,
                     kind=TouchKind.TAG_CHANGE,
                     actor_id=actor_id,
-                    summary=_("Tags: %(changes)s")
-                    % {"changes": " ".join(f"+{t.name}" for t in tags)},
-                    payload={"added": [{"id": t.pk, "name": t.name} for t in tags], "removed": []},
+                    summary=tag_summary,
+                    payload={
+                        "added": [{"id": t.pk, "name": t.name} for t in tags],
+                        "removed": [],
+                        "wording": tag_summary.stored,
+                    },
                     occurred_at=at,
                 )
             )

@@ -66,6 +66,14 @@ def dashboard_figures(*, clinic, start, end, window_days, at_risk_days, **filter
     }
 
 
+def without_money(figures: dict) -> dict:
+    """The figures for a member who may not see amounts paid (operations, README: role × data):
+    the cohorts' lifetime value is left out (null; the page hides its column)."""
+    for row in figures["cohorts"]:
+        row["amount"] = row["amount_per_patient"] = None
+    return figures
+
+
 def _freshness(as_of) -> dict:
     if as_of is None:
         return {"as_of": None, "label": gettext("Live figures")}
@@ -96,4 +104,6 @@ class DashboardView(APIView):
         labels = dict(Source.choices)
         for row in figures["sources"]:
             row["label"] = str(labels.get(row["source"], row["source"]))
+        if not request.membership.can_see_clinical:
+            without_money(figures)
         return Response(figures)

@@ -21,12 +21,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from crm.audit import audit_record, transaction_setting
 from crm.models import AuditAction
 from patients.models import Patient, TaggedPatient, Touch, TouchKind, Visit
-from patients.timeline import touch_record
+from patients.timeline import touch_record, worded
 
 # Fields the survivor takes from the duplicate when its own is empty.
 FILL_FIELDS = (
@@ -214,8 +214,11 @@ def patient_merge(*, survivor: Patient, duplicate: Patient, actor=None) -> dict[
         patient=survivor,
         kind=TouchKind.PROFILE,
         actor=actor,
-        summary=_("Merged the duplicate record #%(id)s (%(name)s) into this one")
-        % {"id": duplicate.pk, "name": duplicate.name},
+        summary=worded(
+            gettext_noop("Merged the duplicate record #%(id)s (%(name)s) into this one"),
+            id=duplicate.pk,
+            name=duplicate.name,
+        ),
         payload={"merge": detail},
     )
     return moved

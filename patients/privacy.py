@@ -25,13 +25,14 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.audit import audit_record, transaction_setting
 from crm.models import AuditAction
 from patients.models import Patient, Touch, TouchKind
 from patients.phones import national
 from patients.selectors import patient_tags
-from patients.timeline import touch_record
+from patients.timeline import touch_record, worded
 
 ERASED_NAME = "已删除患者#%(id)s"
 
@@ -226,7 +227,7 @@ def patient_erase(*, patient: Patient, by, reason: str = "", request=None) -> Pa
             patient=patient,
             kind=TouchKind.PROFILE,
             actor=by,
-            summary=_("Identity erased at the patient's request (PIPL art. 47)"),
+            summary=worded(gettext_noop("Identity erased at the patient's request (PIPL art. 47)")),
             payload={"event": "erased"},
         )
         audit_record(

@@ -174,6 +174,8 @@ def patient_detail(request, pk):
             "visit_kinds": Visit.Kind.choices,
             "doctors": _doctors(clinic),
             "can_merge": can_merge_patients(request.membership),
+            # Calls, notes and visits are clinical (README: role × data): not for operations.
+            "can_see_clinical": request.membership.can_see_clinical,
             "note_limit": NOTE_MAX_LENGTH,
             "erasure_blocked_until": (
                 privacy.erasure_blocked_until(patient)

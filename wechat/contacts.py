@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crm.models import Membership, Role
 from patients.models import Gender, Patient, PatientTag, Source, Stage, TouchChannel, TouchKind
@@ -21,6 +22,7 @@ from patients.services import (
     patient_update,
     touch_record,
 )
+from patients.timeline import worded
 from wechat import transport
 from wechat.channels import channel_code_for_state
 from wechat.composer import WELCOME_VARIABLES, compose
@@ -162,15 +164,15 @@ def tag_conflicts_record(*, patient: Patient, conflicts, at=None) -> None:
             patient=patient,
             kind=TouchKind.TAG_CHANGE,
             channel=TouchChannel.WECOM,
-            summary=_(
-                "WeCom set several tags of the single-choice group “%(group)s”: kept "
-                "“%(kept)s”, not applied %(dropped)s"
-            )
-            % {
-                "group": group.name,
-                "kept": kept.name,
-                "dropped": "、".join(f"“{t.name}”" for t in lost),
-            },
+            summary=worded(
+                gettext_noop(
+                    "WeCom set several tags of the single-choice group “%(group)s”: kept "
+                    "“%(kept)s”, not applied %(dropped)s"
+                ),
+                group=group.name,
+                kept=kept.name,
+                dropped="、".join(f"“{t.name}”" for t in lost),
+            ),
             payload={
                 "event": "tag_conflict",
                 "group_id": group.pk,
@@ -254,15 +256,21 @@ def contact_arrive(
         arrival.channel_code, arrival.state = code, state
         arrival.arrived_at, arrival.still_contact, arrival.left_at = arrived_at or now, True, None
         arrival.save()
-    staff_name = staff.name if staff else (userid or _("an unknown staff member"))
+    staff_name = (
+        staff.name if staff else (userid or worded(gettext_noop("an unknown staff member")))
+    )
     touch_record(
         patient=patient,
         kind=TouchKind.PROFILE,
         channel=TouchChannel.WECOM,
         summary=(
-            _("Added %(staff)s on WeCom via “%(code)s”") % {"staff": staff_name, "code": code.name}
+            worded(
+                gettext_noop("Added %(staff)s on WeCom via “%(code)s”"),
+                staff=staff_name,
+                code=code.name,
+            )
             if code
-            else _("Added %(staff)s on WeCom") % {"staff": staff_name}
+            else worded(gettext_noop("Added %(staff)s on WeCom"), staff=staff_name)
         ),
         payload={
             "staff_userid": userid,
@@ -282,8 +290,10 @@ def contact_arrive(
                 patient=patient,
                 kind=TouchKind.WELCOME,
                 channel=TouchChannel.WECOM,
-                summary=_("Welcome message not sent: %(reason)s")
-                % {"reason": " ".join(m for ms in error.message_dict.values() for m in ms)},
+                summary=worded(
+                    gettext_noop("Welcome message not sent: %(reason)s"),
+                    reason=" ".join(m for ms in error.message_dict.values() for m in ms),
+                ),
                 payload={"event": "welcome_refused"},
             )
     if welcome_code and text:
@@ -340,12 +350,15 @@ def contact_leave(
     staff = (
         Membership.objects.filter(clinic=clinic, wecom_userid=userid).first() if userid else None
     )
-    staff_name = staff.name if staff else (userid or _("an unknown staff member"))
-    summary = (
-        _("The patient deleted %(staff)s on WeCom")
+    staff_name = (
+        staff.name if staff else (userid or worded(gettext_noop("an unknown staff member")))
+    )
+    summary = worded(
+        gettext_noop("The patient deleted %(staff)s on WeCom")
         if by_patient
-        else _("%(staff)s deleted the patient on WeCom")
-    ) % {"staff": staff_name}
+        else gettext_noop("%(staff)s deleted the patient on WeCom"),
+        staff=staff_name,
+    )
     contact_lost(
         patient=patient,
         userid=userid,

@@ -20,9 +20,10 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from patients.models import Touch, TouchChannel, TouchKind
-from patients.timeline import touch_build
+from patients.timeline import touch_build, worded
 from wechat import transport
 from wechat.models import (
     WECOM_SEND_STATUS,
@@ -220,7 +221,10 @@ def _touch(delivery: Delivery, row: DeliveryRecipient) -> Touch:
         patient_id=row.patient_id,
         kind=TouchKind.MESSAGE,
         channel=TouchChannel.WECOM,
-        summary=_("WeCom mass message: %(result)s: %(body)s")
-        % {"result": label, "body": delivery.body[:200]},
+        summary=worded(
+            gettext_noop("WeCom mass message: %(result)s: %(body)s"),
+            result=label,
+            body=delivery.body[:200],
+        ),
         payload={"delivery_id": delivery.pk, "event": "customer_result", "status": row.status},
     )

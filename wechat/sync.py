@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from patients.models import Patient, PatientTag, TagGroup
 from patients.services import patient_tag
+from patients.timeline import worded
 from wechat import transport
 from wechat.contacts import (
     contact_arrive,
@@ -218,8 +220,10 @@ def _close_missing(account, userid, present) -> int:
             closed += contact_lost(
                 patient=arrival.patient,
                 userid=userid,
-                summary=_("No longer a WeCom contact of %(staff)s (found by sync)")
-                % {"staff": userid},
+                summary=worded(
+                    gettext_noop("No longer a WeCom contact of %(staff)s (found by sync)"),
+                    staff=userid,
+                ),
                 payload={"change_type": "sync_missing"},
             )
     return closed

@@ -150,13 +150,17 @@
       return;
     }
     const width = Math.min(13, Math.max(...cohorts.map((c) => c.retention.length)));
+    // Amounts are null for members who may not see them (operations): no money column then.
+    const money = cohorts.some((c) => c.amount_per_patient !== null);
     const head = CL.el("tr", {}, [CL.el("th", { text: L.cohort }), CL.el("th", { text: L.size })]
       .concat([...Array(width).keys()].map((i) => CL.el("th", { text: "+" + i })))
-      .concat([CL.el("th", { text: L.visitsPer }), CL.el("th", { text: L.amountPer })]));
+      .concat([CL.el("th", { text: L.visitsPer })])
+      .concat(money ? [CL.el("th", { text: L.amountPer })] : []));
     const body = cohorts.map((c) => CL.el("tr", {}, [CL.el("th", { scope: "row", text: c.month }), CL.el("td", { text: c.patients })]
       .concat([...Array(width).keys()].map((i) => CL.el("td", { style: heat(c.retention[i]),
         text: i < c.retention.length ? Math.round(c.retention[i] * 100) + "%" : "" })))
-      .concat([CL.el("td", { text: c.visits_per_patient }), CL.el("td", { text: c.amount_per_patient })])));
+      .concat([CL.el("td", { text: c.visits_per_patient })])
+      .concat(money ? [CL.el("td", { text: c.amount_per_patient })] : [])));
     table.replaceChildren(CL.el("thead", {}, head), CL.el("tbody", {}, body));
     table.setAttribute("aria-label", L.monthsSince);
   }

@@ -41,6 +41,7 @@
 
   function onSubmit(id, handler) {
     const form = document.getElementById(id);
+    if (!form) return; // not offered to this role (the API refuses it too)
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const button = form.querySelector("button[type=submit]");
