@@ -48,11 +48,19 @@ FROM (
 _NOW = ", ".join(f"count(*) FILTER (WHERE c.stage = '{s}')" for s in STAGES)
 _PAIRS = list(zip(JOURNEY, JOURNEY[1:], strict=False))
 
+# Silent (no visit, no contact: a churn signal or a stage change is not one), or churned by
+# losing every WeCom contact and not back since (PatientQuerySet.at_risk).
 LIVE_AT_RISK = """FROM patients_patient p
-WHERE p.clinic_id = %(clinic)s AND p.stage <> 'churned'
-  AND (p.last_visit_date IS NULL OR p.last_visit_date < %(cutoff)s)
-  AND NOT EXISTS (SELECT 1 FROM patients_touch t WHERE t.patient_id = p.id
-                  AND t.occurred_at >= %(since)s)"""
+WHERE p.clinic_id = %(clinic)s AND (
+  (p.stage <> 'churned'
+   AND (p.last_visit_date IS NULL OR p.last_visit_date < %(cutoff)s)
+   AND NOT EXISTS (SELECT 1 FROM patients_touch t WHERE t.patient_id = p.id
+                   AND t.occurred_at >= %(since)s
+                   AND t.kind NOT IN ('churn_signal', 'stage_change')))
+  OR (p.stage = 'churned'
+   AND EXISTS (SELECT 1 FROM patients_touch t WHERE t.patient_id = p.id
+               AND t.kind = 'churn_signal' AND (t.payload ->> 'contacts_left') = '0'
+               AND t.occurred_at >= p.stage_changed_at)))"""
 
 FLOORS = {
     "revisit": [
@@ -62,9 +70,12 @@ FLOORS = {
     "churn": [CHURN],
     "at_risk": [
         f"SELECT count(*) {LIVE_AT_RISK}",
+        # Those who deleted the clinic on WeCom first, then the longest silent.
         "SELECT p.id, p.name, p.phone_masked, p.stage, p.last_visit_date, "
-        "(SELECT max(occurred_at) FROM patients_touch t WHERE t.patient_id = p.id) AS last_touch "
-        f"{LIVE_AT_RISK} ORDER BY last_touch ASC NULLS FIRST, p.id LIMIT 20",
+        "(SELECT max(occurred_at) FROM patients_touch t WHERE t.patient_id = p.id "
+        "AND t.kind NOT IN ('churn_signal', 'stage_change')) AS last_touch "
+        f"{LIVE_AT_RISK} ORDER BY p.stage = 'churned' DESC, last_touch ASC NULLS FIRST, p.id "
+        "LIMIT 20",
     ],
     "referral": [
         "SELECT count(*), count(referred_by_id) FROM patients_patient "

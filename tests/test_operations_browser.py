@@ -42,7 +42,7 @@ def calendar(clinic, staff):
     content.article_set_status(article=review, status="in_review")
     content.campaign_schedule(
         campaign=content.campaign_save(
-            clinic=clinic, name="术后一个月复查提醒", body="{姓名}您好，请记得复查。"
+            clinic=clinic, name="术后一个月复查提醒", body="您好，请记得复查。"
         ),
         send_at=timezone.now() + timedelta(days=1),
     )
