@@ -186,6 +186,15 @@ def page(browser, live_server, settings):
     )
     page = context.new_page()
     yield page
+    # Let the page's last requests (a timeline page, a panel) finish before the test's database
+    # is truncated: a request still in its transaction then deadlocks the TRUNCATE. Pages that
+    # poll never go idle; they get five seconds.
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        page.wait_for_load_state("networkidle", timeout=5000)
+    except PlaywrightError:
+        pass
     context.close()
 
 
