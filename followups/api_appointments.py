@@ -10,7 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.models import Membership, Role
+from crm.models import Role
+from crm.selectors import staff_names
 from followups import appointments, clock, services
 from followups.api_figures import FigureQuerySerializer
 from followups.appointment_models import Appointment, AppointmentKind, AppointmentStatus
@@ -68,14 +69,8 @@ class AppointmentSerializer(serializers.ModelSerializer):
         read_only_fields += ["created_at"]
 
     def get_doctor_name(self, appointment) -> str:
-        if not hasattr(self, "_names"):
-            rows = getattr(self.parent, "instance", None) or [appointment]
-            self._names = {
-                m.user_id: m.name
-                for m in Membership.objects.filter(
-                    clinic_id=appointment.clinic_id, user_id__in={r.doctor_id for r in rows}
-                ).select_related("user")
-            }
+        if not hasattr(self, "_names"):  # one query per response, not per row
+            self._names = staff_names(appointment.clinic_id)
         return self._names.get(appointment.doctor_id) or appointment.doctor.get_username()
 
 
