@@ -316,6 +316,25 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {}
+# Queues by urgency, each with its own worker pool (Procfile, docker-compose.yml): a callback
+# (and the welcome it sends, whose code is valid 20 s) never waits behind a campaign or an
+# import. A task not named here goes to "scheduled". Beat runs once, whatever the workers.
+CELERY_QUEUE_NAMES = ("callbacks", "sends", "scheduled", "bulk")
+CELERY_TASK_DEFAULT_QUEUE = "scheduled"
+CELERY_TASK_ROUTES = {
+    # The inbox: contact events, the welcome, the scan that retries them.
+    "wechat.tasks.callback_process_task": {"queue": "callbacks"},
+    "wechat.tasks.callbacks_scan": {"queue": "callbacks"},
+    # Everything that leaves through the outbox.
+    "wechat.tasks.delivery_send_task": {"queue": "sends"},
+    "wechat.tasks.deliveries_send_due_task": {"queue": "sends"},
+    # Long work on many rows.
+    "patients.tasks.import_commit_task": {"queue": "bulk"},
+    "patients.tasks.summaries_refresh_task": {"queue": "bulk"},
+    "content.tasks.campaign_start_task": {"queue": "bulk"},
+    "crm.tasks.audit_archive_task": {"queue": "bulk"},
+    "wechat.tasks.contacts_sync_task": {"queue": "bulk"},
+}
 
 LOGGING = {
     "version": 1,

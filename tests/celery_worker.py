@@ -13,7 +13,14 @@ from django.db import connection
 
 
 class Worker:
-    def __init__(self, *, wecom_base_url: str, concurrency: int = 4, extra_env: dict | None = None):
+    def __init__(
+        self,
+        *,
+        wecom_base_url: str,
+        concurrency: int = 4,
+        extra_env: dict | None = None,
+        queues: tuple[str, ...] | None = None,
+    ):
         db = connection.settings_dict
         url = (
             f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -28,6 +35,8 @@ class Worker:
             **(extra_env or {}),
         }
         self.concurrency = concurrency
+        # Every queue unless told: most tests want one worker that does everything.
+        self.queues = queues or settings.CELERY_QUEUE_NAMES
         self.process = None
         self.log = Path(settings.BASE_DIR) / "test-artifacts" / "celery-worker.log"
         self.log.parent.mkdir(exist_ok=True)
@@ -44,6 +53,8 @@ class Worker:
                     "worker",
                     "--concurrency",
                     str(self.concurrency),
+                    "-Q",
+                    ",".join(self.queues),
                     "--without-mingle",
                     "--without-gossip",
                     "--without-heartbeat",
