@@ -83,7 +83,9 @@ class ArticleView(models.Model):
         verbose_name = _("article reader")
         verbose_name_plural = _("article readers")
         constraints = [
-            models.UniqueConstraint(fields=["article", "patient"], name="articleview_unique")
+            models.UniqueConstraint(
+                fields=["clinic", "article", "patient"], name="articleview_unique"
+            )
         ]
 
     def __str__(self):
@@ -199,7 +201,9 @@ class CampaignRecipient(models.Model):
         verbose_name_plural = _("campaign recipients")
         constraints = [
             # Never one patient twice in one campaign.
-            models.UniqueConstraint(fields=["campaign", "patient"], name="campaignrecipient_once"),
+            models.UniqueConstraint(
+                fields=["clinic", "campaign", "patient"], name="campaignrecipient_once"
+            ),
             models.CheckConstraint(
                 condition=Q(included=True, reason="") | Q(included=False) & ~Q(reason=""),
                 name="campaignrecipient_excluded_has_reason",

@@ -63,7 +63,7 @@ class PositioningVersion(models.Model):
         ordering = ["profile", "-number"]
         constraints = [
             models.UniqueConstraint(
-                fields=["profile", "number"], name="positioningversion_unique_number"
+                fields=["clinic", "profile", "number"], name="positioningversion_unique_number"
             )
         ]
 
@@ -118,7 +118,9 @@ class FollowerCount(models.Model):
         verbose_name_plural = _("follower counts")
         ordering = ["account", "date"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "date"], name="followercount_one_per_day")
+            models.UniqueConstraint(
+                fields=["clinic", "account", "date"], name="followercount_one_per_day"
+            )
         ]
 
     def __str__(self):

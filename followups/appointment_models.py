@@ -116,7 +116,7 @@ class Appointment(models.Model):
             ),
             # The same patient cannot be booked twice at the same time.
             models.UniqueConstraint(
-                fields=["patient", "start"],
+                fields=["clinic", "patient", "start"],
                 condition=models.Q(status="booked"),
                 name="appointment_unique_booked_patient_start",
             ),

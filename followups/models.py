@@ -128,7 +128,8 @@ class CarePlanTemplateVersion(models.Model):
         ordering = ["template", "-number"]
         constraints = [
             models.UniqueConstraint(
-                fields=["template", "number"], name="careplantemplateversion_unique_number"
+                fields=["clinic", "template", "number"],
+                name="careplantemplateversion_unique_number",
             )
         ]
 
@@ -171,7 +172,8 @@ class CarePlan(models.Model):
         constraints = [
             # A replay of the trigger scan creates nothing twice.
             models.UniqueConstraint(
-                fields=["patient", "template", "anchor_date"], name="careplan_unique_per_anchor"
+                fields=["clinic", "patient", "template", "anchor_date"],
+                name="careplan_unique_per_anchor",
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=PlanStatus.values), name="careplan_status_valid"
@@ -331,12 +333,12 @@ class FollowUpTask(models.Model):
             ),
             # A plan makes each of its steps once.
             models.UniqueConstraint(
-                fields=["plan", "step_index"],
+                fields=["clinic", "plan", "step_index"],
                 condition=models.Q(plan__isnull=False),
                 name="followuptask_unique_plan_step",
             ),
             models.UniqueConstraint(
-                fields=["source_touch_id"],
+                fields=["clinic", "source_touch_id"],
                 condition=models.Q(source_touch_id__isnull=False),
                 name="followuptask_unique_source_touch",
             ),
@@ -412,7 +414,7 @@ class ChecklistTick(models.Model):
         constraints = [
             # One standing tick per item; undone ones are history.
             models.UniqueConstraint(
-                fields=["task"],
+                fields=["clinic", "task"],
                 condition=models.Q(undone_at__isnull=True),
                 name="checklisttick_once_per_task",
             )

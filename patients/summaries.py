@@ -81,7 +81,7 @@ INSERT INTO patients_cohortmonth AS c (
 SELECT clinic_id, patient_id, assigned_doctor_id, source, first_visit, cohort, month, visits,
        amount
 FROM cohort_months
-ON CONFLICT (patient_id, month) DO UPDATE SET
+ON CONFLICT (clinic_id, patient_id, month) DO UPDATE SET
     assigned_doctor_id = EXCLUDED.assigned_doctor_id, source = EXCLUDED.source,
     first_visit = EXCLUDED.first_visit, cohort = EXCLUDED.cohort, visits = EXCLUDED.visits,
     amount = EXCLUDED.amount

@@ -160,7 +160,9 @@ class CohortMonth(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["patient", "month"], name="cohortmonth_patient_month")
+            models.UniqueConstraint(
+                fields=["clinic", "patient", "month"], name="cohortmonth_patient_month"
+            )
         ]
         indexes = [
             # Cohort retention: the cohorts whose first month falls in the period.

@@ -284,7 +284,7 @@ def test_a_call_in_doubt_is_looked_up_in_wecom_before_any_resend(
         {"sender": "wx-assistant", "external_userid": ["wmA"], "text": {"content": "请按时复查。"}}
     )
     for delivery in rows:
-        DeliveryAttempt.objects.create(delivery=delivery)
+        DeliveryAttempt.objects.create(clinic=delivery.clinic, delivery=delivery)
         Delivery.objects.filter(pk=delivery.pk).update(
             status=DeliveryStatus.SENDING, claimed_at=timezone.now() - timedelta(hours=1)
         )

@@ -183,6 +183,8 @@ class DeliveryAttempt(models.Model):
     """One try at sending a delivery. Written before the call, completed after it, so a
     try that never completed shows that a worker died in the middle of a call."""
 
+    # The delivery's clinic, so that the table can be split by clinic (docs/scaling.md).
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_rows")
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -244,7 +246,7 @@ class DeliveryRecipient(models.Model):
         verbose_name_plural = _("delivery recipients")
         constraints = [
             models.UniqueConstraint(
-                fields=["delivery", "external_userid"], name="deliveryrecipient_once"
+                fields=["clinic", "delivery", "external_userid"], name="deliveryrecipient_once"
             ),
         ]
         indexes = [

@@ -82,7 +82,10 @@ def claim(due, now, limit) -> tuple[dict[int, str], list]:
             status=DeliveryStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
         )
         attempts = DeliveryAttempt.objects.bulk_create(
-            [DeliveryAttempt(delivery=delivery) for _slot, delivery, _account in go]
+            [
+                DeliveryAttempt(clinic_id=delivery.clinic_id, delivery=delivery)
+                for _slot, delivery, _account in go
+            ]
         )
     return results, [(*item, attempt) for item, attempt in zip(go, attempts, strict=True)]
 
