@@ -11,7 +11,7 @@ PATIENTS ?= 10000
 TOUCHES ?= 100000
 DUE_AT_NINE ?= 100000
 
-.PHONY: install run test test-fast fuzz lint format messages browser clean bench-data bench
+.PHONY: install run test test-fast replica-access fuzz lint format messages browser clean bench-data bench
 
 .venv/.installed: pyproject.toml
 	test -d .venv || python3 -m venv .venv
@@ -64,7 +64,16 @@ run: install
 	@echo ""
 	WEB_PORT=$(PORT) .venv/bin/honcho start -f Procfile
 
-test: install .venv/.bench-installed browser
+# The read-replica tests stream from the machine's PostgreSQL (tests/replica.py makes the
+# replica on port 5433): allow replication connections from localhost, trusted as the
+# machine's other local connections are.
+replica-access:
+	@hba=$$(psql -h 127.0.0.1 -U postgres -d postgres -Atc "show hba_file") && \
+	  { grep -q "^host[[:space:]]*replication" "$$hba" || \
+	    { echo "host replication postgres 127.0.0.1/32 trust" >> "$$hba" && \
+	      psql -h 127.0.0.1 -U postgres -d postgres -qAtc "select pg_reload_conf()" >/dev/null; }; }
+
+test: install .venv/.bench-installed browser replica-access
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run -v0
@@ -72,7 +81,7 @@ test: install .venv/.bench-installed browser
 	  CELERY_BROKER_URL=$(TEST_BROKER_URL) DEBUG=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The inner loop: everything but the browser, real-worker, fuzz and slow tests (pyproject's markers).
-test-fast: install
+test-fast: install replica-access
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_CACHE_URL) \
 	  CELERY_BROKER_URL=$(TEST_BROKER_URL) DEBUG=1 $(PY) -m pytest -q \
 	  -m "not browser and not worker and not fuzz and not slow" $(PYTEST_ARGS)

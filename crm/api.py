@@ -3,10 +3,13 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Paginator as DjangoPaginator
 from django.http import Http404
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, pagination, permissions, serializers, throttling
 
+from crm.replica import replica_reads
 from crm.tenancy import membership_for_request
 
 
@@ -46,7 +49,17 @@ class DateField(serializers.DateField):
         super().__init__(**kwargs)
 
 
+class CountFromReplicaPaginator(DjangoPaginator):
+    """A list's total may come from the read replica (crm.replica); its rows never do."""
+
+    @cached_property
+    def count(self):
+        with replica_reads():
+            return DjangoPaginator.count.func(self)
+
+
 class PageNumberPagination(pagination.PageNumberPagination):
+    django_paginator_class = CountFromReplicaPaginator
     page_size_query_param = "page_size"
     max_page_size = 200
 

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Inside the session's save, so that the session's own write does not pin the browser.
+    "crm.replica.ReplicaMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "crm.middleware.SessionTimeoutMiddleware",
@@ -136,6 +138,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # extra columns, which is all the demo needs. The dashboard rollups' unique constraints
     # (INCLUDE, NULLS NOT DISTINCT) are not built at all: the SQLite demo never fills them.
     SILENCED_SYSTEM_CHECKS = ["models.W040", "models.W039", "models.W047"]
+# An optional streaming replica of the primary for the heavy reads (crm/replica.py,
+# docs/scaling.md). Tests point its alias at the replica's copy of the test database.
+if env("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(env("DATABASE_REPLICA_URL"), conn_max_age=60)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["crm.replica.ReplicaRouter"]
+REPLICA_READS = env_bool("REPLICA_READS", True)
+REPLICA_MAX_LAG_SECONDS = float(env("REPLICA_MAX_LAG_SECONDS", "5"))
+REPLICA_CHECK_SECONDS = float(env("REPLICA_CHECK_SECONDS", "5"))
+REPLICA_PIN_SECONDS = int(env("REPLICA_PIN_SECONDS", "10"))
+# The reads that may come from the replica: dashboards, figures, the funnel, exports, counts.
+REPLICA_READ_URL_NAMES = {
+    "doctor_dashboard",
+    "api:dashboard",
+    "api:followup-figures",
+    "api:channel-figures",
+    "api:appointment-figures",
+    "api:doctor-funnel",
+    "api:patient-counts",
+    "api:patient-export",
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")

@@ -20,6 +20,24 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The read replica's alias points at the replica's copy of the test database
+    # (tests/replica.py makes it); reads go to it only in the tests that turn REPLICA_READS on.
+    if "replica" not in settings.DATABASES:
+        import dj_database_url
+
+        from tests.replica import REPLICA_PORT
+
+        url = os.environ.get("TEST_REPLICA_URL", f"postgres://postgres@127.0.0.1:{REPLICA_PORT}/x")
+        # Django has filled in the default alias's settings already: the replica takes them,
+        # with the replica's address.
+        default = settings.DATABASES["default"]
+        address = {k: v for k, v in dj_database_url.parse(url).items() if k in ("HOST", "PORT")}
+        settings.DATABASES["replica"] = {
+            **copy.deepcopy(default),
+            **address,
+            "TEST": {**default.get("TEST", {}), "MIRROR": "default"},
+        }
+    settings.REPLICA_READS = False
 
 
 def pytest_collection_modifyitems(config, items):
