@@ -20,6 +20,7 @@ class Worker:
         concurrency: int = 4,
         extra_env: dict | None = None,
         queues: tuple[str, ...] | None = None,
+        name: str = "worker",
     ):
         db = connection.settings_dict
         url = (
@@ -37,6 +38,7 @@ class Worker:
         self.concurrency = concurrency
         # Every queue unless told: most tests want one worker that does everything.
         self.queues = queues or settings.CELERY_QUEUE_NAMES
+        self.name = name
         self.process = None
         self.log = Path(settings.BASE_DIR) / "test-artifacts" / "celery-worker.log"
         self.log.parent.mkdir(exist_ok=True)
@@ -55,6 +57,8 @@ class Worker:
                     str(self.concurrency),
                     "-Q",
                     ",".join(self.queues),
+                    "-n",
+                    f"{self.name}@%h",
                     "--without-mingle",
                     "--without-gossip",
                     "--without-heartbeat",

@@ -8,6 +8,7 @@ worker process on the Redis broker, and the fake WeCom over real HTTP.
 """
 
 import json
+import os
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -297,3 +298,54 @@ def test_worker_killed_mid_block_resends_no_customer_message_it_had_sent(
     assert fake_wecom.calls["externalcontact/get_groupmsg_list_v2"] >= 1, figures
     assert figures["duplicated"] == 0, figures
     assert Touch.objects.filter(kind="message", patient__in=people).count() >= n
+
+
+@pytest.mark.worker
+def test_two_workers_as_on_two_machines_one_killed_mid_batch_every_digest_arrives_once(
+    clinic, wecom_account, fake_wecom, fake_wecom_server
+):
+    """Two worker processes, each in its own process group as if on its own machine, one
+    broker and one database: one is SIGKILLed mid-batch, the other finishes the batch."""
+    n = 400
+    users = staff_members(clinic, n)
+    due_tasks(clinic, [patients(clinic, 1)[0]] * n, users)
+    fake_wecom.faults["slow_ms"] = 20
+    broker_purge()
+    first = Worker(wecom_base_url=fake_wecom_server[1], concurrency=2, name="machine-a").start()
+    second = Worker(wecom_base_url=fake_wecom_server[1], concurrency=2, name="machine-b").start()
+    try:
+        assert os.getpgid(first.process.pid) != os.getpgid(second.process.pid)
+        assert services.due_scan(now=working_hours_now())["digests"] == n
+        assert wait_until(lambda: len(fake_wecom.messages) >= n // 4, timeout=180, tick=beat())
+        first.kill()
+        at_kill = Counter(Delivery.objects.values_list("status", flat=True))
+        # The dead machine's claims outlive their lease; the beat's scan hands them over.
+        Delivery.objects.filter(status=DeliveryStatus.SENDING).update(
+            claimed_at=F("claimed_at") - outbox.LEASE - timedelta(seconds=1)
+        )
+        done = wait_until(
+            lambda: (
+                Delivery.objects.filter(channel="app_message", status=DeliveryStatus.SENT).count()
+                == n
+            ),
+            timeout=240,
+            tick=beat(every=2.0),
+            every=0.5,
+        )
+    finally:
+        first.stop()
+        second.stop()
+    per_member = Counter(m["touser"] for m in fake_wecom.messages)
+    figures = {
+        "deliveries": n,
+        "sent_before_kill": at_kill[DeliveryStatus.SENT],
+        "sending_at_kill": at_kill[DeliveryStatus.SENDING],
+        "lost": n - len(per_member),
+        "duplicated": sum(c - 1 for c in per_member.values()),
+        "wecom_duplicate_check_suppressed": fake_wecom.duplicates_suppressed,
+    }
+    report("reliability-two-workers-kill", figures)
+    assert done, figures
+    assert at_kill[DeliveryStatus.SENT] < n  # the kill landed mid-batch
+    assert set(per_member) == {f"wx-{i:04d}" for i in range(n)}
+    assert (figures["lost"], figures["duplicated"]) == (0, 0)
