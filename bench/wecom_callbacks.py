@@ -8,6 +8,11 @@ add_external_contact callbacks for a channel code, like patients scanning it. Me
 - welcome latency: the same POST until the fake receives send_welcome_msg (the code is
   valid 20 s), i.e. verify + store + task + patient + outbox + send, through the broker twice.
 
+With --pools queues (the Procfile's layout) each queue has its own worker pool; with --pools one
+a single pool serves every queue (the layout before queues). --load-campaign N and --load-import N
+put bulk work on the other queues while the callbacks arrive: a campaign to N patients and an
+import of N rows, started with the first measured callback.
+
 Usage (a database of its own; Redis DBs you own; see BENCHMARKS.md):
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/careloop_i4_bench \
   CELERY_BROKER_URL=redis://127.0.0.1:6379/7 REDIS_URL=redis://127.0.0.1:6379/8 \
@@ -84,6 +89,9 @@ def main():
     parser.add_argument("--web-port", type=int, default=8191)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument("--pools", choices=("one", "queues"), default="queues")
+    parser.add_argument("--load-campaign", type=int, default=0, help="patients of a campaign")
+    parser.add_argument("--load-import", type=int, default=0, help="rows of an import")
     args = parser.parse_args()
 
     database_url = os.environ.get("DATABASE_URL", "")
@@ -126,23 +134,7 @@ def main():
             env=env,
             cwd=ROOT,
         ),  # fmt: skip
-        subprocess.Popen(
-            [
-                str(bin_dir / "celery"),
-                "-A",
-                "crm",
-                "worker",
-                "-l",
-                "warning",
-                "--concurrency",
-                str(args.celery_concurrency),
-                "--without-mingle",
-                "--without-gossip",
-                "--without-heartbeat",
-            ],
-            env=env,
-            cwd=ROOT,
-        ),  # fmt: skip
+        *worker_pools(args, bin_dir, env),
     ]
     try:
         callback = f"http://127.0.0.1:{args.web_port}/wechat/callback/{clinic.slug}/"
@@ -153,7 +145,8 @@ def main():
             token=account.callback_token,
             aes_key=account.encoding_aes_key,
         )
-        results = run(fake, account, code, args)
+        load = prepare_load(fake, clinic, account, args)
+        results = run(fake, account, code, args, start_load=load)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -169,6 +162,86 @@ def main():
     (out / f"wecom-callbacks-{int(time.time())}.json").write_text(json.dumps(results, indent=2))
 
 
+def worker_pools(args, bin_dir, env):
+    """One worker process per queue (the Procfile), or one for every queue."""
+    from django.conf import settings
+
+    if args.pools == "one":
+        layout = [("all", ",".join(settings.CELERY_QUEUE_NAMES), args.celery_concurrency)]
+    else:
+        layout = [("callbacks", "callbacks", args.celery_concurrency)] + [
+            (queue, queue, 1) for queue in settings.CELERY_QUEUE_NAMES if queue != "callbacks"
+        ]
+    return [
+        subprocess.Popen(
+            [
+                str(bin_dir / "celery"),
+                "-A",
+                "crm",
+                "worker",
+                "-Q",
+                queues,
+                "-n",
+                f"{name}@%h",
+                "-l",
+                "warning",
+                "--concurrency",
+                str(concurrency),
+                "--without-mingle",
+                "--without-gossip",
+                "--without-heartbeat",
+            ],
+            env=env,
+            cwd=ROOT,
+        )  # fmt: skip
+        for name, queues, concurrency in layout
+    ]
+
+
+def prepare_load(fake, clinic, account, args):
+    """The bulk work to start beside the callbacks: a campaign draft to N patients (contacts of
+    the clinic's assistant in the fake) and a checked import of N rows. Returns the starter."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from content import services as content
+    from crm.models import Membership
+    from patients.import_commit import import_commit_request
+    from patients.imports import import_check, import_create
+    from patients.models import Patient
+
+    member = Membership.objects.get(clinic=clinic)
+    campaign = batch = None
+    if args.load_campaign:
+        Patient.objects.bulk_create(
+            [
+                Patient(clinic=clinic, name=f"群发{i:05d}", external_userid=f"wm-load-{i:05d}",
+                        assigned_assistant=member.user)
+                for i in range(args.load_campaign)
+            ],
+            batch_size=1000,
+        )  # fmt: skip
+        for i in range(args.load_campaign):
+            fake.add_contact(userid="bench-assistant", external_userid=f"wm-load-{i:05d}")
+        campaign = content.campaign_save(
+            clinic=clinic, name="压测群发", body="{诊所}本周六举办冬季养生讲座，欢迎参加。", segment={}
+        )  # fmt: skip
+    if args.load_import:
+        rows = "\n".join(f"导入{i:06d},139{i:08d}" for i in range(args.load_import))
+        upload = SimpleUploadedFile("load.csv", f"姓名,手机号\n{rows}\n".encode())
+        batch = import_check(batch=import_create(clinic=clinic, user=member.user, upload=upload))
+
+    def start():
+        from django.db import transaction
+
+        with transaction.atomic():
+            if campaign is not None:
+                content.campaign_schedule(campaign=campaign)
+            if batch is not None:
+                import_commit_request(batch=batch, actor=member.user)
+
+    return start
+
+
 def setup_clinic():
     from crm.models import Clinic
     from crm.services import staff_create
@@ -180,7 +253,7 @@ def setup_clinic():
     clinic = Clinic.objects.create(slug=f"bench-{run_id}", name=f"压测诊所 {run_id}")
     clinic_setup_defaults(clinic=clinic)
     member = staff_create(
-        clinic=clinic, username=f"bench-{run_id}", password="x" * 12, role="assistant",
+        clinic=clinic, username=f"bench-{run_id}", password="Bench-pass-123", role="assistant",
         wecom_userid="bench-assistant",
     )  # fmt: skip
     account = wecom_account_configure(
@@ -194,7 +267,7 @@ def setup_clinic():
     return clinic, code, account
 
 
-def run(fake, account, code, args):
+def run(fake, account, code, args, start_load=None):
     # Warm up: the first requests of each gunicorn and Celery process load code and connect.
     for _ in range(args.warmup):
         fake.push_add(account.corp_id, userid="bench-assistant", state=code.state)
@@ -213,6 +286,8 @@ def run(fake, account, code, args):
         return t0, result
 
     interval = 1.0 / args.rate
+    if start_load is not None:
+        start_load()
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = []
         begin = time.monotonic()
@@ -236,10 +311,21 @@ def run(fake, account, code, args):
         for message in list(fake.welcome_messages)
         if message["welcome_code"] in started
     ]
+    from patients.models import ImportBatch
     from wechat.models import Delivery
 
-    missed = Delivery.objects.filter(clinic=code.clinic).exclude(status="sent").count()
+    welcomes = Delivery.objects.filter(clinic=code.clinic, idempotency_key__startswith="welcome:")
+    missed = welcomes.exclude(status="sent").count()
+    imports = list(ImportBatch.objects.filter(clinic=code.clinic).values_list("status", flat=True))
+    campaign_tasks = Delivery.objects.filter(
+        clinic=code.clinic, idempotency_key__startswith="campaign:"
+    ).count()
     return {
+        "pools": args.pools,
+        "load_campaign_patients": args.load_campaign,
+        "load_import_rows": args.load_import,
+        "campaign_mass_tasks_made": campaign_tasks,
+        "import_statuses": imports,
         "events": args.events,
         "cpus": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load_before],
