@@ -98,6 +98,11 @@ def main():
     if not database_url.startswith("postgres") or not os.environ.get("CELERY_BROKER_URL"):
         raise SystemExit("Set DATABASE_URL (PostgreSQL), CELERY_BROKER_URL and REDIS_URL.")
     ensure_database(database_url)
+    import socket
+
+    with socket.socket() as probe:  # an old server there would answer for us: refuse
+        if probe.connect_ex(("127.0.0.1", args.web_port)) == 0:
+            raise SystemExit(f"Port {args.web_port} is taken: stop what listens there first.")
 
     from wechat.fake import serve_in_thread
 
