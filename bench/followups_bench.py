@@ -218,6 +218,7 @@ def start_worker(base_url, concurrency, pool):
         [
             str(Path(sys.executable).with_name("celery")),
             *("-A", "crm", "worker", "--pool", pool, "--concurrency", str(concurrency)),
+            *("-Q", ",".join(settings.CELERY_QUEUE_NAMES)),
             *("--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "WARNING"),
         ],
         cwd=settings.BASE_DIR,

@@ -120,7 +120,10 @@ def main():
 
     env = {**os.environ, "WECOM_API_BASE_URL": base_url, "LOG_LEVEL": "WARNING"}
     bin_dir = Path(sys.executable).parent
-    subprocess.run([str(bin_dir / "celery"), "-A", "crm", "purge", "-f"], env=env, cwd=ROOT,
+    from django.conf import settings
+
+    queues = ",".join(settings.CELERY_QUEUE_NAMES)
+    subprocess.run([str(bin_dir / "celery"), "-A", "crm", "purge", "-f", "-Q", queues], env=env, cwd=ROOT,
                    check=True, capture_output=True)  # fmt: skip
     processes = [
         subprocess.Popen(

@@ -195,7 +195,7 @@ def test_redis_flushed_mid_batch_every_reminder_arrives_once(
         assert wait_until(
             lambda: len(fake_wecom.customer_messages) >= 300, timeout=180, tick=beat()
         )
-        queued = broker.llen("celery")
+        queued = sum(broker.llen(queue) for queue in settings.CELERY_QUEUE_NAMES)
         broker.flushdb()  # only this test's broker DB
         at_flush = len(fake_wecom.customer_messages)
         done = wait_until(

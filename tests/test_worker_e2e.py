@@ -30,10 +30,13 @@ def worker(settings, live_server, callback_account, fake_wecom):
     }
     celery = str(Path(sys.executable).parent / "celery")
     root = settings.BASE_DIR
-    subprocess.run([celery, "-A", "crm", "purge", "-f"], env=env, cwd=root, capture_output=True)
+    queues = ",".join(settings.CELERY_QUEUE_NAMES)  # every queue: one worker does it all
+    subprocess.run(
+        [celery, "-A", "crm", "purge", "-f", "-Q", queues], env=env, cwd=root, capture_output=True
+    )
     process = subprocess.Popen(
-        [celery, "-A", "crm", "worker", "-l", "info", "--concurrency", "1", "--without-mingle",
-         "--without-gossip", "--without-heartbeat"],
+        [celery, "-A", "crm", "worker", "-Q", queues, "-l", "info", "--concurrency", "1",
+         "--without-mingle", "--without-gossip", "--without-heartbeat"],
         env=env, cwd=root, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     ready = threading.Event()
