@@ -33,7 +33,7 @@ from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
 from patients.api_privacy import PatientDataExportView, PatientEraseView
 from patients.api_wards import WardViewSet
-from patients.dashboard import DashboardView
+from patients.dashboard.api import DashboardView
 from wechat.api_figures import ChannelFiguresView
 
 router = DefaultRouter()

@@ -13,7 +13,7 @@ from content.models import MessageTemplate
 from followups import services as followups
 from followups.models import Action, FollowUpTask, ReminderState
 from followups.triggers import triggers_scan
-from patients import retention
+from patients.dashboard import retention
 from patients.models import Patient, Stage, StageTransition, TouchKind
 from patients.services import patient_update
 from tests.followups_factories import step

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from patients import retention, retention_summaries
 from patients import services as s
+from patients.dashboard import retention, retention_summaries
+from patients.dashboard.summaries import summaries_refresh
 from patients.models import Stage, TouchChannel, TouchKind, Visit
-from patients.summaries import summaries_refresh
 from tests.conftest import tag
 
 pytestmark = pytest.mark.django_db

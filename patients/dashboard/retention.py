@@ -28,8 +28,8 @@ from django.utils import timezone
 
 from crm.models import Clinic
 from patients.choices import NOT_CONTACT_KINDS
-from patients.cohorts import cohort_table
-from patients.cohorts import rate as _rate
+from patients.dashboard.cohorts import cohort_table
+from patients.dashboard.cohorts import rate as _rate
 from patients.models import (
     JOURNEY,
     Patient,

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField, DateField
 from crm.models import Role
-from patients import retention, retention_summaries
+from patients.dashboard import retention, retention_summaries
 from patients.models import PatientTag, Source
 
 MAX_PERIOD_DAYS = 3 * 366

@@ -1,5 +1,5 @@
 """Summary tables behind the retention dashboard (issue 9): derived rows, rebuilt per clinic by
-`patients.summaries.summaries_refresh` (a Celery beat job), never written by hand. At a million
+`patients.dashboard.summaries.summaries_refresh` (a Celery beat job), never written by hand. At a million
 patients the live figures scan every patient with a correlated subquery per row; these tables
 hold each patient's facts once so a figure is one index range scan.
 
