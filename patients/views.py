@@ -15,7 +15,7 @@ from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import privacy, selectors
 from patients.actions import CALL_OUTCOMES, NOTE_MAX_LENGTH
 from patients.editing import can_merge_patients
-from patients.imports_views import import_report, import_review, import_upload
+from patients.imports.views import import_report, import_review, import_upload
 from patients.models import Patient, Source, Stage, TagGroup, TouchChannel, TouchKind, Visit
 from patients.views_edit import patient_edit, patient_merge_page, patient_new
 
