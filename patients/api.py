@@ -19,7 +19,7 @@ from crm.api import ClinicScopedRelatedField, ClinicUserField
 from crm.audit import audit_record
 from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditAction, Role
 from patients import exports, privacy, selectors, services
-from patients.actions import (
+from patients.action_serializers import (
     BookRevisitSerializer,
     BulkSerializer,
     NoteSerializer,

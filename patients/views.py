@@ -13,7 +13,7 @@ from crm.models import DOCTOR_ROLES, Role
 from crm.selectors import staff_choices, staff_names
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import privacy, selectors
-from patients.actions import CALL_OUTCOMES, NOTE_MAX_LENGTH
+from patients.action_serializers import CALL_OUTCOMES, NOTE_MAX_LENGTH
 from patients.editing import can_merge_patients
 from patients.imports.views import import_report, import_review, import_upload
 from patients.models import Patient, Source, Stage, TagGroup, TouchChannel, TouchKind, Visit

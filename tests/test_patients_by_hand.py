@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from crm.models import AuditAction, AuditEvent, Membership, Role
 from patients import services
-from patients.actions import NOTE_MAX_LENGTH
+from patients.action_serializers import NOTE_MAX_LENGTH
 from patients.editing import EDITABLE_FIELDS, patient_editable_fields
 from patients.models import Patient, StageTransition, Touch, TouchKind
 from patients.services import NOTES_MAX_LENGTH
