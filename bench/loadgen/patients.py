@@ -13,9 +13,9 @@ from datetime import date, timedelta
 from django.utils import timezone
 from pypinyin import Style, lazy_pinyin
 
+from bench.loadgen.bulk_copy import Copier, Ids, begin_bulk_load, reset_sequence
 from crm import crypto
 from patients.demo import GIVEN, MOBILE_PREFIXES, NOTES, SURNAMES
-from patients.loadgen_copy import Copier, Ids, begin_bulk_load, reset_sequence
 from patients.models import JOURNEY, Patient, PatientTag, Stage, TouchChannel, TouchKind, Visit
 from patients.phones import mask_phone
 
