@@ -9,17 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from content import selectors, services
-from content.models import (
-    Article,
-    ArticleStatus,
-    ContentSettings,
-    MessageTemplate,
-    RedLinePhrase,
-)
+from content.models import Article, ArticleStatus, MessageTemplate
 from crm.api import ClinicScopedRelatedField, DateField
 from crm.models import Role
 from patients.api import VisiblePatientField
 from patients.models import PatientTag
+from wechat.models import ContentSettings, RedLinePhrase
 
 EDITORS = (Role.ADMIN, Role.OPERATIONS)
 SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)

@@ -26,8 +26,8 @@ from django.utils.translation import gettext_noop
 
 from content.models import Survey, SurveyInvitation, SurveyScale
 from content.redline import redline_ensure
-from patients.models import TouchChannel, TouchKind
-from patients.services import touch_record, worded
+from patients.choices import TouchChannel, TouchKind
+from patients.timeline import touch_record, worded
 from wechat import audience
 from wechat.composer import compose
 from wechat.models import DeliveryChannel

@@ -18,21 +18,14 @@ from content.forms import (
     SurveyForm,
     SurveyInviteForm,
 )
-from content.models import (
-    Article,
-    ArticleStatus,
-    Campaign,
-    CampaignStatus,
-    MessageTemplate,
-    RedLinePhrase,
-    Survey,
-)
+from content.models import Article, ArticleStatus, Campaign, CampaignStatus, MessageTemplate, Survey
 from content.segments import segment_clean, segment_patients
 from crm.forms import form_add_service_errors
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients.selectors import patients_visible_to
 from wechat.demo import demo_enabled
+from wechat.models import RedLinePhrase
 
 EDITORS = (Role.ADMIN, Role.OPERATIONS)
 SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)

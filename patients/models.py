@@ -7,8 +7,7 @@ from taggit.models import TagBase, TaggedItemBase
 
 from crm import crypto
 from crm.models import Clinic, Membership
-from patients.choices import (  # noqa: F401  (re-exported: `from patients.models import Stage`)
-    JOURNEY,
+from patients.choices import (
     Gender,
     Source,
     Stage,

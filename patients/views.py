@@ -14,7 +14,8 @@ from crm.models import DOCTOR_ROLES, Role
 from crm.selectors import staff_choices
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import privacy, selectors
-from patients.models import Source, Stage, TagGroup
+from patients.choices import Source, Stage
+from patients.models import TagGroup
 
 # Strings the pages' scripts show; translated here so the catalogue covers them.
 SCRIPT_LABELS = {

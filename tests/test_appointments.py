@@ -12,7 +12,8 @@ from crm.models import Membership, Role
 from followups import appointments, clock, services
 from followups.appointment_models import Appointment, AppointmentStatus
 from followups.models import FollowUpTask
-from patients.models import Stage, TouchKind, Visit
+from patients.choices import Stage, TouchKind
+from patients.models import Visit
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,9 @@ from content.models import MessageTemplate
 from followups import services as followups
 from followups.models import Action, FollowUpTask, ReminderState
 from followups.triggers import triggers_scan
+from patients.choices import Stage, TouchKind
 from patients.dashboard import retention
-from patients.models import Patient, Stage, StageTransition, TouchKind
+from patients.models import Patient, StageTransition
 from patients.services import patient_update
 from tests.followups_factories import step
 from wechat import audience, outbox

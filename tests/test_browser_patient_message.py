@@ -5,7 +5,7 @@ double click included), and the message appears on the timeline once the outbox 
 import pytest
 
 from content import services
-from patients.models import Stage, TouchKind
+from patients.choices import Stage, TouchKind
 from tests.conftest import login, screenshot
 from wechat.models import Delivery
 from wechat.services import customer_results_poll

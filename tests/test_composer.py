@@ -15,7 +15,7 @@ from content import services as content
 from content.models import CampaignRecipient
 from followups import services as followups
 from followups.models import Action, CarePlanTemplateVersion, ReminderState
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from patients.services import patient_update
 from tests.conftest import process_pending
 from tests.followups_factories import step

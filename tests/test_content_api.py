@@ -3,10 +3,11 @@
 import pytest
 
 from content import services
-from content.models import Campaign, CampaignStatus, ContentSettings, RedLinePhrase
+from content.models import Campaign, CampaignStatus
 from crm.models import Membership
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from tests.conftest import tag
+from wechat.models import ContentSettings, RedLinePhrase
 
 pytestmark = pytest.mark.django_db
 

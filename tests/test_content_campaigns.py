@@ -10,19 +10,14 @@ from django.utils import timezone
 
 from content import services
 from content.campaigns import campaign_key
-from content.models import (
-    Campaign,
-    CampaignRecipient,
-    CampaignStatus,
-    ContentSettings,
-    ExclusionReason,
-)
+from content.models import Campaign, CampaignRecipient, CampaignStatus, ExclusionReason
 from content.tasks import campaigns_scan
 from crm.models import Membership
-from patients.models import Patient, Stage, TaggedPatient, TouchKind
+from patients.choices import Stage, TouchKind
+from patients.models import Patient, TaggedPatient
 from tests.conftest import tag
 from wechat import services as outbox
-from wechat.models import Delivery, DeliveryStatus, RateBucket
+from wechat.models import ContentSettings, Delivery, DeliveryStatus, RateBucket
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,9 @@ import pytest
 from django.utils import timezone
 
 from content import services
-from content.models import ContentSettings
 from crm.models import Membership
-from patients.models import Stage, TouchKind
-from wechat.models import Delivery, DeliveryStatus
+from patients.choices import Stage, TouchKind
+from wechat.models import ContentSettings, Delivery, DeliveryStatus
 from wechat.tasks import delivery_send_task
 
 pytestmark = pytest.mark.django_db

@@ -3,9 +3,10 @@
 import pytest
 
 from content import services
-from content.models import Article, ArticleStatus, Campaign, CampaignStatus, RedLinePhrase
+from content.models import Article, ArticleStatus, Campaign, CampaignStatus
 from crm.models import Membership
 from tests.conftest import second_factor_enrol, tag
+from wechat.models import RedLinePhrase
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +114,7 @@ def test_red_lines_page_toggle_for_admins_only(client, clinic, admin_user, assis
 
 
 def test_admin_changes_the_sending_rules_others_cannot(client, clinic, admin_user, doctor):
-    from content.models import ContentSettings
+    from wechat.models import ContentSettings
 
     client.force_login(doctor)
     assert client.get("/content/settings/").status_code == 403

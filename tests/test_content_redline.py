@@ -6,7 +6,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from content import services
-from content.models import ContentSettings, MessageTemplate, RedLinePhrase
+from content.models import MessageTemplate
+from wechat.models import ContentSettings, RedLinePhrase
 
 pytestmark = pytest.mark.django_db
 

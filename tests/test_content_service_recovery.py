@@ -14,7 +14,7 @@ from crm.models import Membership, Role
 from followups import services as followups
 from followups.models import FollowUpTask, TaskStatus, TriggerCursor
 from followups.triggers import _recovery_due
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from patients.services import patient_update
 from wechat.models import Delivery, DeliveryChannel
 

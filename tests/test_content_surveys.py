@@ -11,7 +11,7 @@ from django.utils import timezone
 from content import services
 from content.models import SurveyInvitation
 from crm.models import Membership
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from wechat.models import Delivery, DeliveryChannel
 from wechat.services import delivery_send
 

@@ -18,7 +18,8 @@ from content import services
 from content.campaigns import campaigns_settle
 from content.models import CampaignRecipient, CampaignStatus
 from crm.models import Membership, Role
-from patients.models import Patient, Stage, TouchKind
+from patients.choices import Stage, TouchKind
+from patients.models import Patient
 from tests.test_content_campaigns import send_all_due
 from wechat import groupmsg
 from wechat import services as outbox

@@ -14,7 +14,7 @@ from content.surveys import invitation_for_token
 from crm.models import Membership
 from followups import services
 from followups.models import Action, ReminderState
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from tests.followups_factories import step
 from wechat import services as outbox
 from wechat.models import Delivery

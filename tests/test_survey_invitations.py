@@ -6,7 +6,7 @@ import pytest
 from content import services
 from content.models import SurveyInvitation
 from crm.models import Membership
-from patients.models import Stage, TouchKind
+from patients.choices import Stage, TouchKind
 from wechat.models import Delivery
 
 pytestmark = pytest.mark.django_db

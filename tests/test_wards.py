@@ -10,7 +10,8 @@ from crm.models import Role
 from followups import clock
 from followups import services as followup_services
 from followups.models import FollowUpTask
-from patients.models import Patient, Stage, Ward
+from patients.choices import Stage
+from patients.models import Patient, Ward
 from patients.wards import ward_save
 from tests.conftest import make_staff
 from tests.followups_factories import step

@@ -11,8 +11,9 @@ from crm.selectors import staff_names
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import privacy, selectors
 from patients.action_serializers import CALL_OUTCOMES, NOTE_MAX_LENGTH
+from patients.choices import Source, Stage, TouchChannel, TouchKind
 from patients.editing import can_merge_patients
-from patients.models import Patient, Source, Stage, TouchChannel, TouchKind, Visit
+from patients.models import Patient, Visit
 from patients.views import clinic_tag_groups, doctor_choices, script_labels
 
 ORDERINGS = [

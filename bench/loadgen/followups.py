@@ -34,7 +34,8 @@ from followups.models import (
     TaskStatus,
     Trigger,
 )
-from patients.models import Patient, Stage
+from patients.choices import Stage
+from patients.models import Patient
 from wechat.composer import LEGACY_NAMES, VARIABLE_RE
 from wechat.models import Delivery, DeliveryChannel, DeliveryStatus
 

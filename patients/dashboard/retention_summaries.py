@@ -24,6 +24,7 @@ from django.db.models import (
 from django.db.models.functions import Rank, TruncMonth
 from django.utils import timezone
 
+from patients.choices import JOURNEY, Stage
 from patients.dashboard import rollups
 from patients.dashboard.models import CohortMonth, RetentionFact, SummaryRefresh
 from patients.dashboard.retention import (
@@ -35,7 +36,7 @@ from patients.dashboard.retention import (
     funnel_rows,
     satisfaction_of,
 )
-from patients.models import JOURNEY, Patient, Stage, TaggedPatient
+from patients.models import Patient, TaggedPatient
 
 FIRSTS = ["first", "revisited_90"]
 FUNNEL = [

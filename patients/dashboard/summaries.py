@@ -17,8 +17,9 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from crm.models import Clinic
+from patients.choices import JOURNEY, Stage
 from patients.dashboard.models import DAILY_MEASURES, RetentionFact, SummaryRefresh
-from patients.models import JOURNEY, Patient, Stage
+from patients.models import Patient
 
 # A row per patient: attributes, first and second visit days, last touch, stages reached.
 FACTS_SQL = """

@@ -16,9 +16,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, override
 
 from crm import crypto
+from patients.choices import Gender, Source
 from patients.imports.files import Formula, ImportFileError, read_rows
 from patients.imports.models import ImportBatch
-from patients.models import Gender, Patient, PatientTag, Source
+from patients.models import Patient, PatientTag
 from patients.phones import PhoneError, mask_phone, normalize_phone
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
