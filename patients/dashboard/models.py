@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from crm.models import Clinic
 
-# The journey's stages (patients.models.JOURNEY), spelled out: models.py imports this module.
+# The journey's stages (patients.choices.JOURNEY), spelled out: patients/models.py imports
+# this module.
 JOURNEY_STAGES = (
     "lead",
     "converted",
