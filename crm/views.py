@@ -10,8 +10,7 @@ from crm.models import Membership, Role
 from crm.tenancy import clinic_member_required, get_for_clinic, membership_for_request
 
 # Where each role starts its day: the workbench (workspace/views.py), the dashboard
-# (patients/views.py), the
-# checklist (followups/views.py), the operations home (doctors/views.py).
+# (patients/views.py), the checklist (followups/views.py), the operations home (doctors/views.py).
 ROLE_HOME = {
     Role.ADMIN: "workbench",
     Role.ASSISTANT: "workbench",
