@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from content.services import message_template_save
+from content.templates_service import message_template_save
 from followups import clock, services
 from followups.appointment_models import Appointment, AppointmentStatus
 from followups.models import FollowUpTask
