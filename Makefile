@@ -101,7 +101,7 @@ format: install
 
 # Refresh the translation catalogues after changing UI strings (needs gettext). Each app keeps
 # its own catalogue (APP/locale); crm and the shared templates use locale/.
-APPS := patients wechat followups content doctors
+APPS := patients wechat followups content doctors workspace
 messages: install
 	for app in $(APPS); do mkdir -p $$app/locale; \
 	  (cd $$app && ../.venv/bin/django-admin makemessages -l zh_Hans); done

@@ -5,12 +5,12 @@
 
 Refreshes the clinic's summary tables (timed: the beat job's own cost), then for each figure
 prints the median over the runs, in process, of:
-  ours         the function the dashboard calls (patients.retention_summaries);
+  ours         the function the dashboard calls (patients.dashboard.retention_summaries);
   floor        the same result by one hand-written SQL query on the live tables: what the best
                query without summaries costs;
   sum floor    the same result by hand-written SQL on the summary tables: what ours can at
                best be, so ours / sum floor is the ORM's and Python's overhead;
-  live         with --live, the live path (patients.retention), once: the cost before issue 9.
+  live         with --live, the live path (patients.dashboard.retention), once: the cost before issue 9.
 With --explain, EXPLAIN ANALYZE of ours, the floor and the summary floor goes to
 bench/explain/dashboard_<figure>.txt (one section per --label, replaced on re-run).
 """
@@ -39,9 +39,9 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from crm.models import Clinic  # noqa: E402
-from patients import retention, retention_summaries  # noqa: E402
+from patients.dashboard import retention, retention_summaries  # noqa: E402
+from patients.dashboard.summaries import summaries_refresh  # noqa: E402
 from patients.models import Patient, PatientTag, TaggedPatient  # noqa: E402
-from patients.summaries import summaries_refresh  # noqa: E402
 
 EXPLAIN_DIR = Path(__file__).resolve().parent / "explain"
 FIGURES = [

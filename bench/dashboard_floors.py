@@ -3,7 +3,7 @@ period; parameters: clinic, start, end (dates), lo, hi (the period as timestamps
 cutoff (today - 90 days), since (cutoff at 00:00 local).
 
 FLOORS compute each figure from the live tables, as well as we could write it by hand;
-SUMMARY_FLOORS from the summary tables (patients.summary_models). Each is a list: the queries
+SUMMARY_FLOORS from the summary tables (patients.dashboard.models). Each is a list: the queries
 one figure needs (at risk: a count and a list; referral: counts and the top five)."""
 
 JOURNEY = ["lead", "converted", "booked", "arrived", "consulted", "dispensed", "after_visit"]

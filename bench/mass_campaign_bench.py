@@ -33,7 +33,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from content import services as content  # noqa: E402
+from content.campaigns import campaign_results, campaign_save, campaign_schedule, campaigns_settle  # noqa: E402
 from content.models import Campaign, CampaignStatus  # noqa: E402
 from crm.celery import app  # noqa: E402
 from crm.models import Clinic, Membership, Role  # noqa: E402
@@ -91,10 +91,10 @@ def main():
     load_before = os.getloadavg()
 
     started = time.monotonic()
-    campaign = content.campaign_save(
+    campaign = campaign_save(
         clinic=clinic, name="冬季讲座", body="{诊所}本周六举办冬季养生讲座，欢迎参加。", segment={}
     )
-    content.campaign_schedule(campaign=campaign)  # starts it (eager) and wakes the senders
+    campaign_schedule(campaign=campaign)  # starts it (eager) and wakes the senders
     tasks = Delivery.objects.filter(idempotency_key__startswith=f"campaign:{campaign.pk}:")
     while tasks.exclude(status=DeliveryStatus.SENT).exists() or not tasks.exists():
         outbox.deliveries_send_due()  # what the beat scan's senders would do meanwhile
@@ -106,13 +106,11 @@ def main():
     polls = 0
     while Campaign.objects.get(pk=campaign.pk).status != CampaignStatus.SENT:
         outbox.customer_results_poll()
-        content.campaigns_settle()
+        campaigns_settle()
         polls += 1
     final = time.monotonic() - started
 
-    results = {
-        r["status"]: r["count"] for r in content.campaign_results(campaign=campaign)["results"]
-    }
+    results = {r["status"]: r["count"] for r in campaign_results(campaign=campaign)["results"]}
     state = requests.get(control + "state", timeout=10).json()
     figures = {
         "patients": args.patients,

@@ -8,18 +8,23 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from content import selectors, services
-from content.models import (
-    Article,
-    ArticleStatus,
-    ContentSettings,
-    MessageTemplate,
-    RedLinePhrase,
-)
+from content import selectors
+from content.articles import article_create, article_link, article_set_status, article_update
+from content.models import Article, ArticleStatus, MessageTemplate
+from content.templates_service import message_template_save
+from content.templating import render
 from crm.api import ClinicScopedRelatedField, DateField
 from crm.models import Role
 from patients.api import VisiblePatientField
 from patients.models import PatientTag
+from wechat.models import ContentSettings, RedLinePhrase
+from wechat.redline import (
+    content_settings_for,
+    content_settings_update,
+    emergency_notice_append,
+    redline_check,
+    redline_phrase_save,
+)
 
 EDITORS = (Role.ADMIN, Role.OPERATIONS)
 SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)
@@ -71,14 +76,14 @@ class RedLinePhraseViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
     queryset = RedLinePhrase.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
-        services.content_settings_for(clinic=self.request.clinic)
+        content_settings_for(clinic=self.request.clinic)
         return RedLinePhrase.objects.filter(clinic=self.request.clinic)
 
     def fields_of(self, row):
         return {"phrase": row.phrase, "reason": row.reason, "is_active": row.is_active}
 
     def save_with_service(self, data, instance):
-        return services.redline_phrase_save(clinic=self.request.clinic, instance=instance, **data)
+        return redline_phrase_save(clinic=self.request.clinic, instance=instance, **data)
 
     @extend_schema(
         request=RedLineCheckSerializer,
@@ -92,7 +97,7 @@ class RedLinePhraseViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
         """Any member checks a text before using it: the hits and why."""
         serializer = RedLineCheckSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        hits = services.redline_check(clinic=request.clinic, text=serializer.validated_data["text"])
+        hits = redline_check(clinic=request.clinic, text=serializer.validated_data["text"])
         return Response({"ok": not hits, "hits": hits_data(hits)})
 
     def get_permissions(self):
@@ -122,16 +127,14 @@ class ContentSettingsView(APIView):
 
     @extend_schema(responses=ContentSettingsSerializer)
     def get(self, request):
-        return Response(
-            ContentSettingsSerializer(services.content_settings_for(clinic=request.clinic)).data
-        )
+        return Response(ContentSettingsSerializer(content_settings_for(clinic=request.clinic)).data)
 
     @extend_schema(request=ContentSettingsSerializer, responses=ContentSettingsSerializer)
     def patch(self, request):
-        row = services.content_settings_for(clinic=request.clinic)
+        row = content_settings_for(clinic=request.clinic)
         serializer = ContentSettingsSerializer(row, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        row = services.content_settings_update(clinic=request.clinic, **serializer.validated_data)
+        row = content_settings_update(clinic=request.clinic, **serializer.validated_data)
         return Response(ContentSettingsSerializer(row).data)
 
 
@@ -169,7 +172,7 @@ class ArticleSerializer(serializers.ModelSerializer):
     def get_public_link(self, article) -> str | None:
         if article.status != ArticleStatus.PUBLISHED:
             return None
-        return services.article_link(article=article)
+        return article_link(article=article)
 
 
 class ArticleStatusSerializer(serializers.Serializer):
@@ -206,14 +209,14 @@ class ArticleViewSet(
     def save_with_service(self, data, instance):
         tags = data.get("disease_tags")
         if instance is None:
-            return services.article_create(
+            return article_create(
                 clinic=self.request.clinic,
                 title=data.get("title", ""),
                 body=data.get("body", ""),
                 author=self.request.user,
                 tags=tags,
             )
-        return services.article_update(
+        return article_update(
             article=instance, title=data.get("title"), body=data.get("body"), tags=tags
         )
 
@@ -227,7 +230,7 @@ class ArticleViewSet(
         article = self.get_object()
         serializer = ArticleStatusSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.article_set_status(
+        article_set_status(
             article=article, status=serializer.validated_data["status"], by=request.user
         )
         return Response(self._fresh(article.pk))
@@ -242,7 +245,7 @@ class ArticleViewSet(
         article = self.get_object()
         serializer = ArticleLinkSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        link = services.article_link(article=article, patient=serializer.validated_data["patient"])
+        link = article_link(article=article, patient=serializer.validated_data["patient"])
         return Response({"link": link})
 
 
@@ -274,7 +277,7 @@ class MessageTemplateViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
         return {"name": template.name, "body": template.body}
 
     def save_with_service(self, data, instance):
-        return services.message_template_save(
+        return message_template_save(
             clinic=self.request.clinic,
             name=data.get("name", ""),
             body=data.get("body", ""),
@@ -298,9 +301,9 @@ class MessageTemplateViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
         extra = {}
         if serializer.validated_data.get("revisit_date"):
             extra["复诊日期"] = serializer.validated_data["revisit_date"]
-        text = services.render(
+        text = render(
             template_text=template.body, patient=serializer.validated_data["patient"], extra=extra
         )
-        text = services.emergency_notice_append(clinic=request.clinic, text=text)
-        hits = services.redline_check(clinic=request.clinic, text=text)
+        text = emergency_notice_append(clinic=request.clinic, text=text)
+        hits = redline_check(clinic=request.clinic, text=text)
         return Response({"text": text, "hits": hits_data(hits)})

@@ -8,8 +8,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 
-from content import services
 from content.api import SENDERS
+from content.messages import patient_message_check, patient_message_send
 from content.models import ExclusionReason, MessageTemplate
 from crm.api import DateField
 from crm.models import Membership
@@ -80,7 +80,7 @@ class PatientMessageView(generics.GenericAPIView):
     @extend_schema(responses=MessageStateSerializer)
     def get(self, request, pk):
         patient = self.get_object()
-        sender, exclusion = services.patient_message_check(patient=patient, by=request.user)
+        sender, exclusion = patient_message_check(patient=patient, by=request.user)
         blocked = None
         if exclusion:
             blocked = {"reason": exclusion, "label": str(ExclusionReason(exclusion).label)}
@@ -112,7 +112,7 @@ class PatientMessageView(generics.GenericAPIView):
         if template is None:  # another clinic's template looks nonexistent
             raise exceptions.NotFound(_("No such message template."))
         extra = {"复诊日期": data["revisit_date"]} if data.get("revisit_date") else None
-        delivery, created = services.patient_message_send(
+        delivery, created = patient_message_send(
             patient=patient,
             template=template,
             token=data["token"],

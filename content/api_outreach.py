@@ -9,9 +9,17 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from content import selectors, services
+from content import selectors
 from content.api import SENDERS, ServiceSaveMixin
+from content.campaigns import (
+    campaign_cancel,
+    campaign_preview,
+    campaign_results,
+    campaign_save,
+    campaign_schedule,
+)
 from content.models import Campaign, CampaignRecipient, Survey, SurveyInvitation
+from content.surveys import survey_invite, survey_save
 from patients.api import VisiblePatientField
 from patients.selectors import patients_visible_to
 from wechat.models import DeliveryRecipient, RecipientStatus
@@ -133,7 +141,7 @@ class CampaignViewSet(
         return {"name": campaign.name, "body": campaign.body, "segment": campaign.segment}
 
     def save_with_service(self, data, instance):
-        return services.campaign_save(
+        return campaign_save(
             clinic=self.request.clinic,
             name=data.get("name", ""),
             body=data.get("body", ""),
@@ -148,18 +156,14 @@ class CampaignViewSet(
         """Counts for a segment before a campaign is saved."""
         serializer = CampaignPreviewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(
-            services.campaign_preview(clinic=request.clinic, **serializer.validated_data)
-        )
+        return Response(campaign_preview(clinic=request.clinic, **serializer.validated_data))
 
     @extend_schema(request=None, responses=PREVIEW_RESPONSE)
     @action(detail=True, methods=["get"])
     def preview(self, request, pk=None):
         campaign = self.get_object()
         return Response(
-            services.campaign_preview(
-                clinic=request.clinic, segment=campaign.segment, body=campaign.body
-            )
+            campaign_preview(clinic=request.clinic, segment=campaign.segment, body=campaign.body)
         )
 
     @extend_schema(request=CampaignSendSerializer, responses=CampaignSerializer)
@@ -168,7 +172,7 @@ class CampaignViewSet(
         campaign = self.get_object()
         serializer = CampaignSendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        campaign = services.campaign_schedule(
+        campaign = campaign_schedule(
             campaign=campaign, send_at=serializer.validated_data.get("send_at"), by=request.user
         )
         return Response(self.get_serializer(campaign).data)
@@ -176,7 +180,7 @@ class CampaignViewSet(
     @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        campaign = services.campaign_cancel(campaign=self.get_object(), by=request.user)
+        campaign = campaign_cancel(campaign=self.get_object(), by=request.user)
         return Response(self.get_serializer(campaign).data)
 
     @extend_schema(responses=CampaignRecipientSerializer(many=True))
@@ -223,7 +227,7 @@ class CampaignViewSet(
     )
     @action(detail=True, methods=["get"])
     def results(self, request, pk=None):
-        return Response(services.campaign_results(campaign=self.get_object()))
+        return Response(campaign_results(campaign=self.get_object()))
 
 
 # Surveys ---------------------------------------------------------------------------------
@@ -295,7 +299,7 @@ class SurveyViewSet(
         }
 
     def save_with_service(self, data, instance):
-        return services.survey_save(clinic=self.request.clinic, survey=instance, **data)
+        return survey_save(clinic=self.request.clinic, survey=instance, **data)
 
     @extend_schema(request=SurveyInviteSerializer, responses=SurveyInvitationSerializer)
     @action(detail=True, methods=["post"])
@@ -304,7 +308,7 @@ class SurveyViewSet(
         survey = self.get_object()
         serializer = SurveyInviteSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        invitation = services.survey_invite(
+        invitation = survey_invite(
             survey=survey, patient=serializer.validated_data["patient"], by=request.user
         )
         return Response(SurveyInvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)

@@ -8,8 +8,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
-from content import selectors, services
+from content import selectors
 from content.api import SENDERS
+from content.referrals import referral_code_create
 from patients.selectors import patients_visible_to
 from wechat.models import ChannelCode
 
@@ -56,5 +57,5 @@ class PatientReferralCodeView(generics.GenericAPIView):
     )
     def post(self, request, pk):
         patient = self.get_object()
-        code, created = services.referral_code_create(patient=patient)
+        code, created = referral_code_create(patient=patient)
         return self._answer(patient, code, status.HTTP_201_CREATED if created else 200)

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from markdown_it import MarkdownIt
 
 from content.models import Article, ArticleStatus, ArticleView
-from content.redline import redline_check, redline_message
+from wechat.redline import redline_check, redline_message
 
 # CommonMark without raw HTML: `<script>` in a body is text. markdown-it also refuses
 # javascript:, vbscript:, file: and data: (except images) link targets. nh3 (ammonia)

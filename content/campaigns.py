@@ -27,7 +27,6 @@ from content.models import (
     CampaignStatus,
     ExclusionReason,
 )
-from content.redline import content_settings_for
 from content.segments import segment_clean, segment_patients
 from content.templating import template_variables
 from wechat import audience as audience_rule
@@ -38,6 +37,7 @@ from wechat.models import (
     DeliveryRecipient,
     RecipientStatus,
 )
+from wechat.redline import content_settings_for
 from wechat.services import MASS_MAX_RECIPIENTS, delivery_enqueue
 
 # A WeCom mass message has one text for all of a sender's customers: nothing personal.

@@ -5,12 +5,12 @@ from datetime import datetime, time, timedelta
 
 from django.utils import timezone
 
-from content import services
-from content.campaigns import campaign_save
+from content.articles import article_create, article_set_status
+from content.campaigns import campaign_save, campaign_schedule
 from content.models import Article
-from content.redline import content_settings_for
 from content.surveys import survey_save
 from content.templates_service import message_template_save
+from wechat.redline import content_settings_for
 
 ARTICLE = """## 甲状腺结节术后怎么吃？
 
@@ -39,10 +39,10 @@ def seed_clinic(*, clinic, author) -> None:
     if Article.objects.filter(clinic=clinic).exists():
         return
     content_settings_for(clinic=clinic)
-    article = services.article_create(
+    article = article_create(
         clinic=clinic, title="甲状腺结节术后饮食指南", body=ARTICLE, author=author
     )
-    services.article_set_status(article=article, status="published", by=author)
+    article_set_status(article=article, status="published", by=author)
     message_template_save(
         clinic=clinic,
         name="复查提醒",
@@ -51,11 +51,11 @@ def seed_clinic(*, clinic, author) -> None:
     )
     survey_save(clinic=clinic, title="就诊满意度", question="您对本次就诊体验满意吗？", scale=5)
     # Two drafts for the operations home: one a red line blocks, one waiting for review.
-    services.article_create(clinic=clinic, title="结节会不会变成癌？", body=DRAFT, author=author)
-    review = services.article_create(
+    article_create(clinic=clinic, title="结节会不会变成癌？", body=DRAFT, author=author)
+    review = article_create(
         clinic=clinic, title="复查前要准备什么？", body=IN_REVIEW, author=author
     )
-    services.article_set_status(article=review, status="in_review", by=author)
+    article_set_status(article=review, status="in_review", by=author)
     # One campaign scheduled for tomorrow morning (the beat sends it then), one draft.
     scheduled = campaign_save(
         clinic=clinic,
@@ -65,7 +65,7 @@ def seed_clinic(*, clinic, author) -> None:
         segment={"stage": ["after_visit"]},
     )
     tomorrow = timezone.localdate() + timedelta(days=1)
-    services.campaign_schedule(
+    campaign_schedule(
         campaign=scheduled,
         send_at=timezone.make_aware(datetime.combine(tomorrow, time(10, 0))),
         by=author,

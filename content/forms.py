@@ -73,7 +73,7 @@ class SegmentForm(BootstrapForm):
 
     def __init__(self, *args, clinic, **kwargs):
         from crm.models import Role
-        from patients.models import Stage
+        from patients.choices import Stage
 
         super().__init__(*args, **kwargs)
         self.fields["stage"].choices = Stage.choices

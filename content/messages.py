@@ -13,13 +13,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from content.models import ExclusionReason, MessageTemplate
-from content.redline import content_settings_for
 from content.templating import revisit_extra, template_variables
 from crm.models import Membership
 from patients.models import Patient
 from wechat import audience
 from wechat.composer import compose
 from wechat.models import Delivery, DeliveryChannel
+from wechat.redline import content_settings_for
 from wechat.services import delivery_enqueue
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")

@@ -10,10 +10,6 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import Clinic
 from wechat.audience import Exclusion
 
-# The clinic's sending rules and red lines moved down to wechat, beside the outbox, so that
-# the one composer (wechat.composer) can check every text, welcomes included.
-from wechat.models import EMERGENCY_NOTICE, ContentSettings, RedLinePhrase  # noqa: F401
-
 
 class ArticleStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")

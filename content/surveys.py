@@ -25,12 +25,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from content.models import Survey, SurveyInvitation, SurveyScale
-from content.redline import redline_ensure
-from patients.models import TouchChannel, TouchKind
-from patients.services import touch_record, worded
+from patients.choices import TouchChannel, TouchKind
+from patients.timeline import touch_record, worded
 from wechat import audience
 from wechat.composer import compose
 from wechat.models import DeliveryChannel
+from wechat.redline import redline_ensure
 from wechat.services import delivery_enqueue
 
 INVITATION_TTL = timedelta(days=14)

@@ -10,10 +10,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from followups.appointments import appointment_next_date
-from wechat.composer import (  # noqa: F401  (re-exported for content's callers)
-    VARIABLE_RE,
+from wechat.composer import (
     VARIABLES,
-    doctor_name,
     patient_values,
     text_fill,
     text_variables,

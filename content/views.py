@@ -7,7 +7,21 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from content import selectors, services
+from content import selectors
+from content.articles import (
+    article_create,
+    article_link,
+    article_set_status,
+    article_update,
+    markdown_to_safe_html,
+)
+from content.campaigns import (
+    campaign_cancel,
+    campaign_preview,
+    campaign_results,
+    campaign_save,
+    campaign_schedule,
+)
 from content.forms import (
     ArticleForm,
     CampaignForm,
@@ -18,21 +32,17 @@ from content.forms import (
     SurveyForm,
     SurveyInviteForm,
 )
-from content.models import (
-    Article,
-    ArticleStatus,
-    Campaign,
-    CampaignStatus,
-    MessageTemplate,
-    RedLinePhrase,
-    Survey,
-)
+from content.models import Article, ArticleStatus, Campaign, CampaignStatus, MessageTemplate, Survey
 from content.segments import segment_clean, segment_patients
+from content.surveys import survey_invite_many, survey_save
+from content.templates_service import message_template_save
 from crm.forms import form_add_service_errors
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients.selectors import patients_visible_to
 from wechat.demo import demo_enabled
+from wechat.models import RedLinePhrase
+from wechat.redline import content_settings_for, content_settings_update, redline_phrase_save
 
 EDITORS = (Role.ADMIN, Role.OPERATIONS)
 SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)
@@ -61,7 +71,7 @@ def articles(request):
     form = ArticleForm(request.POST or None, clinic=request.clinic)
     if request.method == "POST" and form.is_valid():
         try:
-            article = services.article_create(
+            article = article_create(
                 clinic=request.clinic,
                 title=form.cleaned_data["title"],
                 body=form.cleaned_data["body"],
@@ -92,7 +102,7 @@ def article(request, pk):
     if request.method == "POST":
         try:
             if "save" in request.POST and form.is_valid():
-                services.article_update(
+                article_update(
                     article=article,
                     title=form.cleaned_data["title"],
                     body=form.cleaned_data["body"],
@@ -101,9 +111,7 @@ def article(request, pk):
                 messages.success(request, _("Saved."))
                 return redirect("content:article", pk=article.pk)
             if request.POST.get("status"):
-                services.article_set_status(
-                    article=article, status=request.POST["status"], by=request.user
-                )
+                article_set_status(article=article, status=request.POST["status"], by=request.user)
                 messages.success(request, _("Status changed."))
                 return redirect("content:article", pk=article.pk)
         except ValidationError as error:
@@ -114,8 +122,8 @@ def article(request, pk):
         "content/articles_detail.html",
         form=form,
         article=article,
-        body_html=services.markdown_to_safe_html(article.body),
-        public_link=services.article_link(article=article)
+        body_html=markdown_to_safe_html(article.body),
+        public_link=article_link(article=article)
         if article.status == ArticleStatus.PUBLISHED
         else "",
         readers=selectors.article_readers(article=article)[:50],
@@ -134,9 +142,7 @@ def templates(request):
     can_edit = request.membership.role in SENDERS
     if request.method == "POST" and can_edit and form.is_valid():
         try:
-            services.message_template_save(
-                clinic=request.clinic, by=request.user, **form.cleaned_data
-            )
+            message_template_save(clinic=request.clinic, by=request.user, **form.cleaned_data)
         except ValidationError as error:
             _errors_to_form(form, error)
         else:
@@ -164,7 +170,7 @@ def campaigns(request):
     can_send = request.membership.role in SENDERS
     if request.method == "POST" and can_send and form.is_valid():
         try:
-            campaign = services.campaign_save(
+            campaign = campaign_save(
                 clinic=request.clinic,
                 name=form.cleaned_data["name"],
                 body=form.cleaned_data["body"],
@@ -190,23 +196,23 @@ def campaign(request, pk):
     if request.method == "POST" and can_send:
         try:
             if "send" in request.POST and schedule.is_valid():
-                services.campaign_schedule(
+                campaign_schedule(
                     campaign=campaign, send_at=schedule.cleaned_data["send_at"], by=request.user
                 )
                 messages.success(request, _("The campaign is scheduled."))
                 return redirect("content:campaign", pk=campaign.pk)
             if "cancel" in request.POST:
-                services.campaign_cancel(campaign=campaign, by=request.user)
+                campaign_cancel(campaign=campaign, by=request.user)
                 return redirect("content:campaign", pk=campaign.pk)
         except ValidationError as error:
             _errors_to_form(schedule, error)
     context = {"campaign": campaign, "schedule": schedule, "can_send": can_send}
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        context["preview"] = services.campaign_preview(
+        context["preview"] = campaign_preview(
             clinic=request.clinic, segment=campaign.segment, body=campaign.body
         )
     else:
-        context["results"] = services.campaign_results(campaign=campaign)
+        context["results"] = campaign_results(campaign=campaign)
     if campaign.status == CampaignStatus.AWAITING and demo_enabled():
         # The demo's fake WeCom: each sender's "confirm in WeCom", one click.
         context["demo_senders"] = sorted(
@@ -245,9 +251,7 @@ def surveys(request):
                     chosen = visible.filter(
                         Q(pk__in=chosen.values("pk")) | Q(pk__in=in_segment.values("pk"))
                     )
-                invite_result = services.survey_invite_many(
-                    survey=survey, patients=chosen, by=request.user
-                )
+                invite_result = survey_invite_many(survey=survey, patients=chosen, by=request.user)
             except ValidationError as error:
                 _errors_to_form(invite_form, error)
                 status = 400
@@ -257,7 +261,7 @@ def surveys(request):
             status = 400
     elif request.method == "POST" and form.is_valid():
         try:
-            services.survey_save(clinic=request.clinic, **form.cleaned_data)
+            survey_save(clinic=request.clinic, **form.cleaned_data)
         except ValidationError as error:
             _errors_to_form(form, error)
         else:
@@ -286,19 +290,19 @@ def surveys(request):
 @clinic_member_required
 @require_http_methods(["GET", "POST"])
 def redlines(request):
-    services.content_settings_for(clinic=request.clinic)
+    content_settings_for(clinic=request.clinic)
     can_edit = request.membership.role in EDITORS
     form = RedLinePhraseForm(request.POST or None)
     if request.method == "POST" and can_edit and form.is_valid():
         try:
-            services.redline_phrase_save(clinic=request.clinic, **form.cleaned_data)
+            redline_phrase_save(clinic=request.clinic, **form.cleaned_data)
         except ValidationError as error:
             _errors_to_form(form, error)
         else:
             messages.success(request, _("Phrase added."))
             return redirect("content:redlines")
     rows = RedLinePhrase.objects.filter(clinic=request.clinic)
-    settings = services.content_settings_for(clinic=request.clinic)
+    settings = content_settings_for(clinic=request.clinic)
     settings_form = None
     if request.membership.role == Role.ADMIN:
         settings_form = ContentSettingsForm(
@@ -318,14 +322,14 @@ def redlines(request):
 @clinic_member_required(roles=(Role.ADMIN,))
 @require_http_methods(["GET", "POST"])
 def content_settings(request):
-    settings = services.content_settings_for(clinic=request.clinic)
+    settings = content_settings_for(clinic=request.clinic)
     form = ContentSettingsForm(
         request.POST or None,
         initial={f: getattr(settings, f) for f in ContentSettingsForm.base_fields},
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.content_settings_update(clinic=request.clinic, **form.cleaned_data)
+            content_settings_update(clinic=request.clinic, **form.cleaned_data)
         except ValidationError as error:
             _errors_to_form(form, error)
         else:
@@ -338,7 +342,7 @@ def content_settings(request):
 @require_POST
 def redline_toggle(request, pk):
     row = get_for_clinic(RedLinePhrase.objects, request.clinic, pk=pk)
-    services.redline_phrase_save(
+    redline_phrase_save(
         clinic=request.clinic,
         phrase=row.phrase,
         reason=row.reason,

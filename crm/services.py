@@ -6,8 +6,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-# API tokens live in crm.api_tokens (hashed, expiring, audited); re-exported for callers.
-from crm.api_tokens import api_token_create, api_token_revoke  # noqa: F401
 from crm.audit import audit_record
 from crm.models import AuditAction, Clinic, Membership, Role
 

@@ -76,7 +76,11 @@ INSTALLED_APPS = [
     "followups",
     "content",
     "doctors",
+    "workspace",
 ]
+# The benchmark tools (bench/: `manage.py generate_load`) in a checkout; not in the wheel.
+if (BASE_DIR / "bench" / "__init__.py").exists():
+    INSTALLED_APPS.append("bench")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

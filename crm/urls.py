@@ -29,12 +29,14 @@ from followups.api import (
 from followups.api_appointments import AppointmentFiguresView, AppointmentViewSet
 from followups.api_figures import FollowUpFiguresView
 from followups.views_handover import staff_deactivate
+from patients import urls as patients_urls
 from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
 from patients.api_privacy import PatientDataExportView, PatientEraseView
 from patients.api_wards import WardViewSet
-from patients.dashboard import DashboardView
+from patients.dashboard.api import DashboardView
 from wechat.api_figures import ChannelFiguresView
+from workspace import urls as workspace_urls
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
@@ -97,9 +99,16 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/two-factor/", views_signin.two_factor_page, name="two_factor"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("workbench/", patient_views.workbench, name="workbench"),
+    path("", include("workspace.urls")),  # /workbench/
     path("dashboard/", patient_views.dashboard, name="doctor_dashboard"),
-    path("patients/", include("patients.urls")),
+    # The patient page is workspace's, under the patients namespace with the patients' pages.
+    path(
+        "patients/",
+        include(
+            (workspace_urls.patient_urlpatterns + patients_urls.urlpatterns, "patients"),
+            namespace="patients",
+        ),
+    ),
     path("nurse/", followup_views.checklist, name="nurse_home"),
     path("followups/", include("followups.urls")),
     path("appointments/", include("followups.appointment_urls")),

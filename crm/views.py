@@ -5,12 +5,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 from knox.models import AuthToken
 
-from crm import services
+from crm.api_tokens import api_token_create, api_token_revoke
 from crm.models import Membership, Role
 from crm.tenancy import clinic_member_required, get_for_clinic, membership_for_request
 
-# Where each role starts its day: the workbench and the dashboard (patients/views.py), the
-# checklist (followups/views.py), the operations home (doctors/views.py).
+# Where each role starts its day: the workbench (workspace/views.py), the dashboard
+# (patients/views.py), the checklist (followups/views.py), the operations home (doctors/views.py).
 ROLE_HOME = {
     Role.ADMIN: "workbench",
     Role.ASSISTANT: "workbench",
@@ -65,12 +65,12 @@ def api_tokens(request):
             Membership.objects.select_related("user"), request.clinic, pk=request.POST.get("member")
         )
         if request.POST.get("action") == "revoke":
-            services.api_token_revoke(membership=member, by=request.user, request=request)
+            api_token_revoke(membership=member, by=request.user, request=request)
             messages.success(
                 request, _("The token of %(name)s was revoked.") % {"name": member.name}
             )
         else:
-            new_key = services.api_token_create(membership=member, by=request.user, request=request)
+            new_key = api_token_create(membership=member, by=request.user, request=request)
             messages.success(
                 request,
                 _("New token for %(name)s. Copy it now: it is not shown again.")

@@ -48,7 +48,8 @@ from doctors.models import (
     PostStatus,
     PublicAccount,
 )
-from patients.models import JOURNEY, Patient, Stage, StageTransition, Touch, TouchKind, Visit
+from patients.choices import JOURNEY, Stage, TouchKind
+from patients.models import Patient, StageTransition, Touch, Visit
 from wechat.models import ContactArrival
 
 BOOKED_OR_BEYOND = [s.value for s in JOURNEY[JOURNEY.index(Stage.BOOKED) :]]

@@ -27,10 +27,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from content.models import Article, ArticleStatus, Campaign, CampaignStatus
-from content.services import redline_checker
 from crm.models import Clinic, Membership
 from doctors.models import DoctorProfile, Post, PostStatus
 from wechat.models import DeliveryRecipient, RecipientStatus
+from wechat.redline import redline_checker
 
 POST_ROWS = 100
 ARTICLE_ROWS = 50

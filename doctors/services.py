@@ -12,7 +12,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from content.services import redline_ensure
 from crm.models import Clinic, Membership, Role
 from doctors.models import (
     POSITIONING_FIELDS,
@@ -29,6 +28,7 @@ from doctors.models import (
 )
 from patients.models import PatientTag
 from wechat.models import ChannelCodeKind
+from wechat.redline import redline_ensure
 from wechat.services import channel_code_create
 
 LICENCE_EXTENSIONS = {"jpg", "jpeg", "png", "pdf"}

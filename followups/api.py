@@ -25,7 +25,8 @@ from followups.models import (
 )
 from patients.api import VisiblePatientField
 from patients.bulk import BULK_MAX_PATIENTS
-from patients.models import Patient, PatientTag, Stage, Visit
+from patients.choices import Stage
+from patients.models import Patient, PatientTag, Visit
 from patients.selectors import patients_visible_to
 
 

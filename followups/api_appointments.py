@@ -16,7 +16,7 @@ from followups import appointments, clock, services
 from followups.api_figures import FigureQuerySerializer
 from followups.appointment_models import Appointment, AppointmentKind, AppointmentStatus
 from patients.api import VisiblePatientField
-from patients.dashboard import DashboardView
+from patients.dashboard.api import DashboardView
 from patients.models import Patient
 
 

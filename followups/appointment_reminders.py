@@ -21,8 +21,8 @@ from django.utils.translation import gettext_noop
 from crm.models import Membership
 from followups import clock
 from followups.appointment_models import Appointment, AppointmentReminder
-from patients.models import Stage, TouchKind
-from patients.services import touch_record, worded
+from patients.choices import Stage, TouchKind
+from patients.timeline import touch_record, worded
 from wechat import audience
 from wechat.composer import VARIABLES, composer_for
 from wechat.models import DeliveryChannel

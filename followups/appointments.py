@@ -17,9 +17,11 @@ from followups import clock
 from followups.appointment_models import Appointment, AppointmentKind, AppointmentStatus
 from followups.models import Action
 from followups.plans import task_create
-from patients.models import Patient, Stage, TouchKind, Visit
+from patients.choices import Stage, TouchKind
+from patients.models import Patient, Visit
 from patients.selectors import patients_visible_to
-from patients.services import patient_set_stage, touch_record, visit_record, worded
+from patients.services import patient_set_stage, visit_record
+from patients.timeline import touch_record, worded
 
 # Two bookings of one patient closer than this are the same time (a double booking).
 SLOT_MINUTES = 30

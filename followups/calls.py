@@ -21,9 +21,9 @@ from crm.audit import audit_record
 from crm.models import AuditAction, Role
 from followups import clock
 from followups.models import Action, FollowUpSettings, FollowUpTask, Outcome, TaskStatus
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from patients.phones import national
-from patients.services import touch_record
+from patients.timeline import touch_record
 
 # A callback is on time within this long of the agreed moment (its window).
 CALLBACK_WINDOW = timedelta(hours=1)

@@ -20,7 +20,8 @@ from followups.models import (
     Trigger,
 )
 from followups.step_links import has_link, step_link_clean
-from patients.models import PatientTag, Stage, Visit
+from patients.choices import Stage
+from patients.models import PatientTag, Visit
 from wechat.composer import text_check
 
 # Variables a step's message may use, filled when the plan starts.

@@ -6,7 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import Role
 from followups.models import Action, Anchor, CarePlanTemplate, Outcome, Trigger
 from followups.step_links import step_link_choices
-from patients.models import PatientTag, Stage, Visit
+from patients.choices import Stage
+from patients.models import PatientTag, Visit
 
 
 def _bootstrap(form):

@@ -95,7 +95,8 @@ class CarePlanTemplate(models.Model):
     @property
     def trigger_detail(self) -> str:
         """What exactly starts it: the tag's name, the stage's or visit kind's label."""
-        from patients.models import Stage, Visit
+        from patients.choices import Stage
+        from patients.models import Visit
 
         if self.trigger == Trigger.TAG_ADDED and self.trigger_tag_id:
             return self.trigger_tag.name
@@ -485,9 +486,4 @@ class FollowUpSettings(models.Model):
 
 
 # Appointments live in their own module; imported here so Django registers them.
-from followups.appointment_models import (  # noqa: E402, F401
-    Appointment,
-    AppointmentKind,
-    AppointmentReminder,
-    AppointmentStatus,
-)
+import followups.appointment_models  # noqa: E402, F401

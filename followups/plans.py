@@ -24,8 +24,10 @@ from followups.models import (
     ReminderState,
     TaskStatus,
 )
-from patients.models import Patient, Stage, TouchKind
-from patients.services import patient_set_stage, touch_record, worded
+from patients.choices import Stage, TouchKind
+from patients.models import Patient
+from patients.services import patient_set_stage
+from patients.timeline import touch_record, worded
 from wechat.composer import text_fill
 
 

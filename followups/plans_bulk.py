@@ -17,9 +17,10 @@ from crm.models import Membership
 from followups.models import CarePlan, CarePlanTemplate, FollowUpTask
 from followups.plans import _task_from_step
 from patients.bulk import BULK_MAX_PATIENTS
-from patients.models import Touch, TouchKind
+from patients.choices import TouchKind
+from patients.models import Touch
 from patients.selectors import patients_visible_to
-from patients.services import touch_build, worded
+from patients.timeline import touch_build, worded
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from django.utils.translation import gettext_noop
 from crm.models import Membership, Role
 from followups import clock, step_links
 from followups.models import FollowUpTask, ReminderState
-from patients.models import Patient, Stage, Touch, TouchKind, Ward
+from patients.choices import Stage, TouchKind
+from patients.models import Patient, Touch, Ward
 from patients.timeline import touch_build, worded
 from wechat import audience
 from wechat.composer import composer_for

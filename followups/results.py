@@ -10,8 +10,8 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from followups.models import FollowUpTask, ReminderState
-from patients.models import TouchChannel, TouchKind
-from patients.services import touch_record
+from patients.choices import TouchChannel, TouchKind
+from patients.timeline import touch_record
 from wechat.models import Delivery, DeliveryRecipient, DeliveryStatus, RecipientStatus
 
 BATCH = 500

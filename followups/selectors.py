@@ -5,6 +5,7 @@ from datetime import date, datetime, timedelta
 from django.db.models import (
     Count,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     Prefetch,
@@ -21,6 +22,14 @@ from patients.models import TaggedPatient, TagGroup
 from patients.selectors import patients_visible_to
 
 UPCOMING_DAYS = 7
+
+
+def patient_has_open_task(patient_ref) -> Exists:
+    """The patient condition `open_followups` (Patient.objects.with_open_followups, the list's
+    has_open_followups filter, campaign segments): an EXISTS, not a join, so a patient with many
+    open tasks is one row and needs no DISTINCT; the partial index followuptask_patient_open
+    (patient_id WHERE status='open') serves it."""
+    return Exists(FollowUpTask.objects.filter(patient=patient_ref, status=TaskStatus.OPEN))
 
 
 def tasks_for_clinic(clinic) -> QuerySet:

@@ -23,7 +23,8 @@ from crm.models import Role
 from followups import clock
 from followups.models import Action, Anchor, CarePlanTemplate, FollowUpTask, Trigger, TriggerCursor
 from followups.plans import plan_start, plans_stop_for_patient, task_create
-from patients.models import Stage, Touch, TouchKind, Visit
+from patients.choices import Stage, TouchKind
+from patients.models import Touch, Visit
 
 CURSOR_KEY = "touches"
 BATCH = 1000

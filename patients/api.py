@@ -18,8 +18,8 @@ from rest_framework.response import Response
 from crm.api import ClinicScopedRelatedField, ClinicUserField
 from crm.audit import audit_record
 from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditAction, Role
-from patients import exports, privacy, selectors, services
-from patients.actions import (
+from patients import exports, privacy, selectors, services, timeline
+from patients.action_serializers import (
     BookRevisitSerializer,
     BulkSerializer,
     NoteSerializer,
@@ -27,16 +27,11 @@ from patients.actions import (
 )
 from patients.api_timeline import TimelinePagination, TouchSerializer
 from patients.bulk import UNCHANGED, patient_bulk_apply
+from patients.choices import Stage
 from patients.editing import can_merge_patients
 from patients.filters import PatientFilter
 from patients.merge import patient_merge, patient_merge_preview
-from patients.models import (
-    Patient,
-    PatientTag,
-    Stage,
-    TagGroup,
-    Ward,
-)
+from patients.models import Patient, PatientTag, TagGroup, Ward
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -377,7 +372,7 @@ class PatientViewSet(
         patient = self.get_object()
         _refuse_clinical_writes(request.membership)
         data = self._validated(NoteSerializer)
-        touch = services.touch_record(patient=patient, actor=request.user, **data)
+        touch = timeline.touch_record(patient=patient, actor=request.user, **data)
         return Response(TouchSerializer(touch).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=BookRevisitSerializer, responses=TouchSerializer)

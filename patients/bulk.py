@@ -11,16 +11,8 @@ from django.utils.translation import gettext_noop
 
 from crm.models import Clinic
 from patients import services
-from patients.models import (
-    Patient,
-    PatientTag,
-    Source,
-    Stage,
-    StageTransition,
-    TaggedPatient,
-    Touch,
-    TouchKind,
-)
+from patients.choices import Source, Stage, TouchKind
+from patients.models import Patient, PatientTag, StageTransition, TaggedPatient, Touch
 from patients.services import _store_phone, name_initials
 from patients.timeline import worded
 

@@ -6,17 +6,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from patients import services
-from patients.models import (
-    JOURNEY,
-    PatientTag,
-    Source,
-    Stage,
-    TouchChannel,
-    TouchKind,
-    Visit,
-    Ward,
-)
+from patients import services, timeline
+from patients.choices import JOURNEY, Source, Stage, TouchChannel, TouchKind
+from patients.models import PatientTag, Visit, Ward
 from patients.wards import ward_save
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
@@ -198,7 +190,7 @@ def _walk_journey(rng, patient, final_stage, started, now, doctors, assistants):
     for _ in range(rng.randint(1, 4)):
         when = started + timedelta(seconds=rng.uniform(0, span))
         if rng.random() < 0.5:
-            services.touch_record(
+            timeline.touch_record(
                 patient=patient,
                 kind=TouchKind.CALL,
                 channel=TouchChannel.PHONE,
@@ -207,7 +199,7 @@ def _walk_journey(rng, patient, final_stage, started, now, doctors, assistants):
                 occurred_at=when,
             )
         else:
-            services.touch_record(
+            timeline.touch_record(
                 patient=patient,
                 kind=TouchKind.NOTE,
                 channel=TouchChannel.WECOM,

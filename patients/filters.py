@@ -8,7 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 
 from crm.audit import audit_record
 from crm.models import AuditAction
-from patients.models import Patient, PatientTag, Source, Stage, Ward
+from patients.choices import Source, Stage
+from patients.models import Patient, PatientTag, Ward
 from patients.phones import PhoneError, mask_phone, normalize_phone
 
 

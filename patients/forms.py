@@ -8,8 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from crm.idempotency import new_token
 from crm.models import Role
 from patients import selectors
+from patients.choices import Gender, Source
 from patients.editing import patient_editable_fields
-from patients.models import Gender, Source
 from patients.services import NOTES_MAX_LENGTH
 
 # Which roles the doctor and assistant pickers offer.

@@ -25,7 +25,8 @@ from django.utils.translation import gettext_lazy, gettext_noop
 
 from crm.audit import audit_record, transaction_setting
 from crm.models import AuditAction
-from patients.models import Patient, TaggedPatient, Touch, TouchKind, Visit
+from patients.choices import TouchKind
+from patients.models import Patient, TaggedPatient, Touch, Visit
 from patients.timeline import touch_record, worded
 
 # Fields the survivor takes from the duplicate when its own is empty.

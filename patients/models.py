@@ -7,8 +7,7 @@ from taggit.models import TagBase, TaggedItemBase
 
 from crm import crypto
 from crm.models import Clinic, Membership
-from patients.choices import (  # noqa: F401  (re-exported: `from patients.models import Stage`)
-    JOURNEY,
+from patients.choices import (
     Gender,
     Source,
     Stage,
@@ -396,13 +395,7 @@ class Visit(models.Model):
         return f"{self.patient} {self.visit_date}"
 
 
-# The import batches and the dashboard's summary tables live in their own modules; imported here
-# so Django registers them and `from patients.models import …` finds them.
-from patients.import_models import ImportBatch  # noqa: E402, F401
-from patients.summary_models import (  # noqa: E402, F401
-    CohortDay,
-    CohortMonth,
-    DailyFigure,
-    RetentionFact,
-    SummaryRefresh,
-)
+# The import batches and the dashboard's summary tables live in their subpackages' models
+# modules; imported here so Django registers them with this app (app label and tables unchanged).
+import patients.dashboard.models  # noqa: E402, F401
+import patients.imports.models  # noqa: E402, F401

@@ -29,7 +29,8 @@ from django.utils.translation import gettext_noop
 
 from crm.audit import audit_record, transaction_setting
 from crm.models import AuditAction
-from patients.models import Patient, Touch, TouchKind
+from patients.choices import TouchKind
+from patients.models import Patient, Touch
 from patients.phones import national
 from patients.selectors import patient_tags
 from patients.timeline import touch_record, worded

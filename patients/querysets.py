@@ -1,5 +1,7 @@
 """How patients are searched and narrowed (Patient.objects)."""
 
+from collections.abc import Callable
+
 from django.contrib.postgres.fields import ArrayField
 from django.db import connections, models
 from django.db.models.functions import Upper
@@ -7,6 +9,15 @@ from django.utils import timezone
 
 from crm import crypto
 from patients.choices import NOT_CONTACT_KINDS, Stage, TouchKind
+
+# Conditions on a patient that the apps above patients define over their own rows: name ->
+# function(an OuterRef to the patient's pk) -> an Exists. Each app registers its own in its
+# AppConfig.ready() (patient_condition_register); patients never names their models or values.
+PATIENT_CONDITIONS: dict[str, Callable[[models.expressions.OuterRef], models.Exists]] = {}
+
+
+def patient_condition_register(name: str, condition) -> None:
+    PATIENT_CONDITIONS[name] = condition
 
 
 class NameBigrams(models.Func):
@@ -57,18 +68,19 @@ class PatientQuerySet(models.QuerySet):
         tagged = TaggedPatient.objects.filter(tag_id__in=tag_ids).values("content_object_id")
         return self.filter(pk__in=tagged)
 
-    def with_open_followups(self, present=True):
-        """Patients with (present=False: without) an open follow-up task.
+    def meeting(self, condition: str, present=True):
+        """Patients meeting (present=False: not meeting) a condition an app above patients
+        registered over its own rows (PATIENT_CONDITIONS)."""
+        try:
+            exists = PATIENT_CONDITIONS[condition](models.OuterRef("pk"))
+        except KeyError:
+            raise LookupError(f"no app registered the patient condition {condition!r}") from None
+        return self.filter(exists if present else ~exists)
 
-        The follow-ups app owns the tasks and patients never imports it: the subquery reaches
-        them through the reverse relation that app declares (Patient.followup_tasks). An
-        EXISTS, not a join, so a patient with many open tasks is one row and needs no DISTINCT;
-        the partial index followuptask_patient_open (patient_id WHERE status='open') serves it.
-        """
-        tasks = self.model.followup_tasks.rel.related_model._default_manager
-        # "open" is followups.models.TaskStatus.OPEN, named here as the index names it.
-        open_tasks = models.Exists(tasks.filter(patient=models.OuterRef("pk"), status="open"))
-        return self.filter(open_tasks if present else ~open_tasks)
+    def with_open_followups(self, present=True):
+        """Patients with (present=False: without) an open follow-up task: the follow-ups app's
+        condition `open_followups` (registered in followups/apps.py)."""
+        return self.meeting("open_followups", present)
 
     def active(self):
         return self.exclude(stage=Stage.CHURNED)

@@ -3,7 +3,8 @@
 from django.db.models import Count
 
 from crm.models import Role
-from patients.models import Patient, PatientTag, TouchKind, Ward
+from patients.choices import TouchKind
+from patients.models import Patient, PatientTag, Ward
 
 # Timeline entries about the patient's care (README: role × data): notes, calls, visits and
 # follow-ups. Operations (what marketing needs) reads the others: messages, stages, tags,

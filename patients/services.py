@@ -16,22 +16,11 @@ from crm import crypto
 from crm.audit import audit_record
 from crm.idempotency import submit_once
 from crm.models import AuditAction, Clinic
+from patients.choices import Source, Stage, TouchChannel, TouchKind
 from patients.editing import patient_editable_fields
-from patients.models import (
-    Patient,
-    PatientTag,
-    Source,
-    Stage,
-    StageTransition,
-    TaggedPatient,
-    Touch,
-    TouchChannel,
-    TouchKind,
-    Visit,
-)
+from patients.models import Patient, PatientTag, StageTransition, TaggedPatient, Touch, Visit
 from patients.phones import PhoneError, mask_phone, normalize_phone
-from patients.timeline import (  # noqa: F401  (callers use services.*)
-    touch_build,
+from patients.timeline import (
     touch_record,
     worded,
 )

@@ -4,8 +4,8 @@ failure retries only its own; an import's commit runs here because it outlasts a
 
 from celery import shared_task
 
-from patients import summaries
-from patients.import_commit import import_commit_run, imports_recover_stale
+from patients.dashboard import summaries
+from patients.imports.commit import import_commit_run, imports_recover_stale
 
 # A full rebuild of a million-patient clinic takes about a minute on two busy cores (see
 # BENCHMARKS.md, "Scale: dashboard"), and a 50,000-row import's commit about 90 s: the global

@@ -12,7 +12,8 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext as _
 
-from patients.models import Patient, Touch, TouchChannel, TouchKind
+from patients.choices import TouchChannel, TouchKind
+from patients.models import Patient, Touch
 
 SUMMARY_MAX_LENGTH = 500
 

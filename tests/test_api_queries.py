@@ -54,7 +54,7 @@ def test_list_endpoints_make_a_constant_number_of_queries(clinic, staff, api):
 
 
 def test_timeline_makes_a_constant_number_of_queries(clinic, staff, api, make_patient):
-    from patients.services import touch_record
+    from patients.timeline import touch_record
 
     client = api(staff["assistant"])
     patient = make_patient()

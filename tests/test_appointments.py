@@ -12,7 +12,8 @@ from crm.models import Membership, Role
 from followups import appointments, clock, services
 from followups.appointment_models import Appointment, AppointmentStatus
 from followups.models import FollowUpTask
-from patients.models import Stage, TouchKind, Visit
+from patients.choices import Stage, TouchKind
+from patients.models import Visit
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -328,9 +329,9 @@ def test_page_actions_change_the_appointment_and_say_why_when_refused(
 
 
 def test_a_template_preview_without_a_date_takes_the_next_appointment(api, staff, patient):
-    from content import services as content_services
+    from content.templates_service import message_template_save
 
-    template = content_services.message_template_save(
+    template = message_template_save(
         clinic=patient.clinic, name="复诊提醒", body="{姓名}，请于{复诊日期}复诊。"
     )
     client = api(staff["assistant"])

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from content.services import message_template_save
+from content.templates_service import message_template_save
 from followups import clock, services
 from followups.appointment_models import Appointment, AppointmentStatus
 from followups.models import FollowUpTask
-from patients.models import Stage, Visit
+from patients.choices import Stage
+from patients.models import Visit
 from tests.conftest import login, screenshot
 from wechat.models import Delivery
 from wechat.tasks import delivery_send_task

@@ -1,10 +1,13 @@
 """The shape of the code: dependencies point one way, and every app ships in the wheel.
 
-crm <- patients <- wechat <- followups <- content <- doctors. An app may import its own
-modules and those of the layers below it, never a layer above. The root
-URLconf (crm/urls.py) is the one module of crm that names the apps."""
+crm <- patients <- wechat <- followups <- content <- doctors <- workspace. An app may import its
+own modules and those of the layers below it, never a layer above; its templates may include or
+extend, and load the static files of, only its own app and the layers below (the pages that
+compose several apps are workspace's). The root URLconf (crm/urls.py) is the one module of crm
+that names the apps; the project's templates/ are crm's."""
 
 import ast
+import re
 import subprocess
 import sys
 import zipfile
@@ -14,7 +17,15 @@ import pytest
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-LAYER = {"crm": 0, "patients": 1, "wechat": 2, "followups": 3, "content": 4, "doctors": 5}
+LAYER = {
+    "crm": 0,
+    "patients": 1,
+    "wechat": 2,
+    "followups": 3,
+    "content": 4,
+    "doctors": 5,
+    "workspace": 6,
+}
 # Modules that compose every app on purpose: the URLconf, and the Celery app's task discovery.
 COMPOSERS = {Path("crm/urls.py")}
 
@@ -52,6 +63,64 @@ def upward_imports() -> list[str]:
 
 def test_no_app_imports_a_layer_above_or_beside_it():
     assert upward_imports() == []
+
+
+# {% include "app/…" %}, {% extends "app/…" %} and {% static 'app/…' %} name another app's
+# template or static file by its first path segment (an app's own directory under templates/ or
+# static/).
+TEMPLATE_REFERENCE = re.compile(
+    r"""{%-?\s*(include|extends|static)\s+["']([A-Za-z_]+)/[^"']*["']"""
+)
+
+VERB = {"include": "includes", "extends": "extends", "static": "loads a static file of"}
+
+
+def template_dirs() -> list[tuple[str, Path]]:
+    """(app, directory) for every app's templates and the project's (crm's)."""
+    dirs = [(app, ROOT / app / "templates") for app in LAYER]
+    return dirs + [("crm", ROOT / "templates")]
+
+
+def upward_template_references() -> list[str]:
+    wrong = []
+    for app, directory in template_dirs():
+        for path in sorted(directory.rglob("*.html")):
+            text = path.read_text(encoding="utf-8")
+            for match in TEMPLATE_REFERENCE.finditer(text):
+                tag, other = match.groups()
+                if other in LAYER and LAYER[other] > LAYER[app]:
+                    line = text.count("\n", 0, match.start()) + 1
+                    wrong.append(f"{path.relative_to(ROOT)}:{line} {VERB[tag]} {other}")
+    return wrong
+
+
+def test_no_template_includes_extends_or_loads_a_layer_above():
+    """A page that shows another app's panel sits above it (workspace), so includes point down."""
+    assert upward_template_references() == []
+
+
+def test_the_check_sees_an_upward_include_extends_and_script(tmp_path, monkeypatch):
+    fake_root = tmp_path
+    for app in LAYER:
+        (fake_root / app / "templates" / app).mkdir(parents=True)
+    (fake_root / "templates").mkdir()
+    (fake_root / "patients" / "templates" / "patients" / "page.html").write_text(
+        '{% extends "base.html" %}\n{% include "followups/_panel.html" %}\n'
+        "<script src=\"{% static 'content/panel.js' %}\"></script>\n"
+    )
+    (fake_root / "followups" / "templates" / "followups" / "ok.html").write_text(
+        "{% include 'patients/_no_ward.html' %}<script src=\"{% static 'patients/x.js' %}\">"
+    )
+    (fake_root / "workspace" / "templates" / "workspace" / "page.html").write_text(
+        '{% include "followups/_panel.html" %}{% include "content/_panel.html" %}'
+    )
+    (fake_root / "templates" / "base.html").write_text('{%include "wechat/_menu.html"%}')
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
+    assert upward_template_references() == [
+        "patients/templates/patients/page.html:2 includes followups",
+        "patients/templates/patients/page.html:3 loads a static file of content",
+        "templates/base.html:1 includes wechat",
+    ]
 
 
 def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
@@ -94,6 +163,6 @@ def test_the_wheel_ships_every_app(tmp_path):
         assert f"{app}/__init__.py" in names, app
         assert f"{app}/migrations/__init__.py" in names, app
     # Templates, static files and catalogues travel with their app.
-    assert "patients/templates/patients/workbench.html" in names
-    assert "patients/static/patients/workbench.js" in names
+    assert "workspace/templates/workspace/workbench.html" in names
+    assert "workspace/static/workspace/workbench.js" in names
     assert "patients/locale/zh_Hans/LC_MESSAGES/django.mo" in names

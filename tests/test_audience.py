@@ -8,13 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from content import services as content
+from content.campaigns import campaign_preview
+from content.messages import patient_message_check, patient_message_send
 from content.models import MessageTemplate
 from followups import services as followups
 from followups.models import Action, FollowUpTask, ReminderState
 from followups.triggers import triggers_scan
-from patients import retention
-from patients.models import Patient, Stage, StageTransition, TouchKind
+from patients.choices import Stage, TouchKind
+from patients.dashboard import retention
+from patients.models import Patient, StageTransition
 from patients.services import patient_update
 from tests.followups_factories import step
 from wechat import audience, outbox
@@ -63,9 +65,9 @@ def test_deleting_the_last_contact_churns_excludes_lists_and_makes_one_win_back_
     transition = StageTransition.objects.filter(patient=added).latest("at")
     assert transition.to_stage == Stage.CHURNED and "企业微信" in transition.reason
     # Every sender's audience excludes the patient, with that reason.
-    preview = content.campaign_preview(clinic=clinic, segment={}, body="{姓名}，讲座通知")
+    preview = campaign_preview(clinic=clinic, segment={}, body="{姓名}，讲座通知")
     assert {r["reason"]: r["count"] for r in preview["reasons"]} == {"contact_lost": 1}
-    sender, exclusion = content.patient_message_check(patient=added)
+    sender, exclusion = patient_message_check(patient=added)
     assert exclusion == audience.Exclusion.CONTACT_LOST
     FollowUpTask.objects.filter(pk=task.pk).update(status="open")  # the churn closed the plan
     assert reminders_now()["skipped"] == 1
@@ -96,7 +98,7 @@ def test_a_patient_who_adds_the_clinic_again_comes_back(clinic, callback_account
     contact_arrive(account=callback_account, external_userid="wm-del", userid="wx-assistant")
     added.refresh_from_db()
     assert added.stage == Stage.LEAD
-    assert content.patient_message_check(patient=added)[1] == ""
+    assert patient_message_check(patient=added)[1] == ""
     assert retention.at_risk(clinic=clinic, days=90)["patients"] == 0
 
 
@@ -110,7 +112,7 @@ def test_with_a_contact_left_the_patient_stays_and_the_sender_is_one_still_a_con
     added.refresh_from_db()
     assert added.stage != Stage.CHURNED
     # The assistant is no longer a contact: the doctor sends.
-    assert content.patient_message_check(patient=added) == ("wx-doctor", "")
+    assert patient_message_check(patient=added) == ("wx-doctor", "")
     triggers_scan()
     assert not FollowUpTask.objects.filter(patient=added).exists()
 
@@ -147,7 +149,7 @@ def test_consent_per_purpose(
     )
     task = re_exam(clinic, patient)
     patient_update(patient=patient, actor=staff["admin"], **change)
-    preview = content.campaign_preview(clinic=clinic, segment={}, body="讲座通知")
+    preview = campaign_preview(clinic=clinic, segment={}, body="讲座通知")
     assert {r["reason"]: r["count"] for r in preview["reasons"]} == {campaign_reason: 1}
     FollowUpTask.objects.filter(pk=task.pk).update(status="open")
     result = reminders_now()
@@ -206,12 +208,12 @@ def test_a_hand_sent_message_after_a_same_day_reminder_is_not_capped(
         sender="wx-assistant", body="复查提醒", patient=patient, payload={"purpose": "care"},
     )  # fmt: skip
     template = MessageTemplate.objects.create(clinic=clinic, name="问候", body="{姓名}您好")
-    delivery, created = content.patient_message_send(
+    delivery, created = patient_message_send(
         patient=patient, template=template, token=secrets.token_urlsafe(16), by=staff["assistant"]
     )
     assert created and delivery.payload["capped"] is True
     # ...but a second hand-sent one the same day is (the daily cap, 1 by default).
-    assert content.patient_message_check(patient=patient)[1] == audience.Exclusion.DAILY_CAP
+    assert patient_message_check(patient=patient)[1] == audience.Exclusion.DAILY_CAP
 
 
 def test_a_campaign_of_many_patients_asks_the_rule_in_a_fixed_number_of_queries(

@@ -3,7 +3,7 @@ staff for the same contact way), then retired (WeCom deletes the contact way).""
 
 import pytest
 
-from patients.models import Stage
+from patients.choices import Stage
 from tests.conftest import login, screenshot, tag
 from wechat.channels import channel_code_create
 from wechat.models import ChannelCode

@@ -4,8 +4,8 @@ double click included), and the message appears on the timeline once the outbox 
 
 import pytest
 
-from content import services
-from patients.models import Stage, TouchKind
+from content.templates_service import message_template_save
+from patients.choices import Stage, TouchKind
 from tests.conftest import login, screenshot
 from wechat.models import Delivery
 from wechat.services import customer_results_poll
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def template(clinic):
-    return services.message_template_save(
+    return message_template_save(
         clinic=clinic, name="复查提醒", body="{姓名}您好，{医生}提醒您按时复查。"
     )
 
@@ -30,7 +30,7 @@ def test_send_a_message_from_a_template_on_the_patient_page(
         assigned_assistant=staff["assistant"],
         assigned_doctor=staff["doctor"],
     )
-    services.message_template_save(
+    message_template_save(
         clinic=patient.clinic, name="预约确认", body="{姓名}，请于{复诊日期}复诊。"
     )
     login(page, staff["assistant"].username)
@@ -129,7 +129,7 @@ def test_a_late_preview_does_not_replace_the_chosen_templates(
     patient = make_patient(
         name="周芳", external_userid="wmZHOUFANG", assigned_assistant=staff["assistant"]
     )
-    other = services.message_template_save(
+    other = message_template_save(
         clinic=patient.clinic, name="满意度回访", body="{姓名}您好，感谢您的信任。"
     )
     held = []

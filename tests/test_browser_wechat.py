@@ -3,7 +3,8 @@ fake WeCom push a real signed callback, and the patient appears with the welcome
 
 import pytest
 
-from patients.models import Patient, TouchKind
+from patients.choices import TouchKind
+from patients.models import Patient
 from tests.conftest import CORP_ID, login, process_pending, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)

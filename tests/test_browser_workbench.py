@@ -6,8 +6,9 @@ import re
 import pytest
 
 from crm.models import Role
+from patients.choices import TouchKind
 from patients.demo import seed_patients
-from patients.models import Patient, Touch, TouchKind
+from patients.models import Patient, Touch
 from tests.conftest import login, make_staff, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)

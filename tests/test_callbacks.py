@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 import pytest
 from django.core.cache import cache
 
-from patients.models import Patient, Source, Stage, TouchKind
+from patients.choices import Source, Stage, TouchKind
+from patients.models import Patient
 from tests.conftest import AES_KEY, CALLBACK_TOKEN, CORP_ID, process_pending, tag
 from wechat import callbacks
 from wechat.channels import channel_code_create

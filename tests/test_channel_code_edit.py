@@ -6,7 +6,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from crm.models import Membership
-from patients.models import Patient, Stage, Touch
+from patients.choices import Stage
+from patients.models import Patient, Touch
 from tests.conftest import AES_KEY, CALLBACK_TOKEN, CORP_ID, process_pending, tag
 from wechat.channels import channel_code_create, channel_code_retire, channel_code_update
 from wechat.contacts import contact_arrive

@@ -5,7 +5,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
-from patients.models import Patient, Source, Stage
+from patients.choices import Source, Stage
+from patients.models import Patient
 from tests.conftest import CORP_ID, process_pending, tag
 from wechat.channels import channel_code_create, state_for, state_parse
 from wechat.contacts import contact_arrive
@@ -292,7 +293,7 @@ def test_a_code_cannot_carry_two_tags_of_a_single_choice_group(
 def test_recent_arrivals_show_each_patients_latest_entries(
     client, clinic, callback_account, wecom_staff, admin_user, make_patient
 ):
-    from patients.services import touch_record
+    from patients.timeline import touch_record
 
     patient = make_patient(name="老病号", external_userid="wmOLDIE")
     for n in range(10):

@@ -11,11 +11,15 @@ import pytest
 from django.apps import apps
 from django.core.exceptions import ValidationError
 
-from content import services as content
+from content.campaigns import campaign_save, campaign_schedule, campaign_start
+from content.messages import patient_message_send
 from content.models import CampaignRecipient
+from content.surveys import survey_invite, survey_save
+from content.templates_service import message_template_save
+from content.templating import render
 from followups import services as followups
 from followups.models import Action, CarePlanTemplateVersion, ReminderState
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from patients.services import patient_update
 from tests.conftest import process_pending
 from tests.followups_factories import step
@@ -59,8 +63,8 @@ def test_red_lines_are_refused_when_saved_naming_the_phrase_for_every_kind_of_te
     clinic, callback_account, wecom_staff
 ):
     savers = {
-        "campaign": lambda: content.campaign_save(clinic=clinic, name="讲座", body=FORBIDDEN),
-        "template": lambda: content.message_template_save(clinic=clinic, name="t", body=FORBIDDEN),
+        "campaign": lambda: campaign_save(clinic=clinic, name="讲座", body=FORBIDDEN),
+        "template": lambda: message_template_save(clinic=clinic, name="t", body=FORBIDDEN),
         "welcome": lambda: channel_code_create(
             clinic=clinic, name="码", staff=[wecom_staff["assistant"]], welcome_text=FORBIDDEN
         ),
@@ -72,7 +76,7 @@ def test_red_lines_are_refused_when_saved_naming_the_phrase_for_every_kind_of_te
             name="随访",
             steps=[step("提醒", 1, Action.MESSAGE, message=FORBIDDEN)],
         ),
-        "survey": lambda: content.survey_save(clinic=clinic, title="满意度", question=FORBIDDEN),
+        "survey": lambda: survey_save(clinic=clinic, title="满意度", question=FORBIDDEN),
     }
     for kind, save in savers.items():
         with pytest.raises(ValidationError) as error:
@@ -98,8 +102,8 @@ def red_line_added_later(clinic, phrase="保证见效"):
 def test_red_lines_added_after_saving_block_every_kind_of_text_at_send(
     clinic, callback_account, wecom_staff, fake_wecom, reachable, staff
 ):
-    campaign = content.campaign_save(clinic=clinic, name="讲座", body="您好，保证见效的讲座")
-    template = content.message_template_save(clinic=clinic, name="问候", body="您好，保证见效")
+    campaign = campaign_save(clinic=clinic, name="讲座", body="您好，保证见效的讲座")
+    template = message_template_save(clinic=clinic, name="问候", body="您好，保证见效")
     code = channel_code_create(
         clinic=clinic, name="码", staff=[wecom_staff["assistant"]], welcome_text="您好，保证见效"
     )
@@ -109,16 +113,16 @@ def test_red_lines_added_after_saving_block_every_kind_of_text_at_send(
         steps=[step("复查提醒", 0, Action.RE_EXAM, message="{姓名}您好，保证见效，请来复查。")],
     )
     plan, _ = followups.plan_start(patient=reachable, template=care, anchor_date=date(2026, 3, 1))
-    content.campaign_schedule(campaign=campaign)
+    campaign_schedule(campaign=campaign)
     red_line_added_later(clinic)
 
     # Campaign: the patient is left out with the reason, nothing queued.
-    content.campaign_start(campaign_id=campaign.pk)
+    campaign_start(campaign_id=campaign.pk)
     row = CampaignRecipient.objects.get(campaign=campaign)
     assert (row.included, row.reason) == (False, "text_refused")
     # Single message: refused, naming the phrase.
     with pytest.raises(ValidationError, match="保证见效"):
-        content.patient_message_send(
+        patient_message_send(
             patient=reachable, template=template, token=secrets.token_urlsafe(16), by=staff["admin"]
         )
     # Welcome: not sent, the reason on the timeline.
@@ -139,16 +143,16 @@ def test_red_lines_added_after_saving_block_every_kind_of_text_at_send(
     assert task.reminder_state == ReminderState.SKIPPED
     assert "保证见效" in reachable.touches.get(payload__event="reminder_skipped").summary
     # Survey invitation: the question is checked again when it is sent.
-    survey = content.survey_save(clinic=clinic, title="满意度", question="您对本次就诊满意吗？")
+    survey = survey_save(clinic=clinic, title="满意度", question="您对本次就诊满意吗？")
     RedLinePhrase.objects.create(clinic=clinic, phrase="满意吗", reason="测试")
     with pytest.raises(ValidationError, match="满意吗"):
-        content.survey_invite(survey=survey, patient=reachable, by=staff["admin"])
+        survey_invite(survey=survey, patient=reachable, by=staff["admin"])
     assert not Delivery.objects.filter(patient=reachable).exists()
 
 
 def test_a_literal_placeholder_is_never_sent(clinic, reachable, staff, make_patient):
-    template = content.message_template_save(clinic=clinic, name="问候", body="{姓名}您好")
-    send = lambda patient, text: content.patient_message_send(  # noqa: E731
+    template = message_template_save(clinic=clinic, name="问候", body="{姓名}您好")
+    send = lambda patient, text: patient_message_send(  # noqa: E731
         patient=patient,
         template=template,
         token=secrets.token_urlsafe(16),
@@ -167,11 +171,11 @@ def test_a_literal_placeholder_is_never_sent(clinic, reachable, staff, make_pati
 
 def test_a_name_with_braces_is_filled_once(clinic, reachable, staff):
     patient_update(patient=reachable, name="张{三}")
-    template = content.message_template_save(clinic=clinic, name="问候", body="{姓名}您好")
+    template = message_template_save(clinic=clinic, name="问候", body="{姓名}您好")
     # The page shows the filled preview; the user sends it back as edited.
-    preview = content.render(template_text=template.body, patient=reachable)
+    preview = render(template_text=template.body, patient=reachable)
     assert preview == "张{三}您好"
-    delivery, created = content.patient_message_send(
+    delivery, created = patient_message_send(
         patient=reachable,
         template=template,
         token=secrets.token_urlsafe(16),
@@ -184,7 +188,7 @@ def test_a_name_with_braces_is_filled_once(clinic, reachable, staff):
 def test_wecom_length_limit_at_save_and_preview(clinic, reachable):
     long = "好" * 1400  # 4200 bytes in UTF-8
     with pytest.raises(ValidationError, match="4000"):
-        content.message_template_save(clinic=clinic, name="长", body=long)
+        message_template_save(clinic=clinic, name="长", body=long)
     preview = composer.Composer(clinic).preview("{姓名}您好", patient=reachable)
     assert preview["text"] == "周芳您好" + NOTICE and preview["limit"] == 4000
     assert preview["bytes"] == len(preview["text"].encode())

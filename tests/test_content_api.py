@@ -2,35 +2,38 @@
 
 import pytest
 
-from content import services
-from content.models import Campaign, CampaignStatus, ContentSettings, RedLinePhrase
+from content.articles import article_create, article_set_status
+from content.campaigns import campaign_save, campaign_start
+from content.models import Campaign, CampaignStatus
+from content.surveys import survey_save
+from content.templates_service import message_template_save
 from crm.models import Membership
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from tests.conftest import tag
+from wechat.models import ContentSettings, RedLinePhrase
+from wechat.redline import content_settings_for
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def article(clinic):
-    return services.article_create(clinic=clinic, title="失眠调理", body="规律作息。")
+    return article_create(clinic=clinic, title="失眠调理", body="规律作息。")
 
 
 @pytest.fixture
 def template(clinic):
-    return services.message_template_save(
-        clinic=clinic, name="复查", body="{姓名}，请于{复诊日期}复查"
-    )
+    return message_template_save(clinic=clinic, name="复查", body="{姓名}，请于{复诊日期}复查")
 
 
 @pytest.fixture
 def campaign(clinic):
-    return services.campaign_save(clinic=clinic, name="讲座", body="{诊所}周六讲座")
+    return campaign_save(clinic=clinic, name="讲座", body="{诊所}周六讲座")
 
 
 @pytest.fixture
 def survey(clinic):
-    return services.survey_save(clinic=clinic, title="满意度", question="满意吗？")
+    return survey_save(clinic=clinic, title="满意度", question="满意吗？")
 
 
 def test_outsiders_get_404_for_every_content_object(
@@ -38,8 +41,7 @@ def test_outsiders_get_404_for_every_content_object(
 ):
     client = api(outsider)
     phrase = (
-        services.content_settings_for(clinic=clinic)
-        and RedLinePhrase.objects.filter(clinic=clinic).first()
+        content_settings_for(clinic=clinic) and RedLinePhrase.objects.filter(clinic=clinic).first()
     )
     for url in (
         f"/api/articles/{article.pk}/",
@@ -106,7 +108,7 @@ def test_article_tags_of_another_clinic_are_refused(api, staff, other_clinic):
 
 
 def test_tracked_link_for_a_patient(api, staff, article, make_patient):
-    services.article_set_status(article=article, status="published", by=staff["doctor"])
+    article_set_status(article=article, status="published", by=staff["doctor"])
     patient = make_patient()
     response = api(staff["assistant"]).post(
         f"/api/articles/{article.pk}/link/", {"patient": patient.pk}
@@ -199,7 +201,7 @@ def test_campaign_preview_and_send(
     assert len(callbacks) == 1  # the start task, after commit
     again = client.post(f"/api/campaigns/{campaign_id}/send/", {}, format="json")
     assert again.status_code == 400
-    services.campaign_start(campaign_id=campaign_id)
+    campaign_start(campaign_id=campaign_id)
     rows = client.get(f"/api/campaigns/{campaign_id}/recipients/").json()["results"]
     assert sorted((r["included"], r["reason"]) for r in rows) == [(False, "no_consent"), (True, "")]
     results = client.get(f"/api/campaigns/{campaign_id}/results/").json()

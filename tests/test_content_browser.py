@@ -6,8 +6,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-from content import services
+from content.articles import article_create, article_link, article_set_status
 from content.models import SurveyInvitation
+from content.surveys import survey_invite, survey_save
+from content.templates_service import message_template_save
 from tests.conftest import login, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,10 +70,10 @@ def path(link):
 
 
 def test_article_page_on_a_phone(phone, clinic, doctor, make_patient):
-    article = services.article_create(clinic=clinic, title="甲状腺术后饮食指南", body=ARTICLE)
-    services.article_set_status(article=article, status="published", by=doctor)
+    article = article_create(clinic=clinic, title="甲状腺术后饮食指南", body=ARTICLE)
+    article_set_status(article=article, status="published", by=doctor)
     patient = make_patient(name="孙八")
-    phone.goto(path(services.article_link(article=article, patient=patient)))
+    phone.goto(path(article_link(article=article, patient=patient)))
     assert phone.get_by_test_id("article-title").inner_text() == "甲状腺术后饮食指南"
     body = phone.get_by_test_id("article-body")
     assert "清淡、易消化" in body.inner_text()
@@ -85,10 +87,10 @@ def test_article_page_on_a_phone(phone, clinic, doctor, make_patient):
 
 
 def test_survey_page_on_a_phone_answered_once(phone, clinic, make_patient):
-    survey = services.survey_save(
+    survey = survey_save(
         clinic=clinic, title="就诊满意度", question="您对本次就诊的整体体验满意吗？", scale=5
     )
-    invitation = services.survey_invite(survey=survey, patient=make_patient(name="周九"))
+    invitation = survey_invite(survey=survey, patient=make_patient(name="周九"))
     phone.goto(path(invitation.link))
     assert fits_the_screen(phone)
     screenshot(phone, "survey-375")
@@ -108,10 +110,10 @@ def test_survey_page_on_a_phone_answered_once(phone, clinic, make_patient):
 
 
 def test_ten_point_survey_and_a_bad_link_on_a_phone(phone, clinic, make_patient):
-    survey = services.survey_save(
+    survey = survey_save(
         clinic=clinic, title="推荐意愿", question="您有多大可能向亲友推荐我们？", scale=10
     )
-    invitation = services.survey_invite(survey=survey, patient=make_patient())
+    invitation = survey_invite(survey=survey, patient=make_patient())
     phone.goto(path(invitation.link))
     assert phone.locator("input[name=score]").count() == 11
     assert fits_the_screen(phone)
@@ -124,7 +126,7 @@ def test_ten_point_survey_and_a_bad_link_on_a_phone(phone, clinic, make_patient)
 
 def test_template_preview_with_a_real_patient_in_the_browser(page, clinic, assistant, make_patient):
     make_patient(name="吴十")
-    services.message_template_save(
+    message_template_save(
         clinic=clinic, name="复查提醒", body="{姓名}您好，请于{复诊日期}来{诊所}复查。"
     )
     login(page, assistant.username)

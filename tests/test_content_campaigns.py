@@ -8,21 +8,24 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from content import services
-from content.campaigns import campaign_key
-from content.models import (
-    Campaign,
-    CampaignRecipient,
-    CampaignStatus,
-    ContentSettings,
-    ExclusionReason,
+from content.campaigns import (
+    campaign_cancel,
+    campaign_key,
+    campaign_preview,
+    campaign_results,
+    campaign_save,
+    campaign_schedule,
+    campaign_start,
+    campaigns_due_ids,
 )
+from content.models import Campaign, CampaignRecipient, CampaignStatus, ExclusionReason
 from content.tasks import campaigns_scan
 from crm.models import Membership
-from patients.models import Patient, Stage, TaggedPatient, TouchKind
+from patients.choices import Stage, TouchKind
+from patients.models import Patient, TaggedPatient
 from tests.conftest import tag
 from wechat import services as outbox
-from wechat.models import Delivery, DeliveryStatus, RateBucket
+from wechat.models import ContentSettings, Delivery, DeliveryStatus, RateBucket
 
 pytestmark = pytest.mark.django_db
 
@@ -54,15 +57,15 @@ def senders(clinic, staff):
 
 def test_segment_uses_the_patient_filter_and_refuses_unknown_filters(clinic):
     with pytest.raises(ValidationError):
-        services.campaign_save(clinic=clinic, name="x", body="b", segment={"colour": "red"})
+        campaign_save(clinic=clinic, name="x", body="b", segment={"colour": "red"})
     with pytest.raises(ValidationError):
-        services.campaign_save(clinic=clinic, name="x", body="b", segment={"stage": ["nope"]})
-    campaign = services.campaign_save(
+        campaign_save(clinic=clinic, name="x", body="b", segment={"stage": ["nope"]})
+    campaign = campaign_save(
         clinic=clinic, name="x", body="b", segment={"stage": "after_visit", "tag": [3, 4]}
     )
     assert campaign.segment == {"stage": ["after_visit"], "tag": "3,4"}
     # JSON booleans are the query string's true/false for every yes/no filter.
-    campaign = services.campaign_save(
+    campaign = campaign_save(
         clinic=clinic, name="y", body="b", segment={"has_open_followups": True, "has_wecom": False}
     )
     assert campaign.segment == {"has_open_followups": "true", "has_wecom": "false"}
@@ -70,10 +73,10 @@ def test_segment_uses_the_patient_filter_and_refuses_unknown_filters(clinic):
 
 def test_red_line_and_unknown_variables_block_a_campaign(clinic):
     with pytest.raises(ValidationError) as error:
-        services.campaign_save(clinic=clinic, name="x", body="{诊所}本院包治失眠")
+        campaign_save(clinic=clinic, name="x", body="{诊所}本院包治失眠")
     assert "包治" in str(error.value)
     with pytest.raises(ValidationError) as error:
-        services.campaign_save(clinic=clinic, name="x", body="{姓名}，{复诊日期}见")
+        campaign_save(clinic=clinic, name="x", body="{姓名}，{复诊日期}见")
     assert "{复诊日期}" in str(error.value)
     assert not Campaign.objects.exists()
 
@@ -98,7 +101,7 @@ def test_preview_counts_and_reasons(clinic, senders, make_patient, wecom_account
         clinic=clinic, key="followup:1:msg", channel="customer_message", recipient="wm8",
         sender="zhuli-li", body="复查提醒", patient=reminded, payload={"purpose": "care"},
     )  # fmt: skip
-    preview = services.campaign_preview(clinic=clinic, segment={}, body="{姓名}，讲座通知")
+    preview = campaign_preview(clinic=clinic, segment={}, body="{姓名}，讲座通知")
     assert (preview["total"], preview["included"], preview["excluded"]) == (8, 3, 5)
     assert {r["reason"]: r["count"] for r in preview["reasons"]} == {
         "no_consent": 1,
@@ -129,7 +132,7 @@ def test_weekly_cap_and_no_doctor_for_the_doctor_variable(clinic, senders, make_
         Delivery.objects.filter(pk=delivery.pk).update(
             next_attempt_at=timezone.now() - timedelta(days=2 + n)
         )
-    preview = services.campaign_preview(clinic=clinic, segment={}, body="{医生}提醒您")
+    preview = campaign_preview(clinic=clinic, segment={}, body="{医生}提醒您")
     assert {r["reason"]: r["count"] for r in preview["reasons"]} == {
         "no_doctor": 1,
         "weekly_cap": 1,
@@ -139,26 +142,26 @@ def test_weekly_cap_and_no_doctor_for_the_doctor_variable(clinic, senders, make_
 def test_clinic_wide_cap_on_campaigns_per_day(clinic):
     ContentSettings.objects.update_or_create(clinic=clinic, defaults={"campaigns_per_day_cap": 1})
     later = timezone.now() + timedelta(hours=1)
-    first = services.campaign_save(clinic=clinic, name="一", body="通知")
-    services.campaign_schedule(campaign=first, send_at=later)
-    second = services.campaign_save(clinic=clinic, name="二", body="通知")
+    first = campaign_save(clinic=clinic, name="一", body="通知")
+    campaign_schedule(campaign=first, send_at=later)
+    second = campaign_save(clinic=clinic, name="二", body="通知")
     with pytest.raises(ValidationError) as error:
-        services.campaign_schedule(campaign=second, send_at=later)
+        campaign_schedule(campaign=second, send_at=later)
     assert "send_at" in error.value.message_dict
-    services.campaign_schedule(campaign=second, send_at=later + timedelta(days=1))
+    campaign_schedule(campaign=second, send_at=later + timedelta(days=1))
 
 
 def test_scheduled_campaign_starts_when_due_from_the_beat_scan(
     clinic, senders, make_patient, wecom_account, fake_wecom, django_capture_on_commit_callbacks
 ):
     make_patient(name="王五", external_userid="wm1", assigned_assistant=senders["assistant"])
-    campaign = services.campaign_save(clinic=clinic, name="讲座", body="{诊所}周六有讲座")
-    services.campaign_schedule(campaign=campaign, send_at=timezone.now() + timedelta(hours=2))
-    assert services.campaigns_due_ids() == []
-    assert services.campaign_start(campaign_id=campaign.pk) == "not-due"
+    campaign = campaign_save(clinic=clinic, name="讲座", body="{诊所}周六有讲座")
+    campaign_schedule(campaign=campaign, send_at=timezone.now() + timedelta(hours=2))
+    assert campaigns_due_ids() == []
+    assert campaign_start(campaign_id=campaign.pk) == "not-due"
     Campaign.objects.filter(pk=campaign.pk).update(send_at=timezone.now() - timedelta(seconds=1))
     assert campaigns_scan.run() == 1  # it enqueues the start task; run its body here
-    assert services.campaign_start(campaign_id=campaign.pk) == "queued"
+    assert campaign_start(campaign_id=campaign.pk) == "queued"
     fake_wecom.add_contact(userid="zhuli-li", external_userid="wm1")
     assert send_all_due() == {"sent": 2}  # the task, and the app message telling zhuli-li
     message = fake_wecom.customer_messages[0]
@@ -167,11 +170,11 @@ def test_scheduled_campaign_starts_when_due_from_the_beat_scan(
 
 
 def test_cancel_only_before_start(clinic):
-    campaign = services.campaign_save(clinic=clinic, name="x", body="通知")
-    services.campaign_schedule(campaign=campaign, send_at=timezone.now() + timedelta(days=1))
-    assert services.campaign_cancel(campaign=campaign).status == CampaignStatus.CANCELED
+    campaign = campaign_save(clinic=clinic, name="x", body="通知")
+    campaign_schedule(campaign=campaign, send_at=timezone.now() + timedelta(days=1))
+    assert campaign_cancel(campaign=campaign).status == CampaignStatus.CANCELED
     with pytest.raises(ValidationError):
-        services.campaign_schedule(campaign=campaign)
+        campaign_schedule(campaign=campaign)
 
 
 def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
@@ -225,12 +228,12 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
 
     segment = {"tag": str(disease.pk), "stage": ["after_visit", "churned"]}
     body = "您好，{诊所}本周六举办糖尿病饮食讲座，欢迎参加。"
-    preview = services.campaign_preview(clinic=clinic, segment=segment, body=body)
+    preview = campaign_preview(clinic=clinic, segment=segment, body=body)
     assert (preview["total"], preview["included"], preview["excluded"]) == (2000, 1197, 803)
 
-    campaign = services.campaign_save(clinic=clinic, name="糖尿病讲座", body=body, segment=segment)
-    services.campaign_schedule(campaign=campaign)
-    assert services.campaign_start(campaign_id=campaign.pk) == "queued"
+    campaign = campaign_save(clinic=clinic, name="糖尿病讲座", body=body, segment=segment)
+    campaign_schedule(campaign=campaign)
+    assert campaign_start(campaign_id=campaign.pk) == "queued"
     results = send_all_due()
     # The task; no notice, as nobody is the sender's contact in the fake (all in fail_list).
     assert results["sent"] == 1 and set(results) <= {"sent", "paced"}
@@ -263,14 +266,14 @@ def test_campaign_to_2000_patients_messages_each_eligible_patient_exactly_once(
     outbox.customer_results_poll()
     first = Patient.objects.get(clinic=clinic, name="患者0005")
     assert not first.touches.filter(kind=TouchKind.MESSAGE).exists()
-    assert services.campaign_results(campaign=campaign)["results"][2] == {
+    assert campaign_results(campaign=campaign)["results"][2] == {
         "status": "not_contact", "label": "不是发送员工的客户联系人", "count": 1197,
     }  # fmt: skip
 
     # Re-running sends nothing more: the start again, a forced re-run, the worker again.
-    assert services.campaign_start(campaign_id=campaign.pk) == "not-due"
+    assert campaign_start(campaign_id=campaign.pk) == "not-due"
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.SENDING)
-    assert services.campaign_start(campaign_id=campaign.pk) == "queued"
+    assert campaign_start(campaign_id=campaign.pk) == "queued"
     outbox.delivery_enqueue(
         clinic=clinic, key=campaign_key(campaign.pk, "zhuli-li"), channel="customer_message",
         recipient=first.external_userid, sender="zhuli-li", body="again", patient=first,

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from content import services
-from content.models import ContentSettings
+from content.messages import patient_message_send
+from content.templates_service import message_template_save
 from crm.models import Membership
-from patients.models import Stage, TouchKind
-from wechat.models import Delivery, DeliveryStatus
+from patients.choices import Stage, TouchKind
+from wechat.models import ContentSettings, Delivery, DeliveryStatus
 from wechat.tasks import delivery_send_task
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def token():
 
 @pytest.fixture
 def template(clinic):
-    return services.message_template_save(
+    return message_template_save(
         clinic=clinic, name="复查提醒", body="{姓名}您好，{医生}提醒您按时复查。"
     )
 
@@ -121,7 +121,7 @@ def test_each_refusal_says_why_in_chinese_and_queues_nothing(
     # The weekly cap (2 here) of customer messages in 7 days, none of them today.
     ContentSettings.objects.filter(clinic=clinic).update(per_customer_weekly_cap=2)
     for days in (2, 3):
-        delivery, _created = services.patient_message_send(
+        delivery, _created = patient_message_send(
             patient=reachable, template=template, token=token()
         )
         Delivery.objects.filter(pk=delivery.pk).update(
@@ -167,7 +167,7 @@ def test_another_clinics_patient_or_template_is_a_404(
         api(outsider).post(url(reachable), data, format="json"),
     ):
         assert response.status_code == 404 and response.json()["code"] == "not_found"
-    theirs = services.message_template_save(clinic=other_clinic, name="外院", body="您好")
+    theirs = message_template_save(clinic=other_clinic, name="外院", body="您好")
     response = api(staff["assistant"]).post(
         url(reachable), {**data, "template": theirs.pk}, format="json"
     )

@@ -2,10 +2,13 @@
 
 import pytest
 
-from content import services
-from content.models import Article, ArticleStatus, Campaign, CampaignStatus, RedLinePhrase
+from content.articles import article_create
+from content.campaigns import campaign_save
+from content.models import Article, ArticleStatus, Campaign, CampaignStatus
 from crm.models import Membership
 from tests.conftest import second_factor_enrol, tag
+from wechat.models import RedLinePhrase
+from wechat.redline import content_settings_for
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +28,9 @@ def test_pages_open_for_members_in_chinese(client, assistant):
 
 
 def test_outsider_gets_404_for_another_clinics_objects(client, outsider, clinic):
-    article = services.article_create(clinic=clinic, title="t", body="b")
-    campaign = services.campaign_save(clinic=clinic, name="c", body="b")
-    services.content_settings_for(clinic=clinic)
+    article = article_create(clinic=clinic, title="t", body="b")
+    campaign = campaign_save(clinic=clinic, name="c", body="b")
+    content_settings_for(clinic=clinic)
     phrase = RedLinePhrase.objects.filter(clinic=clinic).first()
     Membership.objects.filter(user=outsider).update(role="admin")
     second_factor_enrol(outsider)  # an admin has a second factor
@@ -101,7 +104,7 @@ def test_nurse_sees_campaigns_but_cannot_create(client, nurse):
 
 
 def test_red_lines_page_toggle_for_admins_only(client, clinic, admin_user, assistant):
-    services.content_settings_for(clinic=clinic)
+    content_settings_for(clinic=clinic)
     phrase = RedLinePhrase.objects.get(clinic=clinic, phrase="根治")
     client.force_login(assistant)
     assert client.post(f"/content/red-lines/{phrase.pk}/toggle/").status_code == 403
@@ -113,7 +116,7 @@ def test_red_lines_page_toggle_for_admins_only(client, clinic, admin_user, assis
 
 
 def test_admin_changes_the_sending_rules_others_cannot(client, clinic, admin_user, doctor):
-    from content.models import ContentSettings
+    from wechat.models import ContentSettings
 
     client.force_login(doctor)
     assert client.get("/content/settings/").status_code == 403

@@ -5,15 +5,24 @@ import datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from content import services
-from content.models import ContentSettings, MessageTemplate, RedLinePhrase
+from content.models import MessageTemplate
+from content.templates_service import message_template_save
+from content.templating import render
+from wechat.models import ContentSettings, RedLinePhrase
+from wechat.redline import (
+    content_settings_for,
+    emergency_notice_append,
+    redline_check,
+    redline_ensure,
+    redline_phrase_save,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def test_every_clinic_gets_the_default_red_lines_once(clinic, other_clinic):
-    services.content_settings_for(clinic=clinic)
-    services.content_settings_for(clinic=clinic)
+    content_settings_for(clinic=clinic)
+    content_settings_for(clinic=clinic)
     phrases = set(RedLinePhrase.objects.filter(clinic=clinic).values_list("phrase", flat=True))
     assert {"根治", "包治", "治愈率", "100%有效", "无副作用", "最好的医院"} <= phrases
     assert RedLinePhrase.objects.filter(clinic=clinic, phrase="包治").count() == 1
@@ -22,49 +31,49 @@ def test_every_clinic_gets_the_default_red_lines_once(clinic, other_clinic):
 
 def test_text_with_baozhi_is_blocked_and_says_why(clinic):
     text = "本院专家包治甲状腺结节，欢迎咨询。"
-    hits = services.redline_check(clinic=clinic, text=text)
+    hits = redline_check(clinic=clinic, text=text)
     assert [(h.phrase, h.reason) for h in hits] == [("包治", "承诺疗效，违反《医疗广告管理办法》")]
     with pytest.raises(ValidationError) as error:
-        services.redline_ensure(clinic=clinic, text=text)
+        redline_ensure(clinic=clinic, text=text)
     message = error.value.message_dict["body"][0]
     assert "包治" in message and "医疗广告管理办法" in message
 
 
 def test_the_same_text_without_the_phrase_goes_through(clinic):
     text = "本院专家诊治甲状腺结节，欢迎咨询。"
-    assert services.redline_check(clinic=clinic, text=text) == []
-    services.redline_ensure(clinic=clinic, text=text)
+    assert redline_check(clinic=clinic, text=text) == []
+    redline_ensure(clinic=clinic, text=text)
 
 
 def test_full_width_and_spaced_variants_are_caught(clinic):
-    hits = services.redline_check(clinic=clinic, text="疗效１００％ 有效，包 治百病")
+    hits = redline_check(clinic=clinic, text="疗效１００％ 有效，包 治百病")
     assert {h.phrase for h in hits} == {"100%有效", "包治"}
 
 
 def test_a_clinic_edits_its_own_list(clinic, other_clinic):
-    services.redline_phrase_save(clinic=clinic, phrase="神药", reason="夸大疗效")
-    assert services.redline_check(clinic=clinic, text="这是神药")[0].reason == "夸大疗效"
-    assert services.redline_check(clinic=other_clinic, text="这是神药") == []
+    redline_phrase_save(clinic=clinic, phrase="神药", reason="夸大疗效")
+    assert redline_check(clinic=clinic, text="这是神药")[0].reason == "夸大疗效"
+    assert redline_check(clinic=other_clinic, text="这是神药") == []
     row = RedLinePhrase.objects.get(clinic=clinic, phrase="根治")
-    services.redline_phrase_save(
+    redline_phrase_save(
         clinic=clinic, phrase="根治", reason=row.reason, is_active=False, instance=row
     )
-    assert services.redline_check(clinic=clinic, text="根治") == []
+    assert redline_check(clinic=clinic, text="根治") == []
     with pytest.raises(ValidationError):
-        services.redline_phrase_save(clinic=clinic, phrase="神药", reason="重复")
+        redline_phrase_save(clinic=clinic, phrase="神药", reason="重复")
 
 
 def test_emergency_notice_is_appended_once_where_the_clinic_wants_it(clinic):
-    text = services.emergency_notice_append(clinic=clinic, text="复查提醒")
+    text = emergency_notice_append(clinic=clinic, text="复查提醒")
     assert text.endswith("急症请立即就医或拨打120。")
-    assert services.emergency_notice_append(clinic=clinic, text=text) == text
+    assert emergency_notice_append(clinic=clinic, text=text) == text
     ContentSettings.objects.filter(clinic=clinic).update(emergency_notice_enabled=False)
-    assert services.emergency_notice_append(clinic=clinic, text="复查提醒") == "复查提醒"
+    assert emergency_notice_append(clinic=clinic, text="复查提醒") == "复查提醒"
 
 
 def test_render_fills_the_variables_for_a_real_patient(clinic, doctor, make_patient):
     patient = make_patient(name="王小明", assigned_doctor=doctor)
-    text = services.render(
+    text = render(
         template_text="{姓名}您好，{医生}提醒您{复诊日期}来{诊所}复查。",
         patient=patient,
         extra={"复诊日期": datetime.date(2026, 12, 3)},
@@ -75,24 +84,24 @@ def test_render_fills_the_variables_for_a_real_patient(clinic, doctor, make_pati
 def test_unknown_variable_is_an_error_naming_it(clinic, make_patient):
     patient = make_patient()
     with pytest.raises(ValidationError) as error:
-        services.render(template_text="{姓名}，您的{病历号}", patient=patient)
+        render(template_text="{姓名}，您的{病历号}", patient=patient)
     assert "{病历号}" in error.value.message_dict["template_text"][0]
 
 
 def test_missing_value_is_an_error_naming_the_variable(clinic, make_patient):
     patient = make_patient(name="李四")
     with pytest.raises(ValidationError) as error:
-        services.render(template_text="{姓名}，请于{复诊日期}复诊，{医生}", patient=patient)
+        render(template_text="{姓名}，请于{复诊日期}复诊，{医生}", patient=patient)
     message = error.value.message_dict["template_text"][0]
     assert "{复诊日期}" in message and "{医生}" in message and "李四" in message
 
 
 def test_template_with_a_red_line_phrase_cannot_be_saved(clinic):
     with pytest.raises(ValidationError) as error:
-        services.message_template_save(clinic=clinic, name="推广", body="{姓名}，根治颈椎病")
+        message_template_save(clinic=clinic, name="推广", body="{姓名}，根治颈椎病")
     assert "根治" in error.value.message_dict["body"][0]
     assert not MessageTemplate.objects.exists()
-    saved = services.message_template_save(clinic=clinic, name="推广", body="{姓名}，颈椎病讲座")
+    saved = message_template_save(clinic=clinic, name="推广", body="{姓名}，颈椎病讲座")
     assert saved.pk and saved.clinic == clinic
 
 
@@ -102,4 +111,4 @@ def test_doctor_without_a_display_name_is_named_by_login(clinic, make_patient):
 
     bare = staff_create(clinic=clinic, username="dr-bare", password=PASSWORD, role="doctor").user
     patient = make_patient(assigned_doctor=bare)
-    assert services.render(template_text="{医生}提醒您", patient=patient) == "dr-bare提醒您"
+    assert render(template_text="{医生}提醒您", patient=patient) == "dr-bare提醒您"

@@ -174,7 +174,7 @@ def test_in_the_browser_a_refusal_shows_why(page, assistant, make_patient):
 def test_the_channel_code_page_leaves_referral_codes_to_their_patients(
     client, admin_user, referrer, wecom_account, wecom_staff, fake_wecom
 ):
-    from content.services import referral_code_create
+    from content.referrals import referral_code_create
     from wechat.services import channel_code_create
 
     desk = channel_code_create(

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import IntegrityError, connection
 
-from content import services
+from content.surveys import survey_answer, survey_invite, survey_save
 from crm.models import Membership, Role
 from followups import services as followups
 from followups.models import FollowUpTask, TaskStatus, TriggerCursor
 from followups.triggers import _recovery_due
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from patients.services import patient_update
 from wechat.models import Delivery, DeliveryChannel
 
@@ -24,9 +24,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture
 def survey(clinic):
-    return services.survey_save(
-        clinic=clinic, title="就诊满意度", question="您对本次就诊满意吗？", scale=5
-    )
+    return survey_save(clinic=clinic, title="就诊满意度", question="您对本次就诊满意吗？", scale=5)
 
 
 @pytest.fixture
@@ -38,7 +36,7 @@ def patient(make_patient, assistant, doctor):
 
 
 def answer(client, survey, patient, score, comment=""):
-    invitation = services.survey_invite(survey=survey, patient=patient)
+    invitation = survey_invite(survey=survey, patient=patient)
     response = client.post(urlparse(invitation.link).path, {"score": score, "comment": comment})
     assert response.status_code == 200
     return invitation
@@ -112,9 +110,9 @@ def test_without_an_assigned_assistant_the_task_goes_to_the_assistants_pool(
 
 
 def test_no_call_back_task_for_a_patient_who_asked_not_to_be_contacted(client, survey, patient):
-    invitation = services.survey_invite(survey=survey, patient=patient)
+    invitation = survey_invite(survey=survey, patient=patient)
     patient_update(patient=patient, consent_to_contact=False)
-    services.survey_answer(invitation=invitation, score=1)
+    survey_answer(invitation=invitation, score=1)
     followups.triggers_scan()
     assert patient.touches.filter(payload__event="service_recovery_needed").count() == 1
     assert not FollowUpTask.objects.exists()
@@ -137,11 +135,11 @@ def test_a_task_made_at_night_is_due_when_staff_hours_begin(settings, local, due
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_scans_make_one_task(clinic, make_patient, assistant):
-    survey = services.survey_save(clinic=clinic, title="满意度", question="满意吗？", scale=10)
+    survey = survey_save(clinic=clinic, title="满意度", question="满意吗？", scale=10)
     patients = [make_patient(name=f"患者{n}", assigned_assistant=assistant) for n in range(20)]
     for patient in patients:
-        invitation = services.survey_invite(survey=survey, patient=patient)
-        services.survey_answer(invitation=invitation, score=3)
+        invitation = survey_invite(survey=survey, patient=patient)
+        survey_answer(invitation=invitation, score=3)
     barrier, results, errors = threading.Barrier(4), [], []
 
     def scan():

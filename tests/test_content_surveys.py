@@ -8,10 +8,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from content import services
 from content.models import SurveyInvitation
+from content.surveys import survey_answer, survey_invite, survey_save
 from crm.models import Membership
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from wechat.models import Delivery, DeliveryChannel
 from wechat.services import delivery_send
 
@@ -20,9 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def survey(clinic):
-    return services.survey_save(
-        clinic=clinic, title="就诊满意度", question="您对本次就诊满意吗？", scale=5
-    )
+    return survey_save(clinic=clinic, title="就诊满意度", question="您对本次就诊满意吗？", scale=5)
 
 
 @pytest.fixture
@@ -40,7 +38,7 @@ def path(invitation):
 def test_invite_enqueues_the_link_and_writes_the_sent_touch(
     clinic, survey, patient, assistant, wecom_account, fake_wecom
 ):
-    invitation = services.survey_invite(survey=survey, patient=patient, by=assistant)
+    invitation = survey_invite(survey=survey, patient=patient, by=assistant)
     touch = patient.touches.get(kind=TouchKind.SURVEY)
     assert "msgid" in touch.payload.pop("wording")  # worded for each reader
     assert touch.payload == {
@@ -60,13 +58,13 @@ def test_invite_enqueues_the_link_and_writes_the_sent_touch(
 
 
 def test_patient_without_wecom_gets_a_link_but_no_message(clinic, survey, make_patient):
-    invitation = services.survey_invite(survey=survey, patient=make_patient())
+    invitation = survey_invite(survey=survey, patient=make_patient())
     assert invitation.delivery is None and invitation.link
     assert not Delivery.objects.exists()
 
 
 def test_answer_goes_to_the_timeline_in_the_dashboard_shape(client, survey, patient):
-    invitation = services.survey_invite(survey=survey, patient=patient)
+    invitation = survey_invite(survey=survey, patient=patient)
     page = client.get(path(invitation))
     assert page.status_code == 200 and "您对本次就诊满意吗" in page.content.decode()
     response = client.post(path(invitation), {"score": "4", "comment": "医生很耐心"})
@@ -85,7 +83,7 @@ def test_answer_goes_to_the_timeline_in_the_dashboard_shape(client, survey, pati
 
 
 def test_link_answered_twice_keeps_the_first_answer(client, survey, patient):
-    invitation = services.survey_invite(survey=survey, patient=patient)
+    invitation = survey_invite(survey=survey, patient=patient)
     client.post(path(invitation), {"score": "5", "comment": "很好"})
     second = client.post(path(invitation), {"score": "1", "comment": "改主意了"})
     assert second.status_code == 200
@@ -94,12 +92,12 @@ def test_link_answered_twice_keeps_the_first_answer(client, survey, patient):
     invitation.refresh_from_db()
     assert (invitation.score, invitation.comment) == (5, "很好")
     assert patient.touches.filter(kind=TouchKind.SURVEY, payload__event="answered").count() == 1
-    _again, first = services.survey_answer(invitation=invitation, score=2)
+    _again, first = survey_answer(invitation=invitation, score=2)
     assert first is False and SurveyInvitation.objects.get(pk=invitation.pk).score == 5
 
 
 def test_expired_link_gets_a_clear_page(client, survey, patient):
-    invitation = services.survey_invite(survey=survey, patient=patient)
+    invitation = survey_invite(survey=survey, patient=patient)
     SurveyInvitation.objects.filter(pk=invitation.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
@@ -110,7 +108,7 @@ def test_expired_link_gets_a_clear_page(client, survey, patient):
 
 
 def test_tampered_link_gets_a_clear_page(client, survey, patient):
-    invitation = services.survey_invite(survey=survey, patient=patient)
+    invitation = survey_invite(survey=survey, patient=patient)
     good = path(invitation)
     token = good.rstrip("/").rsplit("/", 1)[1]
     tampered = good.replace(token, token[:-1] + ("x" if token[-1] != "x" else "y"))
@@ -122,19 +120,19 @@ def test_tampered_link_gets_a_clear_page(client, survey, patient):
 
 
 def test_bad_score_is_a_clear_error_not_a_500(client, survey, patient):
-    invitation = services.survey_invite(survey=survey, patient=patient)
+    invitation = survey_invite(survey=survey, patient=patient)
     for data in ({"score": "9"}, {"score": "abc"}, {}):
         response = client.post(path(invitation), data)
         assert response.status_code == 400
         assert "alert-danger" in response.content.decode()
     assert SurveyInvitation.objects.get(pk=invitation.pk).answered_at is None
     with pytest.raises(ValidationError):
-        services.survey_answer(invitation=invitation, score=0)
+        survey_answer(invitation=invitation, score=0)
 
 
 def test_low_score_writes_the_service_recovery_entry(client, clinic, survey, patient):
     """The follow-ups' trigger scan makes the task from it (test_content_service_recovery)."""
-    invitation = services.survey_invite(survey=survey, patient=patient)
+    invitation = survey_invite(survey=survey, patient=patient)
     client.post(path(invitation), {"score": "2", "comment": "等太久"})
     followup = patient.touches.get(kind=TouchKind.FOLLOWUP)
     assert "msgid" in followup.payload.pop("wording")  # worded for each reader
@@ -152,12 +150,12 @@ def test_low_score_writes_the_service_recovery_entry(client, clinic, survey, pat
 
 
 def test_ten_point_scale_threshold(clinic, patient):
-    survey = services.survey_save(clinic=clinic, title="NPS", question="推荐意愿？", scale=10)
-    six = services.survey_invite(survey=survey, patient=patient)
-    seven = services.survey_invite(survey=survey, patient=patient)
-    services.survey_answer(invitation=seven, score=7)
+    survey = survey_save(clinic=clinic, title="NPS", question="推荐意愿？", scale=10)
+    six = survey_invite(survey=survey, patient=patient)
+    seven = survey_invite(survey=survey, patient=patient)
+    survey_answer(invitation=seven, score=7)
     assert not patient.touches.filter(kind=TouchKind.FOLLOWUP).exists()
-    services.survey_answer(invitation=six, score=6)
+    survey_answer(invitation=six, score=6)
     assert patient.touches.filter(kind=TouchKind.FOLLOWUP).count() == 1
     answered = patient.touches.filter(kind=TouchKind.SURVEY, payload__event="answered")
     assert sorted(t.payload["score"] for t in answered) == [6, 7]
@@ -166,7 +164,7 @@ def test_ten_point_scale_threshold(clinic, patient):
 
 def test_survey_for_another_clinics_patient_is_refused(survey, make_patient, other_clinic):
     with pytest.raises(ValidationError):
-        services.survey_invite(survey=survey, patient=make_patient(target_clinic=other_clinic))
+        survey_invite(survey=survey, patient=make_patient(target_clinic=other_clinic))
 
 
 @pytest.fixture
@@ -181,7 +179,7 @@ def english_request_resets_language(settings):
 def test_patient_pages_speak_english_on_request(
     client, survey, patient, english_request_resets_language
 ):
-    invitation = services.survey_invite(survey=survey, patient=patient)
+    invitation = survey_invite(survey=survey, patient=patient)
     page = client.get(path(invitation), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Submit" in page and "dial 120" in page
     gone = client.get("/r/s/nope/", HTTP_ACCEPT_LANGUAGE="en").content.decode()

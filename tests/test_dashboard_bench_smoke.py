@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.models import Clinic
-from patients import retention, retention_summaries
+from patients.dashboard import retention, retention_summaries
 from patients.models import PatientTag
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))

@@ -1,4 +1,4 @@
-"""The dashboard's summary tables: the refresh (patients.summaries), its beat job run by a real
+"""The dashboard's summary tables: the refresh (patients.dashboard.summaries), its beat job run by a real
 Celery worker, and the dashboard switching to them and saying how fresh they are. The figures
 themselves are checked on both paths in tests/test_retention.py."""
 
@@ -8,17 +8,18 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from patients import retention, retention_summaries, tasks
 from patients import services as s
-from patients.models import Visit
-from patients.summaries import summaries_refresh
-from patients.summary_models import (
+from patients import tasks
+from patients.dashboard import retention, retention_summaries
+from patients.dashboard.models import (
     CohortDay,
     CohortMonth,
     DailyFigure,
     RetentionFact,
     SummaryRefresh,
 )
+from patients.dashboard.summaries import summaries_refresh
+from patients.models import Visit
 from tests.celery_worker import Worker, broker_purge, wait_until
 from tests.conftest import login, screenshot, tag
 

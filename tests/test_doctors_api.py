@@ -7,12 +7,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from content.models import RedLinePhrase
 from doctors import services
 from doctors.models import FollowerCount, Onboarding, Post, PostFormat
-from patients.models import TouchKind
-from patients.services import touch_record
+from patients.choices import TouchKind
+from patients.timeline import touch_record
 from tests.conftest import make_staff
+from wechat.models import RedLinePhrase
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from doctors import services
 from doctors.models import Post, PostFormat, PostStatus
-from patients.models import Patient, Source
+from patients.choices import Source
+from patients.models import Patient
 from tests.conftest import CORP_ID, login, process_pending, screenshot
 from wechat.models import ContactArrival
 

@@ -10,7 +10,8 @@ import pytest
 from crm.models import Membership
 from doctors import selectors, services
 from doctors.models import PostFormat, PostStatus
-from patients.models import Source, Stage, Visit
+from patients.choices import Source, Stage
+from patients.models import Visit
 from patients.services import patient_create, patient_set_stage, visit_record
 from tests.conftest import make_staff
 from wechat.channels import state_parse

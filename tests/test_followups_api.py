@@ -294,7 +294,7 @@ def test_malformed_steps_are_400_never_500(api, admin_user, bad_step):
 
 
 def test_template_list_names_what_starts_each_plan(client, nurse, clinic):
-    from patients.models import Stage
+    from patients.choices import Stage
     from tests.conftest import tag
 
     post_op_template(clinic, trigger="tag_added", trigger_tag=tag(clinic, "术后"))

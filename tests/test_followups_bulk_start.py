@@ -13,7 +13,8 @@ from crm.models import Membership
 from followups import clock, services
 from followups.models import CarePlan, CarePlanTemplate, FollowUpTask
 from patients.bulk import BULK_MAX_PATIENTS
-from patients.models import Patient, Touch, TouchKind
+from patients.choices import TouchKind
+from patients.models import Patient, Touch
 from tests.conftest import make_staff
 from tests.followups_factories import post_op_template, step
 

@@ -1,7 +1,8 @@
 import pytest
 from django.core.management import call_command
 
-from followups.models import Appointment, CarePlan, CarePlanTemplate, FollowUpTask
+from followups.appointment_models import Appointment
+from followups.models import CarePlan, CarePlanTemplate, FollowUpTask
 
 pytestmark = pytest.mark.django_db
 

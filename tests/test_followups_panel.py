@@ -9,7 +9,8 @@ import pytest
 from crm.models import Role
 from followups import clock, services
 from followups.models import CarePlan
-from patients.models import Touch, TouchKind
+from patients.choices import TouchKind
+from patients.models import Touch
 from tests.conftest import make_staff
 from tests.followups_factories import post_op_template
 

@@ -20,7 +20,7 @@ from followups.models import (
     TaskStatus,
     Trigger,
 )
-from patients.models import Stage, TouchKind
+from patients.choices import Stage, TouchKind
 from patients.services import patient_set_stage, patient_tag, patient_update, visit_record
 from tests.conftest import tag
 from tests.followups_factories import post_op_template, step

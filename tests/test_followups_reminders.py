@@ -12,7 +12,7 @@ import pytest
 from crm.models import Membership
 from followups import clock, selectors, services
 from followups.models import Action, FollowUpTask, ReminderState
-from patients.models import Stage
+from patients.choices import Stage
 from patients.services import patient_update
 from tests.followups_factories import step
 from wechat import services as outbox

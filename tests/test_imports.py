@@ -10,10 +10,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import Workbook
 
 from crm.models import AuditEvent
-from patients import imports
-from patients.import_commit import import_commit
-from patients.import_files import ImportFileError
-from patients.models import ImportBatch, Patient, Touch
+from patients.imports import services as imports
+from patients.imports.commit import import_commit
+from patients.imports.files import ImportFileError
+from patients.imports.models import ImportBatch
+from patients.models import Patient, Touch
 from patients.tasks import import_commit_task
 from tests.celery_worker import Worker, broker_purge, wait_until
 from tests.conftest import login, screenshot, tag

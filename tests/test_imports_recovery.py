@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from patients import imports
-from patients.import_commit import MAX_REQUEUES, import_commit_request, imports_recover_stale
-from patients.models import ImportBatch, Patient
+from patients.imports import services as imports
+from patients.imports.commit import MAX_REQUEUES, import_commit_request, imports_recover_stale
+from patients.imports.models import ImportBatch
+from patients.models import Patient
 from patients.tasks import import_commit_task
 from tests.test_imports import HEADER, csv_bytes, upload
 

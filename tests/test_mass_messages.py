@@ -14,11 +14,19 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from content import services
-from content.campaigns import campaigns_settle
+from content.campaigns import (
+    campaign_results,
+    campaign_save,
+    campaign_schedule,
+    campaign_start,
+    campaigns_settle,
+)
+from content.messages import patient_message_check
 from content.models import CampaignRecipient, CampaignStatus
+from content.templates_service import message_template_save
 from crm.models import Membership, Role
-from patients.models import Patient, Stage, TouchKind
+from patients.choices import Stage, TouchKind
+from patients.models import Patient
 from tests.test_content_campaigns import send_all_due
 from wechat import groupmsg
 from wechat import services as outbox
@@ -42,9 +50,7 @@ def assistants(clinic):
 
 
 def results(campaign) -> dict:
-    return {
-        r["status"]: r["count"] for r in services.campaign_results(campaign=campaign)["results"]
-    }
+    return {r["status"]: r["count"] for r in campaign_results(campaign=campaign)["results"]}
 
 
 def test_fake_follows_wecoms_rules_for_mass_messages(fake_wecom):
@@ -136,9 +142,9 @@ def test_campaign_to_2000_patients_of_3_senders_is_3_tasks_with_results_per_pati
         fake_wecom.mass_received[(patient.external_userid, today)] = 1
 
     body = "{诊所}本周六举办糖尿病饮食讲座，欢迎参加。"
-    campaign = services.campaign_save(clinic=clinic, name="糖尿病讲座", body=body, segment={})
-    services.campaign_schedule(campaign=campaign)
-    assert services.campaign_start(campaign_id=campaign.pk) == "queued"
+    campaign = campaign_save(clinic=clinic, name="糖尿病讲座", body=body, segment={})
+    campaign_schedule(campaign=campaign)
+    assert campaign_start(campaign_id=campaign.pk) == "queued"
     sent = send_all_due()
     assert sent["sent"] == 3 + 3  # three tasks, then one confirmation notice per sender
 
@@ -220,7 +226,7 @@ def test_campaign_to_2000_patients_of_3_senders_is_3_tasks_with_results_per_pati
     assert campaign.status == CampaignStatus.SENT and campaign.finished_at is not None
 
     # Starting it again makes no new task.
-    assert services.campaign_start(campaign_id=campaign.pk) == "not-due"
+    assert campaign_start(campaign_id=campaign.pk) == "not-due"
     assert send_all_due() == {}
     assert fake_wecom.calls["externalcontact/add_msg_template"] == 3
     assert CampaignRecipient.objects.filter(campaign=campaign).count() == 2000
@@ -228,10 +234,10 @@ def test_campaign_to_2000_patients_of_3_senders_is_3_tasks_with_results_per_pati
 
 def test_a_campaign_text_cannot_be_personal(clinic):
     with pytest.raises(ValidationError) as error:
-        services.campaign_save(clinic=clinic, name="x", body="{姓名}您好，{医生}提醒您")
+        campaign_save(clinic=clinic, name="x", body="{姓名}您好，{医生}提醒您")
     message = error.value.message_dict["body"][0]
     assert "{姓名}、{医生}" in message and "内容相同" in message
-    assert services.campaign_save(clinic=clinic, name="y", body="{诊所}讲座").body == "{诊所}讲座"
+    assert campaign_save(clinic=clinic, name="y", body="{诊所}讲座").body == "{诊所}讲座"
 
 
 def test_a_single_message_is_a_task_of_one_the_staff_member_confirms(
@@ -241,7 +247,7 @@ def test_a_single_message_is_a_task_of_one_the_staff_member_confirms(
         name="周芳", external_userid="wmZF", assigned_assistant=staff["assistant"]
     )
     fake_wecom.add_contact(userid="wx-assistant", external_userid="wmZF")
-    template = services.message_template_save(clinic=patient.clinic, name="t", body="{姓名}您好")
+    template = message_template_save(clinic=patient.clinic, name="t", body="{姓名}您好")
     answer = api(staff["assistant"]).post(
         f"/api/patients/{patient.pk}/message/",
         {"template": template.pk, "token": secrets.token_urlsafe(18)},
@@ -332,13 +338,13 @@ def test_a_patient_of_a_campaign_task_has_had_todays_message(
     reached = make_patient(name="甲", external_userid="wm1", assigned_assistant=staff["assistant"])
     stranger = make_patient(name="乙", external_userid="wm2", assigned_assistant=staff["assistant"])
     fake_wecom.add_contact(userid="wx-assistant", external_userid="wm1")
-    campaign = services.campaign_save(clinic=clinic, name="讲座", body="{诊所}讲座")
-    services.campaign_schedule(campaign=campaign)
-    services.campaign_start(campaign_id=campaign.pk)
+    campaign = campaign_save(clinic=clinic, name="讲座", body="{诊所}讲座")
+    campaign_schedule(campaign=campaign)
+    campaign_start(campaign_id=campaign.pk)
     send_all_due()
-    assert services.patient_message_check(patient=reached) == ("wx-assistant", "daily_cap")
+    assert patient_message_check(patient=reached) == ("wx-assistant", "daily_cap")
     # wm2 was in WeCom's fail_list: it received nothing, so it may still get a message.
-    assert services.patient_message_check(patient=stranger) == ("wx-assistant", "")
+    assert patient_message_check(patient=stranger) == ("wx-assistant", "")
 
 
 def test_the_demo_fake_starts_with_the_patients_as_contacts_of_their_staff(

@@ -3,7 +3,7 @@ the demo's fake WeCom confirms as a staff member, and the per-patient results sh
 
 import pytest
 
-from content import services
+from content.campaigns import campaign_save, campaign_schedule, campaign_start
 from patients.models import Patient
 from tests.conftest import login, screenshot
 from tests.test_content_campaigns import send_all_due
@@ -27,9 +27,9 @@ def test_campaign_awaits_confirmation_then_shows_each_result(
     for n, patient in enumerate(patients):
         if n != 0:  # wm0 is not a contact of zhuli-a: WeCom's fail_list
             fake_wecom.add_contact(userid=SENDERS[n % 3], external_userid=patient.external_userid)
-    campaign = services.campaign_save(clinic=clinic, name="冬季讲座", body="{诊所}周六讲座")
-    services.campaign_schedule(campaign=campaign)
-    assert services.campaign_start(campaign_id=campaign.pk) == "queued"
+    campaign = campaign_save(clinic=clinic, name="冬季讲座", body="{诊所}周六讲座")
+    campaign_schedule(campaign=campaign)
+    assert campaign_start(campaign_id=campaign.pk) == "queued"
     send_all_due()
     login(page, staff["operations"].username)
     page.wait_for_url("**/operations/")

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from content import services as content
+from content.articles import article_create, article_set_status
+from content.campaigns import campaign_save, campaign_schedule
 from doctors import services
 from doctors.models import Post, PostFormat, PostStatus
 from tests.conftest import login, screenshot
@@ -37,13 +38,11 @@ def calendar(clinic, staff):
                 status=status,
                 publish_date=day,
             )
-    content.article_create(clinic=clinic, title="结节会不会变成癌？", body="中药可以根治结节。")
-    review = content.article_create(clinic=clinic, title="复查前要准备什么？", body="带上报告。")
-    content.article_set_status(article=review, status="in_review")
-    content.campaign_schedule(
-        campaign=content.campaign_save(
-            clinic=clinic, name="术后一个月复查提醒", body="您好，请记得复查。"
-        ),
+    article_create(clinic=clinic, title="结节会不会变成癌？", body="中药可以根治结节。")
+    review = article_create(clinic=clinic, title="复查前要准备什么？", body="带上报告。")
+    article_set_status(article=review, status="in_review")
+    campaign_schedule(
+        campaign=campaign_save(clinic=clinic, name="术后一个月复查提醒", body="您好，请记得复查。"),
         send_at=timezone.now() + timedelta(days=1),
     )
     return posts

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from content import services as content
+from content.articles import article_create, article_set_status
+from content.campaigns import campaign_cancel, campaign_save, campaign_schedule, campaign_start
 from content.models import Campaign
 from crm.models import Membership
 from doctors import services
@@ -88,14 +89,14 @@ def world(clinic, staff, other_clinic, make_patient, settings, tmp_path):
             assigned_doctor=staff["doctor"],
             consent_to_contact=n != 2,
         )
-    scheduled = content.campaign_schedule(
-        campaign=content.campaign_save(clinic=clinic, name="明天的复查提醒", body="{诊所}您好"),
+    scheduled = campaign_schedule(
+        campaign=campaign_save(clinic=clinic, name="明天的复查提醒", body="{诊所}您好"),
         send_at=timezone.now() + timedelta(days=1),
     )
-    sent = content.campaign_schedule(
-        campaign=content.campaign_save(clinic=clinic, name="昨天的群发", body="{诊所}您好")
+    sent = campaign_schedule(
+        campaign=campaign_save(clinic=clinic, name="昨天的群发", body="{诊所}您好")
     )
-    assert content.campaign_start(campaign_id=sent.pk) == "queued"
+    assert campaign_start(campaign_id=sent.pk) == "queued"
     # One task for both (one sender); WeCom reports one delivered, one not a contact.
     first, second = sent.recipients.filter(included=True).order_by("pk")
     Delivery.objects.filter(pk=first.delivery_id).update(
@@ -103,32 +104,32 @@ def world(clinic, staff, other_clinic, make_patient, settings, tmp_path):
     )
     DeliveryRecipient.objects.filter(patient=first.patient).update(status="delivered")
     DeliveryRecipient.objects.filter(patient=second.patient).update(status="not_contact")
-    old = content.campaign_schedule(
-        campaign=content.campaign_save(clinic=clinic, name="上个月的群发", body="{诊所}您好")
+    old = campaign_schedule(
+        campaign=campaign_save(clinic=clinic, name="上个月的群发", body="{诊所}您好")
     )
-    content.campaign_start(campaign_id=old.pk)
+    campaign_start(campaign_id=old.pk)
     Campaign.objects.filter(pk=old.pk).update(
         status="sent", finished_at=timezone.now() - timedelta(days=8)
     )
-    content.campaign_save(clinic=clinic, name="还在写的群发", body="草稿")
-    canceled = content.campaign_save(clinic=clinic, name="取消的群发", body="取消")
-    content.campaign_cancel(campaign=canceled)
+    campaign_save(clinic=clinic, name="还在写的群发", body="草稿")
+    canceled = campaign_save(clinic=clinic, name="取消的群发", body="取消")
+    campaign_cancel(campaign=canceled)
     # Articles: a clean draft, a draft a red line blocks, one in review, one published.
-    clean = content.article_create(clinic=clinic, title="复查前准备", body="带上报告。")
-    blocked = content.article_create(clinic=clinic, title="结节调理", body="可以根治结节。")
-    review = content.article_create(clinic=clinic, title="术后饮食", body="清淡为主。")
-    content.article_set_status(article=review, status="in_review")
-    published = content.article_create(clinic=clinic, title="已发布的科普", body="科普。")
-    content.article_set_status(article=published, status="published")
+    clean = article_create(clinic=clinic, title="复查前准备", body="带上报告。")
+    blocked = article_create(clinic=clinic, title="结节调理", body="可以根治结节。")
+    review = article_create(clinic=clinic, title="术后饮食", body="清淡为主。")
+    article_set_status(article=review, status="in_review")
+    published = article_create(clinic=clinic, title="已发布的科普", body="科普。")
+    article_set_status(article=published, status="published")
     # Clinic B.
     b_doctor = make_staff(other_clinic, "doctor", "b-doctor")
     _b_profile, b_account = doctor_with_account(other_clinic, b_doctor, "乙院医生号")
     post(b_account, "乙院逾期内容", PostStatus.IDEA, today - timedelta(days=1))
-    content.campaign_schedule(
-        campaign=content.campaign_save(clinic=other_clinic, name="乙院群发", body="您好"),
+    campaign_schedule(
+        campaign=campaign_save(clinic=other_clinic, name="乙院群发", body="您好"),
         send_at=timezone.now() + timedelta(days=1),
     )
-    content.article_create(clinic=other_clinic, title="乙院草稿", body="草稿")
+    article_create(clinic=other_clinic, title="乙院草稿", body="草稿")
     return {
         "wang": wang,
         "li": li,
@@ -303,9 +304,9 @@ def test_the_number_of_queries_does_not_grow_with_the_clinic(client, staff, worl
         _profile, account = doctor_with_account(clinic, user, f"更多医生{n}")
         for day in range(-3, 3):
             post(account, f"选题{n}{day}", PostStatus.IDEA, today + timedelta(days=day))
-        content.article_create(clinic=clinic, title=f"草稿{n}", body="包治百病" if n else "科普")
-        content.campaign_schedule(
-            campaign=content.campaign_save(clinic=clinic, name=f"群发{n}", body="您好"),
+        article_create(clinic=clinic, title=f"草稿{n}", body="包治百病" if n else "科普")
+        campaign_schedule(
+            campaign=campaign_save(clinic=clinic, name=f"群发{n}", body="您好"),
             send_at=timezone.now() + timedelta(days=2 + n),
         )
     client.get("/operations/")  # the new doctors' profiles already exist; this makes none

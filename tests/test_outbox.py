@@ -7,7 +7,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from patients.services import patient_update
 from wechat import services
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus, RateBucket

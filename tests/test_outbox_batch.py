@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from wechat import services
 from wechat.models import Delivery, DeliveryAttempt, DeliveryStatus, RateBucket
 from wechat.sending import PACE_WAIT

@@ -1,7 +1,8 @@
 import pytest
 
 from crm.models import AuditEvent, Role
-from patients.models import Patient, Stage, Touch, TouchKind
+from patients.choices import Stage, TouchKind
+from patients.models import Patient, Touch
 from tests.conftest import tag
 
 pytestmark = pytest.mark.django_db
@@ -204,7 +205,7 @@ def test_timeline_is_in_the_order_things_happened_not_recorded(api, assistant, m
 
     from django.utils import timezone
 
-    from patients.services import touch_record
+    from patients.timeline import touch_record
 
     patient = make_patient()
     now = timezone.now()

@@ -10,10 +10,11 @@ import pytest
 from django.utils import timezone
 
 from crm.models import AuditAction, AuditEvent, Membership, Role
-from patients import services
-from patients.actions import NOTE_MAX_LENGTH
+from patients import services, timeline
+from patients.action_serializers import NOTE_MAX_LENGTH
+from patients.choices import TouchKind
 from patients.editing import EDITABLE_FIELDS, patient_editable_fields
-from patients.models import Patient, StageTransition, Touch, TouchKind
+from patients.models import Patient, StageTransition, Touch
 from patients.services import NOTES_MAX_LENGTH
 from tests.conftest import make_staff, second_factor_enrol
 
@@ -386,7 +387,7 @@ def test_the_timeline_service_refuses_a_long_note_rather_than_cut_it(make_patien
 
     patient = make_patient()
     with pytest.raises(ValidationError) as error:
-        services.touch_record(patient=patient, kind=TouchKind.NOTE, summary="字" * 501)
+        timeline.touch_record(patient=patient, kind=TouchKind.NOTE, summary="字" * 501)
     assert "summary" in error.value.message_dict
     assert not Touch.objects.filter(patient=patient, kind=TouchKind.NOTE).exists()
 

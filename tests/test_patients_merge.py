@@ -14,9 +14,10 @@ from content.models import ArticleView
 from crm.models import AuditAction, AuditEvent
 from followups.models import CarePlan, FollowUpTask
 from followups.plans import plan_start, task_create
-from patients import services
+from patients import services, timeline
+from patients.choices import TouchKind
 from patients.merge import patient_merge, patient_merge_preview
-from patients.models import Patient, Touch, TouchKind, Visit
+from patients.models import Patient, Touch, Visit
 from tests.conftest import tag
 from tests.followups_factories import post_op_template
 from wechat.models import ChannelCode, ContactArrival, Delivery
@@ -42,7 +43,7 @@ def pair(clinic, make_patient, doctor, assistant):
 def _rows_of(duplicate, clinic, doctor):
     services.patient_tag(patient=duplicate, add=[tag(clinic, "糖尿病")])
     services.visit_record(patient=duplicate, visit_date=date(2026, 1, 5), kind="first")
-    services.touch_record(patient=duplicate, kind=TouchKind.NOTE, summary="重复档案上的备注")
+    timeline.touch_record(patient=duplicate, kind=TouchKind.NOTE, summary="重复档案上的备注")
     template = post_op_template(clinic)
     plan, _ = plan_start(patient=duplicate, template=template, anchor_date=date(2026, 2, 1))
     task_create(patient=duplicate, title="回电", role="assistant")

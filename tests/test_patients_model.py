@@ -3,7 +3,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from patients import services
-from patients.models import Patient, Stage, StageTransition, Touch, TouchKind
+from patients.choices import Stage, TouchKind
+from patients.models import Patient, StageTransition, Touch
 from tests.conftest import tag
 
 pytestmark = pytest.mark.django_db

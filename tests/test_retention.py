@@ -22,10 +22,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from patients import retention, retention_summaries
 from patients import services as s
-from patients.models import Stage, TouchChannel, TouchKind, Visit
-from patients.summaries import summaries_refresh
+from patients import timeline
+from patients.choices import Stage, TouchChannel, TouchKind
+from patients.dashboard import retention, retention_summaries
+from patients.dashboard.summaries import summaries_refresh
+from patients.models import Visit
 from tests.conftest import tag
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +56,7 @@ def walk(patient, stages, when):
 
 
 def survey(patient, when, **payload):
-    s.touch_record(
+    timeline.touch_record(
         patient=patient,
         kind=TouchKind.SURVEY,
         summary="满意度调查",
@@ -96,10 +98,10 @@ def data(clinic, doctor):
     walk(p[4], ["churned"], at(2026, 2, 1))
     walk(p[1], ["churned"], at(2026, 4, 5))
     for patient, when in ((p[2], at(2026, 3, 21)), (p[6], at(2026, 3, 5))):
-        s.touch_record(
+        timeline.touch_record(
             patient=patient, kind=TouchKind.CHURN_SIGNAL, summary="删除了企业微信", occurred_at=when
         )
-    s.touch_record(
+    timeline.touch_record(
         patient=p[9],
         kind=TouchKind.CALL,
         channel=TouchChannel.PHONE,

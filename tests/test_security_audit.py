@@ -25,8 +25,9 @@ from crm import crypto
 from crm.audit import archived_events, archiving, audit_archive, audit_record
 from crm.guards import RedactSearchTerms
 from crm.models import AuditAction, AuditEvent, Role
-from patients import services
-from patients.models import Patient, Touch, TouchKind, Visit
+from patients import services, timeline
+from patients.choices import TouchKind
+from patients.models import Patient, Touch, Visit
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -130,7 +131,7 @@ def test_the_database_refuses_to_update_or_delete_audit_and_timeline_rows(
 def test_a_deleted_users_rows_keep_everything_but_the_link(clinic, make_patient):
     leaver = make_staff(clinic, Role.ASSISTANT, "leaver")
     patient = make_patient()
-    touch = services.touch_record(
+    touch = timeline.touch_record(
         patient=patient, kind=TouchKind.NOTE, summary="交接", actor=leaver
     )
     event = audit_record(clinic_id=clinic.pk, user=leaver, action=AuditAction.EXPORT)
@@ -287,9 +288,9 @@ def clinical_patient(make_patient, doctor, assistant):
         notes="血糖偏高",
         actor=doctor,
     )
-    services.touch_record(patient=patient, kind=TouchKind.CALL, summary="已接通：伤口恢复良好")
-    services.touch_record(patient=patient, kind=TouchKind.NOTE, summary="既往史：糖尿病")
-    services.touch_record(patient=patient, kind=TouchKind.MESSAGE, summary="已发送：复诊提醒")
+    timeline.touch_record(patient=patient, kind=TouchKind.CALL, summary="已接通：伤口恢复良好")
+    timeline.touch_record(patient=patient, kind=TouchKind.NOTE, summary="既往史：糖尿病")
+    timeline.touch_record(patient=patient, kind=TouchKind.MESSAGE, summary="已发送：复诊提醒")
     return patient
 
 
@@ -412,7 +413,7 @@ def test_erasure_removes_identity_keeps_the_timeline_and_is_audited(
     api, client, admin_user, make_patient
 ):
     lead = make_patient(name="李小龙", phone="13811112222", notes="住在朝阳区")
-    services.touch_record(
+    timeline.touch_record(
         patient=lead,
         kind=TouchKind.MESSAGE,
         summary="李小龙您好，欢迎关注",

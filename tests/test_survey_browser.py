@@ -4,8 +4,8 @@ the doctor's dashboard 满意度 changes."""
 
 import pytest
 
-from content import services
 from content.models import SurveyInvitation
+from content.surveys import survey_save
 from crm.models import Membership
 from tests.conftest import login, screenshot
 
@@ -26,7 +26,7 @@ def test_invited_patient_answers_and_the_dashboard_satisfaction_fills(
 ):
     settings.SITE_URL = live_server.url
     Membership.objects.filter(user=doctor).update(wecom_userid="wx-doctor")
-    survey = services.survey_save(
+    survey = survey_save(
         clinic=clinic, title="就诊满意度", question="您对本次就诊满意吗？", scale=10
     )
     patient = make_patient(name="王秀英", external_userid="wm-wang", assigned_doctor=doctor)

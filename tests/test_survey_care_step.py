@@ -8,13 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 
-from content import services as content
 from content.models import SurveyInvitation
-from content.surveys import invitation_for_token
+from content.surveys import invitation_for_token, survey_save
 from crm.models import Membership
 from followups import services
 from followups.models import Action, ReminderState
-from patients.models import TouchKind
+from patients.choices import TouchKind
 from tests.followups_factories import step
 from wechat import services as outbox
 from wechat.models import Delivery
@@ -26,7 +25,7 @@ DUE = datetime(2026, 3, 1, 10, tzinfo=SHANGHAI)
 
 @pytest.fixture
 def survey(clinic):
-    return content.survey_save(clinic=clinic, title="就诊满意度", question="满意吗？", scale=10)
+    return survey_save(clinic=clinic, title="就诊满意度", question="满意吗？", scale=10)
 
 
 @pytest.fixture
@@ -102,7 +101,7 @@ def test_step_naming_another_clinics_or_no_survey_is_refused(
     clinic, other_clinic, survey, patient, bad
 ):
     if bad == "other":
-        bad = content.survey_save(clinic=other_clinic, title="乙", question="满意吗？").pk
+        bad = survey_save(clinic=other_clinic, title="乙", question="满意吗？").pk
     with pytest.raises(ValidationError) as error:
         survey_task(clinic, patient, survey_id=bad)
     assert "有效的满意度调查" in str(error.value)

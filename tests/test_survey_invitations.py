@@ -3,10 +3,10 @@ audience rule (care) and the composer, one invitation per patient, refusals coun
 
 import pytest
 
-from content import services
 from content.models import SurveyInvitation
+from content.surveys import survey_answer, survey_invite, survey_invite_many, survey_save
 from crm.models import Membership
-from patients.models import Stage, TouchKind
+from patients.choices import Stage, TouchKind
 from wechat.models import Delivery
 
 pytestmark = pytest.mark.django_db
@@ -14,9 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def survey(clinic):
-    return services.survey_save(
-        clinic=clinic, title="就诊满意度", question="您对本次就诊满意吗？", scale=10
-    )
+    return survey_save(clinic=clinic, title="就诊满意度", question="您对本次就诊满意吗？", scale=10)
 
 
 @pytest.fixture
@@ -87,12 +85,12 @@ def test_answered_invitation_still_counts_but_an_expired_open_one_does_not(
     from django.utils import timezone
 
     zhao, qian = reachable("赵六"), reachable("钱七")
-    first = services.survey_invite(survey=survey, patient=zhao)
-    services.survey_answer(invitation=first, score=9)
-    old = services.survey_invite(survey=survey, patient=qian)
+    first = survey_invite(survey=survey, patient=zhao)
+    survey_answer(invitation=first, score=9)
+    old = survey_invite(survey=survey, patient=qian)
     SurveyInvitation.objects.filter(pk=old.pk).update(expires_at=timezone.now())
     patients = zhao.__class__.objects.filter(pk__in=[zhao.pk, qian.pk])
-    result = services.survey_invite_many(survey=survey, patients=patients, by=assistant)
+    result = survey_invite_many(survey=survey, patients=patients, by=assistant)
     assert (result.sent, result.already) == (1, 1)
     assert SurveyInvitation.objects.filter(patient=qian).count() == 2
 
@@ -136,9 +134,7 @@ def test_another_clinics_patient_or_survey_is_refused(
     client, assistant, survey, reachable, make_patient, other_clinic
 ):
     stranger = make_patient(name="外人", target_clinic=other_clinic, external_userid="wmX")
-    foreign_survey = services.survey_save(
-        clinic=other_clinic, title="乙", question="满意吗？", scale=5
-    )
+    foreign_survey = survey_save(clinic=other_clinic, title="乙", question="满意吗？", scale=5)
     client.force_login(assistant)
     assert post_invite(client, survey, [stranger]).status_code == 400
     assert post_invite(client, foreign_survey, [reachable("赵六")]).status_code == 400

@@ -4,7 +4,8 @@ tag library both ways, no duplicates, and relations WeCom no longer has."""
 import pytest
 from django.core.management import call_command
 
-from patients.models import Patient, Source, TouchKind
+from patients.choices import Source, TouchKind
+from patients.models import Patient
 from tests.conftest import tag
 from wechat.channels import channel_code_create
 from wechat.contacts import contact_arrive

@@ -5,8 +5,9 @@ import pytest
 from django.conf import settings
 from django.utils import translation
 
-from patients import services
-from patients.models import Touch, TouchKind
+from patients import services, timeline
+from patients.choices import TouchKind
+from patients.models import Touch
 
 LIST = "/api/patients/"
 
@@ -71,7 +72,7 @@ def test_a_broken_wording_falls_back_to_the_stored_summary(api, assistant, make_
 
 def test_touch_record_keeps_taking_a_plain_summary(make_patient):
     patient = make_patient()
-    touch = services.touch_record(patient=patient, kind=TouchKind.NOTE, summary="随访备注")
+    touch = timeline.touch_record(patient=patient, kind=TouchKind.NOTE, summary="随访备注")
     assert touch.summary == "随访备注" and "wording" not in touch.payload
 
 

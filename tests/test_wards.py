@@ -10,7 +10,8 @@ from crm.models import Role
 from followups import clock
 from followups import services as followup_services
 from followups.models import FollowUpTask
-from patients.models import Patient, Stage, Ward
+from patients.choices import Stage
+from patients.models import Patient, Ward
 from patients.wards import ward_save
 from tests.conftest import make_staff
 from tests.followups_factories import step
@@ -268,13 +269,11 @@ def test_nurse_lists_make_a_constant_number_of_queries(api, clinic, staff, nurse
 def test_content_reads_name_only_the_nurses_wards(api, nurse, assistant, wards, make_patient):
     """Survey invitations, referral counts and referral codes name patients: a nurse sees
     those of her wards only; an assistant sees the whole clinic."""
-    from content import services as content_services
+    from content.surveys import survey_invite, survey_save
 
-    survey = content_services.survey_save(
-        clinic=wards["mine"].clinic, title="满意度", question="本次就诊满意吗？"
-    )
+    survey = survey_save(clinic=wards["mine"].clinic, title="满意度", question="本次就诊满意吗？")
     for name in ("甲", "丙"):
-        content_services.survey_invite(survey=survey, patient=wards[name], by=assistant)
+        survey_invite(survey=survey, patient=wards[name], by=assistant)
         make_patient(name=f"{name}介绍的", referred_by=wards[name])
     invitations = f"/api/surveys/{survey.pk}/invitations/"
     assert [r["patient_name"] for r in api(nurse).get(invitations).json()["results"]] == ["甲"]

@@ -7,7 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from patients.models import Patient, PatientTag, TagGroup, TouchKind
+from patients.choices import TouchKind
+from patients.models import Patient, PatientTag, TagGroup
 from tests.conftest import CORP_ID, process_pending
 from wechat.models import CallbackEvent, CallbackStatus
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from crm.models import AuditEvent
-from patients.models import Patient, Stage, Touch, TouchKind, Visit
+from patients.choices import Stage, TouchKind
+from patients.models import Patient, Touch, Visit
 from tests.conftest import tag
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from patients.models import Patient, TouchKind
+from patients.choices import TouchKind
+from patients.models import Patient
 from tests.conftest import AES_KEY, CALLBACK_TOKEN, CORP_ID, tag
 from wechat.channels import channel_code_create
 

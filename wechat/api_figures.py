@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api import DateField
-from patients.dashboard import DashboardQuerySerializer, DashboardView
+from patients.dashboard.api import DashboardQuerySerializer, DashboardView
 from wechat import selectors
 
 

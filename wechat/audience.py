@@ -45,7 +45,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership
-from patients.models import Patient, Stage
+from patients.choices import Stage
+from patients.models import Patient
 from wechat.models import (
     ContactArrival,
     Delivery,

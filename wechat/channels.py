@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import Clinic, Membership
-from patients.models import Patient, PatientTag, Stage
+from patients.choices import Stage
+from patients.models import Patient, PatientTag
 from wechat import transport
 from wechat.composer import WELCOME_VARIABLES, text_check
 from wechat.models import ChannelCode, ChannelCodeKind, ContactArrival, WeComAccount

@@ -14,15 +14,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crm.models import Membership, Role
-from patients.models import Gender, Patient, PatientTag, Source, Stage, TouchChannel, TouchKind
-from patients.services import (
-    patient_create,
-    patient_set_stage,
-    patient_tag,
-    patient_update,
-    touch_record,
-)
-from patients.timeline import worded
+from patients.choices import Gender, Source, Stage, TouchChannel, TouchKind
+from patients.models import Patient, PatientTag
+from patients.services import patient_create, patient_set_stage, patient_tag, patient_update
+from patients.timeline import touch_record, worded
 from wechat import transport
 from wechat.channels import channel_code_for_state
 from wechat.composer import WELCOME_VARIABLES, compose

@@ -2,7 +2,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership
-from patients.models import JOURNEY, PatientTag
+from patients.choices import JOURNEY
+from patients.models import PatientTag
 
 
 class BootstrapMixin:

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm import crypto
 from crm.models import Clinic
-from patients.models import Stage
+from patients.choices import Stage
 
 # The clinic's first welcome message, editable on the WeCom settings page (seed 003: say what the
 # account is for, what to send here, and that it is not for emergencies).

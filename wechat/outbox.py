@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 
 from wechat import sending
 from wechat.models import Delivery, DeliveryChannel, DeliveryRecipient, DeliveryStatus
-from wechat.sending import retry_delay  # noqa: F401 (wechat.services exports it from here)
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from crm.models import Clinic
-from patients.cohorts import rate
+from patients.dashboard.cohorts import rate
+from patients.dashboard.retention import revisit_cohort
 from patients.models import Touch
-from patients.retention import revisit_cohort
 from wechat.channels import channel_code_stats
 from wechat.models import ChannelCode, ChannelCodeKind, ContactArrival, WeComAccount
 

@@ -13,7 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from patients.models import Touch, TouchChannel, TouchKind
+from patients.choices import TouchChannel, TouchKind
+from patients.models import Touch
 from patients.timeline import touch_build, worded
 from wechat import audience, groupmsg, pacing, transport
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus

@@ -16,9 +16,9 @@ from wechat.outbox import (
     delivery_enqueue,
     delivery_enqueue_many,
     delivery_send,
-    retry_delay,
     wake_sender,
 )
+from wechat.sending import retry_delay
 from wechat.transport import MASS_MAX_RECIPIENTS
 
 __all__ = [

@@ -14,7 +14,8 @@ import logging
 
 from django.db import transaction
 
-from patients.models import PatientTag, Touch, TouchKind
+from patients.choices import TouchKind
+from patients.models import PatientTag, Touch
 from wechat import transport
 from wechat.models import ContactArrival, TimelineCursor, WeComAccount
 

@@ -2,7 +2,7 @@
 
 upload (ImportBatch, nothing else written) → column mapping with a preview → dry run
 (`import_check`: every row validated, duplicates matched by phone, row-by-row errors) →
-all-or-nothing commit (patients/import_commit.py, run by a worker) → a report. Rows are streamed: the file is read row by
+all-or-nothing commit (patients/imports/commit.py, run by a worker) → a report. Rows are streamed: the file is read row by
 row, duplicates are looked up in batches, and patients are written in chunks.
 """
 
@@ -16,8 +16,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, override
 
 from crm import crypto
-from patients.import_files import Formula, ImportFileError, read_rows
-from patients.models import Gender, ImportBatch, Patient, PatientTag, Source
+from patients.choices import Gender, Source
+from patients.imports.files import Formula, ImportFileError, read_rows
+from patients.imports.models import ImportBatch
+from patients.models import Patient, PatientTag
 from patients.phones import PhoneError, mask_phone, normalize_phone
 
 MAX_FILE_BYTES = 20 * 1024 * 1024

@@ -5,11 +5,11 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from bench.loadgen import followups as followups_loadgen
+from bench.loadgen import patients as loadgen
+from bench.loadgen.bulk_copy import analyze
 from crm.models import Clinic, Membership, Role
-from followups import loadgen as followups_loadgen
-from patients import loadgen
 from patients.clinic_defaults import clinic_setup_defaults
-from patients.loadgen_copy import analyze
 
 STAFF_MIX = {
     Role.DOCTOR: 0.2,
@@ -21,8 +21,8 @@ STAFF_MIX = {
 
 
 class Command(BaseCommand):
-    """Lives in followups because it writes patients, follow-up tasks and outbox rows: only an
-    app that may import all three (crm <- patients <- wechat <- followups) can hold it."""
+    """A benchmark tool, not part of the product: it writes patients, follow-up tasks and
+    outbox rows with COPY, so it lives in bench/, above every app."""
 
     help = "Build a deterministic hospital-scale dataset in PostgreSQL for benchmarks (COPY, not ORM saves)."
 

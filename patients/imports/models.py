@@ -1,4 +1,4 @@
-"""The import's own table: an uploaded file on its way in (patients/imports.py)."""
+"""The import's own table: an uploaded file on its way in (patients/imports/services.py)."""
 
 from django.conf import settings
 from django.db import models

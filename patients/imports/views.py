@@ -1,5 +1,5 @@
 """The import pages: upload → mapping and preview → dry run → commit → report.
-The work is in patients/imports.py; these views only read forms and show results."""
+The work is in patients/imports/services.py; these views only read forms and show results."""
 
 import csv
 
@@ -12,10 +12,10 @@ from django.views.decorators.http import require_http_methods
 
 from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
-from patients import imports
 from patients.exports import neutralise
-from patients.import_commit import import_commit_request
-from patients.models import ImportBatch
+from patients.imports import services as imports
+from patients.imports.commit import import_commit_request
+from patients.imports.models import ImportBatch
 
 IMPORT_ROLES = (Role.ADMIN, Role.ASSISTANT)
 SHOWN_RESULTS = 200

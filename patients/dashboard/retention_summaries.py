@@ -1,10 +1,10 @@
-"""The retention figures read from the summary tables (patients.summary_models): the same
-functions, arguments and results as patients.retention, whose definitions they follow, for a
+"""The retention figures read from the summary tables (patients.dashboard.models): the same
+functions, arguments and results as patients.dashboard.retention, whose definitions they follow, for a
 clinic whose summaries have been refreshed. tests/test_retention.py checks both against the
 same hand-worked figures.
 
 Churn has no summary: its events (stage transitions into churned, churn signals) are few and
-indexed by clinic, kind and time, so the live query in patients.retention is already a range
+indexed by clinic, kind and time, so the live query in patients.dashboard.retention is already a range
 scan; it is reused here, with a cheaper tag check. Satisfaction reads the rollups' survey
 counts, and the live query with a doctor filter."""
 
@@ -24,9 +24,10 @@ from django.db.models import (
 from django.db.models.functions import Rank, TruncMonth
 from django.utils import timezone
 
-from patients import retention_rollups as rollups
-from patients.models import JOURNEY, Patient, Stage, TaggedPatient
-from patients.retention import (
+from patients.choices import JOURNEY, Stage
+from patients.dashboard import rollups
+from patients.dashboard.models import CohortMonth, RetentionFact, SummaryRefresh
+from patients.dashboard.retention import (
     _bounds,
     _rate,
     _wanted_or_none,
@@ -35,7 +36,7 @@ from patients.retention import (
     funnel_rows,
     satisfaction_of,
 )
-from patients.summary_models import CohortMonth, RetentionFact, SummaryRefresh
+from patients.models import Patient, TaggedPatient
 
 FIRSTS = ["first", "revisited_90"]
 FUNNEL = [

@@ -27,18 +27,10 @@ from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 
 from crm.models import Clinic
-from patients.choices import NOT_CONTACT_KINDS
-from patients.cohorts import cohort_table
-from patients.cohorts import rate as _rate
-from patients.models import (
-    JOURNEY,
-    Patient,
-    Stage,
-    StageTransition,
-    Touch,
-    TouchKind,
-    Visit,
-)
+from patients.choices import JOURNEY, NOT_CONTACT_KINDS, Stage, TouchKind
+from patients.dashboard.cohorts import cohort_table
+from patients.dashboard.cohorts import rate as _rate
+from patients.models import Patient, StageTransition, Touch, Visit
 
 
 def _bounds(start: date, end: date) -> tuple[datetime, datetime]:

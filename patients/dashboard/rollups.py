@@ -1,14 +1,14 @@
 """Counts for the dashboard's figures from the daily rollups (DailyFigure, CohortDay), which
 serve every view without a doctor filter: the clinic's own, per channel and per tag. Each
 function returns the same counts as the per-patient query it stands in for, in
-patients.retention_summaries, which decides which one to call."""
+patients.dashboard.retention_summaries, which decides which one to call."""
 
 from datetime import date
 
 from django.db.models import DateField, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
-from patients.summary_models import CohortDay, DailyFigure
+from patients.dashboard.models import CohortDay, DailyFigure
 
 # The revisit window the rollups count (the dashboard's default); others read the facts.
 ROLLUP_WINDOW = 90
@@ -45,7 +45,7 @@ def silent(*, clinic, cutoff: date, tag=None, source=None) -> int:
 
 
 def cohorts(*, clinic, start: date, end: date, tag=None, source=None):
-    """(sizes, activity) rows for patients.retention.cohort_table."""
+    """(sizes, activity) rows for patients.dashboard.retention.cohort_table."""
     # Only days with first visits: a month of other counts alone is no cohort.
     first = _rows(clinic=clinic, start=start, end=end, tag=tag, source=source).filter(first__gt=0)
     sizes = (

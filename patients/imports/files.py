@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
-from patients.models import ImportBatch
+from patients.imports.models import ImportBatch
 
 
 class ImportFileError(Exception):

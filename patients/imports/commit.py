@@ -18,8 +18,9 @@ from crm.audit import audit_record
 from crm.models import AuditAction
 from patients import services
 from patients.bulk import patient_create_many
-from patients.imports import LOOKUP_BATCH, _checked_rows, _row_message
-from patients.models import ImportBatch, Patient
+from patients.imports.models import ImportBatch
+from patients.imports.services import LOOKUP_BATCH, _checked_rows, _row_message
+from patients.models import Patient
 from patients.phones import mask_phone
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from crm.api import ClinicScopedRelatedField, ClinicUserField, DateField
 from crm.models import DOCTOR_ROLES
 from crm.selectors import user_name
 from patients.bulk import BULK_MAX_PATIENTS
-from patients.models import PatientTag, Stage, TouchChannel, TouchKind, Visit
+from patients.choices import Stage, TouchChannel, TouchKind
+from patients.models import PatientTag, Visit
 from patients.selectors import patients_visible_to
 
 # A note or call summary written by staff: the page shows the limit and a counter, and longer

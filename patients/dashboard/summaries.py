@@ -1,4 +1,4 @@
-"""Refresh a clinic's dashboard summaries (patients.summary_models) from the live tables.
+"""Refresh a clinic's dashboard summaries (patients.dashboard.models) from the live tables.
 
 One clinic per call, in one transaction: recompute every row with set-based SELECTs, then write
 only what changed (per patient, an upsert that skips identical rows and a delete of rows whose
@@ -17,8 +17,9 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from crm.models import Clinic
-from patients.models import JOURNEY, Patient, Stage
-from patients.summary_models import DAILY_MEASURES, RetentionFact, SummaryRefresh
+from patients.choices import JOURNEY, Stage
+from patients.dashboard.models import DAILY_MEASURES, RetentionFact, SummaryRefresh
+from patients.models import Patient
 
 # A row per patient: attributes, first and second visit days, last touch, stages reached.
 FACTS_SQL = """
@@ -108,7 +109,7 @@ WITH facts AS NOT MATERIALIZED (
     JOIN patients_taggedpatient t ON t.content_object_id = f.patient_id
     WHERE f.clinic_id = %(clinic)s
 ), surveys AS MATERIALIZED (
-    -- A score counts as patients.retention.satisfaction counts it: a JSON number within its
+    -- A score counts as patients.dashboard.retention.satisfaction counts it: a JSON number within its
     -- scale's range; it is kept on the 5-point scale in hundredths.
     SELECT patient_id, (occurred_at AT TIME ZONE %(tz)s)::date AS day,
            payload->>'event' AS event,

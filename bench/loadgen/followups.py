@@ -1,5 +1,5 @@
 """Follow-up tasks and their outbox rows for the benchmark dataset, written with COPY after
-patients.loadgen has written the patients (same COPY plumbing, same transaction).
+bench.loadgen.patients has written the patients (same COPY plumbing, same transaction).
 
 What it makes, deterministic by seed: care plans started over the last year from the demo
 SOPs (manual trigger, so no trigger scan replays them), their tasks done, skipped, cancelled,
@@ -17,6 +17,7 @@ from datetime import time, timedelta
 from django.db import connection
 from django.utils import timezone
 
+from bench.loadgen.bulk_copy import Copier, Ids, begin_bulk_load, reset_sequence
 from crm.models import Membership, Role
 from followups import clock
 from followups.care_templates import template_create
@@ -33,8 +34,8 @@ from followups.models import (
     TaskStatus,
     Trigger,
 )
-from patients.loadgen_copy import Copier, Ids, begin_bulk_load, reset_sequence
-from patients.models import Patient, Stage
+from patients.choices import Stage
+from patients.models import Patient
 from wechat.composer import LEGACY_NAMES, VARIABLE_RE
 from wechat.models import Delivery, DeliveryChannel, DeliveryStatus
 

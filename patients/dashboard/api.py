@@ -12,8 +12,9 @@ from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField, DateField
 from crm.models import Role
-from patients import retention, retention_summaries
-from patients.models import PatientTag, Source
+from patients.choices import Source
+from patients.dashboard import retention, retention_summaries
+from patients.models import PatientTag
 
 MAX_PERIOD_DAYS = 3 * 366
 

@@ -13,10 +13,11 @@ from datetime import date, timedelta
 from django.utils import timezone
 from pypinyin import Style, lazy_pinyin
 
+from bench.loadgen.bulk_copy import Copier, Ids, begin_bulk_load, reset_sequence
 from crm import crypto
+from patients.choices import JOURNEY, Stage, TouchChannel, TouchKind
 from patients.demo import GIVEN, MOBILE_PREFIXES, NOTES, SURNAMES
-from patients.loadgen_copy import Copier, Ids, begin_bulk_load, reset_sequence
-from patients.models import JOURNEY, Patient, PatientTag, Stage, TouchChannel, TouchKind, Visit
+from patients.models import Patient, PatientTag, Visit
 from patients.phones import mask_phone
 
 SOURCES = ["walk_in", "wecom_qr", "referral", "online_platform", "doctor_ip", "partner", "other"]

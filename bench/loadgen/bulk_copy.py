@@ -1,4 +1,4 @@
-"""COPY plumbing shared by the load generators (patients.loadgen, followups.loadgen): rows
+"""COPY plumbing shared by the load generators (bench.loadgen.patients, bench.loadgen.followups): rows
 are buffered as CSV and written with PostgreSQL COPY, ids are assigned by the generator so
 related rows can point at each other before they exist, and sequences move past them after."""
 

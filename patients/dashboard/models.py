@@ -1,5 +1,5 @@
 """Summary tables behind the retention dashboard (issue 9): derived rows, rebuilt per clinic by
-`patients.summaries.summaries_refresh` (a Celery beat job), never written by hand. At a million
+`patients.dashboard.summaries.summaries_refresh` (a Celery beat job), never written by hand. At a million
 patients the live figures scan every patient with a correlated subquery per row; these tables
 hold each patient's facts once so a figure is one index range scan.
 
@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from crm.models import Clinic
 
-# The journey's stages (patients.models.JOURNEY), spelled out: models.py imports this module.
+# The journey's stages (patients.choices.JOURNEY), spelled out: patients/models.py imports
+# this module.
 JOURNEY_STAGES = (
     "lead",
     "converted",

@@ -1,5 +1,5 @@
-"""The monthly cohort table's arithmetic, shared by the live figures (patients.retention) and
-the summary-backed ones (patients.retention_summaries)."""
+"""The monthly cohort table's arithmetic, shared by the live figures (patients.dashboard.retention) and
+the summary-backed ones (patients.dashboard.retention_summaries)."""
 
 from datetime import date
 from decimal import Decimal
