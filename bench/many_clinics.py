@@ -40,10 +40,10 @@ SAMPLE = 5  # clinics measured at each size: the first, the last and three betwe
 
 
 def grow_to(count: int, patients: int) -> None:
+    from bench.loadgen.patients import generate_patients
     from crm.models import Clinic
     from crm.services import staff_create
     from patients.clinic_defaults import clinic_setup_defaults
-    from patients.loadgen import generate_patients
 
     have = Clinic.objects.filter(slug__startswith="many-").count()
     for n in range(have, count):

@@ -213,8 +213,8 @@ def prepare_load(fake, clinic, account, args):
 
     from content import services as content
     from crm.models import Membership
-    from patients.import_commit import import_commit_request
-    from patients.imports import import_check, import_create
+    from patients.imports.commit import import_commit_request
+    from patients.imports.services import import_check, import_create
     from patients.models import Patient
 
     member = Membership.objects.get(clinic=clinic)
@@ -329,7 +329,7 @@ def run(fake, account, code, args, start_load=None):
         for message in list(fake.welcome_messages)
         if message["welcome_code"] in started
     ]
-    from patients.models import ImportBatch
+    from patients.imports.models import ImportBatch
     from wechat.models import Delivery
 
     # The bulk work's own end (it may outlast the callbacks): the import committed and the
