@@ -400,6 +400,11 @@ CELERY_BEAT_SCHEDULE["customer-results-poll"] = {
     "task": "wechat.tasks.customer_results_poll",
     "schedule": 60.0,
 }
+# Handovers in WeCom (wechat.transfers): a transfer happens 24 hours after it was asked for.
+CELERY_BEAT_SCHEDULE["wecom-transfers-poll"] = {
+    "task": "wechat.tasks.transfers_poll_task",
+    "schedule": 600.0,
+}
 CELERY_BEAT_SCHEDULE["campaigns-scan"] = {"task": "content.tasks.campaigns_scan", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["callbacks-scan"] = {"task": "wechat.tasks.callbacks_scan", "schedule": 10.0}
 CELERY_BEAT_SCHEDULE["wecom-tag-removals"] = {

@@ -16,11 +16,26 @@ from crm.models import Membership, Role
 from crm.selectors import staff_of
 from crm.tenancy import clinic_member_required, get_for_clinic
 from followups.handover import handover_list, staff_handover
+from wechat.transfers import handover_transfers
 
 
 class DeactivateForm(forms.Form):
     to = forms.ModelChoiceField(
         label=gettext_lazy("Hand over to"), queryset=Membership.objects.none(), required=False
+    )
+    wecom_resigned = forms.BooleanField(
+        label=gettext_lazy("Already left WeCom (离职继承)"),
+        required=False,
+        help_text=gettext_lazy(
+            "Their WeCom customers go to the new staff member through 离职继承; otherwise "
+            "through 在职继承, and each patient may refuse within 24 hours."
+        ),
+    )
+    message = forms.CharField(
+        label=gettext_lazy("Message to the patients (在职继承)"),
+        max_length=200,
+        required=False,
+        help_text=gettext_lazy("At most 200 characters; empty: WeCom's default text."),
     )
 
     def __init__(self, *args, member, **kwargs):
@@ -46,7 +61,13 @@ def staff_deactivate(request, pk):
             with transaction.atomic():
                 moved = None
                 if to is not None:
-                    moved = staff_handover(membership=member, to=to, by=request.user)
+                    moved = staff_handover(
+                        membership=member,
+                        to=to,
+                        by=request.user,
+                        wecom_resigned=form.cleaned_data["wecom_resigned"],
+                        message=form.cleaned_data["message"],
+                    )
                 elif not member.user.is_active:
                     raise ValidationError({"to": [_("Choose who takes over.")]})
                 if member.user.is_active:
@@ -54,6 +75,14 @@ def staff_deactivate(request, pk):
         except ValidationError as exc:
             form_add_service_errors(form, exc)
         else:
+            if moved and moved.get("wecom"):
+                messages.info(
+                    request,
+                    _(
+                        "WeCom is asked to move their customers; the results are on the "
+                        "handover page."
+                    ),
+                )
             if moved:
                 messages.success(
                     request,
@@ -74,6 +103,16 @@ def staff_deactivate(request, pk):
     return render(
         request,
         "followups/staff_deactivate.html",
-        {"member": member, "form": form, "work": work, "has_work": has_work},
+        {
+            "member": member,
+            "form": form,
+            "work": work,
+            "has_work": has_work,
+            "transfers": handover_transfers(
+                clinic_id=member.clinic_id, handover_userid=member.wecom_userid
+            )[:200]
+            if member.wecom_userid
+            else [],
+        },
         status=400 if form.errors else 200,
     )

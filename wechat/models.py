@@ -547,3 +547,88 @@ class CorpTagMirror(models.Model):
 
     def __str__(self):
         return f"{self.wecom_tag_id}: {self.name}"
+
+
+class TransferKind(models.TextChoices):
+    ONJOB = "onjob", _("Staff member still employed (在职继承)")
+    RESIGNED = "resigned", _("Staff member who left WeCom (离职继承)")
+
+
+class TransferStatus(models.TextChoices):
+    WAITING = "waiting", _("Waiting (the patient has 24 hours to refuse)")
+    DONE = "done", _("Transferred")
+    REFUSED = "refused", _("Refused by the patient")
+    LIMIT = "limit", _("The new staff member has too many customers")
+    NO_RECORD = "no_record", _("WeCom has no record of the transfer")
+    FAILED = "failed", _("Refused by WeCom")
+
+
+# transfer_result's status per customer.
+WECOM_TRANSFER_STATUS = {
+    1: TransferStatus.DONE,
+    2: TransferStatus.WAITING,
+    3: TransferStatus.REFUSED,
+    4: TransferStatus.LIMIT,
+    5: TransferStatus.NO_RECORD,
+}
+
+
+class CustomerTransferQuerySet(models.QuerySet):
+    def waiting(self):
+        return self.filter(status=TransferStatus.WAITING)
+
+
+class CustomerTransfer(models.Model):
+    """One patient's WeCom contact handed from one staff member to another
+    (externalcontact/transfer_customer or resigned/transfer_customer). WeCom moves it 24
+    hours later unless the patient refuses; the result is polled (wechat.transfers)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=10, choices=TransferKind.choices)
+    # The handover's key (one per admin's handover), so that a retried request skips the
+    # patients it already asked WeCom for.
+    batch = models.CharField(max_length=64)
+    handover_userid = models.CharField(_("from (WeCom userid)"), max_length=64)
+    takeover_userid = models.CharField(_("to (WeCom userid)"), max_length=64)
+    patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    external_userid = models.CharField(_("external userid"), max_length=100)
+    status = models.CharField(
+        _("status"), max_length=20, choices=TransferStatus.choices, default=TransferStatus.WAITING
+    )
+    errcode = models.IntegerField(_("WeCom error code"), null=True, blank=True)
+    takeover_at = models.DateTimeField(_("transfer time"), null=True, blank=True)
+    created_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    objects = CustomerTransferQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("WeCom customer transfer")
+        verbose_name_plural = _("WeCom customer transfers")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "batch", "external_userid"], name="customertransfer_once"
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "external_userid"],
+                condition=models.Q(status="waiting"),
+                name="customertransfer_one_waiting",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=TransferStatus.values),
+                name="customertransfer_status_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["handover_userid"],
+                name="customertransfer_waiting",
+                condition=models.Q(status="waiting"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.external_userid}: {self.handover_userid} → {self.takeover_userid}"

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_noop
 from patients.choices import TouchChannel, TouchKind
 from patients.models import Touch
 from patients.timeline import touch_build, worded
-from wechat import audience, groupmsg, pacing, transport
+from wechat import audience, groupmsg, pacing, transfers, transport
 from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
 
 PATIENT_CHANNELS = {DeliveryChannel.CUSTOMER_MESSAGE, DeliveryChannel.WELCOME}
@@ -49,7 +49,22 @@ def claim(due, now, limit) -> tuple[dict[int, str], list]:
             rest = due.filter(paced_until__isnull=True).exclude(channel=DeliveryChannel.WELCOME)
             rows += rest[: limit - len(rows)]
         contacts = audience.contacts_of(d.patient_id for d in rows if d.channel in PATIENT_CHANNELS)
+        # A patient being handed to another staff member (wechat.transfers): the message waits
+        # for the transfer, then goes from whoever has the patient.
+        moving = transfers.outbox_transfer_rule(
+            [d for d in rows if d.channel == DeliveryChannel.CUSTOMER_MESSAGE]
+        )
+        held, resent = [], []
         for delivery in rows:
+            rule, value = moving.get(delivery.pk, (None, None))
+            if rule == "hold":
+                delivery.next_attempt_at = value
+                held.append(delivery)
+                results[delivery.pk] = "held"
+                continue
+            if rule == "sender":
+                delivery.sender = value
+                resent.append(delivery)
             if delivery.expires_at and now > delivery.expires_at:
                 _finish(delivery, DeliveryStatus.MISSED, _("Too late to be useful; not sent."))
                 results[delivery.pk] = "missed"
@@ -76,6 +91,8 @@ def claim(due, now, limit) -> tuple[dict[int, str], list]:
             else:
                 go.append((slot, delivery, account))
         _bulk_set(Delivery, later, ["next_attempt_at", "paced_until"])
+        _bulk_set(Delivery, held, ["next_attempt_at"])
+        _bulk_set(Delivery, resent, ["sender"])
         if not go:
             return results, []
         go.sort(key=lambda item: (item[0], item[1].pk))

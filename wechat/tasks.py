@@ -110,3 +110,48 @@ def corp_tags_sync_all() -> int:
         except transport.WeComError:
             logger.warning("corp tag sync failed for %s", account.clinic_id, exc_info=True)
     return count
+
+
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(transport.WeComError,),
+    retry_backoff=60,
+    max_retries=5,
+)
+def transfers_request_task(
+    account_id: int,
+    batch: str,
+    handover_userid: str,
+    takeover_userid: str,
+    resigned: bool,
+    message: str = "",
+    actor_id: int | None = None,
+) -> dict:
+    """A handover's WeCom side (wechat.transfers): safe to retry, the batch skips the
+    patients already asked for."""
+    from django.contrib.auth import get_user_model
+
+    from wechat import transfers
+
+    account = WeComAccount.objects.select_related("clinic").filter(pk=account_id).first()
+    if account is None:
+        return {}
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    return transfers.transfers_request(
+        account=account,
+        batch=batch,
+        handover_userid=handover_userid,
+        takeover_userid=takeover_userid,
+        resigned=resigned,
+        message=message,
+        actor=actor,
+    )
+
+
+@shared_task(ignore_result=True)
+def transfers_poll_task() -> dict:
+    """Beat: WeCom's results of the waiting customer transfers."""
+    from wechat import transfers
+
+    return transfers.transfers_poll()

@@ -420,6 +420,73 @@ def corp_tags_delete(account, *, tag_ids: list[str]) -> None:
     call(client, client.external_contact.del_corp_tag, tag_id=list(tag_ids))
 
 
+# Handover (在职继承, 离职继承) and the directory ------------------------------------------
+
+TRANSFER_BATCH = 100  # external_userids in one transfer_customer call
+TRANSFER_MSG_MAX = 200  # characters of transfer_success_msg
+
+
+def transfer_customers(
+    account,
+    *,
+    handover_userid: str,
+    takeover_userid: str,
+    external_userids: list[str],
+    resigned: bool,
+    message: str = "",
+) -> dict[str, int]:
+    """Start moving customers from one member to another (at most 100 a call): the staff
+    member still employed (在职继承, with `message` to each customer) or one who left
+    (离职继承). Returns {external_userid: errcode}; 0 means started, final after 24 hours."""
+    if len(external_userids) > TRANSFER_BATCH:
+        raise ValueError("at most 100 customers per transfer call")
+    client = client_for(account)
+    data = {
+        "handover_userid": handover_userid,
+        "takeover_userid": takeover_userid,
+        "external_userid": list(external_userids),
+    }
+    if resigned:
+        path = "externalcontact/resigned/transfer_customer"
+    else:
+        path = "externalcontact/transfer_customer"
+        if message:
+            data["transfer_success_msg"] = message[:TRANSFER_MSG_MAX]
+    result = call(client, client.post, path, data=data)
+    return {
+        row["external_userid"]: int(row.get("errcode", 0)) for row in result.get("customer") or []
+    }
+
+
+def transfer_results(
+    account, *, handover_userid: str, takeover_userid: str, resigned: bool
+) -> Iterator[dict]:
+    """Per customer of the pair: external_userid, status (1 done, 2 waiting, 3 refused,
+    4 takeover's limit, 5 no record) and takeover_time."""
+    client = client_for(account)
+    path = (
+        "externalcontact/resigned/transfer_result"
+        if resigned
+        else "externalcontact/transfer_result"
+    )
+    data = {"handover_userid": handover_userid, "takeover_userid": takeover_userid}
+    return _paged(client, path, data, "customer")
+
+
+def departments(account) -> list[dict]:
+    """The corp's departments: id, name, parentid."""
+    client = client_for(account)
+    return list(call(client, client.get, "department/list").get("department") or [])
+
+
+def department_users(account, *, department_id: int = 1) -> list[dict]:
+    """The members of a department and its sub-departments: userid, name, department,
+    status (1 active, 2 disabled, 4 not activated, 5 quit). Members who left are absent."""
+    client = client_for(account)
+    params = {"department_id": department_id, "fetch_child": 1}
+    return list(call(client, client.get, "user/list", params=params).get("userlist") or [])
+
+
 # Callbacks ---------------------------------------------------------------------------
 
 

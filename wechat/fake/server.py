@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 from wechat.fake.contacts import ContactsMixin
 from wechat.fake.groupmsg import GroupMsgMixin
+from wechat.fake.transfers import TransfersMixin
 
 # WeCom's documented limits, enforced like WeCom does.
 API_LIMIT_PER_MINUTE = 10_000
@@ -17,7 +18,7 @@ ROBOT_LIMIT_PER_MINUTE = 20  # errcode 130101 past it
 WELCOME_CODE_TTL = 20.0
 
 
-class FakeWeCom(ContactsMixin, GroupMsgMixin):
+class FakeWeCom(ContactsMixin, GroupMsgMixin, TransfersMixin):
     """The fake's state. Thread-safe: the server answers requests on many threads."""
 
     def __init__(self):
@@ -35,6 +36,7 @@ class FakeWeCom(ContactsMixin, GroupMsgMixin):
             self.contact_ways = []
             self._reset_contacts()
             self._reset_groupmsg()
+            self._reset_transfers()
             self.welcome_codes = {}  # code -> issued at (monotonic)
             self.calls = defaultdict(int)  # path -> count
             self.rate_limited = defaultdict(int)  # path -> count of limit errors answered
@@ -187,6 +189,9 @@ class FakeWeCom(ContactsMixin, GroupMsgMixin):
                 "pushes": list(self.pushes),
                 "mass_daily_cap": self.mass_daily_cap,
                 "mass_delivered": self.mass_delivered(),
+                "users": dict(self.users),
+                "resigned": dict(self.resigned),
+                "transfers": [dict(t) for t in self.transfers],
             }
 
 
@@ -215,6 +220,14 @@ TOKEN_ENDPOINTS = {
     "externalcontact/del_corp_tag": lambda fake, q, b: fake.del_corp_tag(b),
     "externalcontact/mark_tag": lambda fake, q, b: fake.mark_tag(b),
     "externalcontact/remark": lambda fake, q, b: fake.remark(b),
+    "externalcontact/transfer_customer": lambda fake, q, b: fake.transfer_customer(b),
+    "externalcontact/transfer_result": lambda fake, q, b: fake.transfer_result(b),
+    "externalcontact/resigned/transfer_customer": (
+        lambda fake, q, b: fake.resigned_transfer_customer(b)
+    ),
+    "externalcontact/resigned/transfer_result": lambda fake, q, b: fake.resigned_transfer_result(b),
+    "department/list": lambda fake, q, b: fake.department_list(q),
+    "user/list": lambda fake, q, b: fake.user_list(q),
 }
 
 
@@ -317,7 +330,33 @@ def make_handler(fake: FakeWeCom):
                 with fake.lock:
                     if "mass_daily_cap" in body:
                         fake.mass_daily_cap = int(body["mass_daily_cap"] or 0)
+                    if "customer_limit" in body:
+                        fake.customer_limit = int(body["customer_limit"])
                 return self._answer(200, {"ok": True, "mass_daily_cap": fake.mass_daily_cap})
+            if path == "_fake/staff":
+                # A member added or changed in the directory, or (resign) gone from it.
+                if not body.get("userid"):
+                    return self._answer(400, {"errmsg": "userid required"})
+                if body.get("resign"):
+                    fake.staff_resign(body["userid"])
+                else:
+                    fake.staff_set(
+                        userid=body["userid"],
+                        name=body.get("name") or body["userid"],
+                        department=body.get("department") or [1],
+                        status=int(body.get("status") or 1),
+                    )
+                    if body.get("customer_contact", True):
+                        with fake.lock:
+                            fake.follow_userids.add(body["userid"])
+                return self._answer(200, {"ok": True})
+            if path == "_fake/transfers":
+                # WeCom's clock moves on (advance seconds) or a customer refuses a transfer.
+                if body.get("refuse"):
+                    refused = fake.transfer_refuse(body["refuse"])
+                    return self._answer(200, {"ok": True, "refused": refused})
+                fake.transfers_advance(float(body.get("advance") or 0))
+                return self._answer(200, {"ok": True})
             return self._answer(404, {"errmsg": "unknown control"})
 
         def _push(self, body):
