@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('crm', '0011_audit_actions_signin'),
         ('patients', '0012_merge_h2'),
-        ('wechat', '0006_merge_h2'),
+        ('wechat', '0007_clinic_in_unique_constraints'),
     ]
 
     operations = [
