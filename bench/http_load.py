@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -76,6 +77,85 @@ def prepare(host, username, password, heavy):
         "timeline_100": url.replace(host, ""),
         "timeline_pages": pages,
         "sessionid": session.cookies["sessionid"],
+        "csrftoken": session.cookies["csrftoken"],
+    }
+
+
+def server_activity(database_url):
+    """What one server did for the database so far: transactions and rows read."""
+    import psycopg2
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg2.connect(database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched "
+            "FROM pg_stat_database WHERE datname = %s",
+            [name],
+        )
+        transactions, rows = cursor.fetchone()
+    connection.close()
+    return {"transactions": transactions, "rows": rows}
+
+
+class LagSampler(threading.Thread):
+    """The replica's lag once a second: WAL bytes not yet replayed, and the seconds since the
+    primary's last commit that the replica has not replayed (0 when it has replayed all)."""
+
+    def __init__(self, primary_url, replica_url):
+        super().__init__(daemon=True)
+        self.primary_url, self.replica_url = primary_url, replica_url
+        self.samples, self.done = [], threading.Event()
+
+    def run(self):
+        import psycopg2
+
+        primary = psycopg2.connect(self.primary_url)
+        replica = psycopg2.connect(self.replica_url)
+        primary.autocommit = replica.autocommit = True
+        while not self.done.wait(1):
+            with primary.cursor() as cursor:
+                cursor.execute("SELECT pg_current_wal_lsn()")
+                sent = cursor.fetchone()[0]
+            with replica.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_wal_lsn_diff(%s, pg_last_wal_replay_lsn()), "
+                    "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+                    "ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END",
+                    [sent],
+                )
+                behind, seconds = cursor.fetchone()
+            self.samples.append((max(float(behind), 0.0), float(seconds or 0)))
+        primary.close()
+        replica.close()
+
+    def summary(self):
+        def pct(values, q):
+            values = sorted(values)
+            return values[min(len(values) - 1, int(q * len(values)))] if values else 0
+
+        behind = [b for b, _ in self.samples]
+        seconds = [s for _, s in self.samples]
+        return {
+            "samples": len(self.samples),
+            "bytes_p50": pct(behind, 0.5), "bytes_max": max(behind, default=0),
+            "seconds_p50": round(pct(seconds, 0.5), 3), "seconds_p95": round(pct(seconds, 0.95), 3),
+            "seconds_max": round(max(seconds, default=0), 3),
+        }  # fmt: skip
+
+
+def replica_share(users, before, after, lag):
+    done = [{k: a[k] - b[k] for k in a} for b, a in zip(before, after, strict=True)]
+    primary, replica = done
+    return {
+        "users": users,
+        "replica_transactions": replica["transactions"],
+        "primary_transactions": primary["transactions"],
+        "transactions_share": round(
+            replica["transactions"] / max(1, replica["transactions"] + primary["transactions"]), 3
+        ),
+        "rows_share": round(replica["rows"] / max(1, replica["rows"] + primary["rows"]), 3),
+        **lag,
     }
 
 
@@ -137,6 +217,12 @@ def main():
         default="0.1,0.3",
         help="min,max seconds a user waits between requests (a person at the page: e.g. 2,5)",
     )
+    parser.add_argument(
+        "--replica-url",
+        help="a streaming replica of --database-url: gunicorn reads from it through crm.replica; "
+        "prints its share of the transactions and rows read, and its lag",
+    )
+    parser.add_argument("--mix", choices=["assistant", "day"], default="assistant")
     args = parser.parse_args()
 
     from crm.settings import _DEV_FIELD_KEY, _DEV_SECRET_KEY  # the keys generate_load wrote with
@@ -153,7 +239,10 @@ def main():
         "BENCH_USER": os.environ.get("BENCH_USER", "load-assistant-0"),
         "BENCH_PASSWORD": os.environ.get("BENCH_PASSWORD", "load-test"),
         "BENCH_THINK": args.think,
+        "BENCH_MIX": args.mix,
     }
+    if args.replica_url:
+        env |= {"DATABASE_REPLICA_URL": args.replica_url, "REPLICA_READS": "1"}
     host = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(
         [
@@ -171,7 +260,7 @@ def main():
         start_new_session=True,
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, replicas = [], []
     try:
         wait_for(f"{host}/accounts/login/")
         heavy = heaviest_patient(args.database_url)
@@ -180,6 +269,10 @@ def main():
         print(f"timeline page reached: {shared['timeline_pages']}", flush=True)
         for users in [int(u) for u in args.users.split(",")]:
             print(f"load: {os.getloadavg()}", flush=True)
+            if args.replica_url:
+                before = [server_activity(u) for u in (args.database_url, args.replica_url)]
+                sampler = LagSampler(args.database_url, args.replica_url)
+                sampler.start()
             rows += run_level(
                 host=host,
                 users=users,
@@ -187,6 +280,11 @@ def main():
                 env=env,
                 prefix=RESULTS / f"http-{args.label}{users}",
             )
+            if args.replica_url:
+                sampler.done.set()
+                sampler.join()
+                after = [server_activity(u) for u in (args.database_url, args.replica_url)]
+                replicas.append(replica_share(users, before, after, sampler.summary()))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -199,6 +297,10 @@ def main():
         print(
             f"| {row['users']} | {row['name']} | {row['requests']} | {row['failures']} | {row['p50']} | {row['p95']} | {row['p99']} |"
         )
+    for replica in replicas:
+        print(json.dumps(replica))
+    if replicas:
+        (RESULTS / f"http-{args.label}replica.json").write_text(json.dumps(replicas, indent=1))
 
 
 if __name__ == "__main__":

@@ -74,6 +74,35 @@ WEIGHTED = {
 }
 
 
+def note(user):
+    # A write: the session is then read from the primary for REPLICA_PIN_SECONDS (crm/replica.py).
+    pk = random.choice(SHARED["patients"])
+    user.client.post(
+        f"/api/patients/{pk}/timeline/",
+        json={"kind": "note", "summary": "随访：血压平稳"},
+        headers={"X-CSRFToken": SHARED["csrftoken"], "Referer": user.host + "/"},
+        name="note (write)",
+    )
+
+
+def dashboard(user):
+    user.client.get("/api/dashboard/", name="dashboard")
+
+
+def followup_figures(user):
+    user.client.get("/api/followup-figures/", name="dashboard: follow-up figures")
+
+
+def list_counts(user):
+    user.client.get("/api/patients/counts/", name="list: counts per stage")
+
+
+# BENCH_MIX=day: the morning's reads, a note now and then, and the dashboard the doctor opens
+# (the reads crm.replica sends to a replica when one is configured).
+if os.environ.get("BENCH_MIX") == "day":
+    WEIGHTED |= {note: 2, dashboard: 1, followup_figures: 1, list_counts: 2}
+
+
 class EachInTurn(SequentialTaskSet):
     """Every request once per round: the smoke run (tests/test_bench_smoke.py) sees them all."""
 

@@ -70,7 +70,7 @@ def ensure_database(url):
     conn.close()
 
 
-def wait_for(url, timeout=30):
+def wait_for(url, timeout=120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
