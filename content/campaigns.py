@@ -360,6 +360,13 @@ def campaign_results(*, campaign: Campaign) -> dict:
         .annotate(n=Count("pk"))
         .values_list("status", "n")
     )
+    # Left out by the outbox's check when the task was sent (wechat.sending).
+    at_send = dict(
+        DeliveryRecipient.objects.filter(delivery__in=tasks, status=RecipientStatus.EXCLUDED)
+        .values_list("reason")
+        .annotate(n=Count("pk"))
+        .values_list("reason", "n")
+    )
     return {
         "included": included.count(),
         "excluded": sum(reasons.values()),
@@ -367,6 +374,11 @@ def campaign_results(*, campaign: Campaign) -> dict:
             {"reason": r.value, "label": str(r.label), "count": reasons[r.value]}
             for r in ExclusionReason
             if reasons.get(r.value)
+        ],
+        "excluded_at_send": [
+            {"reason": r.value, "label": str(r.label), "count": at_send[r.value]}
+            for r in ExclusionReason
+            if at_send.get(r.value)
         ],
         "tasks": sum(outcomes.values()),
         "deliveries": outcomes,
