@@ -120,7 +120,7 @@ class ArticleLink(models.Model):
     )
     # The staff member whose WeCom task carries a campaign's link (WeCom userid).
     sender = models.CharField(_("sender"), max_length=64, blank=True)
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)
     opens = models.PositiveIntegerField(_("opens"), default=0)
     first_opened_at = models.DateTimeField(_("first read at"), null=True, blank=True)
     last_opened_at = models.DateTimeField(_("last read at"), null=True, blank=True)
@@ -131,6 +131,8 @@ class ArticleLink(models.Model):
         verbose_name = _("article link")
         verbose_name_plural = _("article links")
         constraints = [
+            # 192 random bits: unique anyway; the clinic is in the rule for a split by clinic.
+            models.UniqueConstraint(fields=["clinic", "token_hash"], name="articlelink_token_once"),
             models.CheckConstraint(
                 condition=Q(source="campaign", campaign__isnull=False, patient__isnull=True)
                 | Q(source__in=["message", "care_step"], campaign__isnull=True)
@@ -142,6 +144,10 @@ class ArticleLink(models.Model):
                 | Q(opens__gt=0, first_opened_at__isnull=False),
                 name="articlelink_opened_has_date",
             ),
+        ]
+        indexes = [
+            # The public page: a link by its token, before the clinic is known.
+            models.Index(fields=["token_hash"], name="articlelink_token"),
         ]
 
     def __str__(self):
