@@ -239,10 +239,16 @@ def article_publishable_clean(*, clinic, article_id) -> Article | None:
     return article
 
 
-def text_with_link(text: str) -> str:
-    """The text that carries the link: {链接} where the writer put it, else at the end."""
+def text_with_link(text: str, *, notice: str = "") -> str:
+    """The text that carries the link: {链接} where the writer put it, else at the end, before
+    the clinic's emergency `notice` when the text already ends with it (an edited preview)."""
     text = (text or "").strip()
-    return text if LINK_VARIABLE in text else f"{text}\n{LINK_VARIABLE}"
+    if LINK_VARIABLE in text:
+        return text
+    notice = (notice or "").strip()
+    if notice and text.endswith(notice) and text != notice:
+        return f"{text[: -len(notice)].rstrip()}\n{LINK_VARIABLE}\n\n{notice}"
+    return f"{text}\n{LINK_VARIABLE}"
 
 
 def tracked_link_create(

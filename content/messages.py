@@ -104,7 +104,8 @@ def patient_message_send(
         link, extra["链接"] = tracked_link_create(
             article=article, source=ArticleLinkSource.MESSAGE, patient=patient
         )
-        source = text_with_link(source)
+        notice = content_settings_for(clinic=patient.clinic).emergency_notice
+        source = text_with_link(source, notice=notice)
     body = compose(clinic=patient.clinic, text=source, patient=patient, extra=extra, field="text")
     return delivery_enqueue(
         clinic=patient.clinic,

@@ -23,7 +23,7 @@ from followups import services as followups
 from followups.models import Action
 from patients.choices import TouchKind
 from tests.followups_factories import step
-from wechat.models import Delivery
+from wechat.models import ContentSettings, Delivery
 
 pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -100,6 +100,14 @@ def test_the_text_gets_the_link_appended_when_it_has_no_placeholder(clinic, pati
     plain = message_template_save(clinic=clinic, name="问候", body="{姓名}您好。")
     body = send_with_article(patient, plain, article).body
     assert body.startswith("周芳您好。\nhttp") and "/r/l/" in body
+    assert body.endswith("/\n\n急症请立即就医或拨打120。")
+    # The page's edited preview already ends with the notice: the link goes before it, once.
+    ContentSettings.objects.filter(clinic=clinic).update(per_customer_daily_cap=0)
+    body = send_with_article(
+        patient, plain, article, text="周芳您好。\n\n急症请立即就医或拨打120。"
+    ).body
+    assert body.startswith("周芳您好。\nhttp") and body.count("120") == 1
+    assert body.endswith("/\n\n急症请立即就医或拨打120。")
 
 
 def test_expired_unknown_and_unpublished_links_answer_a_clear_chinese_page(

@@ -56,7 +56,9 @@ def test_the_patient_opens_the_link_from_wecom_and_the_read_lands_on_the_timelin
     [message] = fake_wecom.customer_messages
     assert message["external_userid"] == ["wmZHOUFANG"]
     [link] = re.findall(r"https?://\S+/r/l/[A-Za-z0-9_-]+/", message["content"])
+    # The link before the emergency notice the preview already ended with, not after it.
     assert message["content"].startswith("周芳您好，推荐您阅读：\nhttp")
+    assert message["content"].endswith("/\n\n急症请立即就医或拨打120。")
 
     # The patient, on a phone, no session: the article, nothing personal, no script.
     phone_context = browser.new_context(
