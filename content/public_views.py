@@ -44,8 +44,9 @@ def article_public(request, token):
 @never_cache
 @require_http_methods(["GET", "HEAD"])
 def article_tracked(request, token):
-    """A tracked link from a message: the article, and the read counted (a GET: a link
-    preview's HEAD is not a read). The page shows the article only: no name, no script."""
+    """A tracked link from a message: the article, and the read counted (a GET without a
+    staff session: a link preview's HEAD is not a read, nor a colleague checking the link).
+    The page shows the article only: no name, no script."""
     link, state = articles.tracked_link_open(token)
     if state == articles.LinkState.INVALID:
         return _problem(
@@ -71,7 +72,9 @@ def article_tracked(request, token):
             message=_("This article does not exist or is no longer published."),
             status=404,
         )
-    if request.method == "GET":
+    # A signed-in staff member checking the link (from the timeline, the sender's copy) is
+    # not the patient reading it.
+    if request.method == "GET" and not request.user.is_authenticated:
         articles.tracked_link_read(link=link)
     article = link.article
     return render(

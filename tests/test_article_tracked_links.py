@@ -66,7 +66,7 @@ def reads(patient):
 
 
 def test_a_single_message_carries_the_patients_link_and_the_first_read_lands_once(
-    client, patient, template, article
+    client, staff, patient, template, article
 ):
     delivery = send_with_article(patient, template, article)
     assert delivery.body.startswith("周芳您好，推荐阅读：http")
@@ -94,6 +94,11 @@ def test_a_single_message_carries_the_patients_link_and_the_first_read_lands_onc
     link.refresh_from_db()
     assert link.opens == 3 and link.first_opened_at <= link.last_opened_at
     assert ArticleView.objects.get(patient=patient, article=article).opens == 3
+    # A staff member checking the link from the timeline is not the patient reading it.
+    client.force_login(staff["assistant"])
+    assert client.get(path).status_code == 200
+    link.refresh_from_db()
+    assert link.opens == 3 and reads(patient).count() == 1
 
 
 def test_the_text_gets_the_link_appended_when_it_has_no_placeholder(clinic, patient, article):
