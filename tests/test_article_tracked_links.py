@@ -287,3 +287,31 @@ def test_two_first_reads_at_once_write_one_timeline_entry(patient, template, art
     assert [tracked_link_read(link=link) for link in stale] == [True, False]
     assert reads(patient).count() == 1
     assert ArticleLink.objects.get().opens == 2
+
+
+def test_the_template_editor_picks_the_article_of_a_step(client, admin_user, clinic, article):
+    client.force_login(admin_user)
+    template = followups.template_create(
+        clinic=clinic, name="科普", steps=[step("电话", 1, Action.CALL)]
+    )
+    url = f"/followups/templates/{template.pk}/"
+    page = client.get(url).content.decode()
+    assert "附带的文章" in page and "糖尿病饮食指南" in page
+    data = {
+        "name": "科普", "trigger": "manual", "anchor": "trigger", "is_active": "on",
+        "steps-TOTAL_FORMS": "1", "steps-INITIAL_FORMS": "0",
+        "steps-0-title": "推送科普", "steps-0-offset_days": "3", "steps-0-action": "message",
+        "steps-0-role": "assistant", "steps-0-message": "{姓名}您好，请阅读：{链接}",
+        "steps-0-article_id": str(article.pk),
+        "steps-0-window_start": "09:00", "steps-0-window_end": "18:00",
+    }  # fmt: skip
+    assert client.post(url, data).status_code == 302
+    template.refresh_from_db()
+    saved = template.current_version.steps[0]
+    assert (saved["article_id"], saved["message"]) == (article.pk, "{姓名}您好，请阅读：{链接}")
+    # The editor shows the saved article again.
+    assert f'<option value="{article.pk}" selected>' in client.get(url).content.decode()
+    data["steps-0-article_id"] = "999999"  # not offered, so not accepted; nothing saved
+    assert client.post(url, data).status_code == 200
+    template.refresh_from_db()
+    assert template.current_version.number == 2
