@@ -9,6 +9,7 @@ from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 
 from content.api import SENDERS
+from content.articles import article_publishable_clean
 from content.messages import patient_message_check, patient_message_send
 from content.models import ExclusionReason, MessageTemplate
 from crm.api import DateField
@@ -31,6 +32,14 @@ class MessageSendSerializer(serializers.Serializer):
         help_text="the preview as edited; without it the template's text is sent",
     )
     revisit_date = DateField(required=False, help_text="fills {复诊日期}")
+    article = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="a published article of the clinic: its tracked link for this patient fills "
+        "{链接} (appended when the text has none); the first read goes on the timeline",
+    )
 
 
 class BlockedSerializer(serializers.Serializer):
@@ -112,7 +121,9 @@ class PatientMessageView(generics.GenericAPIView):
         if template is None:  # another clinic's template looks nonexistent
             raise exceptions.NotFound(_("No such message template."))
         extra = {"复诊日期": data["revisit_date"]} if data.get("revisit_date") else None
+        article = article_publishable_clean(clinic=request.clinic, article_id=data.get("article"))
         delivery, created = patient_message_send(
+            article=article,
             patient=patient,
             template=template,
             token=data["token"],

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from content import selectors
 from content.api import SENDERS, ServiceSaveMixin
+from content.articles import article_publishable_clean, campaign_reads
 from content.campaigns import (
     campaign_cancel,
     campaign_preview,
@@ -30,6 +31,23 @@ from wechat.models import DeliveryRecipient, RecipientStatus
 class CampaignSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     segment = serializers.DictField(required=False)
+    article = serializers.IntegerField(
+        source="article_id",
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text=_(
+            "A published article of the clinic: {链接} in the text (appended when missing) "
+            "is its tracked link, one per sender's WeCom task."
+        ),
+    )
+    reads = serializers.SerializerMethodField(
+        help_text=_(
+            "Opens of the article's links, counted per sender's WeCom task, not per patient "
+            "(WeCom sends one text to all of a sender's customers); null without an article."
+        )
+    )
 
     class Meta:
         model = Campaign
@@ -38,6 +56,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "name",
             "body",
             "segment",
+            "article",
+            "reads",
             "status",
             "status_display",
             "send_at",
@@ -58,6 +78,12 @@ class CampaignSerializer(serializers.ModelSerializer):
             "created_by",
             "created_at",
         ]
+
+    def get_reads(self, campaign) -> dict | None:
+        if campaign.article_id is None:
+            return None
+        figures = campaign_reads(campaign=campaign)
+        return {"opens": figures["opens"], "links": figures["links"], "opened": figures["opened"]}
 
 
 class CampaignPreviewSerializer(serializers.Serializer):
@@ -138,7 +164,12 @@ class CampaignViewSet(
         return Campaign.objects.filter(clinic=self.request.clinic)
 
     def fields_of(self, campaign):
-        return {"name": campaign.name, "body": campaign.body, "segment": campaign.segment}
+        return {
+            "name": campaign.name,
+            "body": campaign.body,
+            "segment": campaign.segment,
+            "article_id": campaign.article_id,
+        }
 
     def save_with_service(self, data, instance):
         return campaign_save(
@@ -148,6 +179,9 @@ class CampaignViewSet(
             segment=data.get("segment"),
             by=self.request.user,
             campaign=instance,
+            article=article_publishable_clean(
+                clinic=self.request.clinic, article_id=data.get("article_id")
+            ),
         )
 
     @extend_schema(request=CampaignPreviewSerializer, responses=PREVIEW_RESPONSE)

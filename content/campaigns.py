@@ -4,8 +4,10 @@ a schedule, and sending through the outbox — each patient at most once per cam
 WeCom sends a mass message as a task of one staff member (add_msg_template: one sender, up
 to 10,000 customers, one text) that the member confirms in their client. So a campaign is
 one customer message per sender (per 10,000 of their patients), not one per patient, and
-its text is the same for everyone: only {诊所} may be used in it. Its state is 等待员工确认
-until WeCom reports every task sent (or expired); each patient's result comes from WeCom.
+its text is the same for everyone: only {诊所} may be used in it, and {链接} when it carries
+an article. That link is one per sender's task (content.articles: tracked links): its reads
+are counted on the campaign, never per patient. Its state is 等待员工确认 until WeCom
+reports every task sent (or expired); each patient's result comes from WeCom.
 """
 
 from datetime import datetime, time, timedelta
@@ -21,7 +23,16 @@ from django.db.models import (
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from content.articles import (
+    LINK_VARIABLE,
+    campaign_reads,
+    text_with_link,
+    tracked_link_create,
+    tracked_url,
+)
 from content.models import (
+    ArticleLinkSource,
+    ArticleStatus,
     Campaign,
     CampaignRecipient,
     CampaignStatus,
@@ -30,7 +41,7 @@ from content.models import (
 from content.segments import segment_clean, segment_patients
 from content.templating import template_variables
 from wechat import audience as audience_rule
-from wechat.composer import composer_for, text_check
+from wechat.composer import composer_for, text_check, text_normalise
 from wechat.models import (
     Delivery,
     DeliveryChannel,
@@ -42,6 +53,8 @@ from wechat.services import MASS_MAX_RECIPIENTS, delivery_enqueue
 
 # A WeCom mass message has one text for all of a sender's customers: nothing personal.
 CAMPAIGN_VARIABLES = ("诊所",)
+# With an article: its tracked link, one per sender's task.
+ARTICLE_VARIABLES = ("诊所", "链接")
 PERSONAL_VARIABLES = ("姓名", "医生", "复诊日期")
 BATCH = 500
 
@@ -110,8 +123,8 @@ def campaign_preview(*, clinic, segment: dict, body: str = "", at=None) -> dict:
 # Writing and scheduling ----------------------------------------------------------------
 
 
-def _check_body(*, clinic, body: str) -> str:
-    body = (body or "").strip()
+def _check_body(*, clinic, body: str, article=None) -> str:
+    body = text_normalise((body or "").strip())
     personal = [name for name in template_variables(body) if name in PERSONAL_VARIABLES]
     if personal:
         raise ValidationError(
@@ -126,22 +139,45 @@ def _check_body(*, clinic, body: str) -> str:
                 ]
             }
         )
-    # The composer's check at save: known variables, no red line, WeCom's length.
-    return text_check(clinic=clinic, text=body, allowed=CAMPAIGN_VARIABLES)
+    if article is None and "链接" in template_variables(body):
+        raise ValidationError({"article": [_("{链接} is the article's link: choose an article.")]})
+    if article is not None and article.status != ArticleStatus.PUBLISHED:
+        raise ValidationError({"article": [_("The article is not published (any more).")]})
+    if article is None:
+        # The composer's check at save: known variables, no red line, WeCom's length.
+        return text_check(clinic=clinic, text=body, allowed=CAMPAIGN_VARIABLES)
+    # With the link where it will be: the length counts a real link, not the placeholder.
+    text_check(
+        clinic=clinic,
+        text=text_with_link(body).replace(LINK_VARIABLE, tracked_url("x" * 32)),
+        allowed=CAMPAIGN_VARIABLES,
+    )
+    return text_check(clinic=clinic, text=body, allowed=ARTICLE_VARIABLES)
 
 
 @transaction.atomic
 def campaign_save(
-    *, clinic, name: str, body: str, segment: dict | None = None, by=None, campaign=None
+    *,
+    clinic,
+    name: str,
+    body: str,
+    segment: dict | None = None,
+    by=None,
+    campaign=None,
+    article=None,
 ) -> Campaign:
-    """Create or edit a draft. The text passes the red-line check before it is saved."""
+    """Create or edit a draft. The text passes the red-line check before it is saved;
+    `article` (a published article of the clinic, or None) is the one {链接} links to."""
     if campaign is not None and campaign.status != CampaignStatus.DRAFT:
         raise ValidationError(_("Only a draft campaign can be changed."))
     if not (name or "").strip():
         raise ValidationError({"name": [_("Give the campaign a name.")]})
-    body = _check_body(clinic=clinic, body=body)
+    if article is not None and article.clinic_id != clinic.pk:
+        raise ValidationError({"article": [_("The article is not of this clinic.")]})
+    body = _check_body(clinic=clinic, body=body, article=article)
     campaign = campaign or Campaign(clinic=clinic, created_by=by)
     campaign.name, campaign.body, campaign.segment = name.strip(), body, segment_clean(segment)
+    campaign.article = article
     campaign.save()
     return campaign
 
@@ -153,7 +189,7 @@ def campaign_schedule(*, campaign: Campaign, send_at=None, by=None) -> Campaign:
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status != CampaignStatus.DRAFT:
         raise ValidationError(_("This campaign has already been scheduled or sent."))
-    _check_body(clinic=campaign.clinic, body=campaign.body)
+    _check_body(clinic=campaign.clinic, body=campaign.body, article=campaign.article)
     now = timezone.now()
     send_at = max(send_at or now, now)
     settings = content_settings_for(clinic=campaign.clinic)
@@ -280,11 +316,33 @@ def _record_batch(campaign: Campaign, now) -> bool:
     return False
 
 
-def campaign_text(campaign: Campaign, patient) -> str:
-    """The one text of the campaign's WeCom tasks ({诊所} filled), with the 120 notice."""
+def campaign_text(campaign: Campaign, patient, link: str = "") -> str:
+    """The one text of a campaign's WeCom task ({诊所} filled, and {链接} with the sender's
+    tracked link when it carries an article), with the 120 notice."""
+    if campaign.article_id is None:
+        return composer_for(campaign.clinic).compose(
+            campaign.body, patient=patient, allowed=CAMPAIGN_VARIABLES
+        )
     return composer_for(campaign.clinic).compose(
-        campaign.body, patient=patient, allowed=CAMPAIGN_VARIABLES
+        text_with_link(campaign.body),
+        patient=patient,
+        extra={"链接": link},
+        allowed=ARTICLE_VARIABLES,
     )
+
+
+def _sender_text(campaign: Campaign, sender: str, patient) -> str:
+    """The text of one sender's task: its own tracked link when the campaign has an article
+    (one per sender: reads are counted per task, the same link for all its customers)."""
+    if campaign.article_id is None:
+        return campaign_text(campaign, patient)
+    _link, url = tracked_link_create(
+        article=campaign.article,
+        source=ArticleLinkSource.CAMPAIGN,
+        campaign=campaign,
+        sender=sender,
+    )
+    return campaign_text(campaign, patient, url)
 
 
 def _enqueue_tasks(campaign: Campaign) -> None:
@@ -297,16 +355,19 @@ def _enqueue_tasks(campaign: Campaign) -> None:
     )
     if not rows:
         return
+    by_sender: dict[str, list] = {}
+    for row in rows:
+        by_sender.setdefault(row.sender, []).append(row)
+    texts = {}
     try:  # the composer again at send: a red line added since the campaign was saved
-        body = campaign_text(campaign, rows[0].patient)
+        with transaction.atomic():  # and the links made for a refused text undone
+            for sender, mine in by_sender.items():
+                texts[sender] = _sender_text(campaign, sender, mine[0].patient)
     except ValidationError:
         campaign.recipients.filter(pk__in=[row.pk for row in rows]).update(
             included=False, reason=audience_rule.Exclusion.TEXT_REFUSED, sender=""
         )
         return
-    by_sender: dict[str, list] = {}
-    for row in rows:
-        by_sender.setdefault(row.sender, []).append(row)
     for sender, mine in by_sender.items():
         for chunk, first in enumerate(range(0, len(mine), MASS_MAX_RECIPIENTS)):
             part = mine[first : first + MASS_MAX_RECIPIENTS]
@@ -316,7 +377,7 @@ def _enqueue_tasks(campaign: Campaign) -> None:
                 channel=DeliveryChannel.CUSTOMER_MESSAGE,
                 recipient="",
                 sender=sender,
-                body=body,
+                body=texts[sender],
                 customers=[(row.patient_id, row.patient.external_userid) for row in part],
                 payload={
                     "campaign_id": campaign.pk,
@@ -360,6 +421,13 @@ def campaign_results(*, campaign: Campaign) -> dict:
         .annotate(n=Count("pk"))
         .values_list("status", "n")
     )
+    # Left out by the outbox's check when the task was sent (wechat.sending).
+    at_send = dict(
+        DeliveryRecipient.objects.filter(delivery__in=tasks, status=RecipientStatus.EXCLUDED)
+        .values_list("reason")
+        .annotate(n=Count("pk"))
+        .values_list("reason", "n")
+    )
     return {
         "included": included.count(),
         "excluded": sum(reasons.values()),
@@ -368,7 +436,14 @@ def campaign_results(*, campaign: Campaign) -> dict:
             for r in ExclusionReason
             if reasons.get(r.value)
         ],
+        "excluded_at_send": [
+            {"reason": r.value, "label": str(r.label), "count": at_send[r.value]}
+            for r in ExclusionReason
+            if at_send.get(r.value)
+        ],
         "tasks": sum(outcomes.values()),
+        # One tracked link per sender's task: reads counted, not per patient.
+        "reads": campaign_reads(campaign=campaign) if campaign.article_id else None,
         "deliveries": outcomes,
         "results": [
             {"status": s.value, "label": str(s.label), "count": counts.get(s.value, 0)}

@@ -103,9 +103,28 @@ class CampaignForm(SegmentForm):
     body = forms.CharField(
         label=_("Text"),
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_("Variables: {姓名} {医生} {诊所}"),
+        help_text=_(
+            "Variables: {诊所}; with an article, {链接} (its link is added at the end when the text has none)"
+        ),
     )
-    field_order = ["name", "body", *SegmentForm.SEGMENT_FIELDS]
+    article = forms.ChoiceField(
+        label=_("Article (optional)"),
+        required=False,
+        help_text=_(
+            "The tracked link is one per staff member's WeCom task: its reads are counted for "
+            "the campaign, not per patient."
+        ),
+    )
+    field_order = ["name", "body", "article", *SegmentForm.SEGMENT_FIELDS]
+
+    def __init__(self, *args, clinic, **kwargs):
+        from content.models import ArticleStatus
+
+        super().__init__(*args, clinic=clinic, **kwargs)
+        self.fields["article"].choices = [("", "—")] + [
+            (str(a.pk), a.title)
+            for a in clinic.articles.filter(status=ArticleStatus.PUBLISHED).order_by("title")
+        ]
 
     @classmethod
     def initial_from(cls, campaign) -> dict:

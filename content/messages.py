@@ -12,7 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from content.models import ExclusionReason, MessageTemplate
+from content.articles import text_with_link, tracked_link_create
+from content.models import Article, ArticleLinkSource, ExclusionReason, MessageTemplate
 from content.templating import revisit_extra, template_variables
 from crm.models import Membership
 from patients.models import Patient
@@ -72,10 +73,12 @@ def patient_message_send(
     text: str | None = None,
     extra: dict | None = None,
     by=None,
+    article: Article | None = None,
 ) -> tuple[Delivery, bool]:
     """Put one customer message to `patient` in the outbox: the template's text, or `text`
     (the preview as the user edited it; variables in it are filled too), with the emergency
-    notice, red-line checked. Returns (delivery, created); the same token again returns the
+    notice, red-line checked; with `article`, its tracked link for this patient fills {链接}
+    (appended when the text has none). Returns (delivery, created); the same token again returns the
     first delivery and sends nothing more. ValidationError says why it is refused."""
     if not TOKEN_RE.match(token or ""):
         raise ValidationError({"token": [_("The form has no valid token; reload the page.")]})
@@ -95,6 +98,14 @@ def patient_message_send(
     if exclusion:
         raise ValidationError(exclusion_message(exclusion))
     extra = revisit_extra(text=source, patient=patient, extra=extra)
+    link = None
+    if article is not None:
+        # Rolled back with the message if the composer refuses the text.
+        link, extra["链接"] = tracked_link_create(
+            article=article, source=ArticleLinkSource.MESSAGE, patient=patient
+        )
+        notice = content_settings_for(clinic=patient.clinic).emergency_notice
+        source = text_with_link(source, notice=notice)
     body = compose(clinic=patient.clinic, text=source, patient=patient, extra=extra, field="text")
     return delivery_enqueue(
         clinic=patient.clinic,
@@ -106,6 +117,7 @@ def patient_message_send(
         patient=patient,
         payload={
             "template_id": template.pk,
+            "article_link_id": getattr(link, "pk", None),
             "by": getattr(by, "pk", None),
             "notice": _("a message to %(patient)s") % {"patient": patient.name},
             "purpose": audience.Purpose.CARE,

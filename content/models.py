@@ -88,6 +88,72 @@ class ArticleView(models.Model):
         return f"{self.patient_id} → {self.article_id}"
 
 
+class ArticleLinkSource(models.TextChoices):
+    MESSAGE = "message", _("Single message")
+    CARE_STEP = "care_step", _("Care-plan step")
+    CAMPAIGN = "campaign", _("Campaign")
+
+
+class ArticleLink(models.Model):
+    """A tracked link to an article that a message carries. Per patient for a single message
+    or a care-plan step (the first read goes on the patient's timeline); per campaign and
+    sender for a campaign, whose WeCom task has one text for all of a sender's customers
+    (reads counted, not per patient). The link carries a random token; only its SHA-256 is
+    stored."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="links")
+    source = models.CharField(_("source"), max_length=20, choices=ArticleLinkSource.choices)
+    patient = models.ForeignKey(
+        "patients.Patient",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="article_links",
+    )
+    campaign = models.ForeignKey(
+        "content.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="article_links",
+    )
+    # The staff member whose WeCom task carries a campaign's link (WeCom userid).
+    sender = models.CharField(_("sender"), max_length=64, blank=True)
+    token_hash = models.CharField(max_length=64, editable=False)
+    opens = models.PositiveIntegerField(_("opens"), default=0)
+    first_opened_at = models.DateTimeField(_("first read at"), null=True, blank=True)
+    last_opened_at = models.DateTimeField(_("last read at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+
+    class Meta:
+        verbose_name = _("article link")
+        verbose_name_plural = _("article links")
+        constraints = [
+            # 192 random bits: unique anyway; the clinic is in the rule for a split by clinic.
+            models.UniqueConstraint(fields=["clinic", "token_hash"], name="articlelink_token_once"),
+            models.CheckConstraint(
+                condition=Q(source="campaign", campaign__isnull=False, patient__isnull=True)
+                | Q(source__in=["message", "care_step"], campaign__isnull=True)
+                & Q(patient__isnull=False),
+                name="articlelink_patient_or_campaign",
+            ),
+            models.CheckConstraint(
+                condition=Q(opens=0, first_opened_at__isnull=True)
+                | Q(opens__gt=0, first_opened_at__isnull=False),
+                name="articlelink_opened_has_date",
+            ),
+        ]
+        indexes = [
+            # The public page: a link by its token, before the clinic is known.
+            models.Index(fields=["token_hash"], name="articlelink_token"),
+        ]
+
+    def __str__(self):
+        return f"{self.article_id}:{self.patient_id or self.campaign_id}"
+
+
 class MessageTemplate(models.Model):
     """A reusable text with variables ({姓名} {医生} {复诊日期} {诊所})."""
 
@@ -129,6 +195,15 @@ class Campaign(models.Model):
     name = models.CharField(_("name"), max_length=100)
     body = models.TextField(_("text"))
     segment = models.JSONField(_("segment"), default=dict, blank=True)
+    # The article the campaign links to: {链接} in the text (appended when missing).
+    article = models.ForeignKey(
+        Article,
+        verbose_name=_("article"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     status = models.CharField(
         _("status"), max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )

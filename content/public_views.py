@@ -41,6 +41,49 @@ def article_public(request, token):
     )
 
 
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def article_tracked(request, token):
+    """A tracked link from a message: the article, and the read counted (a GET without a
+    staff session: a link preview's HEAD is not a read, nor a colleague checking the link).
+    The page shows the article only: no name, no script."""
+    link, state = articles.tracked_link_open(token)
+    if state == articles.LinkState.INVALID:
+        return _problem(
+            request,
+            title=_("Link not valid"),
+            message=_(
+                "This link is not valid. Please open it exactly as you received it, or ask "
+                "the clinic to send it again."
+            ),
+            status=404,
+        )
+    if state == articles.LinkState.EXPIRED:
+        return _problem(
+            request,
+            title=_("Link expired"),
+            message=_("This article link has expired. The clinic can send you the article again."),
+            status=410,
+        )
+    if state == articles.LinkState.UNPUBLISHED:
+        return _problem(
+            request,
+            title=_("Article not available"),
+            message=_("This article does not exist or is no longer published."),
+            status=404,
+        )
+    # A signed-in staff member checking the link (from the timeline, the sender's copy) is
+    # not the patient reading it.
+    if request.method == "GET" and not request.user.is_authenticated:
+        articles.tracked_link_read(link=link)
+    article = link.article
+    return render(
+        request,
+        "content/article_public.html",
+        {"article": article, "body_html": articles.markdown_to_safe_html(article.body)},
+    )
+
+
 # The link is the credential and the form has no session: a CSRF cookie would only stop
 # patients whose WeCom browser drops cookies. The answer is idempotent per link.
 @csrf_exempt

@@ -7,6 +7,7 @@ app_name = "content"
 urlpatterns = [
     # Patient-facing, no login: the signed or random token is the key.
     path("r/a/<str:token>/", public_views.article_public, name="article_public"),
+    path("r/l/<str:token>/", public_views.article_tracked, name="article_tracked"),
     path("r/s/<str:token>/", public_views.survey_public, name="survey_public"),
     # Staff pages.
     path("content/", views.articles, name="articles"),

@@ -11,6 +11,7 @@ from content import selectors
 from content.articles import (
     article_create,
     article_link,
+    article_publishable_clean,
     article_set_status,
     article_update,
     markdown_to_safe_html,
@@ -176,6 +177,9 @@ def campaigns(request):
                 body=form.cleaned_data["body"],
                 segment=form.segment(),
                 by=request.user,
+                article=article_publishable_clean(
+                    clinic=request.clinic, article_id=form.cleaned_data["article"]
+                ),
             )
         except ValidationError as error:
             _errors_to_form(form, error)

@@ -19,7 +19,7 @@ from followups.models import (
     CarePlanTemplateVersion,
     Trigger,
 )
-from followups.step_links import has_link, step_link_clean
+from followups.step_links import has_link, step_article_clean, step_link_clean
 from patients.choices import Stage
 from patients.models import PatientTag, Visit
 from wechat.composer import text_check
@@ -75,12 +75,17 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
             raise error(_("this person is not a member of this clinic."))
     if not role and assignee_id is None:
         raise error(_("choose who does it (a role or a person)."))
+    try:
+        article_id = step_article_clean(action, clinic=clinic, value=raw.get("article_id"))
+    except ValidationError as exc:
+        raise error(" ".join(exc.messages)) from None
     message = str(raw.get("message") or "").strip()
     if message:
         # The composer's check at save: {姓名}-style variables ({name} is rewritten to it),
         # no red line (named), WeCom's length.
         try:
-            allowed = MESSAGE_VARIABLES + (("链接",) if has_link(action) else ())
+            with_link = has_link(action) or article_id is not None
+            allowed = MESSAGE_VARIABLES + (("链接",) if with_link else ())
             message = text_check(clinic=clinic, text=message, allowed=allowed)
         except ValidationError as exc:
             raise error(" ".join(m for ms in exc.message_dict.values() for m in ms)) from None
@@ -130,6 +135,8 @@ def _clean_step(clinic: Clinic, number: int, raw: dict) -> dict:
         step["value"] = value
     if linked:
         step["survey_id"] = linked
+    if article_id:
+        step["article_id"] = article_id
     return step
 
 

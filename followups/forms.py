@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Role
 from followups.models import Action, Anchor, CarePlanTemplate, Outcome, Trigger
-from followups.step_links import step_link_choices
+from followups.step_links import step_article_choices, step_link_choices
 from patients.choices import Stage
 from patients.models import PatientTag, Visit
 
@@ -62,6 +62,8 @@ class StepForm(forms.Form):
     )
     # A survey step's survey (its tracked link fills {链接}); empty: the newest active one.
     survey_id = forms.ChoiceField(label=_("Survey it sends"), required=False)
+    # A message or re-exam step's article (its tracked link fills {链接}, or is appended).
+    article_id = forms.ChoiceField(label=_("Article it links"), required=False)
     # A checklist item may ask for a value when ticked (followups.checklist_values).
     value_kind = forms.ChoiceField(
         label=_("Value to record"),
@@ -80,6 +82,9 @@ class StepForm(forms.Form):
         self.fields["survey_id"].choices = [("", "—")] + (
             step_link_choices(Action.SURVEY, clinic=clinic) if clinic is not None else []
         )
+        self.fields["article_id"].choices = [("", "—")] + (
+            step_article_choices(clinic=clinic) if clinic is not None else []
+        )
         _bootstrap(self)
 
     def step(self) -> dict | None:
@@ -97,6 +102,7 @@ class StepForm(forms.Form):
             "window_end": data.get("window_end") or "18:00",
             "start_template_id": template.pk if template else None,
             "survey_id": data.get("survey_id") or None,
+            "article_id": data.get("article_id") or None,
             "value": {
                 "kind": data["value_kind"],
                 "label": data.get("value_label") or "",

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_noop
 
 from crm.models import Membership, Role
 from followups import clock, step_links
-from followups.models import FollowUpTask, ReminderState
+from followups.models import CarePlan, CarePlanTemplateVersion, FollowUpTask, ReminderState
 from patients.choices import Stage, TouchKind
 from patients.models import Patient, Touch, Ward
 from patients.timeline import touch_build, worded
@@ -190,17 +190,43 @@ def _compose(task: FollowUpTask, composers: dict) -> str:
     patient = task.patient
     values = {"姓名": patient.name, "诊所": patient.clinic.name}
     try:
-        if not step_links.has_link(task.action):
+        step = composers.get("steps", {}).get(task.pk, {})
+        if not (step_links.has_link(task.action) or step.get("article_id")):
             return composers[clinic_id].compose(task.message, patient=patient, values=values)
-        # A survey step: the invitation and its tracked {链接}, undone if the text is refused.
+        # A survey step: the invitation and its tracked {链接}; a step with an article: the
+        # patient's tracked link to it. Undone if the text is refused.
         with transaction.atomic():
-            step = task.plan.version.steps[task.step_index] if task.plan_id else {}
-            values["链接"] = step_links.step_link_make(task, step)
+            if step_links.has_link(task.action):
+                values["链接"] = step_links.step_link_make(task, step)
+            else:
+                values["链接"] = step_links.step_article_make(task, step)
             text = task.message if "{链接}" in task.message else f"{task.message} {{链接}}"
             return composers[clinic_id].compose(text, patient=patient, values=values)
     except ValidationError as error:
         composers["errors"][task.pk] = " ".join(m for ms in error.message_dict.values() for m in ms)
         return ""
+
+
+def _steps_of(tasks) -> dict[int, dict]:
+    """{task id: the plan version's step it was made from}, for a batch in two queries
+    (tasks without a plan or a step have none)."""
+    planned = [t for t in tasks if t.plan_id and t.step_index is not None]
+    if not planned:
+        return {}
+    versions = dict(
+        CarePlan.objects.filter(pk__in={t.plan_id for t in planned}).values_list("pk", "version_id")
+    )
+    steps = dict(
+        CarePlanTemplateVersion.objects.filter(pk__in=set(versions.values())).values_list(
+            "pk", "steps"
+        )
+    )
+    found = {}
+    for task in planned:
+        version_steps = steps.get(versions.get(task.plan_id)) or []
+        if task.step_index < len(version_steps):
+            found[task.pk] = version_steps[task.step_index]
+    return found
 
 
 def _followup_touch(task: FollowUpTask, summary: str, payload: dict) -> Touch:
@@ -236,7 +262,7 @@ def patient_reminders_enqueue(*, now=None) -> dict:
         send_at = clock.quiet_hours_end(now) if quiet else None
         skipped, messages, touches = [], [], []
         # The audience rule for care messages (wechat.audience), once for the batch.
-        composers = {"errors": {}}
+        composers = {"errors": {}, "steps": _steps_of(tasks)}
         patient_ids = {t.patient_id for t in tasks}
         verdicts = audience.audience_verdicts(patient_ids, purpose=audience.Purpose.CARE)
         contacts = audience.contacts_of(patient_ids)

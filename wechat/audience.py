@@ -88,6 +88,7 @@ NOT_REACHED = [
     RecipientStatus.DAILY_LIMIT,
     RecipientStatus.UNCONFIRMED,
     RecipientStatus.FAILED,
+    RecipientStatus.EXCLUDED,
 ]
 
 
@@ -121,7 +122,12 @@ def _local_day_start(at: datetime) -> datetime:
     return timezone.make_aware(datetime.combine(local.date(), time.min))
 
 
-def _capped_since(since, until, exclude_key_prefix: str):
+# At send time only what has left (or is leaving) counts: two tasks both still waiting in
+# the outbox were each counted against the other's patients when they were enqueued.
+LEFT_STATUSES = [DeliveryStatus.SENDING, DeliveryStatus.SENT]
+
+
+def _capped_since(since, until, exclude_key_prefix: str, statuses=LIVE_STATUSES):
     """The patient's capped customer messages in [since, until): their recipient rows, as a
     campaign's WeCom task carries many patients in one delivery. A customer WeCom reported
     as not reached does not count."""
@@ -129,7 +135,7 @@ def _capped_since(since, until, exclude_key_prefix: str):
         DeliveryRecipient.objects.filter(
             patient_id=OuterRef("pk"),
             delivery__channel=DeliveryChannel.CUSTOMER_MESSAGE,
-            delivery__status__in=LIVE_STATUSES,
+            delivery__status__in=statuses,
         )
         .filter(
             Q(delivery__payload__capped=True) | Q(delivery__idempotency_key__startswith="campaign:")
@@ -159,13 +165,15 @@ def annotate_audience(
     daily_cap: int = 0,
     weekly_cap: int = 0,
     exclude_key_prefix: str = "",
+    at_send: bool = False,
 ):
     """Each patient with `sender` (the assistant's WeCom userid, else the doctor's, else
     `fallback_sender`, each only while still a contact of the patient; else any staff member
     still a contact) and `exclusion` (the first reason that applies, "" when it may go).
     `daily_cap`/`weekly_cap` (0: none) for the senders that are capped (campaigns, single
     messages); `exclude_key_prefix` leaves out the caller's own rows (a campaign resumed
-    after a crash does not count itself)."""
+    after a crash does not count itself); `at_send`: the caps count only messages that have
+    left (LEFT_STATUSES)."""
     if purpose not in Purpose.values:
         raise ValueError(f"Unknown purpose {purpose!r}")
     current = _arrivals().filter(still_contact=True)
@@ -208,19 +216,20 @@ def annotate_audience(
     if needs_doctor:
         rules.append(When(assigned_doctor__isnull=True, then=Value(Exclusion.NO_DOCTOR.value)))
     if daily_cap or weekly_cap:
+        statuses = LEFT_STATUSES if at_send else LIVE_STATUSES
         at = at or timezone.now()
         day_start = _local_day_start(at)
         if daily_cap:
             queryset = queryset.annotate(
                 today_count=_capped_since(
-                    day_start, day_start + timedelta(days=1), exclude_key_prefix
+                    day_start, day_start + timedelta(days=1), exclude_key_prefix, statuses
                 )
             )
             rules.append(When(today_count__gte=daily_cap, then=Value(Exclusion.DAILY_CAP.value)))
         if weekly_cap:
             queryset = queryset.annotate(
                 week_count=_capped_since(
-                    at - timedelta(days=7), at + timedelta(days=1), exclude_key_prefix
+                    at - timedelta(days=7), at + timedelta(days=1), exclude_key_prefix, statuses
                 )
             )
             rules.append(When(week_count__gte=weekly_cap, then=Value(Exclusion.WEEKLY_CAP.value)))
@@ -274,6 +283,53 @@ def delivery_exclusion(delivery: Delivery, contacts: dict[int, dict[str, bool]])
     if delivery.channel == DeliveryChannel.CUSTOMER_MESSAGE and known.get(delivery.sender) is False:
         return Exclusion.NO_SENDER
     return ""
+
+
+def delivery_capped(delivery: Delivery) -> bool:
+    """Counted against (and blocked by) the caps: campaigns and hand-sent single messages."""
+    return bool((delivery.payload or {}).get("capped")) or delivery.idempotency_key.startswith(
+        "campaign:"
+    )
+
+
+def recipients_exclusions(
+    delivery: Delivery, *, daily_cap: int = 0, weekly_cap: int = 0, now=None
+) -> dict[int, str]:
+    """The rule again, customer by customer, for a claimed customer message to many (a
+    campaign's task of one sender): {recipient row id: exclusion} for each waiting customer
+    who may not get it now: consent withdrawn, churned, contact deleted (with every staff
+    member, or with this task's sender), no WeCom contact any more, a cap reached by a
+    message that has left since. Set-based: one query for the whole task."""
+    rows = dict(
+        delivery.recipient_rows.filter(
+            status=RecipientStatus.PENDING, patient_id__isnull=False
+        ).values_list("patient_id", "pk")
+    )
+    if not rows:
+        return {}
+    capped = delivery_capped(delivery)
+    verdicts = annotate_audience(
+        Patient.objects.filter(pk__in=list(rows), clinic_id=delivery.clinic_id).order_by(),
+        purpose=delivery_purpose(delivery),
+        at=now,
+        fallback_sender=delivery.sender,
+        daily_cap=daily_cap if capped else 0,
+        weekly_cap=weekly_cap if capped else 0,
+        exclude_key_prefix=delivery.idempotency_key,
+        at_send=True,
+    ).values_list("pk", "exclusion")
+    verdicts = list(verdicts)
+    contacts = contacts_of(rows)
+    found = {}
+    for patient_id, exclusion in verdicts:
+        if not exclusion and contacts.get(patient_id, {}).get(delivery.sender) is False:
+            exclusion = Exclusion.NO_SENDER  # deleted this task's sender
+        if exclusion:
+            found[rows[patient_id]] = exclusion
+    # A patient no longer of this clinic (merged away, erased): not sent.
+    missing = set(rows) - {patient_id for patient_id, _e in verdicts}
+    found.update({rows[patient_id]: Exclusion.NO_WECOM for patient_id in missing})
+    return found
 
 
 def audience_verdicts(patient_ids, *, purpose: str, **options) -> dict[int, tuple[str, str]]:

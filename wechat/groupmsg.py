@@ -50,7 +50,11 @@ def customers_of(delivery: Delivery) -> list[str]:
     "customers:N" there and lists them in its recipient rows."""
     if not delivery.recipient.startswith("customers:"):
         return [delivery.recipient]
-    userids = list(delivery.recipient_rows.order_by("pk").values_list("external_userid", flat=True))
+    userids = list(
+        delivery.recipient_rows.exclude(status=RecipientStatus.EXCLUDED)
+        .order_by("pk")
+        .values_list("external_userid", flat=True)
+    )
     return userids or [delivery.recipient]
 
 

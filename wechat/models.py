@@ -211,6 +211,9 @@ class RecipientStatus(models.TextChoices):
     DAILY_LIMIT = "daily_limit", _("Already received a mass message today")
     UNCONFIRMED = "unconfirmed", _("Not confirmed by the staff member")
     FAILED = "failed", _("Sending failed")
+    # Left out of the task when the outbox sent it: the audience rule said no by then
+    # (consent withdrawn, churned, contact deleted, a cap); `reason` says which.
+    EXCLUDED = "excluded", _("Excluded when sent")
 
 
 # WeCom's per-customer status in get_groupmsg_send_result, once the member has sent.
@@ -239,6 +242,8 @@ class DeliveryRecipient(models.Model):
         choices=RecipientStatus.choices,
         default=RecipientStatus.PENDING,
     )
+    # Why an excluded customer was left out: a wechat.audience.Exclusion code.
+    reason = models.CharField(_("reason"), max_length=20, blank=True, default="")
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
@@ -247,6 +252,11 @@ class DeliveryRecipient(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["clinic", "delivery", "external_userid"], name="deliveryrecipient_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="excluded") & ~models.Q(reason="")
+                | ~models.Q(status="excluded") & models.Q(reason=""),
+                name="deliveryrecipient_excluded_has_reason",
             ),
         ]
         indexes = [

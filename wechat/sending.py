@@ -16,8 +16,15 @@ from django.utils.translation import gettext_noop
 from patients.choices import TouchChannel, TouchKind
 from patients.models import Touch
 from patients.timeline import touch_build, worded
-from wechat import audience, groupmsg, pacing, transfers, transport
-from wechat.models import Delivery, DeliveryAttempt, DeliveryChannel, DeliveryStatus
+from wechat import audience, groupmsg, pacing, redline, transfers, transport
+from wechat.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryChannel,
+    DeliveryRecipient,
+    DeliveryStatus,
+    RecipientStatus,
+)
 
 PATIENT_CHANNELS = {DeliveryChannel.CUSTOMER_MESSAGE, DeliveryChannel.WELCOME}
 # WeCom has no duplicate check for these (app messages have enable_duplicate_check, a welcome
@@ -69,6 +76,10 @@ def claim(due, now, limit) -> tuple[dict[int, str], list]:
                 _finish(delivery, DeliveryStatus.MISSED, _("Too late to be useful; not sent."))
                 results[delivery.pk] = "missed"
             elif reason := _skip_reason(delivery, contacts):
+                _finish(delivery, DeliveryStatus.SKIPPED, reason)
+                results[delivery.pk] = "skipped"
+            elif not _customers_recheck(delivery, now):
+                reason = _("Not sent: every customer was excluded when it was sent.")
                 _finish(delivery, DeliveryStatus.SKIPPED, reason)
                 results[delivery.pk] = "skipped"
             elif (account := getattr(delivery.clinic, "wecom_account", None)) is None:
@@ -265,6 +276,64 @@ def _skip_reason(delivery: Delivery, contacts: dict) -> str:
         return ""
     reason = audience.delivery_exclusion(delivery, contacts)
     return audience.exclusion_label(reason) if reason else ""
+
+
+def _customers_recheck(delivery: Delivery, now) -> int:
+    """A customer message to many (a campaign's task): the audience rule again for each
+    customer (wechat.audience.recipients_exclusions); the excluded are marked with their
+    reason and a timeline entry, and left out of the call. Returns how many are left (1 for
+    a message to one customer, checked by _skip_reason). A row in doubt after a dead worker
+    is not re-checked: WeCom may have its task with those very customers (task_find)."""
+    if delivery.channel != DeliveryChannel.CUSTOMER_MESSAGE or not delivery.recipient.startswith(
+        "customers:"
+    ):
+        return 1
+    if not delivery.possible_duplicate:
+        rules = redline.content_settings_for(clinic=delivery.clinic)
+        excluded = audience.recipients_exclusions(
+            delivery,
+            daily_cap=rules.per_customer_daily_cap,
+            weekly_cap=rules.per_customer_weekly_cap,
+            now=now,
+        )
+        if excluded:
+            _customers_exclude(delivery, excluded, now)
+    return delivery.recipient_rows.exclude(status=RecipientStatus.EXCLUDED).count()
+
+
+def _customers_exclude(delivery: Delivery, excluded: dict[int, str], now) -> None:
+    """Mark the excluded customers (one UPDATE per reason) and write on each patient's
+    timeline why the mass message did not reach them."""
+    by_reason: dict[str, list[int]] = {}
+    for pk, reason in excluded.items():
+        by_reason.setdefault(reason, []).append(pk)
+    for reason, pks in by_reason.items():
+        DeliveryRecipient.objects.filter(pk__in=pks, status=RecipientStatus.PENDING).update(
+            status=RecipientStatus.EXCLUDED, reason=reason, updated_at=now
+        )
+    rows = DeliveryRecipient.objects.filter(pk__in=list(excluded), patient_id__isnull=False)
+    Touch.objects.bulk_create(
+        [
+            touch_build(
+                clinic_id=delivery.clinic_id,
+                patient_id=patient_id,
+                kind=TouchKind.MESSAGE,
+                channel=TouchChannel.WECOM,
+                summary=worded(
+                    gettext_noop("WeCom mass message not sent (%(reason)s): %(body)s"),
+                    reason=audience.exclusion_label(excluded[pk]),
+                    body=delivery.body[:200],
+                ),
+                payload={
+                    "delivery_id": delivery.pk,
+                    "event": "customer_excluded",
+                    "status": RecipientStatus.EXCLUDED,
+                    "reason": excluded[pk],
+                },
+            )
+            for pk, patient_id in rows.values_list("pk", "patient_id")
+        ]
+    )
 
 
 def _touch(delivery: Delivery, status: str, reason: str = "") -> Touch:

@@ -11,6 +11,7 @@
   const select = form.elements.template;
   const text = form.elements.text;
   const revisit = form.elements.revisit_date;
+  const article = form.elements.article;
   const send = form.querySelector("button[type=submit]");
   const templates = new Map();
 
@@ -90,11 +91,13 @@
     send.disabled = true;
     const body = { template: Number(select.value), token: form.elements.token.value, text: text.value };
     if (revisit.value && !part("revisit").hidden) body.revisit_date = revisit.value;
+    if (article.value) body.article = Number(article.value);
     try {
       const data = await CL.api(form.dataset.url, { method: "POST", body });
       outcome(data.created ? CL.fmt(labels.labelQueued, { sender: data.sender_name }) : labels.labelAgain);
       newToken(); // the next message is a new one
       select.value = "";
+      article.value = "";
       text.value = "";
       part("revisit").hidden = true;
       refreshTimeline();
@@ -110,10 +113,14 @@
 
   async function load() {
     try {
-      const [state, list] = await Promise.all([
+      const [state, list, articles] = await Promise.all([
         CL.api(form.dataset.url),
         CL.api(labels.templatesUrl + "?page_size=200"),
+        CL.api(labels.articlesUrl),
       ]);
+      for (const a of articles.results) {
+        article.append(CL.el("option", { value: a.id, text: a.title }));
+      }
       part("loading").hidden = true;
       if (!state.can_send) {
         part("not-allowed").hidden = false;
