@@ -112,7 +112,7 @@
     try {
       const [state, list] = await Promise.all([
         CL.api(form.dataset.url),
-        CL.api(labels.templatesUrl + "?page_size=200"),
+        CL.pages(labels.templatesUrl),  // every template: CL.pages follows `next`
       ]);
       part("loading").hidden = true;
       if (!state.can_send) {
@@ -124,11 +124,11 @@
         part("blocked").hidden = false;
         send.disabled = true;
       }
-      if (!list.results.length) {
+      if (!list.length) {
         part("none").hidden = false;
         return;
       }
-      for (const t of list.results) {
+      for (const t of list) {
         templates.set(t.id, t);
         select.append(CL.el("option", { value: t.id, text: t.name }));
       }
