@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for the project's FORM_RENDERER
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -106,6 +107,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "crm.urls"
+# Every form field drawn by templates/forms/field.html with Bootstrap's classes (crm/rendering.py).
+FORM_RENDERER = "crm.rendering.FormRenderer"
 WSGI_APPLICATION = "crm.wsgi.application"
 
 TEMPLATES = [

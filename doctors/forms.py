@@ -18,6 +18,7 @@ class PositioningForm(forms.ModelForm):
     tags = forms.CharField(
         label=_("Positioning tags"),
         required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Separated by commas, e.g. 甲状腺, 耐心, 科普达人"),
     )
 

@@ -114,6 +114,13 @@ class WeComSettingsForm(BootstrapMixin, forms.Form):
         ),
     )
 
-    def __init__(self, *args, **kwargs):
+    SECRETS = ("secret", "callback_token", "encoding_aes_key", "robot_key")
+
+    def __init__(self, *args, stored=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.style()
+        for name in self.SECRETS:
+            if (stored or {}).get(name):
+                self.fields[name].help_text = _(
+                    "Stored and never shown again. Leave empty to keep it."
+                )
