@@ -69,7 +69,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_htmx",
     "taggit",
     "crm",
     "patients",
@@ -102,7 +101,6 @@ MIDDLEWARE = [
     "crm.middleware.SessionTimeoutMiddleware",
     "crm.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
