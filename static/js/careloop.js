@@ -100,7 +100,8 @@
      input: the search box; select: the <select> it fills; url: a DRF list;
      headers(text): the request's headers for a text (patients: X-Search, out of the URL);
      option(row): the <option> for a row; onError(error): where the error is shown.
-     Only the latest answer is drawn; a page with more rows says "keep typing". */
+     Only the latest answer is drawn; a page with more rows says "keep typing"; a multiple
+     select keeps the options picked before. */
   function searchPicker({ input, select, url, headers, option, onError, size = 20, wait = 250 }) {
     let ticket = 0;
     let timer = null;
@@ -111,14 +112,17 @@
         const data = await api(withParams(url, { page_size: size }), { headers: headers ? headers(text) : {} });
         if (mine !== ticket) return;
         const chosen = select.value;
-        const options = data.results.map(option);
-        if (!options.length) options.push(el("option", { value: "", disabled: true, text: WORDS.noMatch }));
+        // A multiple select keeps what is picked, whatever the new answer holds.
+        const kept = select.multiple ? [...select.selectedOptions].filter((o) => o.value) : [];
+        const keptValues = new Set(kept.map((o) => o.value));
+        const options = [...kept, ...data.results.map(option).filter((o) => !keptValues.has(o.value))];
+        if (options.length === kept.length) options.push(el("option", { value: "", disabled: true, text: WORDS.noMatch }));
         if (data.next) {
           options.push(el("option", { value: "", disabled: true,
             text: fmt(WORDS.moreMatches, { n: data.count - data.results.length }) }));
         }
         select.replaceChildren(...options);
-        if ([...select.options].some((o) => o.value === chosen && chosen)) select.value = chosen;
+        if (!select.multiple && [...select.options].some((o) => o.value === chosen && chosen)) select.value = chosen;
         select.dispatchEvent(new Event("cl:searched"));
       } catch (error) {
         if (mine === ticket && onError) onError(error);
