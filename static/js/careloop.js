@@ -116,7 +116,7 @@
         const kept = select.multiple ? [...select.selectedOptions].filter((o) => o.value) : [];
         const keptValues = new Set(kept.map((o) => o.value));
         const options = [...kept, ...data.results.map(option).filter((o) => !keptValues.has(o.value))];
-        if (options.length === kept.length) options.push(el("option", { value: "", disabled: true, text: WORDS.noMatch }));
+        if (!data.results.length) options.push(el("option", { value: "", disabled: true, text: WORDS.noMatch }));
         if (data.next) {
           options.push(el("option", { value: "", disabled: true,
             text: fmt(WORDS.moreMatches, { n: data.count - data.results.length }) }));
