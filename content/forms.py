@@ -4,22 +4,6 @@ from django.utils.translation import gettext_lazy as _
 from content.surveys import SCORE_RANGE
 
 
-class BootstrapForm(forms.Form):
-    """Bootstrap's classes on every widget."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput):
-                css = "form-check-input"
-            elif isinstance(widget, forms.Select | forms.SelectMultiple):
-                css = "form-select"
-            else:
-                css = "form-control"
-            widget.attrs.setdefault("class", css)
-
-
 class SurveyAnswerForm(forms.Form):
     score = forms.TypedChoiceField(coerce=int, label=_("Score"))
     comment = forms.CharField(
@@ -35,7 +19,7 @@ class SurveyAnswerForm(forms.Form):
         self.fields["score"].error_messages["required"] = _("Please choose a score.")
 
 
-class ArticleForm(BootstrapForm):
+class ArticleForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=120)
     body = forms.CharField(label=_("Body (Markdown)"), widget=forms.Textarea(attrs={"rows": 14}))
     disease_tags = forms.ModelMultipleChoiceField(
@@ -47,7 +31,7 @@ class ArticleForm(BootstrapForm):
         self.fields["disease_tags"].queryset = clinic.tags.select_related("group")
 
 
-class MessageTemplateForm(BootstrapForm):
+class MessageTemplateForm(forms.Form):
     name = forms.CharField(label=_("Template name"), max_length=80)
     body = forms.CharField(
         label=_("Text"),
@@ -56,7 +40,7 @@ class MessageTemplateForm(BootstrapForm):
     )
 
 
-class SegmentForm(BootstrapForm):
+class SegmentForm(forms.Form):
     """A segment, in PatientFilter's terms (campaigns and survey invitations)."""
 
     stage = forms.MultipleChoiceField(label=_("Journey stage"), required=False)
@@ -134,10 +118,6 @@ class CampaignForm(SegmentForm):
         return {"name": campaign.name, "body": campaign.body, **segment}
 
 
-# The survey page's patient picker lists this many of the patients the user sees, newest first.
-PICKER_LIMIT = 300
-
-
 class SurveyInviteForm(SegmentForm):
     """Invite patients to a survey: picked by hand, or a segment's, or both."""
 
@@ -146,8 +126,13 @@ class SurveyInviteForm(SegmentForm):
         label=_("Patients"),
         coerce=int,
         required=False,
-        widget=forms.SelectMultiple(attrs={"size": 8}),
-        help_text=_("Hold Ctrl (⌘ on a Mac) to pick several. Or choose a segment below."),
+        # Filled by searching the server as one types (content/surveys_page.js): a clinic has
+        # too many patients for one list.
+        widget=forms.SelectMultiple(attrs={"size": 8, "data-search-patients": ""}),
+        help_text=_(
+            "Type a name, pinyin initials or phone to find patients; hold Ctrl (⌘ on a Mac) to "
+            "pick several. Or choose a segment below."
+        ),
     )
     field_order = ["survey", "patients", *SegmentForm.SEGMENT_FIELDS]
 
@@ -156,8 +141,11 @@ class SurveyInviteForm(SegmentForm):
         self.fields["survey"].choices = [
             (s.pk, s.title) for s in clinic.surveys.filter(is_active=True)
         ]
+        # The choices are the picked patients the user sees: any other id is refused.
+        picked = self.data.getlist(self.add_prefix("patients")) if self.is_bound else []
+        ids = [int(value) for value in picked if str(value).isdigit()]
         self.fields["patients"].choices = [
-            (p.pk, p.name) for p in patients.order_by("-created_at", "-pk")[:PICKER_LIMIT]
+            (p.pk, p.name) for p in patients.filter(pk__in=ids).order_by("name", "pk")
         ]
 
     def clean(self):
@@ -167,7 +155,7 @@ class SurveyInviteForm(SegmentForm):
         return data
 
 
-class ScheduleForm(BootstrapForm):
+class ScheduleForm(forms.Form):
     send_at = forms.DateTimeField(
         label=_("Send at"),
         required=False,
@@ -176,7 +164,7 @@ class ScheduleForm(BootstrapForm):
     )
 
 
-class SurveyForm(BootstrapForm):
+class SurveyForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=100)
     question = forms.CharField(label=_("Question"), max_length=200)
     scale = forms.TypedChoiceField(
@@ -184,12 +172,12 @@ class SurveyForm(BootstrapForm):
     )
 
 
-class RedLinePhraseForm(BootstrapForm):
+class RedLinePhraseForm(forms.Form):
     phrase = forms.CharField(label=_("Phrase"), max_length=50)
     reason = forms.CharField(label=_("Reason"), max_length=200)
 
 
-class ContentSettingsForm(BootstrapForm):
+class ContentSettingsForm(forms.Form):
     emergency_notice_enabled = forms.BooleanField(
         label=_("Append the emergency notice to patient messages"), required=False
     )

@@ -150,13 +150,11 @@ def templates(request):
             messages.success(request, _("Template saved."))
             return redirect("content:templates")
     rows = MessageTemplate.objects.filter(clinic=request.clinic)
-    patients = request.clinic.patients.order_by("-created_at").only("pk", "name")[:100]
     return _page(
         request,
         "content/templates_page.html",
         form=form,
         templates=rows,
-        patients=patients,
         can_edit=can_edit,
     )
 

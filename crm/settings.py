@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for the project's FORM_RENDERER
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -68,7 +69,6 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_htmx",
     "taggit",
     "crm",
     "patients",
@@ -101,11 +101,12 @@ MIDDLEWARE = [
     "crm.middleware.SessionTimeoutMiddleware",
     "crm.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
+# Every form field drawn by templates/forms/field.html with Bootstrap's classes (crm/rendering.py).
+FORM_RENDERER = "crm.rendering.FormRenderer"
 WSGI_APPLICATION = "crm.wsgi.application"
 
 TEMPLATES = [

@@ -18,7 +18,14 @@ from crm.tenancy import clinic_member_required, get_for_clinic
 
 
 class CodeForm(forms.Form):
-    code = forms.CharField(label=_("Code"), max_length=20, strip=True)
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=20,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "autofocus": True}
+        ),
+    )
 
 
 # The second-factor pages show no navigation: nothing behind it opens before the code.

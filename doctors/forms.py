@@ -18,6 +18,7 @@ class PositioningForm(forms.ModelForm):
     tags = forms.CharField(
         label=_("Positioning tags"),
         required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Separated by commas, e.g. 甲状腺, 耐心, 科普达人"),
     )
 
@@ -76,9 +77,6 @@ class PostForm(forms.Form):
         self.fields["disease_tag"].label_from_instance = lambda tag: (
             f"{tag.group.name} · {tag.name}" if tag.group_id else tag.name
         )
-        for field in self.fields.values():
-            select = isinstance(field.widget, forms.Select)
-            field.widget.attrs.setdefault("class", "form-select" if select else "form-control")
 
     def add_service_errors(self, error: ValidationError) -> None:
         """A service's ValidationError on the fields it names, the rest above the form."""

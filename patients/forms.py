@@ -90,15 +90,6 @@ class PatientForm(forms.Form):
                 self.fields["phone"].help_text = _(
                     "Now %(masked)s. Leave empty to keep it; enter a new number to change it."
                 ) % {"masked": patient.phone_masked}
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput):
-                css = "form-check-input"
-            elif isinstance(widget, forms.Select):
-                css = "form-select"
-            else:
-                css = "form-control"
-            widget.attrs.setdefault("class", css)
         self.fields["phone"].widget.attrs.update({"inputmode": "tel", "autocomplete": "off"})
 
     @staticmethod

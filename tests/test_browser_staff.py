@@ -25,8 +25,11 @@ def test_admin_adds_a_nurse_who_then_signs_in(page, admin_user, nurse_ward):
     # A weak password first: refused in Chinese, on its field, nothing created.
     page.get_by_label("初始密码").fill("1234")
     page.get_by_role("button", name="添加员工").click()
-    page.get_by_test_id("error-password").first.wait_for()
-    assert "密码太短" in page.get_by_test_id("error-password").first.inner_text()
+    page.locator("[data-testid=field-error][data-field=password]").first.wait_for()
+    assert (
+        "密码太短"
+        in page.locator("[data-testid=field-error][data-field=password]").first.inner_text()
+    )
     assert page.get_by_label("显示名称").input_value() == "陈护士"  # kept for the correction
     screenshot(page, "staff-weak-password")
     assert not Membership.objects.filter(user__username="chen-nurse").exists()

@@ -74,7 +74,9 @@ def test_operations_home_leads_to_the_post_and_back(page, staff, calendar):
     page.get_by_test_id("save-post").click()
     page.wait_for_load_state()
     errors = page.get_by_test_id("field-error")
-    assert errors.inner_text() == "已发布的内容需要发布日期。"
+    # The one field template names the field the error is on.
+    assert errors.get_attribute("data-field") == "publish_date"
+    assert errors.inner_text() == "发布日期：已发布的内容需要发布日期。"
     assert Post.objects.get(pk=overdue.pk).status == PostStatus.SHOT
     screenshot(page, "post-edit-error")
 

@@ -30,7 +30,7 @@ def test_invited_patient_answers_and_the_dashboard_satisfaction_fills(
         clinic=clinic, title="就诊满意度", question="您对本次就诊满意吗？", scale=10
     )
     patient = make_patient(name="王秀英", external_userid="wm-wang", assigned_doctor=doctor)
-    make_patient(name="李四")  # no WeCom: refused with the reason
+    lisi = make_patient(name="李四")  # no WeCom: refused with the reason
 
     login(page, doctor.username)
     page.wait_for_url("**/dashboard/")
@@ -38,7 +38,12 @@ def test_invited_patient_answers_and_the_dashboard_satisfaction_fills(
 
     page.goto("/content/surveys/")
     page.select_option("#id_survey", value=str(survey.pk))
-    page.select_option("#id_patients", label=["王秀英", "李四"])
+    # The picker searches the server (each option: name · masked phone).
+    page.get_by_test_id("patients-search").fill("王秀英")
+    page.select_option("#id_patients", value=str(patient.pk))
+    page.get_by_test_id("patients-search").fill("李四")
+    page.locator(f"#id_patients option[value='{lisi.pk}']").wait_for(state="attached")
+    page.select_option("#id_patients", value=[str(patient.pk), str(lisi.pk)])
     page.get_by_role("button", name="发送邀请").click()
     result = page.locator("#invite-result")
     result.wait_for()

@@ -154,3 +154,26 @@ def test_switched_off_survey_is_not_offered(client, assistant, survey, reachable
     client.force_login(assistant)
     assert post_invite(client, survey, [reachable("赵六")]).status_code == 400
     assert not SurveyInvitation.objects.exists()
+
+
+def test_the_picker_takes_any_patient_the_user_sees_and_refuses_others(
+    client, assistant, survey, reachable, make_patient, other_clinic
+):
+    # The picker searches the server (no list of the newest few hundred): the page lists no
+    # patient, a picked one is taken however old, another clinic's is refused on the field.
+    oldest = reachable("周一")
+    for _ in range(3):
+        make_patient(name="吴二")
+    outsider = make_patient(name="郑三", target_clinic=other_clinic)
+    client.force_login(assistant)
+
+    page = client.get("/content/surveys/").content.decode()
+    assert "周一" not in page and "data-search-patients" in page
+
+    response = post_invite(client, survey, [oldest])
+    assert response.context["invite_result"].sent == 1
+
+    response = post_invite(client, survey, [outsider])
+    assert response.status_code == 400
+    assert 'data-field="patients"' in response.content.decode()
+    assert not SurveyInvitation.objects.filter(patient=outsider).exists()

@@ -6,18 +6,6 @@ from patients.choices import JOURNEY
 from patients.models import PatientTag
 
 
-class BootstrapMixin:
-    def style(self):
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxSelectMultiple):
-                widget.attrs.setdefault("class", "form-check-input")
-            elif isinstance(widget, forms.Select | forms.SelectMultiple):
-                widget.attrs.setdefault("class", "form-select")
-            else:
-                widget.attrs.setdefault("class", "form-control")
-
-
 class StaffChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj):
         return f"{obj.name}（{obj.wecom_userid}）"
@@ -28,7 +16,7 @@ class TagChoiceField(forms.ModelMultipleChoiceField):
         return f"{obj.group.name} · {obj.name}"
 
 
-class ChannelCodeForm(BootstrapMixin, forms.Form):
+class ChannelCodeForm(forms.Form):
     name = forms.CharField(
         label=_("Code name"),
         max_length=60,
@@ -76,10 +64,9 @@ class ChannelCodeForm(BootstrapMixin, forms.Form):
         self.fields["tags"].queryset = PatientTag.objects.filter(clinic=clinic).select_related(
             "group"
         )
-        self.style()
 
 
-class WeComSettingsForm(BootstrapMixin, forms.Form):
+class WeComSettingsForm(forms.Form):
     corp_id = forms.CharField(label=_("Corp ID"), max_length=64)
     agent_id = forms.CharField(label=_("Agent ID"), max_length=32)
     secret = forms.CharField(
@@ -114,6 +101,12 @@ class WeComSettingsForm(BootstrapMixin, forms.Form):
         ),
     )
 
-    def __init__(self, *args, **kwargs):
+    SECRETS = ("secret", "callback_token", "encoding_aes_key", "robot_key")
+
+    def __init__(self, *args, stored=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.style()
+        for name in self.SECRETS:
+            if (stored or {}).get(name):
+                self.fields[name].help_text = _(
+                    "Stored and never shown again. Leave empty to keep it."
+                )

@@ -206,7 +206,9 @@ def wecom_settings(request):
             "agent_id": account.agent_id,
             "welcome_text": account.welcome_text,
         }
-    form = WeComSettingsForm(request.POST or None, initial=initial)
+    form = WeComSettingsForm(
+        request.POST or None, initial=initial, stored=selectors.stored_secrets(account)
+    )
     if request.method == "POST" and form.is_valid():
         try:
             account = wecom_account_configure(clinic=clinic, **form.cleaned_data)
@@ -221,7 +223,6 @@ def wecom_settings(request):
         {
             "form": form,
             "account": account,
-            "stored": selectors.stored_secrets(account),
             "callback_url": callbacks.callback_url(clinic=clinic),
         },
     )

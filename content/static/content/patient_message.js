@@ -115,10 +115,10 @@
     try {
       const [state, list, articles] = await Promise.all([
         CL.api(form.dataset.url),
-        CL.api(labels.templatesUrl + "?page_size=200"),
-        CL.api(labels.articlesUrl),
+        CL.pages(labels.templatesUrl),  // every template: CL.pages follows `next`
+        CL.pages(labels.articlesUrl),
       ]);
-      for (const a of articles.results) {
+      for (const a of articles) {
         article.append(CL.el("option", { value: a.id, text: a.title }));
       }
       part("loading").hidden = true;
@@ -131,11 +131,11 @@
         part("blocked").hidden = false;
         send.disabled = true;
       }
-      if (!list.results.length) {
+      if (!list.length) {
         part("none").hidden = false;
         return;
       }
-      for (const t of list.results) {
+      for (const t of list) {
         templates.set(t.id, t);
         select.append(CL.el("option", { value: t.id, text: t.name }));
       }

@@ -1,5 +1,7 @@
+/* The content calendar (doctors/calendar_page.html): every post and account from the API
+   (CL.pages follows `next`: none is left out), a new post POSTed once. Uses CL (careloop.js). */
 const CONFIG = document.currentScript.dataset;
-const CSRF = CONFIG.csrf;
+const CSRF = CONFIG.csrf;  // the simulate form posts itself
 const API = CONFIG.api;
 const T = {
   publish: CONFIG.tPublish,
@@ -10,17 +12,19 @@ const T = {
 const CAN_MAKE_CODES = CONFIG.canMakeCodes === "true";
 const DEMO = CONFIG.demo === "true";
 const problems = document.getElementById("post-problems");
-function showProblems(data) {
-  const lines = data.errors && Object.keys(data.errors).length ? Object.values(data.errors).flat() : [data.message];
-  problems.textContent = lines.join(" ");
+function showProblems(error) {
+  problems.textContent = CL.errorText(error);
   problems.classList.remove("d-none");
 }
 async function send(url, body, headers) {
-  const response = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json", "X-CSRFToken": CSRF, ...(headers || {})}, body: JSON.stringify(body || {})});
-  const data = await response.json();
-  if (!response.ok) { showProblems(data); return null; }
-  problems.classList.add("d-none");
-  return data;
+  try {
+    const data = await CL.api(url, {method: "POST", headers, body: body || {}});
+    problems.classList.add("d-none");
+    return data;
+  } catch (error) {
+    showProblems(error);
+    return null;
+  }
 }
 function button(label, testid, onClick) {
   const b = document.createElement("button");
@@ -29,10 +33,9 @@ function button(label, testid, onClick) {
   return b;
 }
 async function loadPosts() {
-  const accounts = await (await fetch(CONFIG.accountsUrl + "?page_size=200")).json();
+  const [accounts, posts] = await Promise.all([CL.pages(CONFIG.accountsUrl), CL.pages(API)]);
   const select = document.getElementById("post-account");
-  if (!select.options.length) select.replaceChildren(...accounts.results.map((a) => new Option(`${a.platform_label} · ${a.name}`, a.id)));
-  const posts = (await (await fetch(API + "?page_size=200")).json()).results;
+  if (!select.options.length) select.replaceChildren(...accounts.map((a) => new Option(`${a.platform_label} · ${a.name}`, a.id)));
   document.getElementById("posts").replaceChildren(...posts.map((post) => {
     const tr = document.createElement("tr");
     tr.dataset.post = post.id;
@@ -77,4 +80,4 @@ document.getElementById("post-form").addEventListener("submit", async (event) =>
     submit.disabled = false;
   }
 });
-loadPosts();
+loadPosts().catch(showProblems);

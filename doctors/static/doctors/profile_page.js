@@ -1,22 +1,24 @@
+/* A doctor's page (doctors/profile_page.html): the doctor's public accounts, every one (CL.pages
+   follows `next`), and their follower counts. Uses CL (careloop.js). */
 const CONFIG = document.currentScript.dataset;
-const CSRF = CONFIG.csrf;
 const DOCTOR = Number(CONFIG.doctor);
 const problems = document.getElementById("account-problems");
-function showProblems(data) {
-  const lines = data.errors && Object.keys(data.errors).length ? Object.values(data.errors).flat() : [data.message];
-  problems.textContent = lines.join(" ");
+function showProblems(error) {
+  problems.textContent = CL.errorText(error);
   problems.classList.remove("d-none");
 }
-async function send(url, options) {
-  const response = await fetch(url, {...options, headers: {"X-CSRFToken": CSRF, ...(options.headers || {})}});
-  const data = await response.json();
-  if (!response.ok) { showProblems(data); return null; }
-  problems.classList.add("d-none");
-  return data;
+async function send(url, body) {
+  try {
+    const data = await CL.api(url, {method: "POST", body});
+    problems.classList.add("d-none");
+    return data;
+  } catch (error) {
+    showProblems(error);
+    return null;
+  }
 }
 async function loadAccounts() {
-  const response = await fetch(`${CONFIG.accountsUrl}?page_size=200&doctor=${DOCTOR}`);
-  const rows = (await response.json()).results;
+  const rows = await CL.pages(CL.withParams(CONFIG.accountsUrl, {doctor: DOCTOR}));
   const body = document.getElementById("accounts");
   body.replaceChildren(...rows.map((a) => {
     const tr = document.createElement("tr");
@@ -34,16 +36,16 @@ document.getElementById("account-form").addEventListener("submit", async (event)
   event.preventDefault();
   const form = new FormData(event.target);
   const body = {doctor: DOCTOR, ...Object.fromEntries(form)};
-  if (await send(CONFIG.accountsUrl, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})) { event.target.reset(); loadAccounts(); }
+  if (await send(CONFIG.accountsUrl, body)) { event.target.reset(); loadAccounts(); }
 });
 document.getElementById("followers-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = Object.fromEntries(new FormData(event.target));
-  if (await send(`${CONFIG.accountsUrl}${form.account}/followers/`, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({date: form.date, followers: form.followers})})) loadAccounts();
+  if (await send(`${CONFIG.accountsUrl}${form.account}/followers/`, {date: form.date, followers: form.followers})) loadAccounts();
 });
 document.getElementById("import-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
-  if (await send(`${CONFIG.accountsUrl}${form.get("account")}/import-followers/`, {method: "POST", body: form})) loadAccounts();
+  if (await send(`${CONFIG.accountsUrl}${form.get("account")}/import-followers/`, form)) loadAccounts();
 });
-loadAccounts();
+loadAccounts().catch(showProblems);

@@ -84,9 +84,8 @@
 
   const form = part("start");
   async function loadTemplates() {
-    // Only active templates ("published" SOPs); a clinic has a handful, one page holds them.
-    const data = await CL.api(d.templatesUrl + "?page_size=200");
-    const active = data.results.filter((t) => t.is_active && t.version);
+    // Only active templates ("published" SOPs), from every page of the list (CL.pages follows `next`).
+    const active = (await CL.pages(d.templatesUrl)).filter((t) => t.is_active && t.version);
     const select = form.elements.template;
     select.append(...active.map((t) => CL.el("option", { value: t.id, text: t.name })));
     // Nothing to start from: say why, and keep the button from sending an empty choice.

@@ -13,9 +13,8 @@
   const button = document.getElementById("b-plan-start");
 
   async function loadTemplates() {
-    // Only active templates with steps; a clinic has a handful, one page holds them.
-    const data = await CL.api(d.templatesUrl + "?page_size=200");
-    const active = data.results.filter((t) => t.is_active && t.version);
+    // Only active templates with steps, from every page of the list (CL.pages follows `next`).
+    const active = (await CL.pages(d.templatesUrl)).filter((t) => t.is_active && t.version);
     select.append(...active.map((t) => CL.el("option", { value: t.id, text: t.name })));
     box.hidden = active.length === 0;
   }
