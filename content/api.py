@@ -14,7 +14,6 @@ from content.models import Article, ArticleStatus, MessageTemplate
 from content.templates_service import message_template_save
 from content.templating import render
 from crm.api import ClinicScopedRelatedField, DateField
-from crm.models import Role
 from patients.api import VisiblePatientField
 from patients.models import PatientTag
 from wechat.models import ContentSettings, RedLinePhrase
@@ -25,9 +24,6 @@ from wechat.redline import (
     redline_check,
     redline_phrase_save,
 )
-
-EDITORS = (Role.ADMIN, Role.OPERATIONS)
-SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)
 
 
 class HitSerializer(serializers.Serializer):
@@ -70,7 +66,7 @@ class RedLinePhraseViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
     """The clinic's forbidden claims. Everyone reads; admins and operations edit."""
 
     serializer_class = RedLinePhraseSerializer
-    write_roles = EDITORS
+    write_capability = "edit_content"
     pagination_class = None
 
     queryset = RedLinePhrase.objects.none()  # the schema's model; requests: get_queryset
@@ -102,7 +98,7 @@ class RedLinePhraseViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
 
     def get_permissions(self):
         if self.action == "check":  # a read, though it is a POST
-            self.write_roles = None
+            self.write_capability = None
         return super().get_permissions()
 
 
@@ -123,7 +119,7 @@ class ContentSettingsSerializer(serializers.ModelSerializer):
 class ContentSettingsView(APIView):
     """The clinic's sending rules; admins change them."""
 
-    write_roles = (Role.ADMIN,)
+    write_capability = "manage_clinic"
 
     @extend_schema(responses=ContentSettingsSerializer)
     def get(self, request):
@@ -266,7 +262,7 @@ class PreviewSerializer(serializers.Serializer):
 
 class MessageTemplateViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
     serializer_class = MessageTemplateSerializer
-    write_roles = SENDERS
+    write_capability = "send_messages"
 
     queryset = MessageTemplate.objects.none()  # the schema's model; requests: get_queryset
 

@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import StaffChoiceField
-from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditEvent, Clinic, Membership, Role
+from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditEvent, Clinic, Membership
 from crm.selectors import user_name, users_with_staff_name
 
 STAFF_PICKER_ROLES = {"assigned_doctor": DOCTOR_ROLES, "assigned_assistant": ASSISTANT_ROLES}
@@ -21,7 +21,7 @@ def admin_clinic(request):
     if not request.user.is_authenticated:  # the admin's login page asks before anyone signed in
         return False
     membership = request.user.memberships.select_related("clinic").first()
-    return membership.clinic if membership and membership.role == Role.ADMIN else False
+    return membership.clinic if membership and membership.can_manage_clinic else False
 
 
 class ClinicScopedAdmin(admin.ModelAdmin):

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from crm.audit import audit_record
+from crm.capabilities import role_can
 from crm.models import AuditAction, Clinic, Membership, Role
 
 
@@ -73,7 +74,7 @@ def staff_create(
         raise ValidationError({"role": [_("Choose a role.")]})
     wards = _wards_check(clinic.pk, role, wards)
     wecom_userid = _wecom_userid_check(clinic.pk, wecom_userid)
-    user = User(username=username, is_staff=(role == Role.ADMIN))
+    user = User(username=username, is_staff=role_can(role, "manage_clinic"))  # Django admin
     password_check(password, user=user)
     user.set_password(password)
     user.save()
@@ -123,8 +124,8 @@ def staff_update(
         membership.wards.set(wards)
     membership.save()
     user = membership.user
-    if user.is_staff != (membership.role == Role.ADMIN) and not user.is_superuser:
-        user.is_staff = membership.role == Role.ADMIN
+    if user.is_staff != membership.can_manage_clinic and not user.is_superuser:
+        user.is_staff = membership.can_manage_clinic
         user.save(update_fields=["is_staff"])
     if membership.role != old_role:
         _staff_audit(membership=membership, by=by, change="role", old=old_role, new=membership.role)
