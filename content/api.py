@@ -19,6 +19,7 @@ from patients.models import PatientTag
 from wechat.models import ContentSettings, RedLinePhrase
 from wechat.redline import (
     content_settings_for,
+    content_settings_get,
     content_settings_update,
     emergency_notice_append,
     redline_check,
@@ -72,7 +73,6 @@ class RedLinePhraseViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
     queryset = RedLinePhrase.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
-        content_settings_for(clinic=self.request.clinic)
         return RedLinePhrase.objects.filter(clinic=self.request.clinic)
 
     def fields_of(self, row):
@@ -123,7 +123,7 @@ class ContentSettingsView(APIView):
 
     @extend_schema(responses=ContentSettingsSerializer)
     def get(self, request):
-        return Response(ContentSettingsSerializer(content_settings_for(clinic=request.clinic)).data)
+        return Response(ContentSettingsSerializer(content_settings_get(clinic=request.clinic)).data)
 
     @extend_schema(request=ContentSettingsSerializer, responses=ContentSettingsSerializer)
     def patch(self, request):

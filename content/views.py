@@ -41,7 +41,7 @@ from crm.tenancy import clinic_member_required, get_for_clinic
 from patients.selectors import patients_visible_to
 from wechat.demo import demo_enabled
 from wechat.models import RedLinePhrase
-from wechat.redline import content_settings_for, content_settings_update, redline_phrase_save
+from wechat.redline import content_settings_get, content_settings_update, redline_phrase_save
 
 
 def _errors_to_form(form, error: ValidationError) -> None:
@@ -286,7 +286,6 @@ def surveys(request):
 @clinic_member_required
 @require_http_methods(["GET", "POST"])
 def redlines(request):
-    content_settings_for(clinic=request.clinic)
     can_edit = request.membership.can_edit_content
     form = RedLinePhraseForm(request.POST or None)
     if request.method == "POST" and can_edit and form.is_valid():
@@ -298,7 +297,7 @@ def redlines(request):
             messages.success(request, _("Phrase added."))
             return redirect("content:redlines")
     rows = RedLinePhrase.objects.filter(clinic=request.clinic)
-    settings = content_settings_for(clinic=request.clinic)
+    settings = content_settings_get(clinic=request.clinic)
     settings_form = None
     if request.membership.can_manage_clinic:
         settings_form = ContentSettingsForm(
@@ -318,7 +317,7 @@ def redlines(request):
 @clinic_member_required(capability="manage_clinic")
 @require_http_methods(["GET", "POST"])
 def content_settings(request):
-    settings = content_settings_for(clinic=request.clinic)
+    settings = content_settings_get(clinic=request.clinic)
     form = ContentSettingsForm(
         request.POST or None,
         initial={f: getattr(settings, f) for f in ContentSettingsForm.base_fields},

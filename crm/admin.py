@@ -109,6 +109,13 @@ class MembershipAdmin(ClinicScopedAdmin):
     list_filter = ["role"]
     search_fields = ["user__username", "display_name", "wecom_userid"]
 
+    def save_model(self, request, obj, form, change):
+        from crm.services import staff_changed
+
+        super().save_model(request, obj, form, change)
+        if not change or "role" in form.changed_data:
+            staff_changed(membership=obj, change="role" if change else "created")
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user":
             # A new staff member has no membership yet: a clinic admin picks among this

@@ -52,14 +52,12 @@ def _next_or(request, default: str) -> str:
 def operations_home(request):
     """Operations' morning page: this week's posts per doctor, campaigns on their way,
     drafts (and those a red line blocks), unfinished onboarding."""
-    services.doctor_profiles_sync(clinic=request.clinic)
     home = selectors_home.operations_home(clinic=request.clinic)
     return render(request, "doctors/operations_home.html", {"home": home, "section": "home"})
 
 
 @clinic_member_required(capability="see_doctor_ip")
 def doctors(request):
-    services.doctor_profiles_sync(clinic=request.clinic)
     profiles = list(_profiles(request))
     if request.membership.role == Role.DOCTOR and profiles:
         return redirect("doctors:profile", pk=profiles[0].pk)
@@ -105,7 +103,6 @@ def funnel(request, pk):
 
 @clinic_member_required(capability="see_doctor_ip")
 def calendar(request):
-    services.doctor_profiles_sync(clinic=request.clinic)
     profiles = list(_profiles(request))
     for row in profiles:
         row.display = selectors.doctor_name(row)
@@ -192,7 +189,6 @@ def post_simulate(request, pk):
 
 @clinic_member_required(capability="manage_doctor_ip")
 def onboarding(request):
-    services.doctor_profiles_sync(clinic=request.clinic)
     profiles = list(_profiles(request))
     for row in profiles:
         row.display = selectors.doctor_name(row)
