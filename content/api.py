@@ -14,20 +14,17 @@ from content.models import Article, ArticleStatus, MessageTemplate
 from content.templates_service import message_template_save
 from content.templating import render
 from crm.api import ClinicScopedRelatedField, DateField
-from crm.models import Role
 from patients.api import VisiblePatientField
 from patients.models import PatientTag
 from wechat.models import ContentSettings, RedLinePhrase
 from wechat.redline import (
     content_settings_for,
+    content_settings_get,
     content_settings_update,
     emergency_notice_append,
     redline_check,
     redline_phrase_save,
 )
-
-EDITORS = (Role.ADMIN, Role.OPERATIONS)
-SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)
 
 
 class HitSerializer(serializers.Serializer):
@@ -70,13 +67,12 @@ class RedLinePhraseViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
     """The clinic's forbidden claims. Everyone reads; admins and operations edit."""
 
     serializer_class = RedLinePhraseSerializer
-    write_roles = EDITORS
+    write_capability = "edit_content"
     pagination_class = None
 
     queryset = RedLinePhrase.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
-        content_settings_for(clinic=self.request.clinic)
         return RedLinePhrase.objects.filter(clinic=self.request.clinic)
 
     def fields_of(self, row):
@@ -102,7 +98,7 @@ class RedLinePhraseViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
 
     def get_permissions(self):
         if self.action == "check":  # a read, though it is a POST
-            self.write_roles = None
+            self.write_capability = None
         return super().get_permissions()
 
 
@@ -123,11 +119,11 @@ class ContentSettingsSerializer(serializers.ModelSerializer):
 class ContentSettingsView(APIView):
     """The clinic's sending rules; admins change them."""
 
-    write_roles = (Role.ADMIN,)
+    write_capability = "manage_clinic"
 
     @extend_schema(responses=ContentSettingsSerializer)
     def get(self, request):
-        return Response(ContentSettingsSerializer(content_settings_for(clinic=request.clinic)).data)
+        return Response(ContentSettingsSerializer(content_settings_get(clinic=request.clinic)).data)
 
     @extend_schema(request=ContentSettingsSerializer, responses=ContentSettingsSerializer)
     def patch(self, request):
@@ -266,7 +262,7 @@ class PreviewSerializer(serializers.Serializer):
 
 class MessageTemplateViewSet(ServiceSaveMixin, viewsets.ModelViewSet):
     serializer_class = MessageTemplateSerializer
-    write_roles = SENDERS
+    write_capability = "send_messages"
 
     queryset = MessageTemplate.objects.none()  # the schema's model; requests: get_queryset
 

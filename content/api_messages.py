@@ -8,7 +8,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 
-from content.api import SENDERS
 from content.articles import article_publishable_clean
 from content.messages import patient_message_check, patient_message_send
 from content.models import ExclusionReason, MessageTemplate
@@ -96,7 +95,7 @@ class PatientMessageView(generics.GenericAPIView):
         return Response(
             {
                 "patient": patient.pk,
-                "can_send": request.membership.role in SENDERS,
+                "can_send": request.membership.can_send_messages,
                 "blocked": blocked,
                 "sender_name": self._sender_name(sender),
             }
@@ -110,7 +109,7 @@ class PatientMessageView(generics.GenericAPIView):
     def post(self, request, pk):
         # The patient first: one a member may not see is a 404 whatever their role.
         patient = self.get_object()
-        if request.membership.role not in SENDERS:  # as the templates' preview
+        if not request.membership.can_send_messages:  # as the templates' preview
             raise exceptions.PermissionDenied(_("Your role cannot send messages to patients."))
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

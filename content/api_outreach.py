@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from content import selectors
-from content.api import SENDERS, ServiceSaveMixin
+from content.api import ServiceSaveMixin
 from content.articles import article_publishable_clean, campaign_reads
 from content.campaigns import (
     campaign_cancel,
@@ -155,7 +155,7 @@ class CampaignViewSet(
     and why; `send` schedules (now or at send_at); `recipients` lists the per-patient results."""
 
     serializer_class = CampaignSerializer
-    write_roles = SENDERS
+    write_capability = "send_messages"
     filterset_fields = ["status"]
 
     queryset = Campaign.objects.none()  # the schema's model; requests: get_queryset
@@ -317,7 +317,7 @@ class SurveyViewSet(
     """Surveys are switched off (is_active), never deleted: their answers stay."""
 
     serializer_class = SurveySerializer
-    write_roles = SENDERS
+    write_capability = "send_messages"
 
     queryset = Survey.objects.none()  # the schema's model; requests: get_queryset
 

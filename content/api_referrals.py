@@ -9,7 +9,6 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from content import selectors
-from content.api import SENDERS
 from content.referrals import referral_code_create
 from patients.selectors import patients_visible_to
 from wechat.models import ChannelCode
@@ -31,7 +30,7 @@ class PatientReferralSerializer(serializers.Serializer):
 
 class PatientReferralCodeView(generics.GenericAPIView):
     serializer_class = PatientReferralSerializer
-    write_roles = SENDERS  # who hands patients what the clinic sends them
+    write_capability = "send_messages"  # who hands patients what the clinic sends them
 
     def get_queryset(self):
         return patients_visible_to(self.request.membership).select_related("clinic")
@@ -41,7 +40,7 @@ class PatientReferralCodeView(generics.GenericAPIView):
             "patient": patient.pk,
             "code": ReferralCodeSerializer(code).data if code else None,
             "referrals": selectors.referral_count(patient=patient),
-            "can_create": self.request.membership.role in self.write_roles,
+            "can_create": self.request.membership.can(self.write_capability),
         }
         return Response(data, status=status_code)
 

@@ -51,7 +51,6 @@ TRANSITIONS = {
     ArticleStatus.IN_REVIEW: {ArticleStatus.DRAFT, ArticleStatus.PUBLISHED},
     ArticleStatus.PUBLISHED: {ArticleStatus.DRAFT},
 }
-PUBLISHER_ROLES = ("admin", "doctor", "operations")
 
 _LINK_SALT = "content.article.link"
 
@@ -138,7 +137,7 @@ def article_set_status(*, article: Article, status: str, by=None) -> Article:
         )
     if status == ArticleStatus.PUBLISHED:
         membership = by.memberships.filter(clinic=article.clinic).first() if by else None
-        if by is not None and (membership is None or membership.role not in PUBLISHER_ROLES):
+        if by is not None and (membership is None or not membership.can_publish_articles):
             raise ValidationError(
                 {"status": [_("Only a doctor, an administrator or operations can publish.")]}
             )

@@ -38,15 +38,11 @@ from content.segments import segment_clean, segment_patients
 from content.surveys import survey_invite_many, survey_save
 from content.templates_service import message_template_save
 from crm.forms import form_add_service_errors
-from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients.selectors import patients_visible_to
 from wechat.demo import demo_enabled
 from wechat.models import RedLinePhrase
-from wechat.redline import content_settings_for, content_settings_update, redline_phrase_save
-
-EDITORS = (Role.ADMIN, Role.OPERATIONS)
-SENDERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR, Role.ASSISTANT)
+from wechat.redline import content_settings_get, content_settings_update, redline_phrase_save
 
 
 def _errors_to_form(form, error: ValidationError) -> None:
@@ -140,7 +136,7 @@ def article(request, pk):
 @require_http_methods(["GET", "POST"])
 def templates(request):
     form = MessageTemplateForm(request.POST or None)
-    can_edit = request.membership.role in SENDERS
+    can_edit = request.membership.can_send_messages
     if request.method == "POST" and can_edit and form.is_valid():
         try:
             message_template_save(clinic=request.clinic, by=request.user, **form.cleaned_data)
@@ -166,7 +162,7 @@ def templates(request):
 @require_http_methods(["GET", "POST"])
 def campaigns(request):
     form = CampaignForm(request.POST or None, clinic=request.clinic)
-    can_send = request.membership.role in SENDERS
+    can_send = request.membership.can_send_messages
     if request.method == "POST" and can_send and form.is_valid():
         try:
             campaign = campaign_save(
@@ -194,7 +190,7 @@ def campaigns(request):
 def campaign(request, pk):
     campaign = get_for_clinic(Campaign.objects, request.clinic, pk=pk)
     schedule = ScheduleForm(request.POST if "send" in request.POST else None)
-    can_send = request.membership.role in SENDERS
+    can_send = request.membership.can_send_messages
     if request.method == "POST" and can_send:
         try:
             if "send" in request.POST and schedule.is_valid():
@@ -229,7 +225,7 @@ def campaign(request, pk):
 @clinic_member_required
 @require_http_methods(["GET", "POST"])
 def surveys(request):
-    can_edit = request.membership.role in SENDERS
+    can_edit = request.membership.can_send_messages
     visible = patients_visible_to(request.membership)
     inviting = request.method == "POST" and request.POST.get("action") == "invite"
     form = SurveyForm(request.POST if request.method == "POST" and not inviting else None)
@@ -292,8 +288,7 @@ def surveys(request):
 @clinic_member_required
 @require_http_methods(["GET", "POST"])
 def redlines(request):
-    content_settings_for(clinic=request.clinic)
-    can_edit = request.membership.role in EDITORS
+    can_edit = request.membership.can_edit_content
     form = RedLinePhraseForm(request.POST or None)
     if request.method == "POST" and can_edit and form.is_valid():
         try:
@@ -304,9 +299,9 @@ def redlines(request):
             messages.success(request, _("Phrase added."))
             return redirect("content:redlines")
     rows = RedLinePhrase.objects.filter(clinic=request.clinic)
-    settings = content_settings_for(clinic=request.clinic)
+    settings = content_settings_get(clinic=request.clinic)
     settings_form = None
-    if request.membership.role == Role.ADMIN:
+    if request.membership.can_manage_clinic:
         settings_form = ContentSettingsForm(
             initial={f: getattr(settings, f) for f in ContentSettingsForm.base_fields}
         )
@@ -321,10 +316,10 @@ def redlines(request):
     )
 
 
-@clinic_member_required(roles=(Role.ADMIN,))
+@clinic_member_required(capability="manage_clinic")
 @require_http_methods(["GET", "POST"])
 def content_settings(request):
-    settings = content_settings_for(clinic=request.clinic)
+    settings = content_settings_get(clinic=request.clinic)
     form = ContentSettingsForm(
         request.POST or None,
         initial={f: getattr(settings, f) for f in ContentSettingsForm.base_fields},
@@ -340,7 +335,7 @@ def content_settings(request):
     return _page(request, "content/settings_page.html", form=form, section="redlines")
 
 
-@clinic_member_required(roles=EDITORS)
+@clinic_member_required(capability="edit_content")
 @require_POST
 def redline_toggle(request, pk):
     row = get_for_clinic(RedLinePhrase.objects, request.clinic, pk=pk)

@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import StaffChoiceField
-from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditEvent, Clinic, Membership, Role
+from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditEvent, Clinic, Membership
 from crm.selectors import user_name, users_with_staff_name
 
 STAFF_PICKER_ROLES = {"assigned_doctor": DOCTOR_ROLES, "assigned_assistant": ASSISTANT_ROLES}
@@ -21,7 +21,7 @@ def admin_clinic(request):
     if not request.user.is_authenticated:  # the admin's login page asks before anyone signed in
         return False
     membership = request.user.memberships.select_related("clinic").first()
-    return membership.clinic if membership and membership.role == Role.ADMIN else False
+    return membership.clinic if membership and membership.can_manage_clinic else False
 
 
 class ClinicScopedAdmin(admin.ModelAdmin):
@@ -108,6 +108,13 @@ class MembershipAdmin(ClinicScopedAdmin):
     list_display = ["display_name", "user", "role", "wecom_userid", "clinic"]
     list_filter = ["role"]
     search_fields = ["user__username", "display_name", "wecom_userid"]
+
+    def save_model(self, request, obj, form, change):
+        from crm.services import staff_changed
+
+        super().save_model(request, obj, form, change)
+        if not change or "role" in form.changed_data:
+            staff_changed(membership=obj, change="role" if change else "created")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user":

@@ -16,8 +16,8 @@ from crm.tenancy import membership_for_request
 class IsClinicMember(permissions.BasePermission):
     """Signed in and a member of a clinic; sets request.clinic and request.membership.
 
-    Views may narrow it with `allowed_roles` (every method) or `write_roles`
-    (unsafe methods only).
+    Views may narrow it with `capability` (every method) or `write_capability` (unsafe
+    methods only), each a name from crm.capabilities.
     """
 
     message = "You are not a member of a clinic."
@@ -28,12 +28,12 @@ class IsClinicMember(permissions.BasePermission):
         membership = membership_for_request(request)
         if membership is None:
             return False
-        allowed = getattr(view, "allowed_roles", None)
-        if allowed and membership.role not in allowed:
+        capability = getattr(view, "capability", None)
+        if capability and not membership.can(capability):
             return False
-        write_roles = getattr(view, "write_roles", None)
-        if write_roles and request.method not in permissions.SAFE_METHODS:
-            return membership.role in write_roles
+        write_capability = getattr(view, "write_capability", None)
+        if write_capability and request.method not in permissions.SAFE_METHODS:
+            return membership.can(write_capability)
         return True
 
 

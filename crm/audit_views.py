@@ -16,7 +16,7 @@ from django.utils.translation import pgettext_lazy
 
 from crm.audit import audit_record
 from crm.guards import date_in_range
-from crm.models import AuditAction, AuditEvent, Role
+from crm.models import AuditAction, AuditEvent
 from crm.tenancy import clinic_member_required
 
 PAGE_SIZE = 50
@@ -94,7 +94,7 @@ class _Echo:
         return value
 
 
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def audit_log(request):
     clinic = request.clinic
     events = AuditEvent.objects.filter(clinic=clinic).order_by("-created_at", "-id")

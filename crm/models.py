@@ -38,6 +38,15 @@ DOCTOR_ROLES = (Role.DOCTOR,)
 ASSISTANT_ROLES = (Role.ASSISTANT, Role.NURSE)
 
 
+def _capability(name: str) -> property:
+    def check(membership) -> bool:
+        return membership.can(name)
+
+    check.__name__ = f"can_{name}"
+    check.__doc__ = f"Whether the member's role has the capability {name!r} (crm.capabilities)."
+    return property(check)
+
+
 class Membership(models.Model):
     """A staff member: which clinic a user works for, and in which role."""
 
@@ -70,26 +79,32 @@ class Membership(models.Model):
     def name(self):
         return self.display_name or self.user.get_full_name() or self.user.get_username()
 
-    @property
-    def can_reveal_phone(self):
-        return self.role in (Role.ADMIN, Role.DOCTOR)
+    def can(self, capability: str) -> bool:
+        """Whether this member's role has `capability` (crm.capabilities: the one table)."""
+        from crm.capabilities import role_can
 
-    @property
-    def can_call(self):
-        """May dial a patient from a follow-up task: the full number for that one call (the
-        task is the reason, audited). Assistants and nurses make the calls; whoever may
-        reveal a phone may call too. Which patients (a nurse's wards) the task's scope says."""
-        return self.can_reveal_phone or self.role in (Role.ASSISTANT, Role.NURSE)
+        return role_can(self.role, capability)
 
-    @property
-    def can_manage_clinic(self):
-        return self.role == Role.ADMIN
-
-    @property
-    def can_see_clinical(self):
-        """Clinical timeline entries and visit amounts (README: role × data). Operations
-        works on what marketing needs, and nothing clinical."""
-        return self.role != Role.OPERATIONS
+    # One property per capability, for templates (`membership.can_send_messages`) and readers;
+    # tests/test_capabilities.py checks that they and crm.capabilities.CAPABILITIES agree.
+    can_reveal_phone = _capability("reveal_phone")
+    # Dial a patient from a follow-up task: the full number for that one call (the task is the
+    # reason, audited). Which patients (a nurse's wards) the task's scope says.
+    can_call = _capability("call")
+    can_see_clinical = _capability("see_clinical")  # README: role × data
+    can_see_clinic_figures = _capability("see_clinic_figures")
+    can_manage_clinic = _capability("manage_clinic")
+    can_edit_patients = _capability("edit_patients")
+    can_place_patients = _capability("place_patients")
+    can_import_patients = _capability("import_patients")
+    can_send_messages = _capability("send_messages")
+    can_edit_content = _capability("edit_content")
+    can_publish_articles = _capability("publish_articles")
+    can_start_plans = _capability("start_plans")
+    can_change_appointments = _capability("change_appointments")
+    can_edit_channel_codes = _capability("edit_channel_codes")
+    can_see_doctor_ip = _capability("see_doctor_ip")
+    can_manage_doctor_ip = _capability("manage_doctor_ip")
 
 
 class AuditAction(models.TextChoices):

@@ -1,5 +1,7 @@
 from collections.abc import Iterable
+from importlib import import_module
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -7,6 +9,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from crm.audit import audit_record
+from crm.capabilities import role_can
 from crm.models import AuditAction, Clinic, Membership, Role
 
 
@@ -28,6 +31,13 @@ def _staff_audit(*, membership: Membership, by, change: str, **detail) -> None:
         object_id=str(membership.pk),
         detail={"change": change, "username": membership.user.get_username(), **detail},
     )
+
+
+def staff_changed(*, membership: Membership, change: str) -> None:
+    """Tell the apps of settings.STAFF_CHANGE_HANDLERS (`created`, `role`, `deactivated`,
+    `reactivated`): each keeps its own rows about staff (crm imports none of them)."""
+    for path in settings.STAFF_CHANGE_HANDLERS:
+        import_module(path).staff_changed(membership=membership, change=change)
 
 
 def _wards_check(clinic_id: int, role: str, wards) -> list:
@@ -73,7 +83,7 @@ def staff_create(
         raise ValidationError({"role": [_("Choose a role.")]})
     wards = _wards_check(clinic.pk, role, wards)
     wecom_userid = _wecom_userid_check(clinic.pk, wecom_userid)
-    user = User(username=username, is_staff=(role == Role.ADMIN))
+    user = User(username=username, is_staff=role_can(role, "manage_clinic"))  # Django admin
     password_check(password, user=user)
     user.set_password(password)
     user.save()
@@ -88,6 +98,7 @@ def staff_create(
         membership.wards.set(wards)
     if by is not None:  # a person added them (the staff page); seed commands name nobody
         _staff_audit(membership=membership, by=by, change="created", role=role)
+    staff_changed(membership=membership, change="created")
     return membership
 
 
@@ -123,11 +134,12 @@ def staff_update(
         membership.wards.set(wards)
     membership.save()
     user = membership.user
-    if user.is_staff != (membership.role == Role.ADMIN) and not user.is_superuser:
-        user.is_staff = membership.role == Role.ADMIN
+    if user.is_staff != membership.can_manage_clinic and not user.is_superuser:
+        user.is_staff = membership.can_manage_clinic
         user.save(update_fields=["is_staff"])
     if membership.role != old_role:
         _staff_audit(membership=membership, by=by, change="role", old=old_role, new=membership.role)
+        staff_changed(membership=membership, change="role")
     else:
         _staff_audit(membership=membership, by=by, change="details")
     return membership
@@ -156,6 +168,7 @@ def staff_deactivate(*, membership: Membership, by) -> Membership:
     user.save(update_fields=["is_active"])
     AuthToken.objects.filter(user=user).delete()
     _staff_audit(membership=membership, by=by, change="deactivated")
+    staff_changed(membership=membership, change="deactivated")
     return membership
 
 
@@ -165,6 +178,7 @@ def staff_reactivate(*, membership: Membership, by) -> Membership:
     user.is_active = True
     user.save(update_fields=["is_active"])
     _staff_audit(membership=membership, by=by, change="reactivated")
+    staff_changed(membership=membership, change="reactivated")
     return membership
 
 

@@ -300,6 +300,15 @@ API_TOKEN_RATE = env("API_TOKEN_RATE", "600/min")  # per token client
 # A patient merge (patients/merge.py) moves the rows of the apps above patients through these
 # modules, in this order: each app moves its own rows (patients imports none of them).
 PATIENT_MERGE_MOVERS = ["wechat.merge", "followups.merge", "content.merge"]
+# A staff change (crm.services: created, role changed, deactivated, reactivated; Django admin's
+# saves too) is told to these modules' `staff_changed(membership=, change=)`, in this order:
+# the apps above crm keep their rows about staff (a doctor's profile) where the change is made,
+# never in a page's GET.
+STAFF_CHANGE_HANDLERS = ["doctors.staff"]
+# A new clinic (patients.clinic_defaults.clinic_setup_defaults) is set up by these modules'
+# `clinic_setup(clinic=)` too, after patients' tag groups: the rows a page would otherwise make
+# on its first GET.
+CLINIC_SETUP_STEPS = ["wechat.redline"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareLoop API",
     "DESCRIPTION": "A clinic's own patient relationship system.",

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from crm.capabilities import capability_check
 from crm.models import Membership
 
 
@@ -32,8 +33,11 @@ def membership_for_request(request):
     return request._membership_cache
 
 
-def clinic_member_required(view=None, *, roles=None):
-    """Page decorator: signed in, a member of a clinic, and (optionally) in one of `roles`."""
+def clinic_member_required(view=None, *, capability=None):
+    """Page decorator: signed in, a member of a clinic, and (optionally) with `capability`
+    (a name from crm.capabilities)."""
+    if capability is not None:
+        capability_check(capability)
 
     def decorator(view_func):
         @wraps(view_func)
@@ -43,7 +47,7 @@ def clinic_member_required(view=None, *, roles=None):
             membership = membership_for_request(request)
             if membership is None:
                 raise PermissionDenied("This account does not belong to a clinic.")
-            if roles and membership.role not in roles:
+            if capability and not membership.can(capability):
                 raise PermissionDenied("Your role cannot open this page.")
             return view_func(request, *args, **kwargs)
 

@@ -55,7 +55,7 @@ def home(request):
 
 
 @require_http_methods(["GET", "POST"])
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def api_tokens(request):
     """Admins create, rotate and revoke API tokens for integrations (one per staff member).
     A new key is shown in this one answer only: the database keeps its digest."""

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 
 from crm import signin, two_factor
-from crm.models import Membership, Role
+from crm.models import Membership
 from crm.tenancy import clinic_member_required, get_for_clinic
 
 
@@ -85,7 +85,7 @@ def two_factor_page(request):
 
 
 @require_http_methods(["GET", "POST"])
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def security_settings(request):
     """Sign-in security of the clinic: doctors' second factor, unlocking, resetting a factor."""
     clinic = request.clinic

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from crm import services
 from crm.forms import PasswordResetForm, StaffCreateForm, StaffEditForm, form_add_service_errors
-from crm.models import Membership, Role
+from crm.models import Membership
 from crm.selectors import staff_of
 from crm.tenancy import clinic_member_required, get_for_clinic
 
@@ -22,7 +22,7 @@ def _member(request, pk):
 
 
 @require_http_methods(["GET", "POST"])
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def staff_list(request):
     form = StaffCreateForm(
         request.POST if request.method == "POST" else None, clinic=request.clinic
@@ -43,7 +43,7 @@ def staff_list(request):
 
 
 @require_http_methods(["GET", "POST"])
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def staff_detail(request, pk):
     member = _member(request, pk)
     initial = {

@@ -17,7 +17,6 @@ from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField, DateField
 from crm.idempotency import submit_once
-from crm.models import Role
 from doctors import selectors, services
 from doctors.models import (
     POSITIONING_FIELDS,
@@ -28,9 +27,6 @@ from doctors.models import (
     PublicAccount,
 )
 from patients.models import PatientTag
-
-READERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR)
-MANAGERS = (Role.ADMIN, Role.OPERATIONS)
 
 
 def visible_profiles(request):
@@ -80,7 +76,7 @@ class DoctorProfileViewSet(
     every doctor's. Each edit is a new version (`versions`)."""
 
     serializer_class = DoctorProfileSerializer
-    allowed_roles = READERS
+    capability = "see_doctor_ip"
 
     queryset = DoctorProfile.objects.none()  # the schema's model; requests: get_queryset
 
@@ -139,7 +135,7 @@ class PublicAccountViewSet(viewsets.ModelViewSet):
     """Doctors' public accounts (the "sea"), with their follower series."""
 
     serializer_class = PublicAccountSerializer
-    allowed_roles = READERS
+    capability = "see_doctor_ip"
 
     queryset = PublicAccount.objects.none()  # the schema's model; requests: get_queryset
 
@@ -252,7 +248,7 @@ class PostViewSet(viewsets.ModelViewSet):
     refused with the phrase and why; `publish`, then `channel-code` for the post's own code."""
 
     serializer_class = PostSerializer
-    allowed_roles = READERS
+    capability = "see_doctor_ip"
 
     queryset = Post.objects.none()  # the schema's model; requests: get_queryset
 
@@ -295,7 +291,7 @@ class PostViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="channel-code")
     def channel_code(self, request, pk=None):
         post = self.get_object()
-        if request.membership.role not in MANAGERS:
+        if not request.membership.can_manage_doctor_ip:
             raise PermissionDenied(_("Operations or an administrator makes a post's code."))
         post = services.post_code_create(post=post)
         return Response(PostSerializer(post, context=self.get_serializer_context()).data)
@@ -331,7 +327,7 @@ class FunnelView(APIView):
     """The sea-to-pond funnel per doctor, platform and post for patients who arrived through
     a post's code in [start, end] (default: the last 90 days); see doctors/selectors.py."""
 
-    allowed_roles = READERS
+    capability = "see_doctor_ip"
 
     @extend_schema(
         parameters=[FunnelQuerySerializer],

@@ -13,7 +13,6 @@ from rest_framework.response import Response
 from crm.api import ClinicScopedRelatedField
 from crm.guards import GuardedJSONParser
 from doctors import selectors, services
-from doctors.api import MANAGERS
 from doctors.models import DoctorProfile, Onboarding
 
 # Onboarding -------------------------------------------------------------------------------
@@ -72,7 +71,7 @@ class OnboardingViewSet(viewsets.ModelViewSet):
     The licence photo is uploaded as multipart and downloaded from its page, never listed."""
 
     serializer_class = OnboardingSerializer
-    allowed_roles = MANAGERS
+    capability = "manage_doctor_ip"
     parser_classes = [GuardedJSONParser, MultiPartParser, FormParser]
 
     queryset = Onboarding.objects.none()  # the schema's model; requests: get_queryset

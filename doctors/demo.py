@@ -8,7 +8,13 @@ from django.utils import timezone
 
 from crm.models import Membership, Role
 from doctors import services
-from doctors.models import DoctorProfile, PostFormat, PostStatus, RecruitmentSource
+from doctors.models import (
+    DoctorProfile,
+    PostFormat,
+    PostStatus,
+    PublicAccount,
+    RecruitmentSource,
+)
 from patients.models import PatientTag
 
 PLATFORMS = (("douyin", "抖音"), ("xiaohongshu", "小红书"))
@@ -23,8 +29,9 @@ TOPICS = (
 
 
 def seed_clinic(*, clinic, staff) -> None:
-    """Idempotent enough for demos: skips a clinic that already has doctor profiles."""
-    if DoctorProfile.objects.filter(clinic=clinic).exists():
+    """Idempotent enough for demos: skips a clinic that already has public accounts (every
+    doctor has a profile from the start: doctors.staff)."""
+    if PublicAccount.objects.filter(clinic=clinic).exists():
         return
     services.doctor_profiles_sync(clinic=clinic)
     today = timezone.localdate()

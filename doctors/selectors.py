@@ -67,7 +67,7 @@ def profiles_visible_to(*, membership):
     profiles = DoctorProfile.objects.filter(clinic=membership.clinic).select_related("user")
     if membership.role == Role.DOCTOR:
         return profiles.filter(user=membership.user)
-    if membership.role in (Role.ADMIN, Role.OPERATIONS):
+    if membership.can_manage_doctor_ip:
         return profiles
     return profiles.none()
 

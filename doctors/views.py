@@ -28,9 +28,6 @@ from doctors.models import (
 from patients.models import PatientTag
 from wechat import demo as wechat_demo
 
-READERS = (Role.ADMIN, Role.OPERATIONS, Role.DOCTOR)
-MANAGERS = (Role.ADMIN, Role.OPERATIONS)
-
 
 def _profiles(request):
     return selectors.profiles_visible_to(membership=request.membership)
@@ -51,18 +48,16 @@ def _next_or(request, default: str) -> str:
     return default
 
 
-@clinic_member_required(roles=MANAGERS)
+@clinic_member_required(capability="manage_doctor_ip")
 def operations_home(request):
     """Operations' morning page: this week's posts per doctor, campaigns on their way,
     drafts (and those a red line blocks), unfinished onboarding."""
-    services.doctor_profiles_sync(clinic=request.clinic)
     home = selectors_home.operations_home(clinic=request.clinic)
     return render(request, "doctors/operations_home.html", {"home": home, "section": "home"})
 
 
-@clinic_member_required(roles=READERS)
+@clinic_member_required(capability="see_doctor_ip")
 def doctors(request):
-    services.doctor_profiles_sync(clinic=request.clinic)
     profiles = list(_profiles(request))
     if request.membership.role == Role.DOCTOR and profiles:
         return redirect("doctors:profile", pk=profiles[0].pk)
@@ -73,7 +68,7 @@ def doctors(request):
     )
 
 
-@clinic_member_required(roles=READERS)
+@clinic_member_required(capability="see_doctor_ip")
 @require_http_methods(["GET", "POST"])
 def profile(request, pk):
     profile = get_for_clinic(_profiles(request), request.clinic, pk=pk)
@@ -94,7 +89,7 @@ def profile(request, pk):
     return render(request, "doctors/profile_page.html", context)
 
 
-@clinic_member_required(roles=READERS)
+@clinic_member_required(capability="see_doctor_ip")
 def funnel(request, pk):
     profile = get_for_clinic(_profiles(request), request.clinic, pk=pk)
     context = {
@@ -106,9 +101,8 @@ def funnel(request, pk):
     return render(request, "doctors/funnel_page.html", context)
 
 
-@clinic_member_required(roles=READERS)
+@clinic_member_required(capability="see_doctor_ip")
 def calendar(request):
-    services.doctor_profiles_sync(clinic=request.clinic)
     profiles = list(_profiles(request))
     for row in profiles:
         row.display = selectors.doctor_name(row)
@@ -117,14 +111,14 @@ def calendar(request):
         "formats": PostFormat.choices,
         "statuses": PostStatus.choices,
         "tags": PatientTag.objects.filter(clinic=request.clinic).select_related("group"),
-        "can_make_codes": request.membership.role in MANAGERS,
+        "can_make_codes": request.membership.can_manage_doctor_ip,
         "demo": wechat_demo.demo_enabled(),
         "section": "calendar",
     }
     return render(request, "doctors/calendar_page.html", context)
 
 
-@clinic_member_required(roles=READERS)
+@clinic_member_required(capability="see_doctor_ip")
 @require_http_methods(["GET", "POST"])
 def post_edit(request, pk):
     post = get_for_clinic(_posts(request), request.clinic, pk=pk)
@@ -153,7 +147,7 @@ def post_edit(request, pk):
 
 
 @require_POST
-@clinic_member_required(roles=READERS)
+@clinic_member_required(capability="see_doctor_ip")
 def post_delete(request, pk):
     post = get_for_clinic(_posts(request), request.clinic, pk=pk)
     back = _next_or(request, reverse("doctors:calendar"))
@@ -168,7 +162,7 @@ def post_delete(request, pk):
 
 
 @require_POST
-@clinic_member_required(roles=MANAGERS)
+@clinic_member_required(capability="manage_doctor_ip")
 def post_simulate(request, pk):
     """Demo only: the fake WeCom pushes a scan of the post's code (as 模拟扫码 does)."""
     post = get_for_clinic(Post.objects.select_related("channel_code"), request.clinic, pk=pk)
@@ -193,9 +187,8 @@ def post_simulate(request, pk):
     return redirect(reverse("doctors:calendar") + f"?scanned={post.pk}")
 
 
-@clinic_member_required(roles=MANAGERS)
+@clinic_member_required(capability="manage_doctor_ip")
 def onboarding(request):
-    services.doctor_profiles_sync(clinic=request.clinic)
     profiles = list(_profiles(request))
     for row in profiles:
         row.display = selectors.doctor_name(row)
@@ -209,7 +202,7 @@ def onboarding(request):
     return render(request, "doctors/onboarding_page.html", context)
 
 
-@clinic_member_required(roles=MANAGERS)
+@clinic_member_required(capability="manage_doctor_ip")
 def licence(request, pk):
     """The licence photo, to operations and admins of the clinic only (never a public URL)."""
     row = get_for_clinic(Onboarding.objects.all(), request.clinic, pk=pk)

@@ -12,7 +12,7 @@ from rest_framework.validators import UniqueTogetherValidator
 from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField, DateField
-from crm.models import Membership, Role
+from crm.models import Membership
 from followups import clock, selectors, services
 from followups.models import (
     Anchor,
@@ -249,7 +249,7 @@ class CarePlanTemplateViewSet(
     the steps makes a new version; plans already started keep theirs."""
 
     serializer_class = CarePlanTemplateSerializer
-    write_roles = [Role.ADMIN]
+    write_capability = "manage_clinic"
 
     queryset = CarePlanTemplate.objects.none()  # the schema's model; requests: get_queryset
 
@@ -335,7 +335,7 @@ class CarePlanViewSet(
 
     serializer_class = CarePlanSerializer
     filterset_fields = ["patient", "template", "status"]
-    write_roles = [Role.ADMIN, Role.DOCTOR, Role.ASSISTANT, Role.NURSE]
+    write_capability = "start_plans"
 
     queryset = CarePlan.objects.none()  # the schema's model; requests: get_queryset
 
@@ -407,7 +407,7 @@ class FollowUpSettingsView(APIView):
     """The clinic's call rules: unanswered attempts before 漏访, and the staff hours between
     attempts. Everyone reads; admins change them."""
 
-    write_roles = (Role.ADMIN,)
+    write_capability = "manage_clinic"
 
     @extend_schema(responses=FollowUpSettingsSerializer)
     def get(self, request):

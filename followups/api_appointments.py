@@ -16,7 +16,6 @@ from followups import appointments, clock, services
 from followups.api_figures import FigureQuerySerializer
 from followups.appointment_models import Appointment, AppointmentKind, AppointmentStatus
 from patients.api import VisiblePatientField
-from patients.dashboard.api import DashboardView
 from patients.models import Patient
 
 
@@ -108,7 +107,7 @@ class AppointmentViewSet(
     serializer_class = AppointmentSerializer
     filterset_class = AppointmentFilter
     ordering_fields = ["start", "id"]
-    write_roles = [Role.ADMIN, Role.DOCTOR, Role.ASSISTANT, Role.NURSE]
+    write_capability = "change_appointments"
     queryset = Appointment.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
@@ -171,7 +170,7 @@ class AppointmentFiguresView(APIView):
     """The no-show rate (爽约率) of the user's clinic from `start` to `end` (whole clinic days,
     both included), optionally of one doctor's appointments."""
 
-    allowed_roles = DashboardView.allowed_roles
+    capability = "see_clinic_figures"
 
     @extend_schema(parameters=[FigureQuerySerializer], responses=APPOINTMENT_FIGURES_SCHEMA)
     def get(self, request):

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from crm.api import DateField
 from followups import clock, selectors
-from patients.dashboard.api import DashboardQuerySerializer, DashboardView
+from patients.dashboard.api import DashboardQuerySerializer
 
 
 class FigureQuerySerializer(DashboardQuerySerializer):
@@ -53,7 +53,7 @@ class FollowUpFiguresView(APIView):
     `start` to `end` (whole clinic days, both included), optionally of one doctor's patients."""
 
     # The same readers as the dashboard: a nurse's view is limited to her wards.
-    allowed_roles = DashboardView.allowed_roles
+    capability = "see_clinic_figures"
 
     @extend_schema(
         parameters=[FigureQuerySerializer],

@@ -46,13 +46,13 @@ def appointment_list(request):
             "days": days,
             "doctors": doctors,
             "doctor": doctor,
-            "can_change": request.membership.role != Role.OPERATIONS,
+            "can_change": request.membership.can_change_appointments,
         },
     )
 
 
 @require_POST
-@clinic_member_required(roles=[Role.ADMIN, Role.DOCTOR, Role.ASSISTANT, Role.NURSE])
+@clinic_member_required(capability="change_appointments")
 def appointment_change(request, pk, change):
     if change not in ("arrive", "no-show", "cancel"):
         raise Http404

@@ -32,9 +32,10 @@ CALLBACK_MAX_DAYS = 90
 
 
 def followup_settings(clinic_id: int) -> FollowUpSettings:
-    """The clinic's follow-up settings, created with the defaults on first use."""
-    settings, _created = FollowUpSettings.objects.get_or_create(clinic_id=clinic_id)
-    return settings
+    """The clinic's follow-up settings; the defaults (not saved: a read never writes) until an
+    admin first changes them (followup_settings_update)."""
+    settings = FollowUpSettings.objects.filter(clinic_id=clinic_id).first()
+    return settings if settings is not None else FollowUpSettings(clinic_id=clinic_id)
 
 
 def followup_settings_update(
@@ -49,7 +50,7 @@ def followup_settings_update(
         errors["call_retry_hours"] = [_("The hours between attempts are between 1 and 72.")]
     if errors:
         raise ValidationError(errors)
-    settings = followup_settings(clinic_id)
+    settings, _created = FollowUpSettings.objects.get_or_create(clinic_id=clinic_id)
     if call_attempts is not None:
         settings.call_attempts = call_attempts
     if call_retry_hours is not None:

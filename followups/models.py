@@ -449,8 +449,8 @@ class TriggerCursor(models.Model):
 
 
 class FollowUpSettings(models.Model):
-    """A clinic's follow-up rules. Created with the defaults on first use
-    (followups.selectors.followup_settings)."""
+    """A clinic's follow-up rules. Made when an admin first changes them; until then
+    followups.calls.followup_settings answers the defaults."""
 
     clinic = models.OneToOneField(
         Clinic, on_delete=models.CASCADE, related_name="followup_settings"

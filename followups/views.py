@@ -11,7 +11,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.forms import form_add_service_errors
-from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from followups import checklist_values, clock, selectors, services
 from followups.forms import (
@@ -184,14 +183,14 @@ def template_list(request):
         "followups/template_list.html",
         {
             "templates": templates,
-            "can_edit": request.membership.role == Role.ADMIN,
+            "can_edit": request.membership.can_manage_clinic,
             "settings": services.followup_settings(request.clinic.pk),
         },
     )
 
 
 @require_POST
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def followup_settings_edit(request):
     form = FollowUpSettingsForm(request.POST)
     if not form.is_valid():
@@ -226,7 +225,7 @@ def _value_initial(step: dict) -> dict:
     }
 
 
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def template_edit(request, pk=None):
     clinic = request.clinic
     template = get_for_clinic(CarePlanTemplate.objects.all(), clinic, pk=pk) if pk else None

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from crm import services as crm_services
 from crm.forms import form_add_service_errors
-from crm.models import Membership, Role
+from crm.models import Membership
 from crm.selectors import staff_of
 from crm.tenancy import clinic_member_required, get_for_clinic
 from followups.handover import handover_list, staff_handover
@@ -47,7 +47,7 @@ class DeactivateForm(forms.Form):
 
 
 @require_http_methods(["GET", "POST"])
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def staff_deactivate(request, pk):
     member = get_for_clinic(
         Membership.objects.select_related("user", "clinic"), request.clinic, pk=pk

@@ -10,7 +10,6 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.models import Role
 from patients import privacy, selectors
 from patients.api import PatientSerializer
 
@@ -26,7 +25,7 @@ class _PatientAdminView(APIView):
     def patient(self, pk):
         """Another clinic's patient is a 404 for everyone; then only admins go on (403)."""
         patient = get_object_or_404(self.get_queryset(), pk=pk)
-        if self.request.membership.role != Role.ADMIN:
+        if not self.request.membership.can_manage_clinic:
             raise PermissionDenied(_("Only clinic administrators may do this."))
         return patient
 

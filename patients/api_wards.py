@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import mixins, serializers, viewsets
 
 from crm.api import ClinicScopedRelatedField
-from crm.models import Membership, Role
+from crm.models import Membership
 from patients.models import Ward
 from patients.wards import ward_save
 
@@ -46,7 +46,7 @@ class WardViewSet(
     """Wards (病区) of the clinic. A nurse sees only the patients of her wards."""
 
     serializer_class = WardSerializer
-    write_roles = [Role.ADMIN]
+    write_capability = "manage_clinic"
     ordering_fields = ["name", "id"]
     ordering = ["name", "id"]
 

@@ -1,5 +1,10 @@
-"""What a new clinic starts with: the tag groups every department uses (editable later)."""
+"""What a new clinic starts with: the tag groups every department uses (editable later), and
+what the apps above patients set up (settings.CLINIC_SETUP_STEPS: the sending rules and red
+lines), so that no page makes them on a GET."""
 
+from importlib import import_module
+
+from django.conf import settings
 from django.db import transaction
 
 from crm.models import Clinic
@@ -21,7 +26,8 @@ DEFAULT_TAG_GROUPS = [
 
 @transaction.atomic
 def clinic_setup_defaults(*, clinic: Clinic) -> None:
-    """A new clinic starts with the tag groups every department uses (editable later)."""
+    """A new clinic starts with the tag groups every department uses (editable later), then
+    each of settings.CLINIC_SETUP_STEPS sets up its app's rows."""
     for position, (name, kind, single, tag_names) in enumerate(DEFAULT_TAG_GROUPS):
         group, _created = TagGroup.objects.get_or_create(
             clinic=clinic,
@@ -32,3 +38,5 @@ def clinic_setup_defaults(*, clinic: Clinic) -> None:
             PatientTag.objects.get_or_create(
                 clinic=clinic, name=tag_name, defaults={"group": group}
             )
+    for path in settings.CLINIC_SETUP_STEPS:
+        import_module(path).clinic_setup(clinic=clinic)

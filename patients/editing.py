@@ -1,11 +1,9 @@
 """Who may change which profile field: the one rule, asked by patients.services.patient_update
 for the patient page, the API (`PATCH /api/patients/{id}/`) and Django admin alike.
 
-Fields come in groups; each group names the roles that may change it. Setting fields when a
+Fields come in groups; each group names the capability that lets a member change it. Setting fields when a
 patient is created is not limited by this table (a nurse adds a patient to one of her wards,
 crm's API rule)."""
-
-from crm.models import Role
 
 FIELD_GROUPS = {
     # Who the patient is and how to reach them: the front desk's record.
@@ -25,13 +23,14 @@ FIELD_GROUPS = {
     "wecom": ("external_userid",),
 }
 
-GROUP_ROLES = {
-    "identity": {Role.ADMIN, Role.ASSISTANT},
-    "care_team": {Role.ADMIN, Role.ASSISTANT},
-    "placement": {Role.ADMIN, Role.ASSISTANT, Role.NURSE},
-    "consent": {Role.ADMIN, Role.ASSISTANT},
-    "remarks": set(Role),
-    "wecom": {Role.ADMIN},
+# The capability (crm.capabilities) that lets a member change each group; None: every member.
+GROUP_CAPABILITIES = {
+    "identity": "edit_patients",
+    "care_team": "edit_patients",
+    "placement": "place_patients",
+    "consent": "edit_patients",
+    "remarks": None,
+    "wecom": "manage_clinic",
 }
 
 EDITABLE_FIELDS = tuple(f for fields in FIELD_GROUPS.values() for f in fields)
@@ -44,11 +43,11 @@ def patient_editable_fields(membership) -> frozenset[str]:
     return frozenset(
         field
         for group, fields in FIELD_GROUPS.items()
-        if membership.role in GROUP_ROLES[group]
+        if GROUP_CAPABILITIES[group] is None or membership.can(GROUP_CAPABILITIES[group])
         for field in fields
     )
 
 
 def can_merge_patients(membership) -> bool:
     """Merging rewrites who a record is: the roles that may change identity fields."""
-    return membership is not None and membership.role in GROUP_ROLES["identity"]
+    return membership is not None and membership.can(GROUP_CAPABILITIES["identity"])

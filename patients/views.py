@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_POST
 
-from crm.models import DOCTOR_ROLES, Role
+from crm.models import DOCTOR_ROLES
 from crm.selectors import staff_choices
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import privacy, selectors
@@ -68,7 +68,7 @@ def script_labels():
 
 
 @require_POST
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def patient_data_export(request, pk):
     """The patient's data for them (PIPL art. 45), as a ZIP download. Audited."""
     patient = get_for_clinic(
@@ -82,7 +82,7 @@ def patient_data_export(request, pk):
 
 
 @require_POST
-@clinic_member_required(roles=[Role.ADMIN])
+@clinic_member_required(capability="manage_clinic")
 def patient_erase(request, pk):
     """Erase the patient's identity (PIPL art. 47), or say why it must wait. Audited."""
     patient = get_for_clinic(
@@ -105,7 +105,7 @@ def patient_erase(request, pk):
 
 
 # Nurses see only their wards' patients; the figures cover the whole clinic.
-@clinic_member_required(roles=[r for r in Role if r != Role.NURSE])
+@clinic_member_required(capability="see_clinic_figures")
 def dashboard(request):
     clinic = request.clinic
     return render(

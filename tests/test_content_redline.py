@@ -21,12 +21,16 @@ pytestmark = pytest.mark.django_db
 
 
 def test_every_clinic_gets_the_default_red_lines_once(clinic, other_clinic):
+    # Its set-up (conftest's make_clinic: clinic_setup_defaults) made them; again changes nothing.
     content_settings_for(clinic=clinic)
     content_settings_for(clinic=clinic)
     phrases = set(RedLinePhrase.objects.filter(clinic=clinic).values_list("phrase", flat=True))
     assert {"根治", "包治", "治愈率", "100%有效", "无副作用", "最好的医院"} <= phrases
     assert RedLinePhrase.objects.filter(clinic=clinic, phrase="包治").count() == 1
-    assert not RedLinePhrase.objects.filter(clinic=other_clinic).exists()
+    # Each clinic has its own rows, which it edits alone.
+    assert RedLinePhrase.objects.filter(clinic=other_clinic, phrase="包治").count() == 1
+    RedLinePhrase.objects.filter(clinic=other_clinic, phrase="包治").delete()
+    assert RedLinePhrase.objects.filter(clinic=clinic, phrase="包治").count() == 1
 
 
 def test_text_with_baozhi_is_blocked_and_says_why(clinic):

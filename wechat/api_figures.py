@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api import DateField
-from patients.dashboard.api import DashboardQuerySerializer, DashboardView
+from patients.dashboard.api import DashboardQuerySerializer
 from wechat import selectors
 
 
@@ -64,7 +64,7 @@ class ChannelFiguresView(APIView):
     the dashboard's 复诊率 definition applied to the code's patients."""
 
     # The same readers as the dashboard: a nurse's view is limited to her wards.
-    allowed_roles = DashboardView.allowed_roles
+    capability = "see_clinic_figures"
 
     @extend_schema(parameters=[ChannelFigureQuerySerializer], responses=CHANNEL_FIGURES_SCHEMA)
     def get(self, request):

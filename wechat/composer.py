@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from wechat.redline import (
-    content_settings_for,
+    content_settings_get,
     notice_appended,
     redline_checker,
     redline_message,
@@ -155,7 +155,7 @@ class Composer:
 
     def __init__(self, clinic):
         self.clinic = clinic
-        self.settings = content_settings_for(clinic=clinic)
+        self.settings = content_settings_get(clinic=clinic)
         self._redlines = redline_checker(clinic=clinic)
 
     def redline_ensure(self, text: str, field: str = "body") -> None:

@@ -61,6 +61,20 @@ def content_settings_for(*, clinic) -> ContentSettings:
         return ContentSettings.objects.get(clinic=clinic)
 
 
+def content_settings_get(*, clinic) -> ContentSettings:
+    """The clinic's settings for a read (a page's or the API's GET), which never writes: the row
+    clinic_setup made, or for a clinic made without it the defaults, unsaved, until a write
+    (content_settings_update, redline_phrase_save) makes them."""
+    existing = ContentSettings.objects.filter(clinic=clinic).first()
+    return existing if existing is not None else ContentSettings(clinic=clinic)
+
+
+def clinic_setup(*, clinic) -> None:
+    """A new clinic's sending rules and default red lines (settings.CLINIC_SETUP_STEPS, run by
+    patients.clinic_defaults.clinic_setup_defaults); clinics from before: migration wechat 0009."""
+    content_settings_for(clinic=clinic)
+
+
 def _normalise(text: str) -> str:
     """Full-width letters and digits to half-width (１００％ → 100%), lower case, no spaces,
     so that 包 治 or １００％有效 do not slip through."""
@@ -70,8 +84,8 @@ def _normalise(text: str) -> str:
 
 def redline_checker(*, clinic) -> Callable[[str], list[RedLineHit]]:
     """A check of any number of texts against the clinic's active phrases, read once (on
-    the first text that is not empty): a list of drafts costs no query per row."""
-    content_settings_for(clinic=clinic)
+    the first text that is not empty): a list of drafts costs no query per row. It only reads:
+    a clinic's default phrases come with its set-up (clinic_setup)."""
     phrases: list[tuple[str, RedLineHit]] | None = None
 
     def check(text: str) -> list[RedLineHit]:
@@ -122,7 +136,7 @@ def notice_appended(settings: ContentSettings, text: str) -> str:
 def emergency_notice_append(*, clinic, text: str) -> str:
     """The emergency notice (急症请立即就医或拨打120) at the end of a patient-facing
     message, where the clinic turns it on; never twice."""
-    return notice_appended(content_settings_for(clinic=clinic), text)
+    return notice_appended(content_settings_get(clinic=clinic), text)
 
 
 @transaction.atomic

@@ -14,15 +14,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from crm.forms import form_add_service_errors
-from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from wechat import callbacks, demo, selectors
 from wechat.accounts import wecom_account_configure
 from wechat.channels import channel_code_create, channel_code_retire, channel_code_update
 from wechat.forms import ChannelCodeForm, WeComSettingsForm
 from wechat.models import ChannelCode, ChannelCodeKind, WeComAccount
-
-CODE_EDITORS = (Role.ADMIN, Role.OPERATIONS, Role.ASSISTANT)
 
 
 @csrf_exempt
@@ -52,7 +49,7 @@ def channel_codes(request):
     codes = selectors.channel_code_rows(clinic=clinic)
     # Clinic-wide figures, as on the dashboard: not for nurses (their view is their wards).
     quality_period = None
-    if request.membership.role != Role.NURSE:
+    if request.membership.can_see_clinic_figures:
         end = timezone.localdate()
         start = end - timedelta(days=QUALITY_PERIOD_DAYS - 1)
         quality_period = {"start": start, "end": end}
@@ -68,7 +65,7 @@ def channel_codes(request):
             "codes": codes,
             "quality_period": quality_period,
             "account": WeComAccount.objects.filter(clinic=clinic).first(),
-            "can_edit": request.membership.role in CODE_EDITORS,
+            "can_edit": request.membership.can_edit_channel_codes,
             "demo": demo.demo_enabled(),
             "arrivals": selectors.recent_arrivals(clinic=clinic),
         },
@@ -85,7 +82,7 @@ def recent_arrivals(request):
     )
 
 
-@clinic_member_required(roles=CODE_EDITORS)
+@clinic_member_required(capability="edit_channel_codes")
 def channel_code_new(request):
     clinic = request.clinic
     form = ChannelCodeForm(request.POST or None, clinic=clinic)
@@ -107,7 +104,7 @@ def _own_channel_code(request, pk):
     return get_for_clinic(queryset, request.clinic, pk=pk)
 
 
-@clinic_member_required(roles=CODE_EDITORS)
+@clinic_member_required(capability="edit_channel_codes")
 def channel_code_edit(request, pk):
     code = _own_channel_code(request, pk)
     initial = {
@@ -133,7 +130,7 @@ def channel_code_edit(request, pk):
 
 
 @require_POST
-@clinic_member_required(roles=CODE_EDITORS)
+@clinic_member_required(capability="edit_channel_codes")
 def channel_code_retire_view(request, pk):
     code = _own_channel_code(request, pk)
     try:
@@ -149,7 +146,7 @@ def channel_code_retire_view(request, pk):
 
 
 @require_POST
-@clinic_member_required(roles=CODE_EDITORS)
+@clinic_member_required(capability="edit_channel_codes")
 def channel_code_simulate(request, pk):
     code = get_for_clinic(ChannelCode.objects.select_related("clinic"), request.clinic, pk=pk)
     try:
@@ -175,7 +172,7 @@ def channel_code_simulate(request, pk):
 
 
 @require_POST
-@clinic_member_required(roles=(Role.ADMIN, Role.OPERATIONS, Role.ASSISTANT, Role.DOCTOR))
+@clinic_member_required(capability="send_messages")
 def simulate_confirm(request):
     """Demo only: a staff member confirms their waiting mass messages in the fake WeCom."""
     userid = request.POST.get("userid", "")
@@ -195,7 +192,7 @@ def simulate_confirm(request):
     return redirect(back)
 
 
-@clinic_member_required(roles=(Role.ADMIN,))
+@clinic_member_required(capability="manage_clinic")
 def wecom_settings(request):
     clinic = request.clinic
     account = WeComAccount.objects.filter(clinic=clinic).first()

@@ -115,7 +115,7 @@ def patient_detail(request, pk):
             "note_limit": NOTE_MAX_LENGTH,
             "erasure_blocked_until": (
                 privacy.erasure_blocked_until(patient)
-                if request.membership.role == Role.ADMIN
+                if request.membership.can_manage_clinic
                 else None
             ),
             "script_config": {

@@ -7,15 +7,6 @@ from followups import clock
 register = template.Library()
 
 
-@register.filter
-def can_start_plans(membership) -> bool:
-    """The roles the care-plans API lets start a plan (its write_roles), so the page offers
-    the form only to those the API will not refuse."""
-    from followups.api import CarePlanViewSet  # the API module imports DRF; load it lazily
-
-    return membership is not None and membership.role in CarePlanViewSet.write_roles
-
-
 @register.simple_tag
 def clinic_today() -> str:
     """Today in clinic time (CLINIC_TIME_ZONE): the default day 0 of a plan started by hand."""

@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField, DateField
-from crm.models import Role
 from patients.choices import Source
 from patients.dashboard import retention, retention_summaries
 from patients.models import PatientTag
@@ -88,7 +87,7 @@ class DashboardView(APIView):
     Not for nurses: the figures and the at-risk list cover every ward, and a nurse sees
     only her wards' patients."""
 
-    allowed_roles = [r for r in Role if r != Role.NURSE]
+    capability = "see_clinic_figures"
 
     @extend_schema(
         parameters=[DashboardQuerySerializer],

@@ -10,18 +10,16 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from crm.models import Role
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients.exports import neutralise
 from patients.imports import services as imports
 from patients.imports.commit import import_commit_request
 from patients.imports.models import ImportBatch
 
-IMPORT_ROLES = (Role.ADMIN, Role.ASSISTANT)
 SHOWN_RESULTS = 200
 
 
-@clinic_member_required(roles=IMPORT_ROLES)
+@clinic_member_required(capability="import_patients")
 @require_http_methods(["GET", "POST"])
 def import_upload(request):
     error = ""
@@ -60,7 +58,7 @@ def _mapping_from(post, header) -> tuple[dict, list[str]]:
     return mapping, errors
 
 
-@clinic_member_required(roles=IMPORT_ROLES)
+@clinic_member_required(capability="import_patients")
 @require_http_methods(["GET", "POST"])
 def import_review(request, pk):
     batch = get_for_clinic(ImportBatch.objects, request.clinic, pk=pk)
@@ -129,7 +127,7 @@ class _Echo:
         return value
 
 
-@clinic_member_required(roles=IMPORT_ROLES)
+@clinic_member_required(capability="import_patients")
 def import_report(request, pk):
     batch = get_for_clinic(ImportBatch.objects, request.clinic, pk=pk)
     writer = csv.writer(_Echo())
