@@ -234,7 +234,7 @@ def survey_save(
         except (AttributeError, TypeError):
             drafts = []
             errors["questions"] = [_("The questions are not in a form this page understands.")]
-    if drafts and not errors.get("question"):
+    if not errors.get("question") and not errors.get("questions"):
         problems = _questions_check(drafts, existing)
         if problems:
             errors["questions"] = problems
@@ -259,6 +259,16 @@ def survey_save(
         row.counts = draft.counts and draft.kind == QuestionKind.SCORE
         row.save()
     return survey
+
+
+def survey_questions_problems(*, questions, survey=None) -> list[str]:
+    """The editor's problems with `questions` alone (shown with the form's own errors)."""
+    existing = {q.pk: q for q in survey.questions.all()} if survey and survey.pk else {}
+    try:
+        drafts = [_draft(raw) for raw in questions]
+    except (AttributeError, TypeError):
+        return [_("The questions are not in a form this page understands.")]
+    return _questions_check(drafts, existing)
 
 
 def survey_questions(survey: Survey) -> list[SurveyQuestion]:

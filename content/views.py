@@ -43,7 +43,13 @@ from content.models import (
     Survey,
 )
 from content.segments import segment_clean, segment_patients
-from content.surveys import LOW_SCORE, subject_label, survey_invite_many, survey_save
+from content.surveys import (
+    LOW_SCORE,
+    subject_label,
+    survey_invite_many,
+    survey_questions_problems,
+    survey_save,
+)
 from content.templates_service import message_template_save
 from crm.forms import form_add_service_errors
 from crm.models import Role
@@ -322,6 +328,7 @@ def _survey_editor(request, survey=None):
                 messages.success(request, _("Survey saved."))
                 return redirect("content:survey", pk=saved.pk)
         else:
+            problems = survey_questions_problems(questions=editor.questions(), survey=survey)
             status = 400
     elif posted:
         form = SurveyForm(initial=request.POST.dict() | {"is_active": "is_active" in request.POST})
