@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.models import Clinic
 from wechat.audience import Exclusion
@@ -266,8 +267,10 @@ class SurveyQuestion(models.Model):
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
-    position = models.PositiveSmallIntegerField(_("position"))
-    kind = models.CharField(_("kind"), max_length=20, choices=QuestionKind.choices)
+    position = models.PositiveSmallIntegerField(pgettext_lazy("survey question", "position"))
+    kind = models.CharField(
+        pgettext_lazy("survey question", "kind"), max_length=20, choices=QuestionKind.choices
+    )
     text = models.CharField(_("question"), max_length=200)
     choices = models.JSONField(_("choices"), default=list, blank=True)
     required = models.BooleanField(_("required"), default=True)
