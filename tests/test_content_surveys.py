@@ -104,7 +104,10 @@ def test_expired_link_gets_a_clear_page(client, survey, patient):
     SurveyInvitation.objects.filter(pk=invitation.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
-    for response in (client.get(path(invitation)), client.post(path(invitation), survey_form(survey, "5"))):
+    for response in (
+        client.get(path(invitation)),
+        client.post(path(invitation), survey_form(survey, "5")),
+    ):
         assert response.status_code == 410
         assert "已过期" in response.content.decode()
     assert SurveyInvitation.objects.get(pk=invitation.pk).score is None
