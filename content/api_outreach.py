@@ -3,7 +3,7 @@ Same pattern as content.api: every queryset starts from request.clinic; services
 
 from django.db.models import OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -19,9 +19,18 @@ from content.campaigns import (
     campaign_save,
     campaign_schedule,
 )
-from content.models import Campaign, CampaignRecipient, Survey, SurveyInvitation
+from content.models import (
+    Campaign,
+    CampaignRecipient,
+    Survey,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyQuestion,
+)
 from content.surveys import survey_invite, survey_save
+from followups.appointment_models import Appointment
 from patients.api import VisiblePatientField
+from patients.models import Visit
 from patients.selectors import patients_visible_to
 from wechat.models import DeliveryRecipient, RecipientStatus
 
@@ -267,14 +276,86 @@ class CampaignViewSet(
 # Surveys ---------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"id": {"type": "string"}, "label": {"type": "string"}},
+        },
+        "description": 'Read: [{"id", "label"}]. Write: labels (strings) or {"label"} '
+        "objects; a label the question had keeps its id.",
+    }
+)
+class ChoicesField(serializers.Field):
+    default_error_messages = {"invalid": _("A list of choices (texts) is expected.")}
+
+    def to_representation(self, value):
+        return [{"id": c["id"], "label": c["label"]} for c in value or ()]
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list) or len(data) > 50:
+            self.fail("invalid")
+        labels = []
+        for item in data:
+            label = item.get("label") if isinstance(item, dict) else item
+            if not isinstance(label, str):
+                self.fail("invalid")
+            labels.append(label)
+        return labels
+
+
+class SurveyQuestionSerializer(serializers.ModelSerializer):
+    id = serializers.IntegerField(
+        required=False, allow_null=True, help_text=_("An existing question's id keeps it.")
+    )
+    kind_display = serializers.CharField(source="get_kind_display", read_only=True)
+    choices = ChoicesField(required=False)
+    required = serializers.BooleanField(default=True)
+    counts = serializers.BooleanField(default=False)
+
+    class Meta:
+        model = SurveyQuestion
+        fields = ["id", "position", "kind", "kind_display", "text", "choices", "required", "counts"]
+        read_only_fields = ["position"]
+        extra_kwargs = {"text": {"max_length": 200}}
+
+
+SCORE_RULE = _(
+    "The mean of the answered score questions with counts=true, on the survey's scale, "
+    "rounded to one decimal; choice and text questions do not count."
+)
+
+
 class SurveySerializer(serializers.ModelSerializer):
     is_active = serializers.BooleanField(default=True)
+    questions = SurveyQuestionSerializer(many=True, required=False)
+    question = serializers.CharField(
+        write_only=True,
+        required=False,
+        max_length=200,
+        help_text=_("Without questions: a new survey's one score question (and a comment)."),
+    )
+    score_rule = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()
 
     class Meta:
         model = Survey
-        fields = ["id", "title", "question", "scale", "is_active", "summary", "created_at"]
+        fields = [
+            "id",
+            "title",
+            "scale",
+            "is_active",
+            "questions",
+            "question",
+            "score_rule",
+            "summary",
+            "created_at",
+        ]
         read_only_fields = ["created_at"]
+
+    def get_score_rule(self, survey) -> str:
+        return str(SCORE_RULE)
 
     def get_summary(self, survey) -> dict:
         return selectors.survey_summary(survey=survey)
@@ -282,11 +363,33 @@ class SurveySerializer(serializers.ModelSerializer):
 
 class SurveyInviteSerializer(serializers.Serializer):
     patient = VisiblePatientField()
+    visit = serializers.PrimaryKeyRelatedField(
+        queryset=Visit.objects.none(), required=False, allow_null=True
+    )
+    appointment = serializers.PrimaryKeyRelatedField(
+        queryset=Appointment.objects.none(), required=False, allow_null=True
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None and getattr(request, "clinic", None) is not None:
+            self.fields["visit"].queryset = Visit.objects.filter(clinic=request.clinic)
+            self.fields["appointment"].queryset = Appointment.objects.filter(clinic=request.clinic)
+
+
+class SurveyAnswerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SurveyAnswer
+        fields = ["question", "choice_ids", "score", "text"]
+        read_only_fields = fields
 
 
 class SurveyInvitationSerializer(serializers.ModelSerializer):
     link = serializers.CharField(read_only=True, default=None)
     patient_name = serializers.CharField(source="patient.name", read_only=True)
+    score = serializers.FloatField(read_only=True, allow_null=True)
+    answers = SurveyAnswerSerializer(many=True, read_only=True)
 
     class Meta:
         model = SurveyInvitation
@@ -295,13 +398,15 @@ class SurveyInvitationSerializer(serializers.ModelSerializer):
             "survey",
             "patient",
             "patient_name",
+            "visit",
+            "appointment",
             "link",
             "delivery",
             "created_at",
             "expires_at",
             "answered_at",
             "score",
-            "comment",
+            "answers",
         ]
         read_only_fields = fields
 
@@ -322,17 +427,16 @@ class SurveyViewSet(
     queryset = Survey.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
-        return Survey.objects.filter(clinic=self.request.clinic)
+        return Survey.objects.filter(clinic=self.request.clinic).prefetch_related("questions")
 
     def fields_of(self, survey):
-        return {
-            "title": survey.title,
-            "question": survey.question,
-            "scale": survey.scale,
-            "is_active": survey.is_active,
-        }
+        # A PATCH without `questions` keeps them.
+        return {"title": survey.title, "scale": survey.scale, "is_active": survey.is_active}
 
     def save_with_service(self, data, instance):
+        data = dict(data)
+        if data.get("questions") is not None:
+            data["questions"] = [dict(q) for q in data["questions"]]
         return survey_save(clinic=self.request.clinic, survey=instance, **data)
 
     @extend_schema(request=SurveyInviteSerializer, responses=SurveyInvitationSerializer)
@@ -342,8 +446,13 @@ class SurveyViewSet(
         survey = self.get_object()
         serializer = SurveyInviteSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         invitation = survey_invite(
-            survey=survey, patient=serializer.validated_data["patient"], by=request.user
+            survey=survey,
+            patient=data["patient"],
+            by=request.user,
+            visit=data.get("visit"),
+            appointment=data.get("appointment"),
         )
         return Response(SurveyInvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
@@ -351,9 +460,11 @@ class SurveyViewSet(
     @action(detail=True, methods=["get"])
     def invitations(self, request, pk=None):
         survey = self.get_object()
-        rows = survey.invitations.filter(
-            patient__in=patients_visible_to(request.membership)
-        ).select_related("patient")
+        rows = (
+            survey.invitations.filter(patient__in=patients_visible_to(request.membership))
+            .select_related("patient")
+            .prefetch_related("answers")
+        )
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(SurveyInvitationSerializer(page, many=True).data)
 

@@ -1,23 +1,6 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from content.surveys import SCORE_RANGE
-
-
-class SurveyAnswerForm(forms.Form):
-    score = forms.TypedChoiceField(coerce=int, label=_("Score"))
-    comment = forms.CharField(
-        label=_("Anything you would like to tell us? (optional)"),
-        required=False,
-        max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 4}),
-    )
-
-    def __init__(self, *args, survey, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["score"].choices = [(n, str(n)) for n in SCORE_RANGE[survey.scale]]
-        self.fields["score"].error_messages["required"] = _("Please choose a score.")
-
 
 class ArticleForm(forms.Form):
     title = forms.CharField(label=_("Title"), max_length=120)
@@ -165,11 +148,106 @@ class ScheduleForm(forms.Form):
 
 
 class SurveyForm(forms.Form):
+    """The survey's own fields; its questions are the editor's rows (SurveyEditor)."""
+
     title = forms.CharField(label=_("Title"), max_length=100)
-    question = forms.CharField(label=_("Question"), max_length=200)
     scale = forms.TypedChoiceField(
-        label=_("Scale"), coerce=int, choices=[(5, _("1 to 5")), (10, _("0 to 10"))]
+        label=_("Scale of the score questions"),
+        coerce=int,
+        choices=[(5, _("1 to 5")), (10, _("0 to 10"))],
+        initial=10,
     )
+    is_active = forms.BooleanField(label=_("Active (may be sent)"), required=False, initial=True)
+
+
+class SurveyEditor:
+    """The question rows of the survey editor, as posted (q-count, q-<i>-id, -kind, -text,
+    -choices, -required, -counts) or from a survey, and the buttons that add, move and remove
+    rows without saving (op=add:<kind>, up:<i>, down:<i>, remove:<i>; op=save saves)."""
+
+    LIMIT = 40
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    @classmethod
+    def from_survey(cls, survey) -> "SurveyEditor":
+        return cls(
+            [
+                {
+                    "id": q.pk,
+                    "kind": q.kind,
+                    "text": q.text,
+                    "choices": "\n".join(c["label"] for c in q.choices),
+                    "required": q.required,
+                    "counts": q.counts,
+                }
+                for q in survey.questions.order_by("position")
+            ]
+        )
+
+    @classmethod
+    def new(cls) -> "SurveyEditor":
+        return cls([cls.blank("score")])
+
+    @staticmethod
+    def blank(kind: str) -> dict:
+        return {
+            "id": None,
+            "kind": kind,
+            "text": "",
+            "choices": "",
+            "required": True,
+            "counts": kind == "score",
+        }
+
+    @classmethod
+    def from_post(cls, data) -> "SurveyEditor":
+        try:
+            count = min(max(int(data.get("q-count", 0)), 0), cls.LIMIT)
+        except (TypeError, ValueError):
+            count = 0
+        rows = []
+        for i in range(count):
+            raw_id = data.get(f"q-{i}-id", "")
+            rows.append(
+                {
+                    "id": int(raw_id) if raw_id.isdigit() and len(raw_id) < 12 else None,
+                    "kind": data.get(f"q-{i}-kind", "")[:20],
+                    "text": data.get(f"q-{i}-text", "")[:500],
+                    "choices": data.get(f"q-{i}-choices", "")[:5000],
+                    "required": bool(data.get(f"q-{i}-required")),
+                    "counts": bool(data.get(f"q-{i}-counts")),
+                }
+            )
+        return cls(rows)
+
+    def apply(self, op: str) -> bool:
+        """Add, move or remove a row; True when `op` was one of those (nothing is saved)."""
+        name, _sep, arg = (op or "").partition(":")
+        if name == "add" and arg in {"single", "multiple", "score", "text"}:
+            if len(self.rows) < self.LIMIT:
+                self.rows.append(self.blank(arg))
+            return True
+        if name not in {"up", "down", "remove"} or not arg.isdigit():
+            return False
+        i = int(arg)
+        if not 0 <= i < len(self.rows):
+            return True
+        if name == "remove":
+            del self.rows[i]
+        elif name == "up" and i > 0:
+            self.rows[i - 1], self.rows[i] = self.rows[i], self.rows[i - 1]
+        elif name == "down" and i < len(self.rows) - 1:
+            self.rows[i + 1], self.rows[i] = self.rows[i], self.rows[i + 1]
+        return True
+
+    def questions(self) -> list[dict]:
+        """The rows as survey_save takes them."""
+        return [
+            {**row, "choices": row["choices"].splitlines()} if row["choices"] else row
+            for row in self.rows
+        ]
 
 
 class RedLinePhraseForm(forms.Form):

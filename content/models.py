@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.models import Clinic
 from wechat.audience import Exclusion
@@ -291,11 +292,15 @@ class SurveyScale(models.IntegerChoices):
 
 
 class Survey(models.Model):
-    """A satisfaction survey (满意度调查): one score and a comment."""
+    """A satisfaction survey (满意度调查): ordered questions (SurveyQuestion).
+
+    The score rule (content.surveys.survey_score): the survey's score is the mean of the
+    answered score questions that count towards it, on the survey's scale (score questions
+    are answered on that scale: 1–5 or 0–10), rounded to one decimal. Choice and text
+    questions never count. An answer without a counted score question has no score."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="surveys")
     title = models.CharField(_("title"), max_length=100)
-    question = models.CharField(_("question"), max_length=200)
     scale = models.PositiveSmallIntegerField(
         _("scale"), choices=SurveyScale.choices, default=SurveyScale.FIVE
     )
@@ -312,6 +317,68 @@ class Survey(models.Model):
 
     def __str__(self):
         return self.title
+
+    @property
+    def question(self) -> str:
+        """The first question's text (the invitation's message quotes it)."""
+        first = self.questions.order_by("position").first()
+        return first.text if first else ""
+
+
+class QuestionKind(models.TextChoices):
+    SINGLE = "single", _("Single choice")
+    MULTIPLE = "multiple", _("Multiple choice")
+    SCORE = "score", _("Score")
+    TEXT = "text", _("Free text")
+
+
+CHOICE_KINDS = (QuestionKind.SINGLE, QuestionKind.MULTIPLE)
+
+
+class SurveyQuestion(models.Model):
+    """One question of a survey, at its position (1, 2, …). `choices` (choice kinds only) is
+    [{"id": "c1", "label": "…"}]: an id stays with its label when the survey is edited, so the
+    answers keep their meaning. `counts` (score kind only): the survey's score counts it."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveSmallIntegerField(pgettext_lazy("survey question", "position"))
+    kind = models.CharField(
+        pgettext_lazy("survey question", "kind"), max_length=20, choices=QuestionKind.choices
+    )
+    text = models.CharField(_("question"), max_length=200)
+    choices = models.JSONField(_("choices"), default=list, blank=True)
+    required = models.BooleanField(_("required"), default=True)
+    counts = models.BooleanField(_("counts towards the score"), default=False)
+
+    class Meta:
+        verbose_name = _("survey question")
+        verbose_name_plural = _("survey questions")
+        ordering = ["survey", "position"]
+        constraints = [
+            # Deferred: a reorder swaps positions inside one transaction.
+            models.UniqueConstraint(
+                fields=["clinic", "survey", "position"],
+                name="surveyquestion_position_unique",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=QuestionKind.values), name="surveyquestion_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(counts=False) | Q(kind="score"),
+                name="surveyquestion_only_scores_count",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.survey_id}#{self.position} {self.text}"
+
+    def choice_label(self, choice_id: str) -> str:
+        for choice in self.choices or ():
+            if choice.get("id") == choice_id:
+                return choice.get("label", "")
+        return ""
 
 
 class SurveyInvitation(models.Model):
@@ -332,9 +399,26 @@ class SurveyInvitation(models.Model):
     )
     created_at = models.DateTimeField(_("sent at"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))
+    # What the survey asks about, when it asks about one visit or appointment (same clinic).
+    visit = models.ForeignKey(
+        "patients.Visit",
+        verbose_name=_("visit"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    appointment = models.ForeignKey(
+        "followups.Appointment",
+        verbose_name=_("appointment"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
-    score = models.PositiveSmallIntegerField(_("score"), null=True, blank=True)
-    comment = models.TextField(_("comment"), blank=True)
+    # The survey's score by its rule (Survey's docstring); empty for an answer without one.
+    score = models.DecimalField(_("score"), max_digits=3, decimal_places=1, null=True, blank=True)
 
     class Meta:
         verbose_name = _("survey invitation")
@@ -343,7 +427,8 @@ class SurveyInvitation(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(answered_at__isnull=True, score__isnull=True)
-                | Q(answered_at__isnull=False, score__isnull=False, score__lte=10),
+                | Q(answered_at__isnull=False, score__isnull=True)
+                | Q(answered_at__isnull=False, score__gte=0, score__lte=10),
                 name="surveyinvitation_answer_complete",
             ),
         ]
@@ -354,3 +439,33 @@ class SurveyInvitation(models.Model):
 
     def __str__(self):
         return f"{self.survey_id}:{self.patient_id}"
+
+
+class SurveyAnswer(models.Model):
+    """One question's answer in one answered invitation: the chosen choice ids (choice kinds),
+    the score (score kind) or the text (text kind). A skipped optional question has no row."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    invitation = models.ForeignKey(
+        SurveyInvitation, on_delete=models.CASCADE, related_name="answers"
+    )
+    # Protected: a question with answers is not removed (content.surveys.survey_save says so).
+    question = models.ForeignKey(SurveyQuestion, on_delete=models.PROTECT, related_name="answers")
+    choice_ids = models.JSONField(_("choices"), default=list, blank=True)
+    score = models.PositiveSmallIntegerField(_("score"), null=True, blank=True)
+    text = models.TextField(_("text"), blank=True)
+
+    class Meta:
+        verbose_name = _("survey answer")
+        verbose_name_plural = _("survey answers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "invitation", "question"], name="surveyanswer_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__lte=10), name="surveyanswer_score_range"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.invitation_id}:{self.question_id}"

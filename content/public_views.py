@@ -8,7 +8,6 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from content import articles, surveys
-from content.forms import SurveyAnswerForm
 from content.surveys import InvitationState
 
 
@@ -118,30 +117,40 @@ def survey_public(request, token):
                 "You had already answered this survey; we kept your first answer."
             )
         return render(request, "content/survey_thanks.html", context)
-    data = request.POST if request.method == "POST" else None
-    form = SurveyAnswerForm(data, survey=invitation.survey)
-    if request.method == "POST" and form.is_valid():
+    survey = invitation.survey
+    questions = surveys.survey_questions(survey)
+    posted, errors = {}, {}
+    if request.method == "POST":
+        posted = {q.pk: request.POST.getlist(f"q{q.pk}") for q in questions}
         try:
-            invitation, first = surveys.survey_answer(
-                invitation=invitation,
-                score=form.cleaned_data["score"],
-                comment=form.cleaned_data["comment"],
-            )
-        except ValidationError:  # expired between opening and submitting
-            return _problem(
-                request,
-                title=_("Link expired"),
-                message=_("This survey link has expired."),
-                status=410,
-            )
-        context["invitation"] = invitation
-        if not first:
-            context["notice"] = _(
-                "You had already answered this survey; we kept your first answer."
-            )
-        return render(request, "content/survey_thanks.html", context)
-    context["form"] = form
-    context["scores"] = list(surveys.SCORE_RANGE[invitation.survey.scale])
-    return render(
-        request, "content/survey_public.html", context, status=400 if form.errors else 200
-    )
+            invitation, first = surveys.survey_answer(invitation=invitation, answers=posted)
+        except ValidationError as error:
+            if not hasattr(error, "error_dict"):  # expired between opening and submitting
+                return _problem(
+                    request,
+                    title=_("Link expired"),
+                    message=_("This survey link has expired."),
+                    status=410,
+                )
+            errors = error.message_dict
+        else:
+            context["invitation"] = invitation
+            if not first:
+                context["notice"] = _(
+                    "You had already answered this survey; we kept your first answer."
+                )
+            return render(request, "content/survey_thanks.html", context)
+    scores = [str(n) for n in surveys.SCORE_RANGE[survey.scale]]
+    context["questions"] = [
+        {
+            "question": q,
+            "n": n,
+            "name": f"q{q.pk}",
+            "values": [str(v) for v in posted.get(q.pk, [])],
+            "errors": errors.get(f"q{q.pk}", []),
+            "scores": scores,
+        }
+        for n, q in enumerate(questions, start=1)
+    ]
+    context["has_errors"] = bool(errors)
+    return render(request, "content/survey_public.html", context, status=400 if errors else 200)

@@ -2,7 +2,14 @@
 
 from django.db.models import Avg, Count, F, Q, Sum
 
-from content.models import Article, ArticleView, SurveyInvitation
+from content.models import (
+    CHOICE_KINDS,
+    Article,
+    ArticleView,
+    QuestionKind,
+    SurveyAnswer,
+    SurveyInvitation,
+)
 from patients.models import Patient
 from wechat.models import ChannelCode, ChannelCodeKind
 
@@ -51,6 +58,62 @@ def survey_summary(*, survey) -> dict:
         answered=Count("pk", filter=Q(answered_at__isnull=False)),
         average=Avg("score"),
     )
+
+
+def survey_results(*, survey, patients=None, texts_limit=50) -> dict:
+    """A survey's results per question, over the answers of `patients` (a queryset; None: all
+    of the clinic's): each choice's count and share of the question's answers, a score
+    question's mean and counts per score, a text question's newest texts; and the newest
+    answered invitations with their score and what they asked about."""
+    invitations = SurveyInvitation.objects.filter(survey=survey, answered_at__isnull=False)
+    if patients is not None:
+        invitations = invitations.filter(patient__in=patients)
+    answers = SurveyAnswer.objects.filter(invitation__in=invitations)
+    rows = []
+    for question in survey.questions.order_by("position"):
+        mine = answers.filter(question=question)
+        row = {"question": question, "answered": mine.count()}
+        if question.kind in CHOICE_KINDS:
+            counts = {c["id"]: 0 for c in question.choices}
+            for ids in mine.values_list("choice_ids", flat=True):
+                for choice_id in ids or ():
+                    if choice_id in counts:
+                        counts[choice_id] += 1
+            row["choices"] = [
+                {
+                    "id": c["id"],
+                    "label": c["label"],
+                    "count": counts[c["id"]],
+                    "share": counts[c["id"]] / row["answered"] if row["answered"] else None,
+                }
+                for c in question.choices
+            ]
+        elif question.kind == QuestionKind.SCORE:
+            row["mean"] = mine.aggregate(mean=Avg("score"))["mean"]
+            by_score = dict(
+                mine.values_list("score").annotate(n=Count("pk")).values_list("score", "n")
+            )
+            row["scores"] = [
+                {"score": n, "count": by_score.get(n, 0)}
+                for n in (range(1, 6) if survey.scale == 5 else range(0, 11))
+            ]
+        else:
+            row["texts"] = list(
+                mine.exclude(text="")
+                .select_related("invitation__patient")
+                .order_by("-invitation__answered_at", "-pk")
+                .values("text", "invitation__patient__name", "invitation__answered_at")[
+                    :texts_limit
+                ]
+            )
+        rows.append(row)
+    summary = invitations.aggregate(
+        answered=Count("pk"), scored=Count("score"), mean_score=Avg("score")
+    )
+    recent = invitations.select_related(
+        "patient", "visit", "appointment", "visit__doctor", "appointment__doctor"
+    ).order_by("-answered_at", "-pk")[:100]
+    return {"questions": rows, "summary": summary, "recent": list(recent)}
 
 
 def referral_count(*, patient) -> int:

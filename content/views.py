@@ -1,7 +1,7 @@
 """Staff pages for content. Thin: forms in, services do the work, errors shown in place."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -30,12 +30,27 @@ from content.forms import (
     MessageTemplateForm,
     RedLinePhraseForm,
     ScheduleForm,
+    SurveyEditor,
     SurveyForm,
     SurveyInviteForm,
 )
-from content.models import Article, ArticleStatus, Campaign, CampaignStatus, MessageTemplate, Survey
+from content.models import (
+    Article,
+    ArticleStatus,
+    Campaign,
+    CampaignStatus,
+    MessageTemplate,
+    QuestionKind,
+    Survey,
+)
 from content.segments import segment_clean, segment_patients
-from content.surveys import survey_invite_many, survey_save
+from content.surveys import (
+    LOW_SCORE,
+    subject_label,
+    survey_invite_many,
+    survey_questions_problems,
+    survey_save,
+)
 from content.templates_service import message_template_save
 from crm.forms import form_add_service_errors
 from crm.tenancy import clinic_member_required, get_for_clinic
@@ -227,15 +242,13 @@ def campaign(request, pk):
 def surveys(request):
     can_edit = request.membership.can_send_messages
     visible = patients_visible_to(request.membership)
-    inviting = request.method == "POST" and request.POST.get("action") == "invite"
-    form = SurveyForm(request.POST if request.method == "POST" and not inviting else None)
     invite_form = SurveyInviteForm(
-        request.POST if inviting else None, clinic=request.clinic, patients=visible
+        request.POST if request.method == "POST" else None, clinic=request.clinic, patients=visible
     )
     invite_result, status = None, 200
     if request.method == "POST" and not can_edit:
         status = 403
-    elif inviting:
+    elif request.method == "POST":
         if invite_form.is_valid():
             data = invite_form.cleaned_data
             survey = get_for_clinic(Survey.objects, request.clinic, pk=data["survey"])
@@ -257,22 +270,13 @@ def surveys(request):
                 invite_result.survey = survey
         else:
             status = 400
-    elif request.method == "POST" and form.is_valid():
-        try:
-            survey_save(clinic=request.clinic, **form.cleaned_data)
-        except ValidationError as error:
-            _errors_to_form(form, error)
-        else:
-            messages.success(request, _("Survey saved."))
-            return redirect("content:surveys")
     rows = [
         (survey, selectors.survey_summary(survey=survey))
-        for survey in Survey.objects.filter(clinic=request.clinic)
+        for survey in Survey.objects.filter(clinic=request.clinic).prefetch_related("questions")
     ]
     response = _page(
         request,
         "content/surveys_page.html",
-        form=form,
         invite_form=invite_form,
         invite_result=invite_result,
         surveys=rows,
@@ -280,6 +284,101 @@ def surveys(request):
     )
     response.status_code = status
     return response
+
+
+def _survey_editor(request, survey=None):
+    """New survey and edit survey: the survey's fields and its question rows. The row buttons
+    (add, move, remove) re-show the page with the rows changed; 保存 saves them all."""
+    if not request.membership.can_send_messages:
+        raise PermissionDenied
+    initial = (
+        {"title": survey.title, "scale": survey.scale, "is_active": survey.is_active}
+        if survey
+        else None
+    )
+    posted = request.method == "POST"
+    form = SurveyForm(request.POST if posted else None, initial=initial)
+    if posted:
+        editor = SurveyEditor.from_post(request.POST)
+    else:
+        editor = SurveyEditor.from_survey(survey) if survey else SurveyEditor.new()
+    problems, status = [], 200
+    op = request.POST.get("op", "save") if posted else ""
+    if posted and not editor.apply(op):
+        if form.is_valid():
+            try:
+                saved = survey_save(
+                    clinic=request.clinic,
+                    survey=survey,
+                    questions=editor.questions(),
+                    **form.cleaned_data,
+                )
+            except ValidationError as error:
+                status = 400
+                if hasattr(error, "error_dict"):
+                    listed = error.error_dict.pop("questions", [])
+                    problems = [m for e in listed for m in e.messages]
+                    if error.error_dict:
+                        _errors_to_form(form, error)
+                else:
+                    problems = error.messages
+            else:
+                messages.success(request, _("Survey saved."))
+                return redirect("content:survey", pk=saved.pk)
+        else:
+            problems = survey_questions_problems(questions=editor.questions(), survey=survey)
+            status = 400
+    elif posted:
+        form = SurveyForm(initial=request.POST.dict() | {"is_active": "is_active" in request.POST})
+    response = _page(
+        request,
+        "content/survey_edit.html",
+        form=form,
+        survey=survey,
+        rows=editor.rows,
+        row_count=len(editor.rows),
+        problems=problems,
+        kinds=QuestionKind.choices,
+        low_scores={str(k): v for k, v in LOW_SCORE.items()},
+        section="surveys",
+    )
+    response.status_code = status
+    return response
+
+
+@clinic_member_required
+@require_http_methods(["GET", "POST"])
+def survey_new(request):
+    return _survey_editor(request)
+
+
+@clinic_member_required
+@require_http_methods(["GET", "POST"])
+def survey_edit(request, pk):
+    survey = get_for_clinic(Survey.objects, request.clinic, pk=pk)
+    return _survey_editor(request, survey)
+
+
+@clinic_member_required
+@require_http_methods(["GET"])
+def survey(request, pk):
+    """A survey's results per question, over the answers of the patients the user sees."""
+    survey = get_for_clinic(Survey.objects, request.clinic, pk=pk)
+    results = selectors.survey_results(
+        survey=survey, patients=patients_visible_to(request.membership)
+    )
+    recent = [(invitation, subject_label(invitation)) for invitation in results["recent"]]
+    return _page(
+        request,
+        "content/survey_results.html",
+        survey=survey,
+        results=results,
+        recent=recent,
+        summary=selectors.survey_summary(survey=survey),
+        low_score=LOW_SCORE[survey.scale],
+        can_edit=request.membership.can_send_messages,
+        section="surveys",
+    )
 
 
 # Red lines ---------------------------------------------------------------------------------

@@ -352,3 +352,20 @@ def process_pending():
     for delivery_id in deliveries_due_ids():
         delivery_send_task(delivery_id)
     return results
+
+
+def survey_form(survey, score=None, comment=None, **by_position) -> dict:
+    """The public answer page's POST data: `score` for the survey's first score question,
+    `comment` for its first text question, `q<position>=value` for any question."""
+    questions = list(survey.questions.order_by("position"))
+    data = {}
+    first_score = next((q for q in questions if q.kind == "score"), None)
+    first_text = next((q for q in questions if q.kind == "text"), None)
+    if score is not None and first_score is not None:
+        data[f"q{first_score.pk}"] = str(score)
+    if comment is not None and first_text is not None:
+        data[f"q{first_text.pk}"] = comment
+    for key, value in by_position.items():
+        question = questions[int(key.lstrip("q")) - 1]
+        data[f"q{question.pk}"] = value
+    return data

@@ -96,8 +96,9 @@ def test_survey_page_on_a_phone_answered_once(phone, clinic, make_patient):
     screenshot(phone, "survey-375")
     phone.click("text=提交")  # no score yet: a clear error, nothing saved
     assert "请选择一个分数" in phone.content()
-    phone.click("label[for=score-4]")
-    phone.fill("#id_comment", "护士很细心，候诊时间有点长。")
+    score_q, comment_q = survey.questions.order_by("position")
+    phone.click(f"label[for=q{score_q.pk}-4]")
+    phone.fill(f"#q{comment_q.pk}", "护士很细心，候诊时间有点长。")
     phone.click("text=提交")
     phone.wait_for_selector("text=感谢您的评价")
     assert "4 / 5" in phone.get_by_test_id("answer").inner_text()
@@ -115,7 +116,8 @@ def test_ten_point_survey_and_a_bad_link_on_a_phone(phone, clinic, make_patient)
     )
     invitation = survey_invite(survey=survey, patient=make_patient())
     phone.goto(path(invitation.link))
-    assert phone.locator("input[name=score]").count() == 11
+    score_q = survey.questions.get(kind="score")
+    assert phone.locator(f"input[name=q{score_q.pk}]").count() == 11
     assert fits_the_screen(phone)
     screenshot(phone, "survey-375-ten")
     response = phone.goto("/r/s/tampered-token/")

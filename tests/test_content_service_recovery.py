@@ -16,6 +16,7 @@ from followups.models import FollowUpTask, TaskStatus, TriggerCursor
 from followups.triggers import _recovery_due
 from patients.choices import TouchKind
 from patients.services import patient_update
+from tests.conftest import survey_form
 from wechat.models import Delivery, DeliveryChannel
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +38,7 @@ def patient(make_patient, assistant, doctor):
 
 def answer(client, survey, patient, score, comment=""):
     invitation = survey_invite(survey=survey, patient=patient)
-    response = client.post(urlparse(invitation.link).path, {"score": score, "comment": comment})
+    response = client.post(urlparse(invitation.link).path, survey_form(survey, score, comment))
     assert response.status_code == 200
     return invitation
 

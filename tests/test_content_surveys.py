@@ -12,6 +12,7 @@ from content.models import SurveyInvitation
 from content.surveys import survey_answer, survey_invite, survey_save
 from crm.models import Membership
 from patients.choices import TouchKind
+from tests.conftest import survey_form
 from wechat.models import Delivery, DeliveryChannel
 from wechat.services import delivery_send
 
@@ -67,7 +68,7 @@ def test_answer_goes_to_the_timeline_in_the_dashboard_shape(client, survey, pati
     invitation = survey_invite(survey=survey, patient=patient)
     page = client.get(path(invitation))
     assert page.status_code == 200 and "您对本次就诊满意吗" in page.content.decode()
-    response = client.post(path(invitation), {"score": "4", "comment": "医生很耐心"})
+    response = client.post(path(invitation), survey_form(survey, "4", "医生很耐心"))
     assert response.status_code == 200
     answered = patient.touches.get(kind=TouchKind.SURVEY, payload__event="answered")
     assert "msgid" in answered.payload.pop("wording")  # worded for each reader
@@ -84,13 +85,15 @@ def test_answer_goes_to_the_timeline_in_the_dashboard_shape(client, survey, pati
 
 def test_link_answered_twice_keeps_the_first_answer(client, survey, patient):
     invitation = survey_invite(survey=survey, patient=patient)
-    client.post(path(invitation), {"score": "5", "comment": "很好"})
-    second = client.post(path(invitation), {"score": "1", "comment": "改主意了"})
+    client.post(path(invitation), survey_form(survey, "5", "很好"))
+    second = client.post(path(invitation), survey_form(survey, "1", "改主意了"))
     assert second.status_code == 200
     text = second.content.decode()
     assert "已经提交过" in text and "5 / 5" in text
     invitation.refresh_from_db()
-    assert (invitation.score, invitation.comment) == (5, "很好")
+    assert invitation.score == 5
+    answers = invitation.answers.order_by("question__position")
+    assert list(answers.values_list("score", "text")) == [(5, ""), (None, "很好")]
     assert patient.touches.filter(kind=TouchKind.SURVEY, payload__event="answered").count() == 1
     _again, first = survey_answer(invitation=invitation, score=2)
     assert first is False and SurveyInvitation.objects.get(pk=invitation.pk).score == 5
@@ -101,7 +104,10 @@ def test_expired_link_gets_a_clear_page(client, survey, patient):
     SurveyInvitation.objects.filter(pk=invitation.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
-    for response in (client.get(path(invitation)), client.post(path(invitation), {"score": "5"})):
+    for response in (
+        client.get(path(invitation)),
+        client.post(path(invitation), survey_form(survey, "5")),
+    ):
         assert response.status_code == 410
         assert "已过期" in response.content.decode()
     assert SurveyInvitation.objects.get(pk=invitation.pk).score is None
@@ -116,12 +122,12 @@ def test_tampered_link_gets_a_clear_page(client, survey, patient):
         response = client.get(url)
         assert response.status_code == 404, url
         assert "链接无效" in response.content.decode()
-    assert client.post(tampered, {"score": "5"}).status_code == 404
+    assert client.post(tampered, survey_form(survey, "5")).status_code == 404
 
 
 def test_bad_score_is_a_clear_error_not_a_500(client, survey, patient):
     invitation = survey_invite(survey=survey, patient=patient)
-    for data in ({"score": "9"}, {"score": "abc"}, {}):
+    for data in (survey_form(survey, "9"), survey_form(survey, "abc"), {}, {"q999999": "5"}):
         response = client.post(path(invitation), data)
         assert response.status_code == 400
         assert "alert-danger" in response.content.decode()
@@ -133,7 +139,7 @@ def test_bad_score_is_a_clear_error_not_a_500(client, survey, patient):
 def test_low_score_writes_the_service_recovery_entry(client, clinic, survey, patient):
     """The follow-ups' trigger scan makes the task from it (test_content_service_recovery)."""
     invitation = survey_invite(survey=survey, patient=patient)
-    client.post(path(invitation), {"score": "2", "comment": "等太久"})
+    client.post(path(invitation), survey_form(survey, "2", "等太久"))
     followup = patient.touches.get(kind=TouchKind.FOLLOWUP)
     assert "msgid" in followup.payload.pop("wording")  # worded for each reader
     assert followup.payload == {
@@ -184,6 +190,6 @@ def test_patient_pages_speak_english_on_request(
     assert "Submit" in page and "dial 120" in page
     gone = client.get("/r/s/nope/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "This survey link is not valid" in gone
-    client.post(path(invitation), {"score": "5"}, HTTP_ACCEPT_LANGUAGE="en")
+    client.post(path(invitation), survey_form(survey, "5"), HTTP_ACCEPT_LANGUAGE="en")
     answered = patient.touches.get(kind=TouchKind.SURVEY, payload__event="answered")
     assert answered.summary.startswith("满意度调查已回答")  # staff read it in Chinese

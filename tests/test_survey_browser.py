@@ -60,8 +60,9 @@ def test_invited_patient_answers_and_the_dashboard_satisfaction_fills(
         patient_page = phone.new_page()
         patient_page.goto(link)
         assert patient_page.get_by_test_id("survey-title").inner_text() == "就诊满意度"
-        patient_page.locator("label[for=score-9]").click()
-        patient_page.fill("#id_comment", "医生很耐心")
+        score_q, comment_q = survey.questions.order_by("position")
+        patient_page.locator(f"label[for=q{score_q.pk}-9]").click()
+        patient_page.fill(f"#q{comment_q.pk}", "医生很耐心")
         screenshot(patient_page, "survey-patient-answering")
         patient_page.get_by_role("button", name="提交").click()
         patient_page.wait_for_load_state()
