@@ -125,8 +125,10 @@ def test_open_tasks_of_a_patient_name_their_assignee(api, assistant, clinic, mak
     template = post_op_template(clinic)
     own = make_patient(name="有助理", assigned_assistant=assistant)
     pool = make_patient(name="无助理")
-    start(own, template)
-    start(pool, template)
+    # Started today: the first task is due tomorrow, so it is not overdue at any hour of the run
+    # (started yesterday, it would be overdue after its window's 18:00 end).
+    start(own, template, days_ago=0)
+    start(pool, template, days_ago=0)
     client = api(assistant)
     rows = client.get(f"/api/followup-tasks/?patient={own.pk}&status=open").json()["results"]
     assert [r["title"] for r in rows] == [

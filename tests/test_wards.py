@@ -152,7 +152,13 @@ def test_nurse_places_patients_only_in_her_wards(api, nurse, wards):
 
 def test_nurse_sees_only_her_wards_follow_up_tasks(api, client, clinic, nurse, wards):
     template = followup_services.template_create(
-        clinic=clinic, name="病房SOP", steps=[step("换药", 0, "checklist", role="nurse")]
+        clinic=clinic,
+        name="病房SOP",
+        # A window of the whole day: the task is in "today" whatever the hour of the run (with
+        # the default 09:00–18:00 it is overdue, not today, in the evening).
+        steps=[
+            step("换药", 0, "checklist", role="nurse", window_start="00:00", window_end="23:59")
+        ],
     )
     for name in ("甲", "丙"):
         followup_services.plan_start(
