@@ -167,9 +167,16 @@ REPLICA_READ_URL_NAMES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
+# Several deployments (or the test suite's parallel workers) on one Redis: each starts every
+# cache key and broker key with its own prefix, and clearing its cache leaves the others'.
+REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", "")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "crm.cache.PrefixedRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
+        }
     }
 else:
     # Shared between web, worker and beat processes, unlike the local-memory cache.
@@ -345,6 +352,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BASE_DIR / ".run" / "broker-control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")) and REDIS_KEY_PREFIX:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:"}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -89,12 +89,36 @@ class Worker:
                 self.kill()
 
 
-def broker_purge() -> None:
-    """Empty this run's broker DB (and only it: other runs share the Redis server), so a
-    test does not first chew through messages that earlier runs left behind."""
+def broker_redis():
+    """The broker's Redis database (the tests' own; parallel workers share it, each with its
+    own key prefix: use broker_key)."""
     import redis
 
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL)
+
+
+def broker_key(name: str) -> str:
+    """The broker's Redis key for a queue (or any key kombu keeps), with this worker's prefix."""
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    return options.get("global_keyprefix", "") + name
+
+
+def broker_queue_length(queue: str) -> int:
+    return broker_redis().llen(broker_key(queue))
+
+
+def broker_purge() -> None:
+    """Empty this run's broker (and only it: other runs share the Redis server, parallel
+    workers its database), so a test does not first chew through messages that earlier runs
+    left behind. Without a prefix, the whole broker DB."""
+    from crm.cache import redis_keys_delete
+
+    client = broker_redis()
+    prefix = broker_key("")
+    if prefix:
+        redis_keys_delete(client, prefix)
+    else:
+        client.flushdb()
 
 
 def wait_until(predicate, *, timeout: float, every: float = 0.2, tick=None) -> bool:

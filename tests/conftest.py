@@ -38,6 +38,26 @@ def pytest_configure(config):
             "TEST": {**default.get("TEST", {}), "MIRROR": "default"},
         }
     settings.REPLICA_READS = False
+    # Parallel workers (pytest-xdist, `make test`): pytest-django gives each its own test
+    # database; here each gets its own Redis keys, for the cache and the broker.
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker:
+        redis_key_prefix_apply(f"{settings.REDIS_KEY_PREFIX}{worker}")
+
+
+def redis_key_prefix_apply(prefix):
+    """What REDIS_KEY_PREFIX=`prefix` would have set (crm/settings.py), in this process and,
+    through the environment, in the servers and workers that tests start."""
+    from django.conf import settings
+
+    from crm.celery import app
+
+    os.environ["REDIS_KEY_PREFIX"] = settings.REDIS_KEY_PREFIX = prefix
+    if "KEY_PREFIX" in settings.CACHES["default"]:
+        settings.CACHES["default"]["KEY_PREFIX"] = prefix
+    if settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        options = {"global_keyprefix": f"{prefix}:"}
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = app.conf.broker_transport_options = options
 
 
 def pytest_collection_modifyitems(config, items):

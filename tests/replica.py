@@ -2,16 +2,19 @@
 the primary with pg_basebackup on first use, started on its own port, left running for the
 next run. `make test` first allows replication connections from localhost (Makefile)."""
 
+import fcntl
 import os
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 REPLICA_PORT = int(os.environ.get("TEST_REPLICA_PORT", "5433"))
 PRIMARY = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
 DATA_DIR = Path(os.environ.get("TEST_REPLICA_DIR", f"/var/tmp/careloop-replica-{REPLICA_PORT}"))
 SOCKET_DIR = DATA_DIR.with_name(DATA_DIR.name + "-socket")
+LOCK_FILE = DATA_DIR.with_name(DATA_DIR.name + ".lock")
 
 
 def _bindir() -> Path:
@@ -75,6 +78,19 @@ def _start() -> subprocess.CompletedProcess:
         [str(_bindir() / "pg_ctl"), "-D", str(DATA_DIR), "-l", str(DATA_DIR / "server.log"),
          "-w", "-t", "60", "start"]
     )  # fmt: skip
+
+
+@contextmanager
+def replica_held():
+    """The replica to oneself while the block runs: parallel test workers (and other runs on
+    this machine) share one replica, and a test pauses its replay or starts it."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def replica_ensure() -> int:

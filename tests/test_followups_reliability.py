@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import F
@@ -24,7 +23,7 @@ from crm.models import Membership, Role
 from followups import clock, services
 from followups.models import Action, FollowUpTask, ReminderState
 from patients.models import Patient, Touch
-from tests.celery_worker import Worker, broker_purge, wait_until
+from tests.celery_worker import Worker, broker_purge, broker_queue_length, wait_until
 from wechat import outbox
 from wechat.models import Delivery, DeliveryAttempt, DeliveryStatus
 from wechat.tasks import deliveries_scan
@@ -185,7 +184,6 @@ def test_redis_flushed_mid_batch_every_reminder_arrives_once(
     due_tasks(clinic, people, [assistant] * N, message="您好，请按时来院复查（{n}）。")
     # Slower than the pacing allows, so that work queues up in the broker to be flushed.
     fake_wecom.faults["slow_ms"] = 50
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker_purge()
     assert settings.CELERY_BROKER_URL != settings.CACHES["default"].get("LOCATION")
     worker = Worker(wecom_base_url=fake_wecom_server[1]).start()
@@ -195,8 +193,8 @@ def test_redis_flushed_mid_batch_every_reminder_arrives_once(
         assert wait_until(
             lambda: len(fake_wecom.customer_messages) >= 300, timeout=180, tick=beat()
         )
-        queued = sum(broker.llen(queue) for queue in settings.CELERY_QUEUE_NAMES)
-        broker.flushdb()  # only this test's broker DB
+        queued = sum(broker_queue_length(queue) for queue in settings.CELERY_QUEUE_NAMES)
+        broker_purge()  # this test's broker keys: its DB's, or its worker's prefix's
         at_flush = len(fake_wecom.customer_messages)
         done = wait_until(
             lambda: (

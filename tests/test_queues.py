@@ -2,12 +2,11 @@
 bulk work waits in another queue (a real worker process that serves only the callbacks)."""
 
 import pytest
-import redis
 from celery import current_app
 from django.conf import settings
 
 from patients.models import Patient
-from tests.celery_worker import Worker, broker_purge, wait_until
+from tests.celery_worker import Worker, broker_purge, broker_queue_length, wait_until
 from tests.conftest import CORP_ID
 from tests.test_callbacks import add_event, post
 
@@ -53,10 +52,9 @@ def test_a_callback_is_processed_while_bulk_work_waits_in_its_own_queue(
     from patients.tasks import import_commit_task
 
     broker_purge()
-    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     for batch_id in range(900_001, 900_031):  # thirty bulk jobs that nobody here serves
         import_commit_task.delay(batch_id)
-    assert broker.llen("bulk") == 30
+    assert broker_queue_length("bulk") == 30
     fake_wecom.add_contact(userid="wx-assistant", external_userid="wmQUEUE1", name="排队")
     worker = Worker(
         wecom_base_url=fake_wecom_server[1], concurrency=1, queues=("callbacks",)
@@ -73,5 +71,5 @@ def test_a_callback_is_processed_while_bulk_work_waits_in_its_own_queue(
     finally:
         worker.stop()
     assert arrived and welcomed
-    assert broker.llen("bulk") == 30  # untouched: the callbacks' pool never took bulk work
+    assert broker_queue_length("bulk") == 30  # untouched: the callbacks' pool never took bulk work
     broker_purge()

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from crm import replica as routing
 from patients.models import Patient
-from tests.replica import replica_ensure, replica_sql
+from tests.replica import replica_ensure, replica_held, replica_sql
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
@@ -30,14 +30,15 @@ def replayed() -> bool:
 
 @pytest.fixture
 def replica(settings):
-    replica_ensure()
-    settings.REPLICA_READS = True
-    settings.REPLICA_CHECK_SECONDS = 0  # look at its health before every read
-    routing.replica_health_forget()
-    connections["replica"].close()
-    yield connections["replica"]
-    routing.replica_health_forget()
-    connections["replica"].close()
+    with replica_held():  # one test at a time: a test pauses the replay of every database
+        replica_ensure()
+        settings.REPLICA_READS = True
+        settings.REPLICA_CHECK_SECONDS = 0  # look at its health before every read
+        routing.replica_health_forget()
+        connections["replica"].close()
+        yield connections["replica"]
+        routing.replica_health_forget()
+        connections["replica"].close()
 
 
 def test_the_replica_is_a_streaming_copy_of_the_test_database(replica, make_patient):
