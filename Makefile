@@ -6,8 +6,11 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/careloop
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/1
 TEST_CACHE_URL ?= redis://127.0.0.1:6379/2
 # Parallel test processes (pytest-xdist): each has its own test database (test_careloop_gw0, …)
-# and its own Redis keys (REDIS_KEY_PREFIX, tests/conftest.py). TEST_WORKERS=0: one process.
-TEST_WORKERS ?= 3
+# and its own Redis keys (REDIS_KEY_PREFIX, tests/conftest.py). 0: one process. `make test`
+# runs in one process by default: its browser and real-worker tests have not yet been timed in
+# parallel on two cores; the inner loop (`make test-fast`) runs in two.
+TEST_WORKERS ?= 0
+FAST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist worksteal
 
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/careloop_bench
@@ -87,7 +90,7 @@ test: install .venv/.bench-installed browser replica-access
 # The inner loop: everything but the browser, real-worker, fuzz and slow tests (pyproject's markers).
 test-fast: install replica-access
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_CACHE_URL) \
-	  CELERY_BROKER_URL=$(TEST_BROKER_URL) DEBUG=1 $(PY) -m pytest -q $(PYTEST_PARALLEL) \
+	  CELERY_BROKER_URL=$(TEST_BROKER_URL) DEBUG=1 $(PY) -m pytest -q -n $(FAST_WORKERS) --dist worksteal \
 	  -m "not browser and not worker and not fuzz and not slow" $(PYTEST_ARGS)
 
 # Schemathesis with fresh random seeds and more examples than `make test`'s reproducible run.

@@ -234,6 +234,8 @@ def main():
         "LOG_LEVEL": "WARNING",
         "SECRET_KEY": os.environ.get("SECRET_KEY", _DEV_SECRET_KEY),
         "FIELD_ENCRYPTION_KEY": os.environ.get("FIELD_ENCRYPTION_KEY", _DEV_FIELD_KEY),
+        # generate_load ran with DEBUG on, where the phone hashes' key is the first field key.
+        "FIELD_HASH_KEY": os.environ.get("FIELD_HASH_KEY", _DEV_FIELD_KEY),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "API_TOKEN_RATE": "1000000/min",
         "BENCH_USER": os.environ.get("BENCH_USER", "load-assistant-0"),

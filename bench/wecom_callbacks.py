@@ -211,7 +211,7 @@ def prepare_load(fake, clinic, account, args):
     the clinic's assistant in the fake) and a checked import of N rows. Returns the starter."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from content import services as content
+    from content import campaigns as content
     from crm.models import Membership
     from patients.imports.commit import import_commit_request
     from patients.imports.services import import_check, import_create

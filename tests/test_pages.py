@@ -84,6 +84,11 @@ def test_admin_creates_a_patient_through_the_service(client, admin_user):
 def test_docker_compose_names_every_service():
     with open(settings.BASE_DIR / "docker-compose.yml") as f:
         compose = yaml.safe_load(f)
-    assert set(compose["services"]) == {"web", "worker", "beat", "postgres", "redis"}
+    # One worker service per queue (crm/settings.py's CELERY_QUEUE_NAMES), each serving it alone.
+    workers = {f"worker-{queue}" for queue in settings.CELERY_QUEUE_NAMES}
+    assert set(compose["services"]) == {"web", "beat", "postgres", "redis"} | workers
+    for queue in settings.CELERY_QUEUE_NAMES:
+        command = compose["services"][f"worker-{queue}"]["command"]
+        assert f"-Q {queue}" in command, command
     for name, service in compose["services"].items():
         assert "healthcheck" in service, name
