@@ -118,6 +118,8 @@ class Assistant(HttpUser):
         # take the 2-core machine longer than a short measurement window.
         if SHARED.get("sessionid"):
             self.client.cookies.set("sessionid", SHARED["sessionid"])
+            if SHARED.get("csrftoken"):  # the day mix's writes send it back (CSRF)
+                self.client.cookies.set("csrftoken", SHARED["csrftoken"])
             return
         self.client.get("/accounts/login/", name="login")
         self.client.post(
