@@ -319,7 +319,7 @@ CLINIC_SETUP_STEPS = ["wechat.redline"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "CareLoop API",
     "DESCRIPTION": "A clinic's own patient relationship system.",
-    "VERSION": "1.19.0",  # the last entry of the API changelog in docs/api.md
+    "VERSION": "1.20.0",  # the last entry of the API changelog in docs/api.md
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs only for signed-in staff, with Swagger UI from drf-spectacular-sidecar (no CDN).
     "SERVE_PERMISSIONS": ["crm.api.IsClinicMember"],

@@ -397,10 +397,12 @@ class CarePlanViewSet(
 
 
 class FollowUpSettingsSerializer(serializers.ModelSerializer):
+    # Null until the clinic first changes its settings: the defaults are read, never saved by a GET.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
     class Meta:
         model = FollowUpSettings
         fields = ["call_attempts", "call_retry_hours", "updated_at"]
-        read_only_fields = ["updated_at"]
 
 
 class FollowUpSettingsView(APIView):
