@@ -1,7 +1,7 @@
 """Calling from a follow-up task (拨打, audited), 未联系上 retries ending as 漏访, 约定回电
 callback tasks, and the figures counting only reached patients."""
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,7 +37,9 @@ def call_task(clinic, make_patient, assistant):
     template = services.template_create(
         clinic=clinic, name="电话随访", steps=[step("术后电话随访", 0)]
     )
-    plan, _ = services.plan_start(patient=patient, template=template, anchor_date=date.today())
+    plan, _ = services.plan_start(
+        patient=patient, template=template, anchor_date=clock.local_today()
+    )
     return plan.tasks.get()
 
 
@@ -94,7 +96,7 @@ def test_a_nurse_calls_for_her_wards_only(api, clinic, nurse, nurse_ward, make_p
     mine = make_patient(name="病区内", ward=nurse_ward)
     other = make_patient(name="病区外")
     for patient in (mine, other):
-        services.plan_start(patient=patient, template=template, anchor_date=date.today())
+        services.plan_start(patient=patient, template=template, anchor_date=clock.local_today())
     client = api(nurse)
     assert client.post(url(mine.followup_tasks.get(), "call")).status_code == 200
     assert client.post(url(other.followup_tasks.get(), "call")).status_code == 404

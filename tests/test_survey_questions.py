@@ -12,6 +12,7 @@ from django.db.models import ProtectedError
 
 from content.models import QuestionKind, SurveyAnswer, SurveyInvitation, SurveyQuestion
 from content.surveys import survey_answer, survey_invite, survey_save
+from followups import clock
 from followups.models import FollowUpTask
 from followups.services import triggers_scan
 from patients.choices import TouchKind
@@ -145,7 +146,7 @@ def test_score_rule_is_the_mean_of_the_counted_score_questions(clinic, survey, p
     touch = patient.touches.get(kind=TouchKind.SURVEY, payload__event="answered")
     assert touch.payload["score"] == 4.5 and touch.payload["scale"] == 5
     assert "4.5/5" in touch.summary and "很好" in touch.summary
-    today = date.today()
+    today = clock.local_today()  # the clinic's day: the figure counts by it
     figure = satisfaction(clinic=clinic, start=today, end=today)
     assert figure["answered"] == 1 and figure["mean_score"] == 4.5
 
@@ -191,7 +192,7 @@ def test_a_survey_without_counted_questions_has_no_score(clinic, patient):
     assert invitation.score is None and invitation.answered_at
     touch = patient.touches.get(kind=TouchKind.SURVEY, payload__event="answered")
     assert "score" not in touch.payload
-    today = date.today()
+    today = clock.local_today()  # the clinic's day: the figure counts by it
     figure = satisfaction(clinic=clinic, start=today, end=today)
     assert figure["answered"] == 1 and figure["mean_score"] is None
 
