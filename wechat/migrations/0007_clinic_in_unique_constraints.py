@@ -23,8 +23,9 @@ class Migration(migrations.Migration):
             field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm.clinic'),
         ),
         migrations.RunSQL(
-            "UPDATE wechat_deliveryattempt a SET clinic_id = d.clinic_id"
-            " FROM wechat_delivery d WHERE d.id = a.delivery_id",
+            # A correlated subquery, not UPDATE … FROM with an alias: SQLite (the demo) takes it too.
+            "UPDATE wechat_deliveryattempt SET clinic_id = (SELECT d.clinic_id FROM wechat_delivery d"
+            " WHERE d.id = wechat_deliveryattempt.delivery_id)",
             reverse_sql=migrations.RunSQL.noop,
         ),
         migrations.AlterField(
