@@ -168,7 +168,7 @@ def test_campaign_to_2000_patients_of_3_senders_is_3_tasks_with_results_per_pati
     assert campaign.get_status_display() == "等待员工确认"
     assert results(campaign) == {
         "pending": 1995, "delivered": 0, "not_contact": 5, "daily_limit": 0,
-        "unconfirmed": 0, "failed": 0,
+        "unconfirmed": 0, "failed": 0, "excluded": 0,
     }  # fmt: skip
 
     # Before A confirms, one of A's patients deletes them. A and B confirm; C does not.
@@ -181,7 +181,7 @@ def test_campaign_to_2000_patients_of_3_senders_is_3_tasks_with_results_per_pati
     assert outbox.customer_results_poll()["final"] == 0  # again: nothing changes
     assert results(campaign) == {
         "pending": len(c), "delivered": len(a) - 10 + len(b), "not_contact": 6,
-        "daily_limit": 4, "unconfirmed": 0, "failed": 0,
+        "daily_limit": 4, "unconfirmed": 0, "failed": 0, "excluded": 0,
     }  # fmt: skip
     assert campaigns_settle() == 0  # C's task still waits
 

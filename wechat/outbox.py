@@ -256,9 +256,19 @@ def deliveries_recover_stale(*, now=None) -> int:
             )
             if row is None:
                 continue
-            unfinished = row.attempt_rows.filter(finished_at__isnull=True)
-            in_doubt = unfinished.exists()
-            unfinished.update(finished_at=now, ok=False, error="worker lost during the call")
+            open_attempts = row.attempt_rows.filter(finished_at__isnull=True)
+            # A worker finishing its call holds its attempt row and then wants the delivery's:
+            # never wait for the attempt (that was a deadlock). A locked attempt means a live
+            # worker, so the delivery is not stale after all.
+            mine = list(
+                open_attempts.select_for_update(skip_locked=True).values_list("pk", flat=True)
+            )
+            if len(mine) != open_attempts.count():
+                continue
+            in_doubt = bool(mine)
+            row.attempt_rows.filter(pk__in=mine).update(
+                finished_at=now, ok=False, error="worker lost during the call"
+            )
             row.status = DeliveryStatus.FAILED if in_doubt else DeliveryStatus.PENDING
             row.possible_duplicate = row.possible_duplicate or in_doubt
             row.claimed_at = None
