@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from content import selectors
 from content.api import ServiceSaveMixin
-from content.articles import article_publishable_clean, campaign_reads
+from content.articles import article_publishable_clean, campaigns_with_reads
 from content.campaigns import (
     campaign_cancel,
     campaign_preview,
@@ -91,8 +91,13 @@ class CampaignSerializer(serializers.ModelSerializer):
     def get_reads(self, campaign) -> dict | None:
         if campaign.article_id is None:
             return None
-        figures = campaign_reads(campaign=campaign)
-        return {"opens": figures["opens"], "links": figures["links"], "opened": figures["opened"]}
+        if not hasattr(campaign, "read_opens"):  # a campaign just saved: not from the queryset
+            campaign = campaigns_with_reads(Campaign.objects.filter(pk=campaign.pk)).get()
+        return {
+            "opens": campaign.read_opens,
+            "links": campaign.read_links,
+            "opened": campaign.read_opened,
+        }
 
 
 class CampaignPreviewSerializer(serializers.Serializer):
@@ -170,7 +175,7 @@ class CampaignViewSet(
     queryset = Campaign.objects.none()  # the schema's model; requests: get_queryset
 
     def get_queryset(self):
-        return Campaign.objects.filter(clinic=self.request.clinic)
+        return campaigns_with_reads(Campaign.objects.filter(clinic=self.request.clinic))
 
     def fields_of(self, campaign):
         return {

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -344,6 +344,26 @@ def campaign_reads(*, campaign) -> dict:
     )
     figures["by_sender"] = list(links.order_by("sender").values("sender", "opens"))
     return figures
+
+
+def campaigns_with_reads(queryset):
+    """campaign_reads' three figures as columns (`read_opens`, `read_links`, `read_opened`), so a
+    list of campaigns reads them in its one query instead of two more per campaign."""
+    links = (
+        ArticleLink.objects.filter(campaign=OuterRef("pk"), source=ArticleLinkSource.CAMPAIGN)
+        .order_by()
+        .values("campaign")
+    )
+
+    def figure(rows, aggregate):
+        column = Subquery(rows.annotate(n=aggregate).values("n"), output_field=IntegerField())
+        return Coalesce(column, 0)
+
+    return queryset.annotate(
+        read_opens=figure(links, Sum("opens")),
+        read_links=figure(links, Count("pk")),
+        read_opened=figure(links.filter(first_opened_at__isnull=False), Count("pk")),
+    )
 
 
 # A care-plan step's article (followups.step_links, registered by content.apps).

@@ -257,6 +257,10 @@ def test_a_campaigns_link_is_one_per_senders_task_and_its_reads_are_counted_not_
     answer = api(staff["operations"]).get(f"/api/campaigns/{campaign.pk}/")
     assert answer.json()["article"] == article.pk
     assert answer.json()["reads"] == {"opens": 2, "links": 2, "opened": 1}
+    listed = api(staff["operations"]).get("/api/campaigns/").json()["results"]
+    assert [row["reads"] for row in listed if row["id"] == campaign.pk] == [
+        {"opens": 2, "links": 2, "opened": 1}
+    ]
     page = client.get(f"/content/campaigns/{campaign.pk}/")
     assert page.status_code == 302  # staff only
     client.force_login(staff["operations"])
