@@ -93,21 +93,82 @@ def replica_held():
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _primary_sql(sql: str) -> str:
+    done = subprocess.run(
+        ["psql", "-h", PRIMARY["host"], "-p", PRIMARY["port"], "-U", PRIMARY["user"],
+         "-d", "postgres", "-Atc", sql],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return done.stdout.strip()
+
+
+def _server_log() -> str:
+    log = DATA_DIR / "server.log"
+    return log.read_text(errors="replace")[-2000:] if log.exists() else "(no server.log)"
+
+
+def _streams(wait_seconds: float) -> bool:
+    """Whether the running replica is a copy of this primary that is receiving its WAL now.
+    A replica left from an earlier run can be up and still useless: it was made from another
+    cluster, its replay was left paused, or the primary recycled WAL it had not received yet
+    (a big load while it was down); it then answers queries and never catches up."""
+    try:
+        same_cluster = replica_sql(
+            "SELECT system_identifier FROM pg_control_system()"
+        ) == _primary_sql("SELECT system_identifier FROM pg_control_system()")
+        if not same_cluster or replica_sql("SELECT pg_is_in_recovery()") != "t":
+            return False
+        if replica_sql("SELECT pg_is_wal_replay_paused()") == "t":
+            replica_sql("SELECT pg_wal_replay_resume()")
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            if replica_sql("SELECT status FROM pg_stat_wal_receiver") == "streaming":
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+    except (RuntimeError, subprocess.TimeoutExpired):
+        return False
+
+
 def replica_ensure() -> int:
-    """The replica's port, once it is streaming. Makes it from the primary if there is none
-    (or the one there no longer starts: a new primary, a broken copy)."""
-    if _running():
+    """The replica's port, once it streams from this primary. Makes it from the primary if
+    there is none, or if the one there does not start or does not stream (see _streams)."""
+    if _running() and _streams(wait_seconds=10):
         return REPLICA_PORT
-    if not (DATA_DIR / "standby.signal").exists() or _start().returncode != 0:
-        _make()
-        started = _start()
-        if started.returncode != 0:
-            log = (DATA_DIR / "server.log").read_text()[-2000:] if DATA_DIR.exists() else ""
-            raise RuntimeError(f"the replica did not start: {started.stderr}{log}")
-    deadline = time.monotonic() + 60
-    while not _running() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    if _running():
+        replica_stop()
+        if _running():
+            raise RuntimeError(
+                f"port {REPLICA_PORT} answers but is not a replica of this primary made from "
+                f"{DATA_DIR}: stop it, or set TEST_REPLICA_PORT"
+            )
+    elif (DATA_DIR / "standby.signal").exists() and _start().returncode == 0:
+        if _streams(wait_seconds=30):
+            return REPLICA_PORT
+        replica_stop()
+    _make()
+    started = _start()
+    if started.returncode != 0:
+        raise RuntimeError(f"the replica did not start: {started.stderr}{_server_log()}")
+    if not _streams(wait_seconds=60):
+        raise RuntimeError(f"the new replica does not stream from the primary: {_server_log()}")
     return REPLICA_PORT
+
+
+def replica_diagnosis() -> str:
+    """What a test that waited for the replica in vain reports."""
+    try:
+        receiver = replica_sql("SELECT status, flushed_lsn FROM pg_stat_wal_receiver")
+        replay = replica_sql("SELECT pg_last_wal_replay_lsn(), pg_is_wal_replay_paused()")
+    except (RuntimeError, subprocess.TimeoutExpired) as error:
+        receiver, replay = f"(no answer: {error})", ""
+    return (
+        f"replica receiver [{receiver}] replay [{replay}] primary "
+        f"[{_primary_sql('SELECT pg_current_wal_lsn()')}]\n{_server_log()}"
+    )
 
 
 def replica_sql(sql: str) -> str:

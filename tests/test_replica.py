@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from crm import replica as routing
 from patients.models import Patient
-from tests.replica import replica_ensure, replica_held, replica_sql
+from tests.replica import replica_diagnosis, replica_ensure, replica_held, replica_sql
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "replica"])
 
@@ -44,7 +44,7 @@ def replica(settings):
 def test_the_replica_is_a_streaming_copy_of_the_test_database(replica, make_patient):
     assert replica_sql("SELECT pg_is_in_recovery()") == "t"
     make_patient(name="复制")
-    assert replayed()
+    assert replayed(), replica_diagnosis()
     with replica.cursor() as cursor:
         cursor.execute("SELECT name FROM patients_patient")
         assert [row[0] for row in cursor.fetchall()] == ["复制"]
@@ -55,7 +55,7 @@ def test_the_dashboard_reads_from_the_replica_and_says_what_the_primary_would(
 ):
     for n in range(3):
         make_patient(name=f"患者{n}")
-    assert replayed()
+    assert replayed(), replica_diagnosis()
     client = api(doctor)
     with CaptureQueriesContext(replica) as on_replica:
         body = client.get("/api/dashboard/").json()
@@ -73,7 +73,7 @@ def test_the_dashboard_reads_from_the_replica_and_says_what_the_primary_would(
 
 def test_a_page_not_named_reads_the_primary(replica, api, assistant, make_patient):
     patient = make_patient()
-    assert replayed()
+    assert replayed(), replica_diagnosis()
     with CaptureQueriesContext(replica) as on_replica:
         response = api(assistant).get(f"/api/patients/{patient.pk}/")
     assert response.status_code == 200 and len(on_replica) == 0
@@ -84,7 +84,7 @@ def test_the_lists_count_comes_from_the_replica_and_its_rows_from_the_primary(
 ):
     for n in range(3):
         make_patient(name=f"列表{n}")
-    assert replayed()
+    assert replayed(), replica_diagnosis()
     with (
         CaptureQueriesContext(replica) as on_replica,
         CaptureQueriesContext(connections["default"]) as on_primary,
@@ -114,7 +114,7 @@ def test_a_browser_that_wrote_reads_the_primary_for_a_while(
     assert response.status_code == 200
     assert routing.PIN_COOKIE in response.cookies
     assert response.cookies[routing.PIN_COOKIE]["max-age"] == 10
-    assert replayed()
+    assert replayed(), replica_diagnosis()
     with CaptureQueriesContext(replica) as on_replica:
         assert client.get("/api/patients/counts/").status_code == 200
     assert len(on_replica) == 0
@@ -129,7 +129,7 @@ def test_a_lagging_replica_is_left_alone_and_the_answer_is_fresh(
 ):
     settings.REPLICA_MAX_LAG_SECONDS = 0
     make_patient(name="旧")
-    assert replayed()
+    assert replayed(), replica_diagnosis()
     replica_sql("SELECT pg_wal_replay_pause()")
     try:
         make_patient(name="新")  # committed on the primary, not replayed on the replica
