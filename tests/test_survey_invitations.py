@@ -1,6 +1,8 @@
 """Survey invitations from the survey page: picked patients or a segment, through the
 audience rule (care) and the composer, one invitation per patient, refusals counted."""
 
+import re
+
 import pytest
 
 from content.models import SurveyInvitation
@@ -177,3 +179,22 @@ def test_the_picker_takes_any_patient_the_user_sees_and_refuses_others(
     assert response.status_code == 400
     assert 'data-field="patients"' in response.content.decode()
     assert not SurveyInvitation.objects.filter(patient=outsider).exists()
+
+
+def test_staff_read_the_sent_invitation_without_the_patients_link_token(
+    client, assistant, survey, reachable, wecom_account, fake_wecom
+):
+    from wechat.tasks import delivery_send_task
+
+    zhao = reachable("赵六")
+    client.force_login(assistant)
+    post_invite(client, survey, [zhao])
+    invitation = SurveyInvitation.objects.get(patient=zhao)
+    assert delivery_send_task(invitation.delivery_id) == "sent"
+
+    # The patient gets the link with its token; the timeline shows the link without it.
+    [message] = fake_wecom.customer_messages
+    [token] = re.findall(r"/r/s/([^/\s]+)/", message["content"])
+    assert len(token) >= 20
+    [touch] = zhao.touches.filter(kind=TouchKind.MESSAGE)
+    assert token not in touch.summary and "/r/s/…" in touch.summary

@@ -46,6 +46,9 @@ LEGACY_NAMES = {
 VARIABLE_RE = re.compile(r"\{([^{}\n]{1,20})\}")
 # WeCom: text.content of add_msg_template / send_welcome_msg, "最长为4000个字节" (UTF-8).
 TEXT_LIMIT_BYTES = 4000
+# The patient's own links (content.urls: /r/a/ article, /r/l/ tracked article, /r/s/ survey):
+# the token in them answers a survey or counts a read as that patient.
+PATIENT_LINK_TOKEN_RE = re.compile(r"(/r/[a-z]/)[^/\s]+/?")
 
 
 def text_variables(text: str) -> list[str]:
@@ -219,6 +222,12 @@ class Composer:
                 "error": " ".join(m for ms in error.message_dict.values() for m in ms),
             }
         return {"text": body, "bytes": len(body.encode()), "limit": TEXT_LIMIT_BYTES, "error": ""}
+
+
+def links_masked(text: str) -> str:
+    """A sent text as staff read it (the timeline, the outbox pages): the patient's links
+    without their tokens, so that nobody answers or reads as the patient from a screen."""
+    return PATIENT_LINK_TOKEN_RE.sub(r"\1…", text)
 
 
 def composer_for(clinic) -> Composer:

@@ -26,6 +26,7 @@ from patients.choices import TouchChannel, TouchKind
 from patients.models import Touch
 from patients.timeline import touch_build, worded
 from wechat import transport
+from wechat.composer import links_masked
 from wechat.models import (
     WECOM_SEND_STATUS,
     Delivery,
@@ -106,7 +107,7 @@ def handed_over(deliveries: list[Delivery]) -> None:
                 body = _(
                     "Please confirm a mass message in WeCom (客户联系 → 群发助手): "
                     "%(what)s, to %(n)s customers: “%(text)s”"
-                ) % {"what": notice, "n": count, "text": delivery.body[:60]}
+                ) % {"what": notice, "n": count, "text": links_masked(delivery.body)[:60]}
             else:  # reminders and the like: one notice per sender per slot, not per message
                 slot = int(now.timestamp()) // NOTICE_SLOT_SECONDS
                 key = f"confirm:{delivery.sender}:{slot}"
@@ -229,7 +230,7 @@ def _touch(delivery: Delivery, row: DeliveryRecipient) -> Touch:
         summary=worded(
             gettext_noop("WeCom mass message: %(result)s: %(body)s"),
             result=label,
-            body=delivery.body[:200],
+            body=links_masked(delivery.body)[:200],
         ),
         payload={"delivery_id": delivery.pk, "event": "customer_result", "status": row.status},
     )

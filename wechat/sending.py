@@ -17,6 +17,7 @@ from patients.choices import TouchChannel, TouchKind
 from patients.models import Touch
 from patients.timeline import touch_build, worded
 from wechat import audience, groupmsg, pacing, redline, transfers, transport
+from wechat.composer import links_masked
 from wechat.models import (
     Delivery,
     DeliveryAttempt,
@@ -322,7 +323,7 @@ def _customers_exclude(delivery: Delivery, excluded: dict[int, str], now) -> Non
                 summary=worded(
                     gettext_noop("WeCom mass message not sent (%(reason)s): %(body)s"),
                     reason=audience.exclusion_label(excluded[pk]),
-                    body=delivery.body[:200],
+                    body=links_masked(delivery.body)[:200],
                 ),
                 payload={
                     "delivery_id": delivery.pk,
@@ -350,7 +351,7 @@ def _touch(delivery: Delivery, status: str, reason: str = "") -> Touch:
         # WeCom has the task; it reaches the patient when the staff member confirms it.
         msgid = gettext_noop("Handed to WeCom, the staff member confirms it there: %(body)s")
     # Worded again in each reader's language (patients.timeline.worded).
-    summary = worded(msgid, body=delivery.body[:200], reason=reason)
+    summary = worded(msgid, body=links_masked(delivery.body)[:200], reason=reason)
     return touch_build(
         clinic_id=delivery.clinic_id,
         patient_id=delivery.patient_id,
