@@ -39,6 +39,11 @@ def test_send_a_message_from_a_template_on_the_patient_page(
     form = page.get_by_test_id("message-form")
     # A template with {复诊日期} asks for the date first, then shows the preview with it.
     form.get_by_test_id("message-template").select_option(label="预约确认")
+    # No appointment booked: the preview is refused and the template stays in the box to edit.
+    page.wait_for_function(
+        "document.getElementById('m-text').value === '{姓名}，请于{复诊日期}复诊。'"
+    )
+    assert "复诊日期" in form.get_by_test_id("message-outcome").inner_text()
     form.locator("#m-revisit").fill("2026-12-03")
     page.wait_for_function(
         "document.getElementById('m-text').value.startsWith('周芳，请于2026年12月03日复诊。')"

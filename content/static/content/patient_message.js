@@ -64,7 +64,9 @@
       hits(data.hits);
     } catch (error) {
       if (ticket !== latest) return;
-      text.value = "";
+      // The template as written, placeholders and all, to edit: the server composes it again
+      // when it is sent and refuses it with the same reason if nothing changed.
+      text.value = template.body;
       previewError = CL.errorText(error);
       outcome(previewError, "danger");
     }
