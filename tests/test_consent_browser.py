@@ -22,7 +22,7 @@ def test_the_patient_page_shows_consent_per_purpose(page, staff, make_patient):
     page.goto(f"/patients/{patient.pk}/")
     consents = page.locator("#consents")
     text = consents.inner_text()
-    assert "诊疗服务消息: 同意" in text
-    assert "营销: 已撤回" in text and "患者来电要求不再接收活动通知" in text
+    assert "诊疗服务消息：同意" in text
+    assert "营销：已撤回" in text and "患者来电要求不再接收活动通知" in text
     consents.scroll_into_view_if_needed()
     screenshot(page, "patient-consent-per-purpose")
