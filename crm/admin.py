@@ -4,7 +4,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import StaffChoiceField
-from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditEvent, Clinic, Membership
+from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditEvent, Membership
 from crm.selectors import user_name, users_with_staff_name
 
 STAFF_PICKER_ROLES = {"assigned_doctor": DOCTOR_ROLES, "assigned_assistant": ASSISTANT_ROLES}
@@ -87,20 +87,6 @@ class ClinicScopedAdmin(admin.ModelAdmin):
         elif clinic and any(f.name == "clinic" for f in model._meta.fields):
             kwargs["queryset"] = model._default_manager.filter(clinic=clinic)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-@admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
-    prepopulated_fields = {"slug": ["name"]}
-    search_fields = ["name", "slug"]
-
-    def has_module_permission(self, request):
-        return request.user.is_superuser
-
-    has_view_permission = has_change_permission = has_add_permission = has_delete_permission = (
-        lambda self, request, obj=None: request.user.is_superuser
-    )
 
 
 @admin.register(Membership)

@@ -5,12 +5,35 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin import ClinicScopedAdmin
 from crm.forms import form_add_service_errors
-from crm.models import Membership, Role
+from crm.models import Clinic, Membership, Role
 from crm.selectors import user_name
 from patients import services
+from patients.clinic_defaults import clinic_setup_defaults
 from patients.editing import EDITABLE_FIELDS, patient_editable_fields
 from patients.models import Patient, PatientTag, StageTransition, TagGroup, Touch, Visit, Ward
 from patients.wards import ward_save
+
+
+# Registered here, not in crm: a clinic added in the admin starts with what every new clinic
+# gets (patients.clinic_defaults, which sets up the apps above crm too).
+@admin.register(Clinic)
+class ClinicAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+    readonly_fields = ["created_at"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    has_view_permission = has_change_permission = has_add_permission = has_delete_permission = (
+        lambda self, request, obj=None: request.user.is_superuser
+    )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            clinic_setup_defaults(clinic=obj)
 
 
 class PatientAdminForm(forms.ModelForm):

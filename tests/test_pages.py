@@ -3,7 +3,7 @@ import yaml
 from django.conf import settings
 
 from patients.models import Patient
-from tests.conftest import recovery_code_for
+from tests.conftest import recovery_code_for, second_factor_enrol
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +61,24 @@ def test_clinic_admin_sees_only_their_clinics_patients_in_django_admin(
     assert client.get(f"/admin/patients/patient/{mine.pk}/change/").status_code == 200
     assert client.get(f"/admin/patients/patient/{theirs.pk}/change/").status_code in (302, 404)
     assert Patient.objects.get(pk=theirs.pk).name == "外院患者"
+
+
+def test_a_clinic_added_in_django_admin_starts_with_every_new_clinics_defaults(client, db):
+    from django.contrib.auth import get_user_model
+
+    from crm.models import Clinic
+    from patients.models import TagGroup
+    from wechat.models import ContentSettings
+
+    root = get_user_model().objects.create_superuser("root", "root@example.cn", "pw-Root-2026!")
+    second_factor_enrol(root)
+    client.force_login(root)
+    response = client.post("/admin/crm/clinic/add/", {"name": "新分院", "slug": "xin-fenyuan"})
+    assert response.status_code == 302 and "/admin/crm/clinic/" in response.url
+    clinic = Clinic.objects.get(slug="xin-fenyuan")
+    groups = set(TagGroup.objects.filter(clinic=clinic).values_list("name", flat=True))
+    assert groups == {"病种", "手术", "严重程度", "来源"}
+    assert ContentSettings.objects.filter(clinic=clinic).count() == 1
 
 
 def test_non_admin_staff_cannot_use_django_admin(client, assistant):
