@@ -378,6 +378,7 @@ CELERY_TASK_ROUTES = {
     # Long work on many rows.
     "patients.tasks.import_commit_task": {"queue": "bulk"},
     "patients.tasks.summaries_refresh_task": {"queue": "bulk"},
+    "patients.tasks.summaries_maintain_task": {"queue": "bulk"},
     "content.tasks.campaign_start_task": {"queue": "bulk"},
     "crm.tasks.audit_archive_task": {"queue": "bulk"},
     "wechat.tasks.contacts_sync_task": {"queue": "bulk"},
@@ -473,6 +474,10 @@ CELERY_BEAT_SCHEDULE["imports-recover-stale"] = {
 CELERY_BEAT_SCHEDULE["dashboard-summaries-refresh"] = {
     "task": "patients.tasks.summaries_refresh_all",
     "schedule": float(env("DASHBOARD_REFRESH_SECONDS", "900")),  # every 15 minutes
+}
+CELERY_BEAT_SCHEDULE["dashboard-summaries-maintain"] = {
+    "task": "patients.tasks.summaries_maintain_task",
+    "schedule": 3600.0,  # the refreshes' VACUUM and ANALYZE, once an hour for all clinics
 }
 
 # Audit and PIPL (README: Security). Audit events are kept at least 180 days in the table, then

@@ -36,6 +36,13 @@ def summaries_refresh_all() -> int:
     return len(clinic_ids)
 
 
+@shared_task(ignore_result=True)
+def summaries_maintain_task() -> str:
+    """Beat: the summary tables' VACUUM and ANALYZE, once for every clinic's refreshes."""
+    summaries.summaries_maintain()
+    return "maintained"
+
+
 @shared_task(ignore_result=True, time_limit=LONG_TIME_LIMIT, soft_time_limit=LONG_TIME_LIMIT - 60)
 def import_commit_task(batch_id: int) -> str:
     return import_commit_run(batch_id)

@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from patients import services as s
@@ -168,3 +170,45 @@ def test_the_page_shows_when_the_figures_were_updated(page, doctor, clinic, visi
     assert "数据更新于" in period.inner_text()
     assert page.get_by_test_id("kpi-revisit").inner_text() == "50.0%"  # 甲 of 甲, 乙
     screenshot(page, "dashboard-summaries")
+
+
+def maintenance(queries) -> list[str]:
+    return [
+        q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("ANALYZE", "VACUUM"))
+    ]
+
+
+def test_a_small_refresh_leaves_the_shared_tables_maintenance_to_beat(clinic, visited):
+    # ANALYZE and VACUUM cost the whole table, every clinic's rows: not for two patients.
+    with CaptureQueriesContext(connection) as small:
+        assert summaries_refresh(clinic_id=clinic.pk)["changed"] == 2
+    assert maintenance(small.captured_queries) == []
+
+
+def test_a_refresh_that_rewrites_much_of_the_table_analyzes_it(clinic, visited, monkeypatch):
+    from patients.dashboard import summaries
+
+    monkeypatch.setattr(summaries, "MAINTAIN_MIN_ROWS", 2)
+    monkeypatch.setattr(summaries, "MAINTAIN_SHARE", 0)  # any share of the table is "much"
+    with CaptureQueriesContext(connection) as big:
+        summaries_refresh(clinic_id=clinic.pk)
+    assert maintenance(big.captured_queries) == [
+        "ANALYZE patients_retentionfact",
+        "ANALYZE patients_cohortmonth",
+        "ANALYZE patients_dailyfigure, patients_cohortday",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_maintenance_vacuums_and_analyzes_the_summary_tables(clinic, visited):
+    def vacuums():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT vacuum_count + analyze_count FROM pg_stat_user_tables "
+                "WHERE relname = 'patients_retentionfact'"
+            )
+            return cursor.fetchone()[0]
+
+    before = vacuums()
+    assert tasks.summaries_maintain_task() == "maintained"
+    assert vacuums() == before + 2  # one VACUUM, one ANALYZE

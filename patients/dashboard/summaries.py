@@ -275,32 +275,63 @@ def summaries_refresh(*, clinic_id: int) -> dict:
         changed = cursor.rowcount
         cursor.execute(FACTS_GONE_SQL, params)
         changed += cursor.rowcount
-        # Fresh statistics before the next statement and the readers: after a first run the
-        # planner would take a million new rows for a handful and pick nested loops
-        # (ANALYZE may run inside the transaction, VACUUM may not).
-        cursor.execute("ANALYZE patients_retentionfact")
+        maintain = _needs_maintenance(cursor, changed)
+        if maintain:
+            # Fresh statistics before the next statement and the readers: after a first run
+            # the planner would take a million new rows for a handful and pick nested loops
+            # (ANALYZE may run inside the transaction, VACUUM may not).
+            cursor.execute("ANALYZE patients_retentionfact")
         cursor.execute(COHORTS_SQL, params)
-        cursor.execute("ANALYZE patients_cohortmonth")
+        if maintain:
+            cursor.execute("ANALYZE patients_cohortmonth")
         cursor.execute(_daily_sql(), params)
         cursor.execute(DAILY_SYNC_SQL, params)
         cursor.execute(COHORT_DAYS_SYNC_SQL, params)
-        cursor.execute("ANALYZE patients_dailyfigure, patients_cohortday")
+        if maintain:
+            cursor.execute("ANALYZE patients_dailyfigure, patients_cohortday")
         patients = RetentionFact.objects.filter(clinic_id=clinic_id).count()
         SummaryRefresh.objects.update_or_create(
             clinic_id=clinic_id,
             defaults={"refreshed_at": as_of, "patients": patients},
         )
-    if not connection.in_atomic_block:
-        # Updated rows leave dead index entries and clear pages' all-visible bits; VACUUM
-        # restores both, so the figures stay index-only scans without waiting for autovacuum.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "VACUUM patients_retentionfact, patients_cohortmonth, patients_dailyfigure, "
-                "patients_cohortday"
-            )
+    if maintain and not connection.in_atomic_block:
+        summaries_maintain()
     duration_ms = round((time.monotonic() - started) * 1000)
     SummaryRefresh.objects.filter(clinic_id=clinic_id).update(duration_ms=duration_ms)
     return {"clinic": clinic_id, "patients": patients, "changed": changed, "ms": duration_ms}
+
+
+# The summary tables hold every clinic's rows. ANALYZE samples, and VACUUM scans every index
+# of, the whole table: run per clinic they cost the same for a clinic of ten patients as for
+# all of them, and a round over 1,000 clinics spent most of its time there. A refresh runs
+# them only when its own clinic changed a large part of the table (a first refresh, a big
+# import); the small changes of a day are left to `summaries_maintain` (beat) and autovacuum.
+MAINTAIN_MIN_ROWS = 1000
+MAINTAIN_SHARE = 0.1
+
+
+def _needs_maintenance(cursor, changed: int) -> bool:
+    if changed < MAINTAIN_MIN_ROWS:
+        return False
+    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'patients_retentionfact'::regclass")
+    [estimated] = cursor.fetchone()
+    # reltuples is -1 before the first ANALYZE: the planner knows nothing yet.
+    return estimated < 0 or changed >= MAINTAIN_SHARE * estimated
+
+
+SUMMARY_TABLES = (
+    "patients_retentionfact, patients_cohortmonth, patients_dailyfigure, patients_cohortday"
+)
+
+
+def summaries_maintain() -> None:
+    """VACUUM and ANALYZE the summary tables: updated rows leave dead index entries and clear
+    pages' all-visible bits; VACUUM restores both, so the figures stay index-only scans, and
+    the planner's statistics follow the rows. Outside a transaction (VACUUM refuses one)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {SUMMARY_TABLES}")
 
 
 def clinics_with_patients() -> list[int]:
