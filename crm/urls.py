@@ -32,6 +32,7 @@ from followups.views_handover import staff_deactivate
 from patients import urls as patients_urls
 from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
+from patients.api_his import HisVisitsView
 from patients.api_privacy import PatientDataExportView, PatientEraseView
 from patients.api_wards import WardViewSet
 from patients.dashboard.api import DashboardView
@@ -72,6 +73,7 @@ api_urls = [
         name="patient-data-export",
     ),
     path("patients/<int:pk>/erase/", PatientEraseView.as_view(), name="patient-erase"),
+    path("his/visits/", HisVisitsView.as_view(), name="his-visits"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
     path("channel-figures/", ChannelFiguresView.as_view(), name="channel-figures"),
