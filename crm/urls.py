@@ -27,6 +27,7 @@ from followups.api import (
     FollowUpTaskViewSet,
 )
 from followups.api_appointments import AppointmentFiguresView, AppointmentViewSet
+from followups.api_fhir import FhirPatientEverythingView, FhirPatientSearchView
 from followups.api_figures import FollowUpFiguresView
 from followups.views_handover import staff_deactivate
 from patients import urls as patients_urls
@@ -93,6 +94,12 @@ api_urls = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("fhir/Patient", FhirPatientSearchView.as_view(), name="fhir-patient-search"),
+    path(
+        "fhir/Patient/<int:pk>/$everything",
+        FhirPatientEverythingView.as_view(),
+        name="fhir-patient-everything",
+    ),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
