@@ -29,6 +29,7 @@ from followups.api import (
 from followups.api_appointments import AppointmentFiguresView, AppointmentViewSet
 from followups.api_fhir import FhirPatientEverythingView, FhirPatientSearchView
 from followups.api_figures import FollowUpFiguresView
+from followups.api_his import HisAppointmentsView
 from followups.views_handover import staff_deactivate
 from patients import urls as patients_urls
 from patients import views as patient_views
@@ -75,6 +76,7 @@ api_urls = [
     ),
     path("patients/<int:pk>/erase/", PatientEraseView.as_view(), name="patient-erase"),
     path("his/visits/", HisVisitsView.as_view(), name="his-visits"),
+    path("his/appointments/", HisAppointmentsView.as_view(), name="his-appointments"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
     path("channel-figures/", ChannelFiguresView.as_view(), name="channel-figures"),

@@ -105,3 +105,28 @@ def test_no_token_no_entry():
         401,
         403,
     )
+
+
+def test_an_appointment_posted_twice_is_booked_once(his, make_patient, doctor):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from followups.appointment_models import Appointment
+
+    patient = make_patient(phone="13800138003", assigned_doctor=doctor)
+    start = (timezone.localtime() + timedelta(days=2)).replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
+    row = {"his_appointment_id": "A-1", "phone": "13800138003", "start": start.isoformat()}
+    bad = {"his_appointment_id": "A-2", "phone": "13800138003", "start": "明天"}
+    past = {**row, "his_appointment_id": "A-3", "start": "2020-01-01T10:00"}
+    first = his.post("/api/his/appointments/", {"appointments": [row, bad, past]}, format="json")
+    assert first.status_code == 200, first.content
+    body = first.json()
+    assert body["created"] == 1
+    assert [e["row"] for e in body["errors"]] == [2, 3]
+    assert "预约时间" in body["errors"][0]["error"]
+    again = his.post("/api/his/appointments/", {"appointments": [row]}, format="json").json()
+    assert again["created"] == 0 and again["unchanged"] == 1
+    assert Appointment.objects.filter(patient=patient, his_appointment_id="A-1").count() == 1
