@@ -27,11 +27,14 @@ from followups.api import (
     FollowUpTaskViewSet,
 )
 from followups.api_appointments import AppointmentFiguresView, AppointmentViewSet
+from followups.api_fhir import FhirPatientEverythingView, FhirPatientSearchView
 from followups.api_figures import FollowUpFiguresView
+from followups.api_his import HisAppointmentsView
 from followups.views_handover import staff_deactivate
 from patients import urls as patients_urls
 from patients import views as patient_views
 from patients.api import PatientViewSet, TagGroupViewSet
+from patients.api_his import HisVisitsView
 from patients.api_privacy import PatientDataExportView, PatientEraseView
 from patients.api_wards import WardViewSet
 from patients.dashboard.api import DashboardView
@@ -72,6 +75,8 @@ api_urls = [
         name="patient-data-export",
     ),
     path("patients/<int:pk>/erase/", PatientEraseView.as_view(), name="patient-erase"),
+    path("his/visits/", HisVisitsView.as_view(), name="his-visits"),
+    path("his/appointments/", HisAppointmentsView.as_view(), name="his-appointments"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
     path("followup-figures/", FollowUpFiguresView.as_view(), name="followup-figures"),
     path("channel-figures/", ChannelFiguresView.as_view(), name="channel-figures"),
@@ -91,6 +96,12 @@ api_urls = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("fhir/Patient", FhirPatientSearchView.as_view(), name="fhir-patient-search"),
+    path(
+        "fhir/Patient/<int:pk>/$everything",
+        FhirPatientEverythingView.as_view(),
+        name="fhir-patient-everything",
+    ),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

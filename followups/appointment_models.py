@@ -68,6 +68,8 @@ class Appointment(models.Model):
         default=AppointmentStatus.BOOKED,
     )
     notes = models.CharField(_("notes"), max_length=200, blank=True)
+    # The hospital system's (HIS) own appointment id: an appointment posted twice is booked once.
+    his_appointment_id = models.CharField(_("HIS appointment id"), max_length=64, blank=True)
     cancel_reason = models.CharField(_("reason"), max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -119,6 +121,11 @@ class Appointment(models.Model):
                 fields=["clinic", "patient", "start"],
                 condition=models.Q(status="booked"),
                 name="appointment_unique_booked_patient_start",
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "his_appointment_id"],
+                condition=~models.Q(his_appointment_id=""),
+                name="appointment_unique_his_id_per_clinic",
             ),
         ]
         indexes = [

@@ -101,6 +101,7 @@ def appointment_book(
     notes: str = "",
     by=None,
     now: datetime | None = None,
+    his_appointment_id: str = "",
 ) -> Appointment:
     """Book the patient with a doctor: the patient moves to 预约 (booked), the booking is on the
     timeline, and the reminder goes out the day before (appointment_reminders_enqueue).
@@ -122,6 +123,7 @@ def appointment_book(
                 kind=kind,
                 notes=notes.strip(),
                 created_by=by,
+                his_appointment_id=his_appointment_id,
             )
     except IntegrityError as error:
         raise ValidationError(

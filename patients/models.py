@@ -54,6 +54,8 @@ class Patient(models.Model):
     phone_last4 = models.CharField(max_length=4, blank=True, editable=False)
     phone_masked = models.CharField(_("phone"), max_length=20, blank=True, editable=False)
     external_userid = models.CharField(_("WeCom external userid"), max_length=64, blank=True)
+    # The hospital system's (HIS) own patient id, for matching its visits (patients/his.py).
+    his_patient_id = models.CharField(_("HIS patient id"), max_length=64, blank=True)
     source = models.CharField(
         _("source"), max_length=20, choices=Source.choices, default=Source.WALK_IN
     )
@@ -157,6 +159,11 @@ class Patient(models.Model):
                 fields=["clinic", "external_userid"],
                 condition=~models.Q(external_userid=""),
                 name="patient_unique_external_userid_per_clinic",
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "his_patient_id"],
+                condition=~models.Q(his_patient_id=""),
+                name="patient_unique_his_patient_id_per_clinic",
             ),
             models.CheckConstraint(
                 condition=models.Q(stage__in=Stage.values), name="patient_stage_valid"
@@ -375,6 +382,8 @@ class Visit(models.Model):
         _("amount paid"), max_digits=10, decimal_places=2, null=True, blank=True
     )
     notes = models.CharField(_("notes"), max_length=500, blank=True)
+    # The hospital system's (HIS) own visit id: a visit posted twice is recorded once.
+    his_visit_id = models.CharField(_("HIS visit id"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
 
     class Meta:
@@ -384,6 +393,11 @@ class Visit(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(amount__gte=0), name="visit_amount_not_negative"
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "his_visit_id"],
+                condition=~models.Q(his_visit_id=""),
+                name="visit_unique_his_visit_id_per_clinic",
             ),
         ]
         indexes = [

@@ -445,6 +445,7 @@ def visit_record(
     notes: str = "",
     actor=None,
     at=None,
+    his_visit_id: str = "",
 ) -> Visit:
     if kind not in Visit.Kind.values:
         raise ValidationError({"kind": [_("Unknown visit kind.")]})
@@ -460,6 +461,7 @@ def visit_record(
         doctor=doctor,
         amount=amount,
         notes=notes,
+        his_visit_id=his_visit_id,
     )
     if patient.last_visit_date is None or visit_date > patient.last_visit_date:
         Patient.objects.filter(pk=patient.pk).update(last_visit_date=visit_date)

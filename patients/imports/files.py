@@ -99,10 +99,16 @@ def _csv_rows(content: bytes) -> Iterator[tuple[int, list]]:
 
 def read_rows(batch: ImportBatch, merged_rows: set | None = None) -> Iterator[tuple[int, list]]:
     """Every row of the file as (spreadsheet row number, values)."""
-    content = bytes(batch.content)
+    return read_file_rows(bytes(batch.content), batch.file_name, merged_rows)
+
+
+def read_file_rows(
+    content: bytes, file_name: str, merged_rows: set | None = None
+) -> Iterator[tuple[int, list]]:
+    """The same for a file not kept as a batch (the HIS drop folder, patients/his_import.py)."""
     merged_rows = merged_rows if merged_rows is not None else set()
-    if _is_xlsx(content, batch.file_name):
+    if _is_xlsx(content, file_name):
         return _xlsx_rows(content, merged_rows)
-    if batch.file_name.lower().endswith(".xls") or content[:4] == b"\xd0\xcf\x11\xe0":
+    if file_name.lower().endswith(".xls") or content[:4] == b"\xd0\xcf\x11\xe0":
         raise ImportFileError(_("Old .xls files cannot be read; save the sheet as .xlsx or CSV."))
     return _csv_rows(content)
