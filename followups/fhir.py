@@ -1,5 +1,6 @@
 """A patient's record as FHIR resources (R4B, the R4-compatible model set in fhir.resources):
-Patient, Encounter per visit, Appointment, CarePlan with its Task rows, in one Bundle.
+Patient, Encounter per visit, Appointment, CarePlan with its Task rows, Communication per
+message the outbox handled, in one Bundle.
 
 Ids are our primary keys; every reference is `Type/id` and names an entry of the same bundle.
 Each resource is built with fhir.resources' pydantic models, so an invalid one raises here,
@@ -12,6 +13,7 @@ from django.utils import timezone
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.careplan import CarePlan as FhirCarePlan
+from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.task import Task
@@ -20,6 +22,8 @@ from followups.appointment_models import Appointment, AppointmentStatus
 from followups.models import CarePlan, FollowUpTask, PlanStatus, TaskStatus
 from patients.choices import Gender
 from patients.models import Patient, Visit
+from wechat.composer import links_masked
+from wechat.models import Delivery, DeliveryStatus
 
 SYSTEM = "urn:careloop:clinic:{clinic}:{kind}"
 
@@ -40,6 +44,18 @@ _TASK_STATUS = {
     TaskStatus.DONE: "completed",
     TaskStatus.SKIPPED: "cancelled",
     TaskStatus.CANCELLED: "cancelled",
+}
+
+# The outbox's states as a Communication's (event-status): sent is completed; waiting or
+# retrying is in-progress; given up, skipped or too late did not happen.
+_COMMUNICATION_STATUS = {
+    DeliveryStatus.PENDING: "preparation",
+    DeliveryStatus.SENDING: "in-progress",
+    DeliveryStatus.FAILED: "in-progress",
+    DeliveryStatus.SENT: "completed",
+    DeliveryStatus.DEAD: "stopped",
+    DeliveryStatus.SKIPPED: "not-done",
+    DeliveryStatus.MISSED: "not-done",
 }
 
 
@@ -146,6 +162,21 @@ def task_resource(task: FollowUpTask) -> Task:
     return Task(**data)
 
 
+def communication_resource(delivery: Delivery) -> Communication:
+    data = {
+        "id": str(delivery.pk),
+        "status": _COMMUNICATION_STATUS.get(delivery.status, "unknown"),
+        "subject": {"reference": f"Patient/{delivery.patient_id}"},
+        "recipient": [{"reference": f"Patient/{delivery.patient_id}"}],
+        "medium": [{"text": delivery.get_channel_display()}],
+        # The text as staff read it: the patient's own link tokens stay out of an export.
+        "payload": [{"contentString": links_masked(delivery.body)}],
+    }
+    if delivery.sent_at:
+        data["sent"] = _iso(delivery.sent_at)
+    return Communication(**data)
+
+
 def patient_everything(patient: Patient, base_url: str) -> Bundle:
     """The `$everything` Bundle (type searchset) of one patient; `base_url` ends in /fhir/."""
     resources = [patient_resource(patient)]
@@ -163,6 +194,9 @@ def patient_everything(patient: Patient, base_url: str) -> Bundle:
     plans = CarePlan.objects.filter(patient=patient).select_related("template").order_by("id")
     resources += [careplan_resource(p, by_plan.get(p.pk, [])) for p in plans]
     resources += [task_resource(t) for t in tasks]
+    resources += [
+        communication_resource(d) for d in Delivery.objects.filter(patient=patient).order_by("id")
+    ]
     return bundle_of(resources, base_url)
 
 

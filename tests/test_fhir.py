@@ -14,6 +14,8 @@ from followups.models import Action, Trigger
 from patients.models import Patient
 from patients.services import visit_record
 from tests.followups_factories import step
+from wechat.models import DeliveryChannel
+from wechat.outbox import delivery_enqueue
 
 pytestmark = pytest.mark.django_db
 
@@ -57,13 +59,28 @@ def test_everything_bundle_validates_and_its_references_resolve(fhir, clinic, ma
     followup_services.triggers_scan()
     start = timezone.localtime().replace(hour=10, minute=0, second=0, microsecond=0)
     appointment_book(patient=patient, doctor=doctor, start=start + timedelta(days=2))
+    delivery_enqueue(
+        clinic=clinic, key="fhir-test", channel=DeliveryChannel.CUSTOMER_MESSAGE,
+        recipient="wmWANGWU", body="王五您好，请填写 https://x.cn/r/s/SECRET-token-123/ 。",
+        patient=patient, sender="wx-assistant",
+    )  # fmt: skip
     response = fhir.get(f"/fhir/Patient/{patient.pk}/$everything")
     assert response.status_code == 200, response.content
     assert response["Content-Type"] == "application/fhir+json"
     bundle = Bundle.model_validate_json(response.content)
     body = response.json()
     kinds = [e["resource"]["resourceType"] for e in body["entry"]]
-    assert {"Patient", "Encounter", "Appointment", "CarePlan", "Task"} <= set(kinds)
+    assert {"Patient", "Encounter", "Appointment", "CarePlan", "Task", "Communication"} <= set(
+        kinds
+    )
+    [message] = [
+        e["resource"] for e in body["entry"] if e["resource"]["resourceType"] == "Communication"
+    ]
+    assert (
+        message["status"] == "preparation"
+        and message["subject"]["reference"] == f"Patient/{patient.pk}"
+    )
+    assert message["payload"][0]["contentString"] == "王五您好，请填写 https://x.cn/r/s/… 。"
     for entry in body["entry"]:
         get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
         assert entry["fullUrl"].endswith(
