@@ -180,3 +180,25 @@ def test_admin_still_needs_second_factor_unless_clinic_trusts_wecom(
     assert all("two-factor" not in url for url, _ in home.redirect_chain)
     event = AuditEvent.objects.filter(action=AuditAction.WECOM_SIGN_IN).latest("created_at")
     assert event.detail["trusted"] is True
+
+
+def test_qr_login_sends_to_wecom_and_comes_back_signed_in(
+    client, clinic, wecom_staff, wecom_account, settings
+):
+    page = client.get(reverse("login"))
+    assert "使用企业微信登录" in page.content.decode()
+    answer = client.get(reverse("wechat:qr_login"), {"clinic": clinic.slug})
+    assert answer.status_code == 302
+    assert answer["Location"].startswith(settings.WECOM_SSO_URL)
+    assert "appid=ww-test-corp" in answer["Location"] and "agentid=1000002" in answer["Location"]
+    assert "via%3Dqr" in answer["Location"]
+    unknown = client.get(reverse("wechat:qr_login"), {"clinic": "nope"})
+    assert unknown.status_code == 400 and "诊所代码" in unknown.content.decode()
+    # WeCom returns the scanned member's code: the same exchange as the sidebar's.
+    back = client.get(
+        reverse("wechat:oauth_return", args=[clinic.slug]),
+        {"code": _mint(settings, "wx-doctor"), "via": "qr"},
+    )
+    assert back.status_code == 302
+    event = AuditEvent.objects.get(action=AuditAction.WECOM_SIGN_IN)
+    assert event.detail["via"] == "qr" and event.user_id == wecom_staff["doctor"].user_id

@@ -23,5 +23,6 @@ urlpatterns = [
     path("simulate-confirm/", views.simulate_confirm, name="simulate_confirm"),
     path("settings/", views.wecom_settings, name="settings"),
     path("oauth/<slug:slug>/", views_signin.oauth_return, name="oauth_return"),
+    path("qr-login/", views_signin.qr_login, name="qr_login"),
     path("jssdk-config/", views_signin.jssdk_config, name="jssdk_config"),
 ]

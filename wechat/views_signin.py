@@ -1,5 +1,8 @@
 """WeCom sign-in (the sidebar's OAuth and the QR web login) and the JS-SDK signing endpoint."""
 
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
@@ -35,6 +38,28 @@ def oauth_return(request, slug):
         context = {"message": exc.messages[0], "membership": None, "clinic": None}
         return render(request, "wechat/signin_error.html", context, status=400)
     return redirect(_next(request))
+
+
+@require_GET
+def qr_login(request):
+    """The login page's "Log in with WeCom": off to WeCom's QR page for the clinic's app;
+    WeCom returns the scanned member's code to oauth_return (via=qr)."""
+    clinic = Clinic.objects.filter(slug=request.GET.get("clinic", "").strip()).first()
+    account = WeComAccount.objects.filter(clinic=clinic).first() if clinic else None
+    if account is None:
+        message = _("No clinic with this code uses WeCom sign-in. Check the clinic code.")
+        context = {"message": message, "membership": None, "clinic": None}
+        return render(request, "wechat/signin_error.html", context, status=400)
+    back = reverse("wechat:oauth_return", args=[clinic.slug])
+    back = request.build_absolute_uri(back) + "?" + urlencode({"via": "qr", "next": _next(request)})
+    params = {
+        "login_type": "CorpApp",
+        "appid": account.corp_id,
+        "agentid": account.agent_id,
+        "redirect_uri": back,
+        "state": "careloop",
+    }
+    return redirect(settings.WECOM_SSO_URL + "?" + urlencode(params))
 
 
 @require_GET
