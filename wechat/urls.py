@@ -23,6 +23,8 @@ urlpatterns = [
     path("simulate-confirm/", views.simulate_confirm, name="simulate_confirm"),
     path("settings/", views.wecom_settings, name="settings"),
     path("oauth/<slug:slug>/", views_signin.oauth_return, name="oauth_return"),
+    path("sidebar/contact/", views_signin.sidebar_contact, name="sidebar_contact"),
+    path("sidebar/<slug:slug>/", views_signin.sidebar, name="sidebar"),
     path("qr-login/", views_signin.qr_login, name="qr_login"),
     path("jssdk-config/", views_signin.jssdk_config, name="jssdk_config"),
 ]

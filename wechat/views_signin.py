@@ -79,3 +79,50 @@ def jssdk_config(request):
         return JsonResponse(
             {"message": _("WeCom could not be reached. Try again in a minute.")}, status=502
         )
+
+
+@require_GET
+def sidebar(request, slug):
+    """The chat sidebar. A member not signed in goes through WeCom's OAuth (never a password
+    inside WeCom) and comes back signed in."""
+    clinic = get_object_or_404(Clinic, slug=slug)
+    if not request.user.is_authenticated:
+        account = WeComAccount.objects.filter(clinic=clinic).first()
+        if account is None:
+            context = {"message": _("This clinic has not connected WeCom."), "membership": None}
+            return render(request, "wechat/signin_error.html", {**context, "clinic": None}, 400)
+        back = (
+            reverse("wechat:oauth_return", args=[slug])
+            + "?"
+            + urlencode({"next": request.get_full_path()})
+        )
+        params = {
+            "appid": account.corp_id,
+            "redirect_uri": request.build_absolute_uri(back),
+            "response_type": "code",
+            "scope": "snsapi_base",
+            "state": "sidebar",
+            "agentid": account.agent_id,
+        }
+        return redirect(settings.WECOM_OAUTH_URL + "?" + urlencode(params) + "#wechat_redirect")
+    return _sidebar_page(request)
+
+
+@clinic_member_required()
+def _sidebar_page(request):
+    return render(request, "wechat/sidebar.html")
+
+
+@require_GET
+@clinic_member_required()
+def sidebar_contact(request):
+    """The patient of the clinic that the chat's external contact is, or none."""
+    from patients.models import Patient
+
+    external = request.GET.get("external_userid", "").strip()
+    patient = (
+        Patient.objects.filter(clinic=request.clinic, external_userid=external).first()
+        if external
+        else None
+    )
+    return JsonResponse({"patient": patient.pk if patient else None})
