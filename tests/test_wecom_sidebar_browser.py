@@ -4,6 +4,7 @@ client: it answers getCurExternalContact with the patient's external_userid."""
 import requests
 from django.urls import reverse
 
+from crm.models import AuditAction, AuditEvent
 from tests.conftest import screenshot
 
 WX_STUB = """
@@ -40,4 +41,12 @@ def test_sidebar_signs_in_by_oauth_and_shows_the_patient(
     assert calls[:3] == ["config", "agentConfig", "getCurExternalContact"]
     signature = page.evaluate("window.wxCalls[0][1].signature")
     assert len(signature) == 40
+    # The audited reveal: an assistant's role may not, and the refusal is audited.
+    page.click("[data-testid=reveal-phone]")
+    page.wait_for_selector("[data-testid=sidebar-status]:not([hidden])")
+    assert "无权查看完整手机号" in page.text_content("[data-testid=sidebar-status]")
+    assert AuditEvent.objects.filter(
+        action=AuditAction.REVEAL_REFUSED, user=wecom_staff["assistant"].user
+    ).exists()
+    assert page.text_content("[data-testid=patient-phone]") == "138****8000"
     screenshot(page, "wecom-sidebar")

@@ -37,8 +37,20 @@
     card.replaceChildren(
       CL.el("h1", { class: "h5", "data-testid": "patient-name", text: patient.name }),
       CL.el("p", { class: "mb-1", "data-testid": "patient-phone", text: patient.phone_masked || "" }),
+      CL.el("button", { type: "button", class: "btn btn-sm btn-outline-secondary me-2",
+        "data-testid": "reveal-phone", text: words.reveal, onclick: () => reveal(patient) }),
       CL.el("a", { class: "btn btn-sm btn-outline-primary", href: root.dataset.patientUrl.replace("0", patient.id),
         text: words.openPatient }));
+  }
+
+  /* The patient API's audited reveal: the full number, or the refusal (audited too). */
+  async function reveal(patient) {
+    try {
+      const answer = await CL.api(root.dataset.apiUrl.replace("0", patient.id) + "reveal-phone/", { method: "POST" });
+      card.querySelector("[data-testid=patient-phone]").textContent = answer.phone;
+    } catch (error) {
+      fail(error.message);
+    }
   }
 
   async function main() {
