@@ -202,3 +202,19 @@ def test_qr_login_sends_to_wecom_and_comes_back_signed_in(
     assert back.status_code == 302
     event = AuditEvent.objects.get(action=AuditAction.WECOM_SIGN_IN)
     assert event.detail["via"] == "qr" and event.user_id == wecom_staff["doctor"].user_id
+
+
+def test_sidebar_sends_the_unsigned_in_to_wecom_oauth_and_scopes_contacts(
+    client, clinic, assistant, outsider, wecom_account, settings, make_patient
+):
+    answer = client.get(reverse("wechat:sidebar", args=[clinic.slug]))
+    assert answer.status_code == 302
+    location = answer["Location"]
+    assert location.startswith(settings.WECOM_OAUTH_URL) and location.endswith("#wechat_redirect")
+    assert "scope=snsapi_base" in location and "appid=ww-test-corp" in location
+    patient = make_patient(external_userid="wm-ext-9")
+    url = reverse("wechat:sidebar_contact")
+    client.force_login(assistant)
+    assert client.get(url, {"external_userid": "wm-ext-9"}).json() == {"patient": patient.pk}
+    client.force_login(outsider)  # another clinic's member finds no patient of clinic A
+    assert client.get(url, {"external_userid": "wm-ext-9"}).json() == {"patient": None}
