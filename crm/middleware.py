@@ -71,6 +71,10 @@ class SessionTimeoutMiddleware:
         return None
 
 
+# Set by wechat.signin when the clinic trusts WeCom sign-in (Clinic.wecom_signin_trusted).
+WECOM_TRUSTED_SESSION_KEY = "wecom_signin_trusted"
+
+
 class SecondFactorMiddleware:
     """Who must sign in with a second factor (crm.two_factor.required) reaches nothing but the
     second-factor pages until they did: pages redirect there, the API answers 403."""
@@ -83,6 +87,7 @@ class SecondFactorMiddleware:
         if (
             user.is_authenticated
             and not user.is_verified()
+            and not request.session.get(WECOM_TRUSTED_SESSION_KEY)
             and not request.path.startswith(SECOND_FACTOR_EXEMPT)
             and self._required(request)
         ):

@@ -14,6 +14,9 @@ class Clinic(models.Model):
     doctors_need_second_factor = models.BooleanField(
         _("doctors sign in with a second factor"), default=False
     )
+    # A sign-in through WeCom (OAuth in the sidebar, QR web login) counts as the second
+    # factor: WeCom verified the member's device. Off by default.
+    wecom_signin_trusted = models.BooleanField(_("WeCom sign-in is trusted"), default=False)
 
     class Meta:
         verbose_name = _("clinic")
@@ -131,6 +134,8 @@ class AuditAction(models.TextChoices):
     LOCKOUT = "lockout", _("Locked out after failed sign-ins")
     UNLOCK = "unlock", _("Unlocked a sign-in")
     SECOND_FACTOR = "second_factor", _("Changed the second factor")
+    WECOM_SIGN_IN = "wecom_sign_in", _("Signed in with WeCom")
+    WECOM_SIGN_IN_REFUSED = "wecom_sign_in_refused", _("Refused a WeCom sign-in")
 
 
 class AuditEvent(models.Model):

@@ -404,6 +404,10 @@ LOGGING = {
 
 # WeCom. The base URL is the only thing that knows whether WeCom is real or our fake.
 WECOM_API_BASE_URL = env("WECOM_API_BASE_URL", "https://qyapi.weixin.qq.com/cgi-bin/")
+# WeCom's web QR login page (企业微信扫码登录); staff are sent there with our OAuth return URL.
+# WeCom's OAuth page (网页授权) that the sidebar sends an unsigned-in member to.
+WECOM_OAUTH_URL = env("WECOM_OAUTH_URL", "https://open.weixin.qq.com/connect/oauth2/authorize")
+WECOM_SSO_URL = env("WECOM_SSO_URL", "https://login.work.weixin.qq.com/wwlogin/sso/login")
 WECOM_RETRY_DELAYS = tuple(float(s) for s in env_list("WECOM_RETRY_DELAYS", "30,120,600,1800,3600"))
 WECOM_MAX_ATTEMPTS = int(env("WECOM_MAX_ATTEMPTS", "10"))
 WECOM_PACING = float(env("WECOM_PACING", "0.8"))  # share of each WeCom limit we use

@@ -534,3 +534,27 @@ def callback_decrypt(
 
 def elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
+
+
+# JS-SDK tickets and OAuth ---------------------------------------------------------------
+
+
+def jsapi_ticket(account) -> dict:
+    """The corp's jsapi_ticket (wx.config): {"ticket", "expires_in"}. Callers cache it."""
+    client = client_for(account)
+    return call(client, client.jsapi.get_ticket)
+
+
+def agent_jsapi_ticket(account) -> dict:
+    """The app's jsapi_ticket (wx.agentConfig): {"ticket", "expires_in"}. Callers cache it."""
+    client = client_for(account)
+    return call(client, client.jsapi.get_agent_ticket)
+
+
+def oauth_userid(account, *, code: str) -> str:
+    """The member's userid for an OAuth code (the sidebar's or the QR web login's). A used,
+    expired or unknown code is WeComError 40029; a visitor outside the corp has no userid
+    ("" is answered)."""
+    client = client_for(account)
+    result = call(client, client.get, "auth/getuserinfo", params={"code": code})
+    return result.get("userid") or ""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from wechat import views
+from wechat import views, views_signin
 
 app_name = "wechat"
 
@@ -22,4 +22,9 @@ urlpatterns = [
     ),
     path("simulate-confirm/", views.simulate_confirm, name="simulate_confirm"),
     path("settings/", views.wecom_settings, name="settings"),
+    path("oauth/<slug:slug>/", views_signin.oauth_return, name="oauth_return"),
+    path("sidebar/contact/", views_signin.sidebar_contact, name="sidebar_contact"),
+    path("sidebar/<slug:slug>/", views_signin.sidebar, name="sidebar"),
+    path("qr-login/", views_signin.qr_login, name="qr_login"),
+    path("jssdk-config/", views_signin.jssdk_config, name="jssdk_config"),
 ]

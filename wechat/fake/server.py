@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 from wechat.fake.contacts import ContactsMixin
 from wechat.fake.groupmsg import GroupMsgMixin
+from wechat.fake.jssdk import JsSdkMixin
 from wechat.fake.transfers import TransfersMixin
 
 # WeCom's documented limits, enforced like WeCom does.
@@ -18,7 +19,7 @@ ROBOT_LIMIT_PER_MINUTE = 20  # errcode 130101 past it
 WELCOME_CODE_TTL = 20.0
 
 
-class FakeWeCom(ContactsMixin, GroupMsgMixin, TransfersMixin):
+class FakeWeCom(ContactsMixin, GroupMsgMixin, TransfersMixin, JsSdkMixin):
     """The fake's state. Thread-safe: the server answers requests on many threads."""
 
     def __init__(self):
@@ -37,6 +38,7 @@ class FakeWeCom(ContactsMixin, GroupMsgMixin, TransfersMixin):
             self._reset_contacts()
             self._reset_groupmsg()
             self._reset_transfers()
+            self._reset_jssdk()
             self.welcome_codes = {}  # code -> issued at (monotonic)
             self.calls = defaultdict(int)  # path -> count
             self.rate_limited = defaultdict(int)  # path -> count of limit errors answered
@@ -226,6 +228,9 @@ TOKEN_ENDPOINTS = {
         lambda fake, q, b: fake.resigned_transfer_customer(b)
     ),
     "externalcontact/resigned/transfer_result": lambda fake, q, b: fake.resigned_transfer_result(b),
+    "get_jsapi_ticket": lambda fake, q, b: fake.get_jsapi_ticket(q),
+    "ticket/get": lambda fake, q, b: fake.get_agent_ticket(q),
+    "auth/getuserinfo": lambda fake, q, b: fake.auth_getuserinfo(q),
     "department/list": lambda fake, q, b: fake.department_list(q),
     "user/list": lambda fake, q, b: fake.user_list(q),
 }
@@ -350,6 +355,18 @@ def make_handler(fake: FakeWeCom):
                         with fake.lock:
                             fake.follow_userids.add(body["userid"])
                 return self._answer(200, {"ok": True})
+            if path == "_fake/oauth_code":
+                # A member authorised in WeCom (the sidebar's OAuth, the QR web login); or
+                # (advance seconds) WeCom's clock moves on, for the 5-minute expiry.
+                if body.get("advance"):
+                    with fake.lock:
+                        fake.oauth_clock_offset += float(body["advance"])
+                    return self._answer(200, {"ok": True})
+                if not body.get("userid"):
+                    return self._answer(400, {"errmsg": "userid required"})
+                return self._answer(
+                    200, {"ok": True, "code": fake.issue_oauth_code(body["userid"])}
+                )
             if path == "_fake/transfers":
                 # WeCom's clock moves on (advance seconds) or a customer refuses a transfer.
                 if body.get("refuse"):
