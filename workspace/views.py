@@ -13,6 +13,7 @@ from patients import privacy, selectors
 from patients.action_serializers import CALL_OUTCOMES, NOTE_MAX_LENGTH
 from patients.choices import Source, Stage, TouchChannel, TouchKind
 from patients.editing import can_merge_patients
+from patients.fields.services import clinic_fields, value_text, values_of
 from patients.models import Patient, Visit
 from patients.views import clinic_tag_groups, doctor_choices, script_labels
 
@@ -90,6 +91,8 @@ def patient_detail(request, pk):
     current = {t.pk for t in selectors.patient_tags(patient)}
     names = staff_names(clinic.pk)
     visits = selectors.visits_visible_to(request.membership, patient, limit=50)
+    fields = clinic_fields(clinic.pk)
+    field_values = values_of([patient.pk], fields).get(patient.pk, {}) if fields else {}
     for visit in visits:
         visit.doctor_name = names.get(visit.doctor_id) or getattr(visit.doctor, "username", "")
     return render(
@@ -98,6 +101,7 @@ def patient_detail(request, pk):
         {
             "patient": patient,
             "referrer": referrer,
+            "custom_fields": [(f, value_text(f, field_values.get(f.pk))) for f in fields],
             "tag_groups": clinic_tag_groups(clinic),
             "current_tags": current,
             "transitions": patient.transitions.select_related("by")[:50],
