@@ -36,6 +36,15 @@ WORKBENCH_TITLES = {
 }
 
 
+def _field_filter(text: str) -> dict:
+    """The workbench's field filter from its URL (`<id>:<value>` or `<id>:<from>..<to>`)."""
+    head, _sep, expr = text.partition(":")
+    if not head.isdigit():
+        return {}
+    low, _sep, high = expr.partition("..")
+    return {"id": int(head), "low": low, "high": high}
+
+
 @clinic_member_required
 def workbench(request):
     clinic = request.clinic
@@ -55,6 +64,8 @@ def workbench(request):
             "q": request.GET,
             "selected_tags": selected_tags,
             "no_ward": selectors.has_no_ward(request.membership),
+            "patient_fields": clinic_fields(clinic.pk),
+            "field_filter": _field_filter(request.GET.get("field", "")),
             # A nurse chooses among her own wards; the others would list nothing.
             "wards": selectors.wards_visible_to(request.membership),
             "script_config": {
