@@ -40,6 +40,10 @@ edit_channel_codes     ✓      –       ✓          –      ✓           ch
 see_doctor_ip          ✓      ✓       –          –      ✓           the doctor IP pages and API
 manage_doctor_ip       ✓      –       –          –      ✓           the operations home,
                                                                     onboarding, a post's code
+manage_patient_fields  ✓      –       –          –      –           the clinic's patient
+                                                                    fields (定义字段)
+edit_patient_fields    ✓      ✓       ✓          ✓      –           a patient's values of the
+                                                                    clinic's fields (手术日期)
 =====================  =====  ======  =========  =====  ==========  ==========================
 
 docs/security.md's role × capability table is this one; tests/test_capabilities.py checks both.
@@ -73,6 +77,9 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "edit_channel_codes": frozenset({ADMIN, ASSISTANT, OPERATIONS}),
     "see_doctor_ip": frozenset({ADMIN, DOCTOR, OPERATIONS}),
     "manage_doctor_ip": frozenset({ADMIN, OPERATIONS}),
+    "manage_patient_fields": frozenset({ADMIN}),
+    # The clinic's fields are clinical as often as not (手术日期): the care roles set them.
+    "edit_patient_fields": frozenset({ADMIN, DOCTOR, ASSISTANT, NURSE}),
 }
 
 

@@ -108,6 +108,8 @@ class Membership(models.Model):
     can_edit_channel_codes = _capability("edit_channel_codes")
     can_see_doctor_ip = _capability("see_doctor_ip")
     can_manage_doctor_ip = _capability("manage_doctor_ip")
+    can_manage_patient_fields = _capability("manage_patient_fields")
+    can_edit_patient_fields = _capability("edit_patient_fields")
 
 
 class AuditAction(models.TextChoices):

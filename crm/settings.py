@@ -313,6 +313,10 @@ PATIENT_MERGE_MOVERS = ["wechat.merge", "followups.merge", "content.merge"]
 # the apps above crm keep their rows about staff (a doctor's profile) where the change is made,
 # never in a page's GET.
 STAFF_CHANGE_HANDLERS = ["doctors.staff"]
+# A patient's date field changed (patients.fields.services): these modules'
+# `date_field_changed(patient=, field=, old=, new=, actor=)` run in the same transaction (the
+# care plans anchored on the field move their open tasks).
+PATIENT_DATE_FIELD_HANDLERS = ["followups.anchors"]
 # A new clinic (patients.clinic_defaults.clinic_setup_defaults) is set up by these modules'
 # `clinic_setup(clinic=)` too, after patients' tag groups: the rows a page would otherwise make
 # on its first GET.

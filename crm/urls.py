@@ -38,12 +38,14 @@ from patients.api_his import HisVisitsView
 from patients.api_privacy import PatientDataExportView, PatientEraseView
 from patients.api_wards import WardViewSet
 from patients.dashboard.api import DashboardView
+from patients.fields.api import PatientFieldViewSet
 from wechat.api_figures import ChannelFiguresView
 from workspace import urls as workspace_urls
 
 router = DefaultRouter()
 router.register("patients", PatientViewSet, basename="patient")
 router.register("tag-groups", TagGroupViewSet, basename="taggroup")
+router.register("patient-fields", PatientFieldViewSet, basename="patientfield")
 router.register("wards", WardViewSet, basename="ward")
 router.register("articles", ArticleViewSet, basename="article")
 router.register("message-templates", MessageTemplateViewSet, basename="messagetemplate")

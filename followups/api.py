@@ -8,7 +8,6 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
-from rest_framework.validators import UniqueTogetherValidator
 from rest_framework.views import APIView
 
 from crm.api import ClinicScopedRelatedField, DateField
@@ -26,6 +25,7 @@ from followups.models import (
 from patients.api import VisiblePatientField
 from patients.bulk import BULK_MAX_PATIENTS
 from patients.choices import Stage
+from patients.fields.models import PatientField
 from patients.models import Patient, PatientTag, Visit
 from patients.selectors import patients_visible_to
 
@@ -206,6 +206,10 @@ class FollowUpTaskViewSet(viewsets.ReadOnlyModelViewSet):
 class CarePlanTemplateSerializer(serializers.ModelSerializer):
     trigger = serializers.ChoiceField(choices=Trigger.choices, required=False)
     anchor = serializers.ChoiceField(choices=Anchor.choices, required=False)
+    # With anchor "field": the patient's date field (a PatientField of kind date) day 0 is.
+    anchor_field = ClinicScopedRelatedField(
+        queryset=PatientField.objects.all(), required=False, allow_null=True
+    )
     trigger_tag = ClinicScopedRelatedField(
         queryset=PatientTag.objects.select_related("group"), required=False, allow_null=True
     )
@@ -227,6 +231,7 @@ class CarePlanTemplateSerializer(serializers.ModelSerializer):
             "trigger_stage",
             "trigger_visit_kind",
             "anchor",
+            "anchor_field",
             "is_active",
             "version",
             "steps",
@@ -272,6 +277,8 @@ class CarePlanTemplateViewSet(
         if "trigger" not in data:
             for field in ("trigger_tag", "trigger_stage", "trigger_visit_kind"):
                 data.pop(field, None)
+        if "anchor" not in data and "anchor_field" in data:
+            data["anchor"] = serializer.instance.anchor
         serializer.instance = services.template_update(
             template=serializer.instance, by=self.request.user, **data
         )
@@ -292,20 +299,37 @@ class CarePlanSerializer(serializers.ModelSerializer):
             "template_name",
             "version",
             "anchor_date",
+            "anchor_field",
             "status",
             "stop_reason",
             "created_at",
         ]
-        read_only_fields = ["status", "stop_reason", "created_at"]
-        # careplan_unique_per_anchor, said in words a person understands (the default names
-        # the three fields): a second click on "start" for the same day lands here.
-        validators = [
-            UniqueTogetherValidator(
-                queryset=CarePlan.objects.all(),
-                fields=["patient", "template", "anchor_date"],
-                message=_("This plan was already started for this patient from that day."),
+        read_only_fields = ["anchor_field", "status", "stop_reason", "created_at"]
+        # Not required for a template counting from a patient date field (手术日期): day 0 is
+        # the patient's date. careplan_unique_per_anchor is checked in validate.
+        extra_kwargs = {"anchor_date": {"required": False}}
+        validators = []
+
+    def validate(self, data):
+        data = super().validate(data)
+        # Day 0: the patient's date field, or the date given (today when none); a missing
+        # anchor date is an error naming the field and the patient.
+        data["anchor_date"] = services.plan_anchor_date(
+            patient=data["patient"], template=data["template"], anchor_date=data.get("anchor_date")
+        )
+        # careplan_unique_per_anchor, said in words a person understands: a second click on
+        # "start" for the same day lands here.
+        if CarePlan.objects.filter(
+            patient=data["patient"], template=data["template"], anchor_date=data["anchor_date"]
+        ).exists():
+            raise serializers.ValidationError(
+                {
+                    "non_field_errors": [
+                        _("This plan was already started for this patient from that day.")
+                    ]
+                }
             )
-        ]
+        return data
 
 
 class PlanBulkStartSerializer(serializers.Serializer):

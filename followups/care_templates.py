@@ -21,6 +21,7 @@ from followups.models import (
 )
 from followups.step_links import has_link, step_article_clean, step_link_clean
 from patients.choices import Stage
+from patients.fields.models import FieldKind, PatientField
 from patients.models import PatientTag, Visit
 from wechat.composer import text_check
 
@@ -169,6 +170,23 @@ def _trigger_clean(clinic: Clinic, trigger, tag, stage, visit_kind) -> dict:
     return fields
 
 
+def _anchor_clean(clinic: Clinic, anchor, anchor_field) -> dict:
+    """The anchor and its field: a patient date field of the clinic with anchor "field"."""
+    if anchor not in Anchor.values:
+        raise ValidationError({"anchor": [_("Choose the date the steps count from.")]})
+    if anchor != Anchor.FIELD:
+        return {"anchor": anchor, "anchor_field": None}
+    if (
+        anchor_field is None
+        or anchor_field.clinic_id != clinic.pk
+        or anchor_field.kind != FieldKind.DATE
+    ):
+        raise ValidationError(
+            {"anchor_field": [_("Choose the patient's date field the steps count from.")]}
+        )
+    return {"anchor": anchor, "anchor_field": anchor_field}
+
+
 def _check_no_loop(clinic: Clinic, template: CarePlanTemplate | None, steps: list[dict]) -> None:
     """A plan that (through its steps) starts itself again would run for ever."""
     graph: dict[int, set[int]] = {}
@@ -216,6 +234,7 @@ def template_create(
     trigger_stage: str = "",
     trigger_visit_kind: str = "",
     anchor: str = Anchor.TRIGGER,
+    anchor_field: PatientField | None = None,
     by=None,
 ) -> CarePlanTemplate:
     name = (name or "").strip()
@@ -223,13 +242,12 @@ def template_create(
         raise ValidationError({"name": [_("Enter the plan's name.")]})
     if CarePlanTemplate.objects.filter(clinic=clinic, name=name).exists():
         raise ValidationError({"name": [_("This clinic already has a plan with this name.")]})
-    if anchor not in Anchor.values:
-        raise ValidationError({"anchor": [_("Choose the date the steps count from.")]})
+    anchor_fields = _anchor_clean(clinic, anchor, anchor_field)
     trigger_fields = _trigger_clean(clinic, trigger, trigger_tag, trigger_stage, trigger_visit_kind)
     cleaned = steps_clean(clinic=clinic, steps=steps)
     _check_no_loop(clinic, None, cleaned)
     template = CarePlanTemplate.objects.create(
-        clinic=clinic, name=name, trigger=trigger, anchor=anchor, **trigger_fields
+        clinic=clinic, name=name, trigger=trigger, **anchor_fields, **trigger_fields
     )
     _new_version(template, cleaned, by)
     return template
@@ -248,6 +266,7 @@ def template_update(
     trigger_stage: str | None = None,
     trigger_visit_kind: str | None = None,
     anchor: str | None = None,
+    anchor_field: PatientField | None = None,
 ) -> CarePlanTemplate:
     """Edit a template. New steps make a new version; plans already started keep theirs."""
     clinic = template.clinic
@@ -260,9 +279,9 @@ def template_update(
             raise ValidationError({"name": [_("This clinic already has a plan with this name.")]})
         locked.name = name
     if anchor is not None:
-        if anchor not in Anchor.values:
-            raise ValidationError({"anchor": [_("Choose the date the steps count from.")]})
-        locked.anchor = anchor
+        # Plans already started keep the anchor they started with (CarePlan.anchor_field).
+        for attr, value in _anchor_clean(clinic, anchor, anchor_field).items():
+            setattr(locked, attr, value)
     if trigger is not None:
         fields = _trigger_clean(
             clinic, trigger, trigger_tag, trigger_stage or "", trigger_visit_kind or ""

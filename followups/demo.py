@@ -5,7 +5,9 @@ from datetime import timedelta
 from django.db import transaction
 
 from followups import clock, services
-from followups.models import Action, CarePlanTemplate, Trigger
+from followups.models import Action, Anchor, CarePlanTemplate, Trigger
+from patients.fields import services as field_services
+from patients.fields.models import FieldKind
 from patients.models import Patient, PatientTag
 
 
@@ -73,6 +75,40 @@ TEMPLATES = [
 ]
 
 
+# A plan counting from the patient's 手术日期 (a clinic field): D+1, D+3, D+14 after it; a
+# change of the date moves its open tasks.
+SURGERY_FIELD = "手术日期"
+ANCHORED_TEMPLATE = (
+    "术后康复随访（按手术日期）",
+    [
+        _step("术后D+1电话随访", 1),
+        _step(
+            "术后D+3复查提醒",
+            3,
+            Action.RE_EXAM,
+            message="{姓名}您好，请于{复诊日期}来{诊所}复查伤口。",
+        ),
+        _step("术后D+14电话随访", 14),
+    ],
+)
+
+
+def seed_patient_fields(*, clinic) -> dict:
+    """The demo clinic's own fields (once): 手术日期 (date), 过敏史 (multiple choice), 出院日期."""
+    existing = {f.name: f for f in field_services.clinic_fields(clinic.pk)}
+    specs = [
+        (SURGERY_FIELD, FieldKind.DATE, [], "术后随访从这一天起算"),
+        ("出院日期", FieldKind.DATE, [], ""),
+        ("过敏史", FieldKind.CHOICES, ["青霉素", "头孢", "磺胺", "碘造影剂"], ""),
+    ]
+    for name, kind, options, help_text in specs:
+        if name not in existing:
+            existing[name] = field_services.field_create(
+                clinic=clinic, name=name, kind=kind, options=options, help_text=help_text
+            )
+    return existing
+
+
 @transaction.atomic
 def seed_clinic(*, clinic) -> int:
     """Templates (once), plans for some of the clinic's patients and a few appointments
@@ -92,16 +128,36 @@ def seed_clinic(*, clinic) -> int:
                 steps=steps,
             )
         templates[name] = template
-    today = clock.local_today()
-    patients = list(Patient.objects.filter(clinic=clinic).active().order_by("id")[:40])
-    started = 0
-    # Post-op patients operated on over the last ten days: calls overdue, today, ahead.
-    for n, patient in enumerate(patients[:15]):
-        _plan, created = services.plan_start(
-            patient=patient,
-            template=templates["术后随访"],
-            anchor_date=today - timedelta(days=n % 10),
+    fields = seed_patient_fields(clinic=clinic)
+    surgery = fields[SURGERY_FIELD]
+    name, steps = ANCHORED_TEMPLATE
+    anchored = CarePlanTemplate.objects.filter(clinic=clinic, name=name).first()
+    if anchored is None:
+        anchored = services.template_create(
+            clinic=clinic, name=name, anchor=Anchor.FIELD, anchor_field=surgery, steps=steps
         )
+    today = clock.local_today()
+    patients = list(Patient.objects.filter(clinic=clinic).active().order_by("id")[:50])
+    started = 0
+    # Post-op patients operated on over the last ten days: calls overdue, today, ahead; their
+    # 手术日期 is the day.
+    for n, patient in enumerate(patients[:15]):
+        day = today - timedelta(days=n % 10)
+        field_services.field_values_set(patient=patient, values={surgery: day})
+        _plan, created = services.plan_start(
+            patient=patient, template=templates["术后随访"], anchor_date=day
+        )
+        started += created
+    # Ten more post-op patients on the plan that counts from their 手术日期.
+    for n, patient in enumerate(patients[40:50]):
+        field_services.field_values_set(
+            patient=patient,
+            values={
+                surgery: today - timedelta(days=n % 7),
+                "过敏史": ["青霉素"] if n % 3 == 0 else [],
+            },
+        )
+        _plan, created = services.plan_start(patient=patient, template=anchored)
         started += created
     for patient in patients[15:25]:
         _plan, created = services.plan_start(

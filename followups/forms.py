@@ -7,6 +7,7 @@ from crm.models import Role
 from followups.models import Action, Anchor, CarePlanTemplate, Outcome, Trigger
 from followups.step_links import step_article_choices, step_link_choices
 from patients.choices import Stage
+from patients.fields.models import FieldKind, PatientField
 from patients.models import PatientTag, Visit
 
 
@@ -34,11 +35,20 @@ class TemplateForm(forms.Form):
         label=_("Visit kind"), choices=[("", _("Any")), *Visit.Kind.choices], required=False
     )
     anchor = forms.ChoiceField(label=_("Steps count from"), choices=Anchor.choices)
+    anchor_field = forms.ModelChoiceField(
+        label=_("Patient date field"),
+        queryset=PatientField.objects.none(),
+        required=False,
+        help_text=_("With “A date field of the patient”: e.g. 手术日期 (D+1 after it)."),
+    )
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
 
     def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["trigger_tag"].queryset = PatientTag.objects.filter(clinic=clinic)
+        self.fields["anchor_field"].queryset = PatientField.objects.filter(
+            clinic=clinic, kind=FieldKind.DATE
+        )
         _bootstrap(self)
 
 

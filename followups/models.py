@@ -29,6 +29,9 @@ class Anchor(models.TextChoices):
     SURGERY = "surgery", _("Surgery date")
     DISCHARGE = "discharge", _("Discharge date")
     DATE = "date", _("A date entered when the plan starts")
+    # A date field of the patient (手术日期): the plan starts on the patient's date, and a
+    # change of the date moves the plan's open tasks (followups/anchors.py).
+    FIELD = "field", _("A date field of the patient")
 
 
 class Action(models.TextChoices):
@@ -63,6 +66,15 @@ class CarePlanTemplate(models.Model):
     anchor = models.CharField(
         _("anchor"), max_length=20, choices=Anchor.choices, default=Anchor.TRIGGER
     )
+    # With anchor "field": the patient's date field the steps count from ("D+1 after 手术日期").
+    anchor_field = models.ForeignKey(
+        "patients.PatientField",
+        verbose_name=_("anchor field"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     is_active = models.BooleanField(_("active"), default=True)
     current_version = models.ForeignKey(
         "CarePlanTemplateVersion",
@@ -82,6 +94,11 @@ class CarePlanTemplate(models.Model):
             models.CheckConstraint(
                 condition=models.Q(trigger__in=Trigger.values),
                 name="careplantemplate_trigger_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(anchor="field", anchor_field__isnull=False)
+                | (~models.Q(anchor="field") & models.Q(anchor_field__isnull=True)),
+                name="careplantemplate_anchor_field_iff_field",
             ),
         ]
         # The trigger scan: active templates of a clinic by trigger.
@@ -154,6 +171,16 @@ class CarePlan(models.Model):
         CarePlanTemplateVersion, on_delete=models.PROTECT, related_name="plans"
     )
     anchor_date = models.DateField(_("anchor date"))
+    # The patient's date field the plan follows (its template's anchor field when it started):
+    # a change of the patient's date moves the plan's open tasks (followups/anchors.py).
+    anchor_field = models.ForeignKey(
+        "patients.PatientField",
+        verbose_name=_("anchor field"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     status = models.CharField(
         _("status"), max_length=20, choices=PlanStatus.choices, default=PlanStatus.ACTIVE
     )
@@ -186,7 +213,13 @@ class CarePlan(models.Model):
                 fields=["patient"],
                 name="careplan_patient_active",
                 condition=models.Q(status="active"),
-            )
+            ),
+            # A patient's date changed: the active plans anchored on that field.
+            models.Index(
+                fields=["patient", "anchor_field"],
+                name="careplan_patient_anchor_field",
+                condition=models.Q(status="active", anchor_field__isnull=False),
+            ),
         ]
 
     def __str__(self):

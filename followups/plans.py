@@ -15,6 +15,7 @@ from followups import calls, checklist_values, clock
 from followups.models import (
     PATIENT_ACTIONS,
     Action,
+    Anchor,
     CarePlan,
     CarePlanTemplate,
     ChecklistTick,
@@ -25,6 +26,7 @@ from followups.models import (
     TaskStatus,
 )
 from patients.choices import Stage, TouchKind
+from patients.fields.models import PatientFieldValue
 from patients.models import Patient
 from patients.services import patient_set_stage
 from patients.timeline import touch_record, worded
@@ -101,20 +103,54 @@ def _task_from_step(
     )
 
 
+def plan_anchor_date(*, patient: Patient, template: CarePlanTemplate, anchor_date: date | None):
+    """Day 0 of a plan of `template` for `patient`: the patient's date of the template's anchor
+    field (手术日期) when it counts from one — a ValidationError naming the field and the patient
+    when it is empty — else `anchor_date` (today when none is given)."""
+    if template.anchor != Anchor.FIELD:
+        return anchor_date or clock.local_today()
+    field = template.anchor_field
+    value = anchor_value(patient=patient, field=field)
+    if value is None:
+        raise ValidationError(
+            {
+                "anchor_date": [
+                    _(
+                        "%(plan)s counts from %(field)s, and %(patient)s has no %(field)s yet: "
+                        "enter it on the patient's page first."
+                    )
+                    % {"plan": template.name, "field": field.name, "patient": patient.name}
+                ]
+            }
+        )
+    return value
+
+
+def anchor_value(*, patient: Patient, field) -> date | None:
+    return (
+        PatientFieldValue.objects.filter(patient=patient, field=field)
+        .values_list("value_date", flat=True)
+        .first()
+    )
+
+
 def plan_start(
     *,
     patient: Patient,
     template: CarePlanTemplate,
-    anchor_date: date,
+    anchor_date: date | None = None,
     by=None,
     source_touch_id: int | None = None,
 ) -> tuple[CarePlan, bool]:
     """Start a plan from the template's current version. The same patient, template and
-    anchor date twice is a no-op that returns the existing plan (trigger replays)."""
+    anchor date twice is a no-op that returns the existing plan (trigger replays). A template
+    that counts from a patient date field starts on the patient's date (`anchor_date` is then
+    not asked), and the plan follows that date when it changes (followups/anchors.py)."""
     if template.clinic_id != patient.clinic_id:
         raise ValidationError(_("This plan belongs to another clinic."))
     if template.current_version_id is None:
         raise ValidationError(_("This plan has no steps yet."))
+    anchor_date = plan_anchor_date(patient=patient, template=template, anchor_date=anchor_date)
     existing = CarePlan.objects.filter(
         patient=patient, template=template, anchor_date=anchor_date
     ).first()
@@ -128,6 +164,9 @@ def plan_start(
                 template=template,
                 version=template.current_version,
                 anchor_date=anchor_date,
+                anchor_field_id=template.anchor_field_id
+                if template.anchor == Anchor.FIELD
+                else None,
                 started_by=by,
                 source_touch_id=source_touch_id,
             )

@@ -14,8 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crm.models import Membership
-from followups.models import CarePlan, CarePlanTemplate, FollowUpTask
-from followups.plans import _task_from_step
+from followups.models import Anchor, CarePlan, CarePlanTemplate, FollowUpTask
+from followups.plans import _task_from_step, plan_start
 from patients.bulk import BULK_MAX_PATIENTS
 from patients.choices import TouchKind
 from patients.models import Touch
@@ -68,6 +68,14 @@ def plan_start_bulk(
     if len(selection) != len(ids):
         raise ValidationError({"patients": [_("Some selected patients were not found.")]})
     by = membership.user
+    if template.anchor == Anchor.FIELD:
+        # Each patient's own date (手术日期): one plan_start each, all or nothing; a patient
+        # without the date refuses the whole selection, naming the patient.
+        started, already = [], []
+        for patient in selection:
+            plan, created = plan_start(patient=patient, template=template, by=by)
+            (started if created else already).append(plan)
+        return BulkStart(started=started, already_started=already)
 
     existing = {
         plan.patient_id: plan

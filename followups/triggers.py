@@ -14,6 +14,7 @@ a plan is unique per patient, template and anchor date, and a recovery task per 
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -25,6 +26,7 @@ from followups.models import Action, Anchor, CarePlanTemplate, FollowUpTask, Tri
 from followups.plans import plan_start, plans_stop_for_patient, task_create
 from patients.choices import Stage, TouchKind
 from patients.models import Touch, Visit
+from patients.timeline import touch_record
 
 CURSOR_KEY = "touches"
 BATCH = 1000
@@ -160,12 +162,23 @@ def _handle(touch: Touch, templates, visit_dates) -> int:
         return 0
     for template in templates.get(touch.clinic_id, ()):
         if _matches(template, touch):
-            _plan, created = plan_start(
-                patient=patient,
-                template=template,
-                anchor_date=_anchor_date(template, touch, visit_dates),
-                source_touch_id=touch.pk,
-            )
+            try:
+                _plan, created = plan_start(
+                    patient=patient,
+                    template=template,
+                    anchor_date=_anchor_date(template, touch, visit_dates),
+                    source_touch_id=touch.pk,
+                )
+            except ValidationError as exc:
+                # A plan counting from a date field the patient lacks (手术日期): not started,
+                # and the timeline says why; entering the date and starting it by hand works.
+                touch_record(
+                    patient=patient,
+                    kind=TouchKind.FOLLOWUP,
+                    summary=" ".join(exc.messages)[:500],
+                    payload={"event": "plan_not_started", "template_id": template.pk},
+                )
+                continue
             started += created
     return started
 

@@ -238,6 +238,7 @@ def template_edit(request, pk=None):
             "trigger_stage": template.trigger_stage,
             "trigger_visit_kind": template.trigger_visit_kind,
             "anchor": template.anchor,
+            "anchor_field": template.anchor_field_id,
             "is_active": template.is_active,
         }
     form_kwargs = {"clinic": clinic}
@@ -255,6 +256,7 @@ def template_edit(request, pk=None):
                 "trigger_stage": data["trigger_stage"],
                 "trigger_visit_kind": data["trigger_visit_kind"],
                 "anchor": data["anchor"],
+                "anchor_field": data["anchor_field"],
             }
             try:
                 if template is None:

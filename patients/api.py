@@ -1,5 +1,6 @@
 """The patients API. Serializers validate shape; services do the work."""
 
+from django.db import transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +30,8 @@ from patients.api_timeline import TimelinePagination, TouchSerializer
 from patients.bulk import UNCHANGED, patient_bulk_apply
 from patients.choices import Stage
 from patients.editing import can_merge_patients
+from patients.fields.api import CustomFieldsField, custom_fields_clean
+from patients.fields.services import field_values_set
 from patients.filters import PatientFilter
 from patients.merge import patient_merge, patient_merge_preview
 from patients.models import Patient, PatientTag, TagGroup, Ward
@@ -78,6 +81,7 @@ class PatientSerializer(serializers.ModelSerializer):
     assigned_doctor = ClinicUserField(roles=DOCTOR_ROLES, required=False, allow_null=True)
     assigned_assistant = ClinicUserField(roles=ASSISTANT_ROLES, required=False, allow_null=True)
     ward = ClinicScopedRelatedField(queryset=Ward.objects.all(), required=False, allow_null=True)
+    custom_fields = CustomFieldsField()
 
     class Meta:
         model = Patient
@@ -108,6 +112,7 @@ class PatientSerializer(serializers.ModelSerializer):
             "notes",
             "tags",
             "tag_ids",
+            "custom_fields",
             "created_at",
             "updated_at",
         ]
@@ -138,6 +143,18 @@ class PatientSerializer(serializers.ModelSerializer):
             mine = selectors.wards_visible_to(membership)
             if ward is None or not mine.filter(pk=ward.pk).exists():
                 raise serializers.ValidationError({"ward": [_("Choose one of your wards.")]})
+        # The clinic's fields: checked before anything is written (a new patient: the
+        # required ones too), each message naming its field.
+        if "custom_fields" in data or self.instance is None:
+            if data.get("custom_fields") and not membership.can_edit_patient_fields:
+                raise serializers.ValidationError(
+                    {"custom_fields": [_("Your role cannot change the patient's fields.")]}
+                )
+            custom_fields_clean(
+                clinic_id=membership.clinic_id,
+                values=data.get("custom_fields", {}),
+                creating=self.instance is None,
+            )
         return data
 
     def validate_stage(self, value):
@@ -145,9 +162,11 @@ class PatientSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(_("Change the stage with the stage action."))
         return value
 
+    @transaction.atomic
     def create(self, validated):
         request = self.context["request"]
         tags = validated.pop("tag_ids", [])
+        custom = validated.pop("custom_fields", {})
         try:
             patient, self.created = services.patient_add(
                 clinic=request.clinic,
@@ -163,15 +182,23 @@ class PatientSerializer(serializers.ModelSerializer):
             if visible.filter(pk=error.existing.pk).exists():
                 errors["existing_patient"] = [error.existing.pk]
             raise serializers.ValidationError(errors) from error
+        if self.created and custom:
+            field_values_set(patient=patient, values=custom, actor=request.user, creating=True)
         return patient
 
+    @transaction.atomic
     def update(self, patient, validated):
         request = self.context["request"]
         validated.pop("stage", None)
         tags = validated.pop("tag_ids", None)
+        custom = validated.pop("custom_fields", None)
         patient = services.patient_update(
             patient=patient, actor=request.user, membership=request.membership, **validated
         )
+        if custom:
+            field_values_set(
+                patient=patient, values=custom, actor=request.user, membership=request.membership
+            )
         if tags is not None:
             current = set(selectors.patient_tags(patient))
             services.patient_tag(

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_noop
 from crm.models import Clinic
 from patients import services
 from patients.choices import Source, Stage, TouchKind
+from patients.fields.services import values_create_many
 from patients.models import Patient, PatientTag, StageTransition, TaggedPatient, Touch
 from patients.services import _store_phone, name_initials
 from patients.timeline import worded
@@ -74,10 +75,11 @@ def patient_create_many(*, clinic: Clinic, rows: Iterable[dict], actor=None, at=
     # Ids rather than objects below: related-object assignment is most of the ORM's cost
     # when tens of thousands of rows are built.
     actor_id = actor.pk if actor is not None else None
-    patients, tag_lists = [], []
+    patients, tag_lists, custom_lists = [], [], []
     for row in rows:
         row = dict(row)
         phone, tags = row.pop("phone", ""), row.pop("tags", ())
+        custom_lists.append(row.pop("custom_fields", None) or {})
         patient = Patient(
             clinic=clinic, stage=Stage.LEAD, created_at=at, stage_changed_at=at, **row
         )
@@ -149,4 +151,8 @@ def patient_create_many(*, clinic: Clinic, rows: Iterable[dict], actor=None, at=
             )
     Touch.objects.bulk_create(touches)
     TaggedPatient.objects.bulk_create(tagged)
+    # The clinic's own fields (the import's 手术日期 column …), already clean.
+    custom_rows = [(p.pk, c) for p, c in zip(patients, custom_lists, strict=True) if c]
+    if custom_rows:
+        values_create_many(clinic_id=clinic.pk, rows=custom_rows)
     return len(patients)

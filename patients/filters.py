@@ -2,6 +2,7 @@ from urllib.parse import unquote
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -9,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from crm.audit import audit_record
 from crm.models import AuditAction
 from patients.choices import Source, Stage
+from patients.fields.selectors import field_conditions_parse, patients_with_field_values
 from patients.models import Patient, PatientTag, Ward
 from patients.phones import PhoneError, mask_phone, normalize_phone
 
@@ -51,6 +53,24 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictNullBooleanField
 
 
+class RepeatedTextField(forms.Field):
+    """Every value of a repeated query parameter (?field=1:a&field=2:b), each text."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        if value in (None, "", []):
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        if len(values) > 20:
+            raise forms.ValidationError(_("Filter on at most 20 patient fields at once."))
+        return [str(v)[:200] for v in values]
+
+
+class RepeatedTextFilter(django_filters.Filter):
+    field_class = RepeatedTextField
+
+
 class PatientFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_search", label=_("Name, pinyin initials or phone"))
     # Columns of the patient row: no join, so no DISTINCT (its default), which made the list's
@@ -83,6 +103,14 @@ class PatientFilter(django_filters.FilterSet):
         method="filter_has_open_followups",
         choices=[("true", _("Yes")), ("false", _("No"))],
         label=_("Has open follow-ups"),
+    )
+
+    # The clinic's patient fields (GET /api/patient-fields/), repeatable, all must match:
+    # `<field id>:<value>` (text, single choice: that value; multiple choice: carries that
+    # option; number, date: that value), `<id>:<from>..<to>` (number, date; either side may be
+    # left out), `<id>:*` (has a value), `<id>:-` (has none).
+    field = extend_schema_field(OpenApiTypes.STR)(
+        RepeatedTextFilter(method="filter_fields", label=_("Patient field values"))
     )
 
     class Meta:
@@ -148,6 +176,34 @@ class PatientFilter(django_filters.FilterSet):
         for tag_id in sorted(ids):
             queryset = queryset.tagged_any([tag_id])
         return queryset
+
+    def is_valid(self):
+        # The field filter's expressions need the clinic's fields: checked here, so a bad one is
+        # the form's error (the API's 400, naming the field), never a failure in the query.
+        valid = super().is_valid()
+        clinic = getattr(self.request, "clinic", None)
+        expressions = self.form.cleaned_data.get("field") if valid else None
+        if expressions and clinic is not None:
+            try:
+                field_conditions_parse(clinic_id=clinic.pk, expressions=expressions)
+            except ValidationError as exc:
+                self.form.add_error("field", exc.messages)
+                return False
+        return valid
+
+    def filter_fields(self, queryset, name, value):
+        if not value:
+            return queryset
+        clinic = getattr(self.request, "clinic", None)
+        try:
+            conditions = field_conditions_parse(
+                clinic_id=clinic.pk if clinic is not None else None, expressions=value
+            )
+        except ValidationError:
+            # Without a request (a stored segment) the patients are the clinic's already: a
+            # field it no longer has, or a value that no longer fits, selects nobody.
+            return queryset.none()
+        return patients_with_field_values(queryset, conditions)
 
     def filter_has_open_followups(self, queryset, name, value):
         return queryset.with_open_followups(present=value == "true")

@@ -10,6 +10,8 @@ from crm.models import Role
 from patients import selectors
 from patients.choices import Gender, Source
 from patients.editing import patient_editable_fields
+from patients.fields.models import FieldKind
+from patients.fields.services import clinic_fields, value_text, values_of
 from patients.services import NOTES_MAX_LENGTH
 
 # Which roles the doctor and assistant pickers offer.
@@ -91,6 +93,57 @@ class PatientForm(forms.Form):
                     "Now %(masked)s. Leave empty to keep it; enter a new number to change it."
                 ) % {"masked": patient.phone_masked}
         self.fields["phone"].widget.attrs.update({"inputmode": "tel", "autocomplete": "off"})
+        self._add_custom_fields(clinic, membership, patient)
+
+    def _add_custom_fields(self, clinic, membership, patient) -> None:
+        """The clinic's own fields (手术日期 …) as `field_<id>`, in their order. Checked by the
+        service (each message names the field), so the form takes text for every kind."""
+        self.custom_fields = clinic_fields(clinic.pk)
+        values = values_of([patient.pk], self.custom_fields).get(patient.pk, {}) if patient else {}
+        may_edit = membership.can("edit_patient_fields")
+        for field in self.custom_fields:
+            label = f"{field.name} *" if field.is_required else field.name
+            common = {"label": label, "required": False, "help_text": field.help_text}
+            value = values.get(field.pk)
+            if field.kind == FieldKind.CHOICE:
+                form_field = forms.ChoiceField(
+                    choices=[("", "—"), *((o, o) for o in field.options)], **common
+                )
+            elif field.kind == FieldKind.CHOICES:
+                form_field = forms.MultipleChoiceField(
+                    choices=[(o, o) for o in field.options],
+                    widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
+                    **common,
+                )
+            elif field.kind == FieldKind.DATE:
+                form_field = forms.CharField(
+                    widget=forms.DateInput(attrs={"type": "date"}), **common
+                )
+                value = value.isoformat() if value else ""
+            elif field.kind == FieldKind.NUMBER:
+                form_field = forms.CharField(
+                    widget=forms.TextInput(attrs={"inputmode": "decimal"}), **common
+                )
+                value = value_text(field, value)
+            else:
+                form_field = forms.CharField(max_length=500, **common)
+            form_field.disabled = not may_edit
+            form_field.initial = (
+                value if value is not None else ("" if field.kind != FieldKind.CHOICES else [])
+            )
+            self.fields[field.param] = form_field
+
+    @property
+    def custom_field_names(self) -> list:
+        return [self[f.param] for f in self.custom_fields]
+
+    def custom_values(self) -> dict:
+        """{field: raw value} of the clinic's fields the member may change."""
+        return {
+            f: self.cleaned_data.get(f.param)
+            for f in self.custom_fields
+            if not self.fields[f.param].disabled
+        }
 
     @staticmethod
     def initial_for(patient) -> dict:
@@ -114,9 +167,11 @@ class PatientForm(forms.Form):
         the number."""
         data = dict(self.cleaned_data)
         data.pop("form_token", None)
+        for field in self.custom_fields:
+            data.pop(field.param, None)
         if self.patient is not None:
             for name, field in self.fields.items():
-                if field.disabled:
+                if field.disabled and name in data:
                     data.pop(name, None)
             if not data.get("phone"):
                 data.pop("phone", None)

@@ -412,4 +412,5 @@ class Visit(models.Model):
 # The import batches and the dashboard's summary tables live in their subpackages' models
 # modules; imported here so Django registers them with this app (app label and tables unchanged).
 import patients.dashboard.models  # noqa: E402, F401
+import patients.fields.models  # noqa: E402, F401
 import patients.imports.models  # noqa: E402, F401

@@ -3,6 +3,7 @@ two records of one person (合并重复档案). The forms shape input; the servi
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -12,6 +13,7 @@ from crm.forms import form_add_service_errors
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import selectors, services
 from patients.editing import can_merge_patients, patient_editable_fields
+from patients.fields.services import field_values_set, values_clean
 from patients.forms import MergeSearchForm, PatientForm
 from patients.merge import patient_merge, patient_merge_preview
 
@@ -34,13 +36,21 @@ def patient_new(request):
     duplicate = None
     if request.method == "POST" and form.is_valid():
         fields = form.service_fields()
+        custom = form.custom_values()
         try:
-            patient, created = services.patient_add(
-                clinic=request.clinic,
-                actor=request.user,
-                form_token=form.cleaned_data["form_token"],
-                **fields,
-            )
+            with transaction.atomic():
+                # The clinic's fields first (a required one missing saves nothing).
+                values_clean(clinic_id=request.clinic.pk, values=custom, require=True)
+                patient, created = services.patient_add(
+                    clinic=request.clinic,
+                    actor=request.user,
+                    form_token=form.cleaned_data["form_token"],
+                    **fields,
+                )
+                if created:
+                    field_values_set(
+                        patient=patient, values=custom, actor=request.user, creating=True
+                    )
         except ValidationError as error:
             form_add_service_errors(form, error)
             duplicate = _duplicate_link(request, error)
@@ -67,12 +77,20 @@ def patient_edit(request, pk):
     duplicate = None
     if request.method == "POST" and form.is_valid():
         try:
-            services.patient_update(
-                patient=patient,
-                actor=request.user,
-                membership=request.membership,
-                **form.service_fields(),
-            )
+            with transaction.atomic():
+                services.patient_update(
+                    patient=patient,
+                    actor=request.user,
+                    membership=request.membership,
+                    **form.service_fields(),
+                )
+                # A changed 手术日期 moves the plans anchored on it, in this transaction.
+                field_values_set(
+                    patient=patient,
+                    values=form.custom_values(),
+                    actor=request.user,
+                    membership=request.membership,
+                )
         except ValidationError as error:
             form_add_service_errors(form, error)
             duplicate = _duplicate_link(request, error)

@@ -17,7 +17,8 @@ def test_seed_demo_followups_is_idempotent():
         Appointment.objects.count(),
         FollowUpTask.objects.filter(plan__isnull=True).count(),
     )
-    assert counts[0] == 4 and counts[1] == 40 and counts[2] == 15 * 3 + 10 * 3 + 15
+    # With the plan counting from 手术日期 (10 patients, 3 steps).
+    assert counts[0] == 5 and counts[1] == 50 and counts[2] == 15 * 3 + 10 * 3 + 15 + 10 * 3
     # Appointments: 8 booked this week, 8 in the past week (arrived, or a no-show and its call).
     statuses = list(Appointment.objects.values_list("status", flat=True))
     assert counts[3] == 16 and statuses.count("booked") == 8

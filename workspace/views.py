@@ -13,6 +13,7 @@ from patients import privacy, selectors
 from patients.action_serializers import CALL_OUTCOMES, NOTE_MAX_LENGTH
 from patients.choices import Source, Stage, TouchChannel, TouchKind
 from patients.editing import can_merge_patients
+from patients.fields.services import clinic_fields, value_text, values_of
 from patients.models import Patient, Visit
 from patients.views import clinic_tag_groups, doctor_choices, script_labels
 
@@ -35,6 +36,15 @@ WORKBENCH_TITLES = {
 }
 
 
+def _field_filter(text: str) -> dict:
+    """The workbench's field filter from its URL (`<id>:<value>` or `<id>:<from>..<to>`)."""
+    head, _sep, expr = text.partition(":")
+    if not head.isdigit():
+        return {}
+    low, _sep, high = expr.partition("..")
+    return {"id": int(head), "low": low, "high": high}
+
+
 @clinic_member_required
 def workbench(request):
     clinic = request.clinic
@@ -54,6 +64,8 @@ def workbench(request):
             "q": request.GET,
             "selected_tags": selected_tags,
             "no_ward": selectors.has_no_ward(request.membership),
+            "patient_fields": clinic_fields(clinic.pk),
+            "field_filter": _field_filter(request.GET.get("field", "")),
             # A nurse chooses among her own wards; the others would list nothing.
             "wards": selectors.wards_visible_to(request.membership),
             "script_config": {
@@ -90,6 +102,8 @@ def patient_detail(request, pk):
     current = {t.pk for t in selectors.patient_tags(patient)}
     names = staff_names(clinic.pk)
     visits = selectors.visits_visible_to(request.membership, patient, limit=50)
+    fields = clinic_fields(clinic.pk)
+    field_values = values_of([patient.pk], fields).get(patient.pk, {}) if fields else {}
     for visit in visits:
         visit.doctor_name = names.get(visit.doctor_id) or getattr(visit.doctor, "username", "")
     return render(
@@ -98,6 +112,7 @@ def patient_detail(request, pk):
         {
             "patient": patient,
             "referrer": referrer,
+            "custom_fields": [(f, value_text(f, field_values.get(f.pk))) for f in fields],
             "tag_groups": clinic_tag_groups(clinic),
             "current_tags": current,
             "transitions": patient.transitions.select_related("by")[:50],

@@ -18,6 +18,7 @@ from crm.audit import audit_record
 from crm.models import AuditAction
 from patients import services
 from patients.bulk import patient_create_many
+from patients.fields.services import field_values_set, values_of
 from patients.imports.models import ImportBatch
 from patients.imports.services import LOOKUP_BATCH, _checked_rows, _row_message
 from patients.models import Patient
@@ -194,3 +195,9 @@ def _merge(patient: Patient, clean: dict, actor) -> None:
         services.patient_update(patient=patient, actor=actor, **changes)
     if clean["tags"]:
         services.patient_tag(patient=patient, add=clean["tags"], actor=actor)
+    custom = clean.get("custom_fields") or {}
+    if custom:
+        have = values_of([patient.pk], list(custom)).get(patient.pk, {})
+        missing = {f: v for f, v in custom.items() if v is not None and f.pk not in have}
+        if missing:
+            field_values_set(patient=patient, values=missing, actor=actor)

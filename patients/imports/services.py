@@ -11,12 +11,14 @@ import re
 from collections.abc import Iterator
 from datetime import date, datetime
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, override
 
 from crm import crypto
 from patients.choices import Gender, Source
+from patients.fields.services import clinic_fields, value_clean
 from patients.imports.files import Formula, ImportFileError, read_rows
 from patients.imports.models import ImportBatch
 from patients.models import Patient, PatientTag
@@ -37,6 +39,15 @@ FIELDS = [
     ("notes", gettext_lazy("Notes"), ["备注", "说明", "notes"]),
 ]
 FIELD_NAMES = [f[0] for f in FIELDS]
+
+
+def import_fields(clinic) -> list[tuple[str, str, list[str]]]:
+    """Our fields and the clinic's own (手术日期 …: mapped by `field_<id>`, found by name)."""
+    return FIELDS + [
+        (f.param, f.name, [_normalise_header(f.name)]) for f in clinic_fields(clinic.pk)
+    ]
+
+
 GENDERS = {
     "男": Gender.MALE,
     "male": Gender.MALE,
@@ -117,11 +128,12 @@ def find_header(batch: ImportBatch) -> tuple[int, list[str], list[list[str]]]:
     return header_row, header, preview
 
 
-def guess_mapping(header: list[str]) -> dict[str, int | None]:
-    """For each of our fields, the column whose header looks like it (exact, then partial)."""
+def guess_mapping(header: list[str], clinic=None) -> dict[str, int | None]:
+    """For each of our fields (and the clinic's own), the column whose header looks like it
+    (exact, then partial)."""
     names = [_normalise_header(h) for h in header]
     mapping: dict[str, int | None] = {}
-    for field, _label, aliases in FIELDS:
+    for field, _label, aliases in import_fields(clinic) if clinic is not None else FIELDS:
         found = next((i for i, n in enumerate(names) if n in aliases), None)
         if found is None:
             found = next(
@@ -159,6 +171,8 @@ class RowChecker:
             with override("en"):
                 self.sources[str(label).lower()] = value
         self.first_row_of_phone: dict[str, int] = {}
+        # The clinic's own fields: those mapped to a column, and the required ones.
+        self.custom = clinic_fields(clinic.pk)
 
     def cell(self, values, field):
         index = self.mapping.get(field)
@@ -210,7 +224,26 @@ class RowChecker:
         clean["source_detail"] = _text(self.cell(values, "source_detail"))[:100]
         clean["notes"] = _text(self.cell(values, "notes"))
         clean["tags"] = self._tags(self.cell(values, "tags"), errors)
+        clean["custom_fields"] = self._custom(values, errors)
         return clean, errors
+
+    def _custom(self, values, errors) -> dict:
+        """{field: typed value} of the clinic's fields; each error names its field."""
+        custom = {}
+        for field in self.custom:
+            raw = self.cell(values, field.param)
+            try:
+                value = value_clean(field, raw if isinstance(raw, date) else _text(raw))
+            except ValidationError as exc:
+                errors.extend(exc.messages)
+                continue
+            if value is None and field.is_required:
+                errors.append(
+                    _("“%(field)s”: %(message)s")
+                    % {"field": field.name, "message": _("this field is required.")}
+                )
+            custom[field] = value
+        return custom
 
     def _date(self, value, errors):
         if value in (None, ""):
@@ -348,7 +381,7 @@ def import_create(*, clinic, user, upload) -> ImportBatch:
         raise ImportFileError(_("Upload an Excel (.xlsx) or CSV file."))
     batch = ImportBatch(clinic=clinic, created_by=user, file_name=name[:200], content=upload.read())
     batch.header_row, batch.header, batch.preview = find_header(batch)
-    batch.mapping = guess_mapping(batch.header)
+    batch.mapping = guess_mapping(batch.header, clinic)
     batch.save()
     return batch
 

@@ -40,14 +40,14 @@ def import_upload(request):
     return render(
         request,
         "patients/import_upload.html",
-        {"error": error, "recent": recent, "fields": imports.FIELDS},
+        {"error": error, "recent": recent, "fields": imports.import_fields(request.clinic)},
         status=400 if error else 200,
     )
 
 
-def _mapping_from(post, header) -> tuple[dict, list[str]]:
+def _mapping_from(post, header, clinic) -> tuple[dict, list[str]]:
     mapping, errors = {}, []
-    for field, _label, _aliases in imports.FIELDS:
+    for field, _label, _aliases in imports.import_fields(clinic):
         raw = post.get(f"map_{field}", "")
         mapping[field] = int(raw) if raw.isdigit() and int(raw) < len(header) else None
     if mapping["name"] is None:
@@ -75,7 +75,7 @@ def import_review(request, pk):
             else:
                 return redirect("patients:import_review", pk=batch.pk)
         else:
-            mapping, errors = _mapping_from(request.POST, batch.header)
+            mapping, errors = _mapping_from(request.POST, batch.header, request.clinic)
             batch.mapping = mapping
             if request.POST.get("on_duplicate") in ImportBatch.OnDuplicate.values:
                 batch.on_duplicate = request.POST["on_duplicate"]
@@ -108,7 +108,8 @@ def import_review(request, pk):
             "header": list(enumerate(batch.header)),
             "preview": batch.preview,
             "fields": [
-                (field, label, batch.mapping.get(field)) for field, label, _a in imports.FIELDS
+                (field, label, batch.mapping.get(field))
+                for field, label, _a in imports.import_fields(request.clinic)
             ],
             "errors": errors,
             "shown_results": shown,

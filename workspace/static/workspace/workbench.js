@@ -41,9 +41,42 @@
       else out.append(key, value);
     }
     if (tags.length) out.set("tag", tags.join(","));
+    const fieldFilter = fieldParam();
+    if (fieldFilter) out.set("field", fieldFilter);
     if (!tags.length || out.get("tag_match") === "any") out.delete("tag_match");
     if (out.get("ordering") === "-created_at") out.delete("ordering");
     return out;
+  }
+
+  /* The clinic's own fields: one at a time here, `<id>:<value>` or `<id>:<from>..<to>` for
+     dates and numbers (the API takes several). */
+  const fieldSelect = document.getElementById("f-field");
+  const fieldFrom = document.getElementById("f-field-from");
+  const fieldTo = document.getElementById("f-field-to");
+  function fieldKind() {
+    const option = fieldSelect && fieldSelect.selectedOptions[0];
+    return option ? option.dataset.kind || "" : "";
+  }
+  function fieldInputs() {
+    if (!fieldSelect) return;
+    const kind = fieldKind();
+    const ranged = kind === "date" || kind === "number";
+    fieldFrom.type = kind === "date" ? "date" : "text";
+    fieldTo.type = kind === "date" ? "date" : "text";
+    fieldTo.hidden = !ranged;
+    const options = fieldSelect.selectedOptions[0] && fieldSelect.selectedOptions[0].dataset.options;
+    fieldFrom.title = options || "";
+  }
+  function fieldParam() {
+    if (!fieldSelect || !fieldSelect.value) return "";
+    const low = fieldFrom.value.trim();
+    const high = fieldTo.hidden ? "" : fieldTo.value.trim();
+    if (!low && !high) return "";
+    return fieldSelect.value + ":" + (high ? low + ".." + high : low);
+  }
+  if (fieldSelect) {
+    fieldInputs();
+    fieldSelect.addEventListener("change", fieldInputs);
   }
 
   function searchHeaders() {
