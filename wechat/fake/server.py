@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 from wechat.fake.contacts import ContactsMixin
+from wechat.fake.groupchats import GroupChatsMixin
 from wechat.fake.groupmsg import GroupMsgMixin
 from wechat.fake.transfers import TransfersMixin
 
@@ -18,7 +19,7 @@ ROBOT_LIMIT_PER_MINUTE = 20  # errcode 130101 past it
 WELCOME_CODE_TTL = 20.0
 
 
-class FakeWeCom(ContactsMixin, GroupMsgMixin, TransfersMixin):
+class FakeWeCom(ContactsMixin, GroupMsgMixin, GroupChatsMixin, TransfersMixin):
     """The fake's state. Thread-safe: the server answers requests on many threads."""
 
     def __init__(self):
@@ -37,6 +38,7 @@ class FakeWeCom(ContactsMixin, GroupMsgMixin, TransfersMixin):
             self._reset_contacts()
             self._reset_groupmsg()
             self._reset_transfers()
+            self._reset_groupchats()
             self.welcome_codes = {}  # code -> issued at (monotonic)
             self.calls = defaultdict(int)  # path -> count
             self.rate_limited = defaultdict(int)  # path -> count of limit errors answered
@@ -226,6 +228,8 @@ TOKEN_ENDPOINTS = {
         lambda fake, q, b: fake.resigned_transfer_customer(b)
     ),
     "externalcontact/resigned/transfer_result": lambda fake, q, b: fake.resigned_transfer_result(b),
+    "externalcontact/groupchat/list": lambda fake, q, b: fake.groupchat_list(b),
+    "externalcontact/groupchat/get": lambda fake, q, b: fake.groupchat_get(b),
     "department/list": lambda fake, q, b: fake.department_list(q),
     "user/list": lambda fake, q, b: fake.user_list(q),
 }
@@ -350,6 +354,8 @@ def make_handler(fake: FakeWeCom):
                         with fake.lock:
                             fake.follow_userids.add(body["userid"])
                 return self._answer(200, {"ok": True})
+            if path == "_fake/groups":
+                return self._groups(body)
             if path == "_fake/transfers":
                 # WeCom's clock moves on (advance seconds) or a customer refuses a transfer.
                 if body.get("refuse"):
@@ -358,6 +364,38 @@ def make_handler(fake: FakeWeCom):
                 fake.transfers_advance(float(body.get("advance") or 0))
                 return self._answer(200, {"ok": True})
             return self._answer(404, {"errmsg": "unknown control"})
+
+        def _groups(self, body):
+            """Control: a customer group changes in WeCom (and its event is pushed to the
+            app registered for corp_id, if any)."""
+            action, chat_id, corp_id = body.get("action"), body.get("chat_id"), body.get("corp_id")
+            corp_id = corp_id or ""
+            if action == "create":
+                if not body.get("owner"):
+                    return self._answer(400, {"errmsg": "owner required"})
+                result = fake.group_create(
+                    owner=body["owner"],
+                    name=body.get("name", ""),
+                    externals=body.get("externals") or [],
+                    chat_id=chat_id,
+                    corp_id=corp_id,
+                )
+                return self._answer(200, result)
+            if chat_id not in fake.groupchats:
+                return self._answer(404, {"errmsg": "unknown chat_id"})
+            if action == "join":
+                result = fake.group_join(chat_id, body.get("userids") or [], corp_id=corp_id)
+            elif action == "leave":
+                result = fake.group_leave(chat_id, body.get("userids") or [], corp_id=corp_id)
+            elif action == "rename":
+                result = fake.group_rename(chat_id, body.get("name", ""), corp_id=corp_id)
+            elif action == "owner":
+                result = fake.group_owner(chat_id, body.get("owner", ""), corp_id=corp_id)
+            elif action == "dismiss":
+                result = fake.group_dismiss(chat_id, corp_id=corp_id)
+            else:
+                return self._answer(400, {"errmsg": f"unknown action {action}"})
+            return self._answer(200, result)
 
         def _push(self, body):
             """Control: make WeCom push a contact event to a registered app's callback URL."""
