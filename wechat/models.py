@@ -642,3 +642,80 @@ class CustomerTransfer(models.Model):
 
     def __str__(self):
         return f"{self.external_userid}: {self.handover_userid} → {self.takeover_userid}"
+
+
+class GroupChatStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    DISMISSED = "dismissed", _("Dismissed")
+
+
+class GroupChat(models.Model):
+    """A WeCom customer group (客户群) of the clinic, such as a disease group (病种群)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="group_chats")
+    chat_id = models.CharField(_("WeCom chat id"), max_length=64)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    owner = models.CharField(_("owner WeCom userid"), max_length=64, blank=True)
+    disease_tag = models.ForeignKey(
+        "patients.PatientTag",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="group_chats",
+        verbose_name=_("disease tag"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=GroupChatStatus.choices, default=GroupChatStatus.ACTIVE
+    )
+    member_count = models.PositiveIntegerField(_("members"), default=0)
+    synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer group")
+        verbose_name_plural = _("customer groups")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "chat_id"], name="groupchat_unique_chat"),
+        ]
+        indexes = [models.Index(fields=["clinic", "status"], name="groupchat_clinic_status")]
+
+    def __str__(self):
+        return self.name or self.chat_id
+
+
+class GroupMemberType(models.IntegerChoices):
+    STAFF = 1, _("Staff")
+    EXTERNAL = 2, _("External contact")
+
+
+class GroupMember(models.Model):
+    """A member of a customer group now: a staff member or an external contact (a patient
+    when CareLoop knows the external_userid)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(GroupChat, on_delete=models.CASCADE, related_name="members")
+    userid = models.CharField(_("WeCom userid"), max_length=100)
+    member_type = models.PositiveSmallIntegerField(
+        _("member type"), choices=GroupMemberType.choices
+    )
+    patient = models.ForeignKey(
+        "patients.Patient",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="group_memberships",
+    )
+    join_scene = models.PositiveSmallIntegerField(_("join scene"), default=0)
+    joined_at = models.DateTimeField(_("joined at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("group member")
+        verbose_name_plural = _("group members")
+        constraints = [
+            models.UniqueConstraint(fields=["group", "userid"], name="groupmember_unique"),
+        ]
+        indexes = [models.Index(fields=["clinic", "patient"], name="groupmember_patient")]
+
+    def __str__(self):
+        return f"{self.group_id}:{self.userid}"

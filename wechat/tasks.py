@@ -155,3 +155,15 @@ def transfers_poll_task() -> dict:
     from wechat import transfers
 
     return transfers.transfers_poll()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def groupchats_sync_task(account_id: int) -> str:
+    """The clinic's customer groups and their members, from WeCom (wechat.groupchats)."""
+    from wechat import groupchats
+
+    account = WeComAccount.objects.select_related("clinic").filter(pk=account_id).first()
+    if account is None:
+        return "no-account"
+    report = groupchats.groupchats_sync(account=account)
+    return f"groups {report.groups}, joined {report.joined}, left {report.left}"

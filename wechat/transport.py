@@ -487,6 +487,21 @@ def department_users(account, *, department_id: int = 1) -> list[dict]:
     return list(call(client, client.get, "user/list", params=params).get("userlist") or [])
 
 
+def groupchat_ids(account, *, page_size: int = 1000) -> Iterator[dict]:
+    """Every customer group of the corp (any status): chat_id and status, page by page."""
+    client = client_for(account)
+    data = {"status_filter": 0, "limit": page_size}
+    return _paged(client, "externalcontact/groupchat/list", data, "group_chat_list")
+
+
+def groupchat_get(account, *, chat_id: str) -> dict:
+    """One customer group: chat_id, name, owner, member_list (userid, type 1 staff / 2
+    external, join_time, join_scene, name). An unknown or dismissed chat is WeComError 40050."""
+    client = client_for(account)
+    data = {"chat_id": chat_id, "need_name": 1}
+    return call(client, client.post, "externalcontact/groupchat/get", data=data)["group_chat"]
+
+
 # Callbacks ---------------------------------------------------------------------------
 
 

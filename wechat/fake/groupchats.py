@@ -125,12 +125,13 @@ class GroupChatsMixin:
         }
 
     def _push_if(self, corp_id, fields):
+        """Push the event when an app is named; the fields are answered either way."""
         if corp_id and corp_id in self.apps:
             result = self.push(corp_id, fields)
             result.pop("body", None)
             result.pop("params", None)
-            return result
-        return {"status": None}
+            return {**result, "fields": fields}
+        return {"status": None, "fields": fields}
 
     def group_create(self, *, owner, name="", externals=(), chat_id=None, corp_id=""):
         chat_id = chat_id or "wr" + secrets.token_hex(10)
