@@ -204,3 +204,121 @@ def test_groups_are_scoped_by_clinic(wecom_account, fake_wecom, clinic, other_cl
     groupchats.groupchats_sync(account=wecom_account)
     assert GroupChat.objects.filter(clinic=clinic, chat_id=chat_id).exists()
     assert not GroupChat.objects.filter(clinic=other_clinic).exists()
+
+
+# Group mass messages (客户群群发) ------------------------------------------------------------
+
+
+def test_group_template_refusals(wecom_account, fake_wecom):
+    no_sender = raw(
+        wecom_account,
+        "externalcontact/add_msg_template",
+        {"chat_type": "group", "text": {"content": "hi"}},
+    )
+    assert no_sender["errcode"] == 41048
+    too_many = raw(
+        wecom_account,
+        "externalcontact/add_msg_template",
+        {
+            "chat_type": "group",
+            "sender": "wx-a",
+            "chat_id_list": [f"wr{i}" for i in range(2001)],
+            "text": {"content": "hi"},
+        },
+    )
+    assert too_many["errcode"] == 40058
+    empty = raw(
+        wecom_account,
+        "externalcontact/add_msg_template",
+        {"chat_type": "group", "sender": "wx-a", "chat_id_list": []},
+    )
+    assert empty["errcode"] == 41049
+    other = raw(
+        wecom_account,
+        "externalcontact/add_msg_template",
+        {"chat_type": "moments", "sender": "wx-a", "text": {"content": "hi"}},
+    )
+    assert other["errcode"] == 40058
+
+
+def test_group_message_goes_to_the_owner_to_confirm_and_its_result_is_read(
+    wecom_account, fake_wecom, clinic
+):
+    from wechat.groupmsg import customer_results_poll
+    from wechat.models import DeliveryStatus, RecipientStatus
+    from wechat.tasks import delivery_send_task
+
+    chat_id = fake_wecom.group_create(owner="wx-a", name="糖友群")["chat_id"]
+    groupchats.groupchats_sync(account=wecom_account)
+    group = GroupChat.objects.get(clinic=clinic, chat_id=chat_id)
+    delivery = groupchats.group_message_send(group=group, text="本周六上午有糖尿病讲座")
+    again = groupchats.group_message_send(group=group, text="本周六上午有糖尿病讲座")
+    assert again.pk == delivery.pk  # a double submit is one message
+    delivery_send_task(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT and delivery.sender == "wx-a"
+    [task] = [t for t in fake_wecom.customer_messages if t["chat_type"] == "group"]
+    assert task["chat_id_list"] == [chat_id] and task["sender"] == "wx-a"
+    assert task["content"].startswith("本周六上午有糖尿病讲座")  # the composer's notice follows
+    # The owner is told to confirm (an app message), like for a customer message.
+    from wechat.outbox import deliveries_due_ids
+
+    for due in deliveries_due_ids():
+        delivery_send_task(due)
+    assert any(m["touser"] == "wx-a" for m in fake_wecom.messages)
+    assert customer_results_poll()["waiting"] == 1
+    assert fake_wecom.confirm(userid="wx-a") == [task["msgid"]]
+    assert customer_results_poll()["final"] == 1
+    assert delivery.recipient_rows.get().status == RecipientStatus.DELIVERED
+
+
+def test_group_message_refuses_variables_and_dismissed_groups(wecom_account, fake_wecom, clinic):
+    from django.core.exceptions import ValidationError
+
+    chat_id = fake_wecom.group_create(owner="wx-a", name="群")["chat_id"]
+    groupchats.groupchats_sync(account=wecom_account)
+    group = GroupChat.objects.get(clinic=clinic, chat_id=chat_id)
+    with pytest.raises(ValidationError):
+        groupchats.group_message_send(group=group, text="{姓名}您好")
+    group.status = GroupChatStatus.DISMISSED
+    with pytest.raises(ValidationError) as exc:
+        groupchats.group_message_send(group=group, text="通知")
+    assert "解散" in " ".join(exc.value.messages)
+
+
+# The page ---------------------------------------------------------------------------------
+
+
+def test_groups_page_and_another_clinics_group_is_404(
+    wecom_account, fake_wecom, clinic, other_clinic, staff, outsider, client
+):
+    chat_id = fake_wecom.group_create(owner="wx-a", name="肾病群")["chat_id"]
+    groupchats.groupchats_sync(account=wecom_account)
+    group = GroupChat.objects.get(clinic=clinic, chat_id=chat_id)
+    client.force_login(staff["admin"])
+    page = client.get("/wechat/groups/")
+    assert page.status_code == 200 and "肾病群" in page.content.decode()
+    sent = client.post(f"/wechat/groups/{group.pk}/message/", {"body": "复查提醒"}, follow=True)
+    assert "群主" in sent.content.decode() or "确认" in sent.content.decode()
+    empty = client.post(f"/wechat/groups/{group.pk}/message/", {"body": ""}, follow=True)
+    assert empty.status_code == 200
+    client.force_login(outsider)
+    assert client.get("/wechat/groups/").content.decode().count("肾病群") == 0
+    assert client.post(f"/wechat/groups/{group.pk}/message/", {"body": "x"}).status_code == 404
+    from tests.conftest import make_staff
+
+    client.force_login(make_staff(other_clinic, "admin", "other-admin"))
+    assert client.post(f"/wechat/groups/{group.pk}/tag/", {"disease_tag": ""}).status_code == 404
+    # An admin of this clinic cannot put another clinic's tag on a group either.
+    from tests.conftest import tag
+
+    foreign = tag(other_clinic, "糖尿病")
+    client.force_login(staff["admin"])
+    assert (
+        client.post(f"/wechat/groups/{group.pk}/tag/", {"disease_tag": foreign.pk}).status_code
+        == 404
+    )
+    mine = tag(clinic, "肾病")
+    client.post(f"/wechat/groups/{group.pk}/tag/", {"disease_tag": mine.pk})
+    group.refresh_from_db()
+    assert group.disease_tag == mine

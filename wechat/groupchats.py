@@ -186,3 +186,58 @@ def chat_event_prepare(*, account, fields: dict) -> dict:
 def chat_event_apply(*, account, prepared: dict) -> None:
     if prepared["chat_id"]:
         group_apply(clinic=account.clinic, chat_id=prepared["chat_id"], data=prepared["data"])
+
+
+# Group mass messages (客户群群发) --------------------------------------------------------
+
+
+def group_message_send(*, group: GroupChat, text: str):
+    """A mass message to one customer group, through the composer (red lines, the clinic's
+    notice, WeCom's size limit) and the one outbox: an add_msg_template task of chat_type
+    group that the group's owner confirms in their WeCom client, its result read like a
+    customer message's (wechat.groupmsg). A group has no one patient: no variables.
+    The same text to the same group on the same day is one message."""
+    import hashlib
+
+    from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext as _
+
+    from wechat.composer import composer_for
+    from wechat.models import DeliveryChannel
+    from wechat.outbox import delivery_enqueue
+
+    if group.status != GroupChatStatus.ACTIVE:
+        raise ValidationError({"body": [_("This group was dismissed in WeCom.")]})
+    if not group.owner:
+        raise ValidationError({"body": [_("This group has no owner in WeCom yet: sync it.")]})
+    composer = composer_for(group.clinic)
+    text = composer.check(text, allowed=())
+    body = composer.compose(text, allowed=())
+    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+    day = timezone.localdate().isoformat()
+    delivery, _created = delivery_enqueue(
+        clinic=group.clinic,
+        key=f"groupmsg:{group.pk}:{day}:{digest}",
+        channel=DeliveryChannel.CUSTOMER_MESSAGE,
+        recipient=group.chat_id,
+        sender=group.owner,
+        body=body,
+        payload={"chat_type": "group", "group_id": group.pk, "notice": group.name or group.chat_id},
+    )
+    return delivery
+
+
+def group_messages(*, group: GroupChat, limit: int = 10):
+    """The group's recent mass messages with their result (the recipient row's status)."""
+    from wechat.models import Delivery, DeliveryChannel
+
+    return list(
+        Delivery.objects.filter(
+            clinic=group.clinic,
+            channel=DeliveryChannel.CUSTOMER_MESSAGE,
+            recipient=group.chat_id,
+            payload__chat_type="group",
+        )
+        .prefetch_related("recipient_rows")
+        .order_by("-created_at")[:limit]
+    )

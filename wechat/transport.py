@@ -257,6 +257,20 @@ def add_msg_template(
     return str(result.get("msgid", "")), list(result.get("fail_list") or [])
 
 
+def add_group_msg_template(account, *, sender: str, chat_ids: list[str], text: str) -> str:
+    """A mass-message task for customer groups (客户群群发) of their owner `sender`, sent
+    when the owner confirms it in their client. Returns WeCom's msgid."""
+    client = client_for(account)
+    template = {
+        "chat_type": "group",
+        "sender": sender,
+        "chat_id_list": chat_ids,
+        "text": {"content": text},
+    }
+    result = call(client, client.external_contact.add_msg_template, template)
+    return str(result.get("msgid", ""))
+
+
 def _paged(client, path: str, data: dict, rows: str) -> Iterator[dict]:
     cursor = ""
     while True:
@@ -267,11 +281,11 @@ def _paged(client, path: str, data: dict, rows: str) -> Iterator[dict]:
             return
 
 
-def groupmsg_list(account, *, start: int, end: int) -> Iterator[dict]:
+def groupmsg_list(account, *, start: int, end: int, chat_type: str = "single") -> Iterator[dict]:
     """The mass-message tasks created between the Unix times `start` and `end` (at most a
     month apart): msgid, create_time, text. Tasks made by the API carry no creator."""
     client = client_for(account)
-    data = {"chat_type": "single", "start_time": start, "end_time": end, "filter_type": 0}
+    data = {"chat_type": chat_type, "start_time": start, "end_time": end, "filter_type": 0}
     return _paged(
         client, "externalcontact/get_groupmsg_list_v2", {**data, "limit": 100}, "group_msg_list"
     )
@@ -286,7 +300,7 @@ def groupmsg_task(account, *, msgid: str) -> list[dict]:
 
 def groupmsg_send_result(account, *, msgid: str, sender: str) -> Iterator[dict]:
     """Per customer of the task: external_userid and status (0 not sent, 1 sent, 2 not a
-    contact, 3 already received a mass message)."""
+    contact, 3 already received a mass message). A group task's rows carry chat_id."""
     client = client_for(account)
     data = {"msgid": msgid, "userid": sender, "limit": 1000}
     return _paged(client, "externalcontact/get_groupmsg_send_result", data, "send_list")

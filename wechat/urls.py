@@ -22,4 +22,8 @@ urlpatterns = [
     ),
     path("simulate-confirm/", views.simulate_confirm, name="simulate_confirm"),
     path("settings/", views.wecom_settings, name="settings"),
+    path("groups/", views.groups, name="groups"),
+    path("groups/sync/", views.groups_sync, name="groups_sync"),
+    path("groups/<int:pk>/tag/", views.group_tag, name="group_tag"),
+    path("groups/<int:pk>/message/", views.group_message, name="group_message"),
 ]
