@@ -310,15 +310,27 @@ def test_groups_page_and_another_clinics_group_is_404(
     client.force_login(make_staff(other_clinic, "admin", "other-admin"))
     assert client.post(f"/wechat/groups/{group.pk}/tag/", {"disease_tag": ""}).status_code == 404
     # An admin of this clinic cannot put another clinic's tag on a group either.
-    from tests.conftest import tag
-
-    foreign = tag(other_clinic, "糖尿病")
+    foreign = other_clinic.tags.order_by("pk").first()
+    assert foreign is not None
     client.force_login(staff["admin"])
     assert (
         client.post(f"/wechat/groups/{group.pk}/tag/", {"disease_tag": foreign.pk}).status_code
         == 404
     )
-    mine = tag(clinic, "肾病")
+    mine = clinic.tags.order_by("pk").first()
     client.post(f"/wechat/groups/{group.pk}/tag/", {"disease_tag": mine.pk})
     group.refresh_from_db()
     assert group.disease_tag == mine
+
+
+def test_patient_page_shows_the_patients_groups(
+    wecom_account, fake_wecom, clinic, staff, client, make_patient
+):
+    patient = make_patient(name="钱七", external_userid="wmP7")
+    fake_wecom.group_create(owner="wx-a", name="哮喘群", externals=["wmP7"])
+    fake_wecom.group_create(owner="wx-a", name="别的群")
+    groupchats.groupchats_sync(account=wecom_account)
+    client.force_login(staff["admin"])
+    html = client.get(f"/patients/{patient.pk}/").content.decode()
+    section = html.split('data-testid="wecom-groups"')[1].split("</dd>")[0]
+    assert "哮喘群" in section and "别的群" not in section

@@ -241,3 +241,16 @@ def group_messages(*, group: GroupChat, limit: int = 10):
         .prefetch_related("recipient_rows")
         .order_by("-created_at")[:limit]
     )
+
+
+def patient_groups(*, patient) -> list[GroupChat]:
+    """The customer groups the patient is in now (the patient page)."""
+    return list(
+        GroupChat.objects.filter(
+            clinic_id=patient.clinic_id,
+            status=GroupChatStatus.ACTIVE,
+            members__patient=patient,
+        )
+        .select_related("disease_tag")
+        .order_by("name", "pk")
+    )

@@ -645,8 +645,8 @@ class CustomerTransfer(models.Model):
 
 
 class GroupChatStatus(models.TextChoices):
-    ACTIVE = "active", _("Active")
-    DISMISSED = "dismissed", _("Dismissed")
+    ACTIVE = "active", _("Group active")
+    DISMISSED = "dismissed", _("Group dismissed")
 
 
 class GroupChat(models.Model):
@@ -667,7 +667,7 @@ class GroupChat(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=GroupChatStatus.choices, default=GroupChatStatus.ACTIVE
     )
-    member_count = models.PositiveIntegerField(_("members"), default=0)
+    member_count = models.PositiveIntegerField(_("member count"), default=0)
     synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
