@@ -719,3 +719,28 @@ class GroupMember(models.Model):
 
     def __str__(self):
         return f"{self.group_id}:{self.userid}"
+
+
+class DirectoryUser(models.Model):
+    """A member of the corp's WeCom directory (通讯录) as the last directory sync saw them:
+    the source of the staff proposals (no membership yet) and of the left-WeCom flags."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    userid = models.CharField(_("WeCom userid"), max_length=64)
+    name = models.CharField(_("name"), max_length=64, blank=True)
+    departments = models.CharField(_("departments"), max_length=200, blank=True)
+    # WeCom's status: 1 active, 2 disabled, 4 not activated, 5 quit.
+    status = models.PositiveSmallIntegerField(_("WeCom status"), default=1)
+    seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
+    gone_at = models.DateTimeField(_("gone from WeCom"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("WeCom directory member")
+        verbose_name_plural = _("WeCom directory members")
+        ordering = ["name", "userid"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "userid"], name="directoryuser_unique"),
+        ]
+
+    def __str__(self):
+        return self.name or self.userid

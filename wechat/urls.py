@@ -22,6 +22,8 @@ urlpatterns = [
     ),
     path("simulate-confirm/", views.simulate_confirm, name="simulate_confirm"),
     path("settings/", views.wecom_settings, name="settings"),
+    path("directory/", views.directory, name="directory"),
+    path("directory/sync/", views.directory_sync_view, name="directory_sync"),
     path("groups/", views.groups, name="groups"),
     path("groups/sync/", views.groups_sync, name="groups_sync"),
     path("groups/<int:pk>/tag/", views.group_tag, name="group_tag"),

@@ -306,3 +306,38 @@ def group_message(request, pk):
         ),
     )
     return redirect("wechat:groups")
+
+
+# The WeCom staff directory (通讯录) -----------------------------------------------------------
+
+
+@clinic_member_required(capability="manage_clinic")
+def directory(request):
+    from wechat.directory import directory_review
+
+    review = directory_review(clinic=request.clinic)
+    return render(
+        request,
+        "wechat/directory.html",
+        {**review, "account": WeComAccount.objects.filter(clinic=request.clinic).first()},
+    )
+
+
+@require_POST
+@clinic_member_required(capability="manage_clinic")
+def directory_sync_view(request):
+    from wechat import transport
+    from wechat.directory import directory_sync
+
+    account = get_for_clinic(WeComAccount.objects, request.clinic)
+    try:
+        report = directory_sync(account=account)
+    except transport.WeComError as exc:
+        messages.error(request, _("WeCom did not answer the directory: %(error)s") % {"error": exc})
+        return redirect("wechat:directory")
+    messages.success(
+        request,
+        _("Directory synced: %(seen)s staff in WeCom, %(gone)s gone since the last sync.")
+        % {"seen": report.seen, "gone": report.gone},
+    )
+    return redirect("wechat:directory")
