@@ -338,6 +338,10 @@ class ChannelCode(models.Model):
     )
     config_id = models.CharField(_("WeCom config id"), max_length=64, blank=True)
     qr_code = models.URLField(_("QR code"), max_length=500, blank=True)
+    # A customer-acquisition link (获客助手) for platforms that forbid QR codes: its URL carries
+    # customer_channel=<state>, which WeCom returns as the arrival's State.
+    acquisition_link_id = models.CharField(_("acquisition link id"), max_length=64, blank=True)
+    acquisition_url = models.URLField(_("acquisition link"), max_length=500, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 

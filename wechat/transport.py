@@ -516,6 +516,21 @@ def groupchat_get(account, *, chat_id: str) -> dict:
     return call(client, client.post, "externalcontact/groupchat/get", data=data)["group_chat"]
 
 
+def acquisition_link_create(account, *, name: str, userids: list[str]) -> dict:
+    """A customer-acquisition link (获客助手) to the members `userids`: link_id, url."""
+    client = client_for(account)
+    data = {"link_name": name, "range": {"user_list": userids}, "skip_verify": True}
+    path = "externalcontact/customer_acquisition/create_link"
+    return call(client, client.post, path, data=data)["link"]
+
+
+def acquisition_link_ids(account) -> Iterator[str]:
+    client = client_for(account)
+    yield from _paged(
+        client, "externalcontact/customer_acquisition/list_link", {"limit": 100}, "link_id_list"
+    )
+
+
 # Callbacks ---------------------------------------------------------------------------
 
 

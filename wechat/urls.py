@@ -20,6 +20,7 @@ urlpatterns = [
         views.channel_code_simulate,
         name="channel_code_simulate",
     ),
+    path("channel-codes/<int:pk>/link/", views.channel_code_link, name="channel_code_link"),
     path("simulate-confirm/", views.simulate_confirm, name="simulate_confirm"),
     path("settings/", views.wecom_settings, name="settings"),
     path("directory/", views.directory, name="directory"),

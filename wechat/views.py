@@ -341,3 +341,21 @@ def directory_sync_view(request):
         % {"seen": report.seen, "gone": report.gone},
     )
     return redirect("wechat:directory")
+
+
+@require_POST
+@clinic_member_required(capability="edit_channel_codes")
+def channel_code_link(request, pk):
+    """A customer-acquisition link (获客助手) for the code."""
+    from wechat.channels import channel_code_link_create
+
+    code = get_for_clinic(ChannelCode.objects, request.clinic, pk=pk)
+    try:
+        channel_code_link_create(code=code)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, _("The acquisition link of “%(name)s” is ready.") % {"name": code.name}
+        )
+    return redirect("wechat:channel_codes")

@@ -6,6 +6,7 @@ from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from wechat.fake.acquisition import AcquisitionMixin
 from wechat.fake.contacts import ContactsMixin
 from wechat.fake.groupchats import GroupChatsMixin
 from wechat.fake.groupmsg import GroupMsgMixin
@@ -19,7 +20,7 @@ ROBOT_LIMIT_PER_MINUTE = 20  # errcode 130101 past it
 WELCOME_CODE_TTL = 20.0
 
 
-class FakeWeCom(ContactsMixin, GroupMsgMixin, GroupChatsMixin, TransfersMixin):
+class FakeWeCom(ContactsMixin, GroupMsgMixin, GroupChatsMixin, TransfersMixin, AcquisitionMixin):
     """The fake's state. Thread-safe: the server answers requests on many threads."""
 
     def __init__(self):
@@ -39,6 +40,7 @@ class FakeWeCom(ContactsMixin, GroupMsgMixin, GroupChatsMixin, TransfersMixin):
             self._reset_groupmsg()
             self._reset_transfers()
             self._reset_groupchats()
+            self._reset_acquisition()
             self.welcome_codes = {}  # code -> issued at (monotonic)
             self.calls = defaultdict(int)  # path -> count
             self.rate_limited = defaultdict(int)  # path -> count of limit errors answered
@@ -230,6 +232,12 @@ TOKEN_ENDPOINTS = {
     "externalcontact/resigned/transfer_result": lambda fake, q, b: fake.resigned_transfer_result(b),
     "externalcontact/groupchat/list": lambda fake, q, b: fake.groupchat_list(b),
     "externalcontact/groupchat/get": lambda fake, q, b: fake.groupchat_get(b),
+    "externalcontact/customer_acquisition/create_link": (
+        lambda fake, q, b: fake.acquisition_create_link(b)
+    ),
+    "externalcontact/customer_acquisition/list_link": (
+        lambda fake, q, b: fake.acquisition_list_link(b)
+    ),
     "department/list": lambda fake, q, b: fake.department_list(q),
     "user/list": lambda fake, q, b: fake.user_list(q),
 }
