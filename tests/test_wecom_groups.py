@@ -334,3 +334,38 @@ def test_patient_page_shows_the_patients_groups(
     html = client.get(f"/patients/{patient.pk}/").content.decode()
     section = html.split('data-testid="wecom-groups"')[1].split("</dd>")[0]
     assert "哮喘群" in section and "别的群" not in section
+
+
+def test_a_group_message_in_doubt_is_found_in_wecom_not_sent_twice(
+    wecom_account, fake_wecom, clinic
+):
+    """A worker died during the group add_msg_template: the flagged row finds WeCom's
+    group task (chat_type group, rows by chat_id) and records it instead of resending."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from wechat import outbox
+    from wechat.models import Delivery, DeliveryAttempt, DeliveryStatus
+    from wechat.tasks import delivery_send_task
+
+    chat_id = fake_wecom.group_create(owner="wx-a", name="糖友群")["chat_id"]
+    groupchats.groupchats_sync(account=wecom_account)
+    group = GroupChat.objects.get(clinic=clinic, chat_id=chat_id)
+    delivery = groupchats.group_message_send(group=group, text="讲座通知")
+    made = fake_wecom.add_msg_template(
+        {"chat_type": "group", "sender": "wx-a", "chat_id_list": [chat_id],
+         "text": {"content": delivery.body}}
+    )  # fmt: skip
+    DeliveryAttempt.objects.create(clinic=clinic, delivery=delivery)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.SENDING, claimed_at=timezone.now() - timedelta(hours=1)
+    )
+    assert outbox.deliveries_recover_stale() == 1
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    calls = fake_wecom.calls["externalcontact/add_msg_template"]
+    delivery_send_task(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+    assert delivery.provider_message_id == made["msgid"]
+    assert fake_wecom.calls["externalcontact/add_msg_template"] == calls  # not resent
