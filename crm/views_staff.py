@@ -24,8 +24,10 @@ def _member(request, pk):
 @require_http_methods(["GET", "POST"])
 @clinic_member_required(capability="manage_clinic")
 def staff_list(request):
+    # A WeCom directory proposal (wechat.directory) opens this page prefilled.
+    initial = {k: request.GET.get(k, "")[:64] for k in ("wecom_userid", "display_name")}
     form = StaffCreateForm(
-        request.POST if request.method == "POST" else None, clinic=request.clinic
+        request.POST if request.method == "POST" else None, clinic=request.clinic, initial=initial
     )
     if request.method == "POST" and form.is_valid():
         try:

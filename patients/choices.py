@@ -51,11 +51,12 @@ class TouchKind(models.TextChoices):
     WELCOME = "welcome", _("Welcome message")
     CHURN_SIGNAL = "churn_signal", _("Churn signal")
     REFERRAL = "referral", _("Referral")
+    GROUP = "group", _("Customer group")
 
 
 # Timeline entries that are not a contact with the patient: the at-risk list ignores them
 # (a deletion on WeCom must not take a patient off it).
-NOT_CONTACT_KINDS = (TouchKind.CHURN_SIGNAL, TouchKind.STAGE_CHANGE)
+NOT_CONTACT_KINDS = (TouchKind.CHURN_SIGNAL, TouchKind.STAGE_CHANGE, TouchKind.GROUP)
 
 
 class TouchChannel(models.TextChoices):

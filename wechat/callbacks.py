@@ -39,6 +39,9 @@ CONTACT_CHANGES = {
     "del_follow_user",
 }
 
+# Customer-group events (change_external_chat): each refreshes its group.
+CHAT_CHANGES = {"create", "update", "dismiss"}
+
 
 class CallbackError(Exception):
     """Refuse the callback with this HTTP status. Nothing is stored."""
@@ -188,7 +191,7 @@ def callback_event_store(
 
 def callback_event_process(event_id: int) -> str:
     """Process one stored event. Safe to call twice: the row is locked and re-checked."""
-    from wechat import contacts, outbox, sync
+    from wechat import contacts, groupchats, outbox, sync
 
     event = (
         CallbackEvent.objects.select_related("clinic__wecom_account")
@@ -203,9 +206,11 @@ def callback_event_process(event_id: int) -> str:
     change = fields.get("ChangeType", "")
     try:
         # Reads from WeCom happen before the row is locked; they change nothing.
-        prepared, send_now = None, []
+        prepared, send_now, chat = None, [], None
         if kind == "change_external_contact" and change in CONTACT_CHANGES:
             prepared = contacts.contact_event_prepare(account=account, fields=fields)
+        elif kind == "change_external_chat" and change in CHAT_CHANGES:
+            chat = groupchats.chat_event_prepare(account=account, fields=fields)
         with transaction.atomic():
             locked = (
                 CallbackEvent.objects.select_for_update(skip_locked=True)
@@ -218,6 +223,9 @@ def callback_event_process(event_id: int) -> str:
                 send_now = contacts.contact_event_apply(
                     account=account, fields=fields, prepared=prepared, event=locked
                 )
+                status = CallbackStatus.PROCESSED
+            elif chat is not None:
+                groupchats.chat_event_apply(account=account, prepared=chat)
                 status = CallbackStatus.PROCESSED
             elif kind == "change_external_tag":
                 sync.corp_tags_sync(account=account)

@@ -45,6 +45,16 @@ REMINDS = 3  # WeCom allows three reminders a day per task
 FINAL = [s for s in RecipientStatus.values if s != RecipientStatus.PENDING]
 
 
+def is_group_message(delivery: Delivery) -> bool:
+    """A customer message to customer groups (客户群群发): its recipient rows hold chat ids."""
+    return (delivery.payload or {}).get("chat_type") == "group"
+
+
+def _row_id(row: dict) -> str:
+    """A send_result row's customer: an external_userid, or a group task's chat_id."""
+    return row.get("external_userid") or row.get("chat_id") or ""
+
+
 def customers_of(delivery: Delivery) -> list[str]:
     """The external_userids of one customer message, in the order they were enqueued. A
     message to one customer names it in `recipient` (no query); one to many says
@@ -67,14 +77,15 @@ def task_find(account, delivery: Delivery, userids: list[str]) -> tuple[str, lis
     start = int((first - WINDOW_SLACK).timestamp())
     end = int((timezone.now() + WINDOW_SLACK).timestamp())
     ours = set(userids)
-    for task in transport.groupmsg_list(account, start=start, end=end):
+    chat_type = "group" if is_group_message(delivery) else "single"
+    for task in transport.groupmsg_list(account, start=start, end=end, chat_type=chat_type):
         if (task.get("text") or {}).get("content", "") != delivery.body:
             continue
         members = transport.groupmsg_task(account, msgid=task["msgid"])
         if delivery.sender not in {m.get("userid") for m in members}:
             continue
         theirs = {
-            row["external_userid"]
+            _row_id(row)
             for row in transport.groupmsg_send_result(
                 account, msgid=task["msgid"], sender=delivery.sender
             )
@@ -174,7 +185,7 @@ def customer_results_check(*, delivery_id: int, now=None) -> str:
     if sent:
         results = {}
         for row in transport.groupmsg_send_result(account, msgid=msgid, sender=delivery.sender):
-            results[row["external_userid"]] = WECOM_SEND_STATUS.get(
+            results[_row_id(row)] = WECOM_SEND_STATUS.get(
                 int(row.get("status", 0)), RecipientStatus.UNCONFIRMED
             )
         _results_record(delivery, results, default=RecipientStatus.UNCONFIRMED, now=now)

@@ -338,6 +338,10 @@ class ChannelCode(models.Model):
     )
     config_id = models.CharField(_("WeCom config id"), max_length=64, blank=True)
     qr_code = models.URLField(_("QR code"), max_length=500, blank=True)
+    # A customer-acquisition link (获客助手) for platforms that forbid QR codes: its URL carries
+    # customer_channel=<state>, which WeCom returns as the arrival's State.
+    acquisition_link_id = models.CharField(_("acquisition link id"), max_length=64, blank=True)
+    acquisition_url = models.URLField(_("acquisition link"), max_length=500, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -642,3 +646,105 @@ class CustomerTransfer(models.Model):
 
     def __str__(self):
         return f"{self.external_userid}: {self.handover_userid} → {self.takeover_userid}"
+
+
+class GroupChatStatus(models.TextChoices):
+    ACTIVE = "active", _("Group active")
+    DISMISSED = "dismissed", _("Group dismissed")
+
+
+class GroupChat(models.Model):
+    """A WeCom customer group (客户群) of the clinic, such as a disease group (病种群)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="group_chats")
+    chat_id = models.CharField(_("WeCom chat id"), max_length=64)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    owner = models.CharField(_("owner WeCom userid"), max_length=64, blank=True)
+    disease_tag = models.ForeignKey(
+        "patients.PatientTag",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="group_chats",
+        verbose_name=_("disease tag"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=GroupChatStatus.choices, default=GroupChatStatus.ACTIVE
+    )
+    member_count = models.PositiveIntegerField(_("member count"), default=0)
+    synced_at = models.DateTimeField(_("synced at"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("customer group")
+        verbose_name_plural = _("customer groups")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "chat_id"], name="groupchat_unique_chat"),
+        ]
+        indexes = [models.Index(fields=["clinic", "status"], name="groupchat_clinic_status")]
+
+    def __str__(self):
+        return self.name or self.chat_id
+
+
+class GroupMemberType(models.IntegerChoices):
+    STAFF = 1, _("Staff")
+    EXTERNAL = 2, _("External contact")
+
+
+class GroupMember(models.Model):
+    """A member of a customer group now: a staff member or an external contact (a patient
+    when CareLoop knows the external_userid)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(GroupChat, on_delete=models.CASCADE, related_name="members")
+    userid = models.CharField(_("WeCom userid"), max_length=100)
+    member_type = models.PositiveSmallIntegerField(
+        _("member type"), choices=GroupMemberType.choices
+    )
+    patient = models.ForeignKey(
+        "patients.Patient",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="group_memberships",
+    )
+    join_scene = models.PositiveSmallIntegerField(_("join scene"), default=0)
+    joined_at = models.DateTimeField(_("joined at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("group member")
+        verbose_name_plural = _("group members")
+        constraints = [
+            models.UniqueConstraint(fields=["group", "userid"], name="groupmember_unique"),
+        ]
+        indexes = [models.Index(fields=["clinic", "patient"], name="groupmember_patient")]
+
+    def __str__(self):
+        return f"{self.group_id}:{self.userid}"
+
+
+class DirectoryUser(models.Model):
+    """A member of the corp's WeCom directory (通讯录) as the last directory sync saw them:
+    the source of the staff proposals (no membership yet) and of the left-WeCom flags."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    userid = models.CharField(_("WeCom userid"), max_length=64)
+    name = models.CharField(_("name"), max_length=64, blank=True)
+    departments = models.CharField(_("departments"), max_length=200, blank=True)
+    # WeCom's status: 1 active, 2 disabled, 4 not activated, 5 quit.
+    status = models.PositiveSmallIntegerField(_("WeCom status"), default=1)
+    seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
+    gone_at = models.DateTimeField(_("gone from WeCom"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("WeCom directory member")
+        verbose_name_plural = _("WeCom directory members")
+        ordering = ["name", "userid"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "userid"], name="directoryuser_unique"),
+        ]
+
+    def __str__(self):
+        return self.name or self.userid

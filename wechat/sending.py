@@ -214,9 +214,20 @@ def _transmit(delivery: Delivery, account) -> str:
         if delivery.possible_duplicate:
             # An earlier call's worker died: WeCom may have the task. Look before resending.
             found = groupmsg.task_find(account, delivery, userids)
-        msgid, delivery.fail_list = found or transport.add_msg_template(
-            account, sender=delivery.sender, external_userids=userids, text=delivery.body
-        )
+        if found:
+            msgid, delivery.fail_list = found
+        elif groupmsg.is_group_message(delivery):
+            # To customer groups (their chat ids): the owner confirms it for the groups.
+            msgid, delivery.fail_list = (
+                transport.add_group_msg_template(
+                    account, sender=delivery.sender, chat_ids=userids, text=delivery.body
+                ),
+                [],
+            )
+        else:
+            msgid, delivery.fail_list = transport.add_msg_template(
+                account, sender=delivery.sender, external_userids=userids, text=delivery.body
+            )
         return msgid
     transport.send_welcome_msg(
         account,

@@ -155,3 +155,27 @@ def transfers_poll_task() -> dict:
     from wechat import transfers
 
     return transfers.transfers_poll()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def groupchats_sync_task(account_id: int) -> str:
+    """The clinic's customer groups and their members, from WeCom (wechat.groupchats)."""
+    from wechat import groupchats
+
+    account = WeComAccount.objects.select_related("clinic").filter(pk=account_id).first()
+    if account is None:
+        return "no-account"
+    report = groupchats.groupchats_sync(account=account)
+    return f"groups {report.groups}, joined {report.joined}, left {report.left}"
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def directory_sync_task(account_id: int) -> str:
+    """The corp's WeCom directory (wechat.directory)."""
+    from wechat import directory
+
+    account = WeComAccount.objects.select_related("clinic").filter(pk=account_id).first()
+    if account is None:
+        return "no-account"
+    report = directory.directory_sync(account=account)
+    return f"seen {report.seen}, gone {report.gone}"

@@ -257,6 +257,20 @@ def add_msg_template(
     return str(result.get("msgid", "")), list(result.get("fail_list") or [])
 
 
+def add_group_msg_template(account, *, sender: str, chat_ids: list[str], text: str) -> str:
+    """A mass-message task for customer groups (客户群群发) of their owner `sender`, sent
+    when the owner confirms it in their client. Returns WeCom's msgid."""
+    client = client_for(account)
+    template = {
+        "chat_type": "group",
+        "sender": sender,
+        "chat_id_list": chat_ids,
+        "text": {"content": text},
+    }
+    result = call(client, client.external_contact.add_msg_template, template)
+    return str(result.get("msgid", ""))
+
+
 def _paged(client, path: str, data: dict, rows: str) -> Iterator[dict]:
     cursor = ""
     while True:
@@ -267,11 +281,11 @@ def _paged(client, path: str, data: dict, rows: str) -> Iterator[dict]:
             return
 
 
-def groupmsg_list(account, *, start: int, end: int) -> Iterator[dict]:
+def groupmsg_list(account, *, start: int, end: int, chat_type: str = "single") -> Iterator[dict]:
     """The mass-message tasks created between the Unix times `start` and `end` (at most a
     month apart): msgid, create_time, text. Tasks made by the API carry no creator."""
     client = client_for(account)
-    data = {"chat_type": "single", "start_time": start, "end_time": end, "filter_type": 0}
+    data = {"chat_type": chat_type, "start_time": start, "end_time": end, "filter_type": 0}
     return _paged(
         client, "externalcontact/get_groupmsg_list_v2", {**data, "limit": 100}, "group_msg_list"
     )
@@ -286,7 +300,7 @@ def groupmsg_task(account, *, msgid: str) -> list[dict]:
 
 def groupmsg_send_result(account, *, msgid: str, sender: str) -> Iterator[dict]:
     """Per customer of the task: external_userid and status (0 not sent, 1 sent, 2 not a
-    contact, 3 already received a mass message)."""
+    contact, 3 already received a mass message). A group task's rows carry chat_id."""
     client = client_for(account)
     data = {"msgid": msgid, "userid": sender, "limit": 1000}
     return _paged(client, "externalcontact/get_groupmsg_send_result", data, "send_list")
@@ -485,6 +499,36 @@ def department_users(account, *, department_id: int = 1) -> list[dict]:
     client = client_for(account)
     params = {"department_id": department_id, "fetch_child": 1}
     return list(call(client, client.get, "user/list", params=params).get("userlist") or [])
+
+
+def groupchat_ids(account, *, page_size: int = 1000) -> Iterator[dict]:
+    """Every customer group of the corp (any status): chat_id and status, page by page."""
+    client = client_for(account)
+    data = {"status_filter": 0, "limit": page_size}
+    return _paged(client, "externalcontact/groupchat/list", data, "group_chat_list")
+
+
+def groupchat_get(account, *, chat_id: str) -> dict:
+    """One customer group: chat_id, name, owner, member_list (userid, type 1 staff / 2
+    external, join_time, join_scene, name). An unknown or dismissed chat is WeComError 40050."""
+    client = client_for(account)
+    data = {"chat_id": chat_id, "need_name": 1}
+    return call(client, client.post, "externalcontact/groupchat/get", data=data)["group_chat"]
+
+
+def acquisition_link_create(account, *, name: str, userids: list[str]) -> dict:
+    """A customer-acquisition link (获客助手) to the members `userids`: link_id, url."""
+    client = client_for(account)
+    data = {"link_name": name, "range": {"user_list": userids}, "skip_verify": True}
+    path = "externalcontact/customer_acquisition/create_link"
+    return call(client, client.post, path, data=data)["link"]
+
+
+def acquisition_link_ids(account) -> Iterator[str]:
+    client = client_for(account)
+    yield from _paged(
+        client, "externalcontact/customer_acquisition/list_link", {"limit": 100}, "link_id_list"
+    )
 
 
 # Callbacks ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ urlpatterns = [
         views.channel_code_simulate,
         name="channel_code_simulate",
     ),
+    path("channel-codes/<int:pk>/link/", views.channel_code_link, name="channel_code_link"),
     path("simulate-confirm/", views.simulate_confirm, name="simulate_confirm"),
     path("settings/", views.wecom_settings, name="settings"),
     path("oauth/<slug:slug>/", views_signin.oauth_return, name="oauth_return"),
@@ -27,4 +28,10 @@ urlpatterns = [
     path("sidebar/<slug:slug>/", views_signin.sidebar, name="sidebar"),
     path("qr-login/", views_signin.qr_login, name="qr_login"),
     path("jssdk-config/", views_signin.jssdk_config, name="jssdk_config"),
+    path("directory/", views.directory, name="directory"),
+    path("directory/sync/", views.directory_sync_view, name="directory_sync"),
+    path("groups/", views.groups, name="groups"),
+    path("groups/sync/", views.groups_sync, name="groups_sync"),
+    path("groups/<int:pk>/tag/", views.group_tag, name="group_tag"),
+    path("groups/<int:pk>/message/", views.group_message, name="group_message"),
 ]

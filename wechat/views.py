@@ -223,3 +223,139 @@ def wecom_settings(request):
             "callback_url": callbacks.callback_url(clinic=clinic),
         },
     )
+
+
+# Customer groups (客户群) ------------------------------------------------------------------
+
+
+@clinic_member_required
+def groups(request):
+    """The clinic's customer groups: members, disease tag, a group message."""
+    from patients.models import PatientTag
+    from wechat.groupchats import group_messages
+    from wechat.models import GroupChat, GroupChatStatus
+
+    clinic = request.clinic
+    rows = [
+        {"group": g, "messages": group_messages(group=g, limit=3)}
+        for g in GroupChat.objects.filter(clinic=clinic, status=GroupChatStatus.ACTIVE)
+        .select_related("disease_tag")
+        .order_by("name", "pk")
+    ]
+    return render(
+        request,
+        "wechat/groups.html",
+        {
+            "rows": rows,
+            "tags": PatientTag.objects.filter(clinic=clinic).order_by("name"),
+            "account": WeComAccount.objects.filter(clinic=clinic).first(),
+            "can_send": request.membership.can("send_messages"),
+            "can_edit": request.membership.can("manage_clinic"),
+        },
+    )
+
+
+@require_POST
+@clinic_member_required(capability="manage_clinic")
+def groups_sync(request):
+    from django.db import transaction
+
+    from wechat.tasks import groupchats_sync_task
+
+    account = get_for_clinic(WeComAccount.objects, request.clinic)
+    transaction.on_commit(lambda: groupchats_sync_task.delay(account.pk), robust=True)
+    messages.success(request, _("The customer groups are being synced from WeCom."))
+    return redirect("wechat:groups")
+
+
+@require_POST
+@clinic_member_required(capability="manage_clinic")
+def group_tag(request, pk):
+    from patients.models import PatientTag
+    from wechat.models import GroupChat
+
+    group = get_for_clinic(GroupChat.objects, request.clinic, pk=pk)
+    tag_id = request.POST.get("disease_tag") or ""
+    if tag_id and not tag_id.isdigit():
+        messages.error(request, _("Choose a tag of this clinic."))
+        return redirect("wechat:groups")
+    group.disease_tag = (
+        get_for_clinic(PatientTag.objects, request.clinic, pk=tag_id) if tag_id else None
+    )
+    group.save(update_fields=["disease_tag"])
+    messages.success(request, _("The group's disease tag was saved."))
+    return redirect("wechat:groups")
+
+
+@require_POST
+@clinic_member_required(capability="send_messages")
+def group_message(request, pk):
+    from wechat.groupchats import group_message_send
+    from wechat.models import GroupChat
+
+    group = get_for_clinic(GroupChat.objects, request.clinic, pk=pk)
+    try:
+        group_message_send(group=group, text=request.POST.get("body", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("wechat:groups")
+    messages.success(
+        request,
+        _(
+            "The group message waits for the group owner to confirm it in WeCom (客户联系 → 群发助手)."
+        ),
+    )
+    return redirect("wechat:groups")
+
+
+# The WeCom staff directory (通讯录) -----------------------------------------------------------
+
+
+@clinic_member_required(capability="manage_clinic")
+def directory(request):
+    from wechat.directory import directory_review
+
+    review = directory_review(clinic=request.clinic)
+    return render(
+        request,
+        "wechat/directory.html",
+        {**review, "account": WeComAccount.objects.filter(clinic=request.clinic).first()},
+    )
+
+
+@require_POST
+@clinic_member_required(capability="manage_clinic")
+def directory_sync_view(request):
+    from wechat import transport
+    from wechat.directory import directory_sync
+
+    account = get_for_clinic(WeComAccount.objects, request.clinic)
+    try:
+        report = directory_sync(account=account)
+    except transport.WeComError as exc:
+        messages.error(request, _("WeCom did not answer the directory: %(error)s") % {"error": exc})
+        return redirect("wechat:directory")
+    messages.success(
+        request,
+        _("Directory synced: %(seen)s staff in WeCom, %(gone)s gone since the last sync.")
+        % {"seen": report.seen, "gone": report.gone},
+    )
+    return redirect("wechat:directory")
+
+
+@require_POST
+@clinic_member_required(capability="edit_channel_codes")
+def channel_code_link(request, pk):
+    """A customer-acquisition link (获客助手) for the code."""
+    from wechat.channels import channel_code_link_create
+
+    code = get_for_clinic(ChannelCode.objects, request.clinic, pk=pk)
+    try:
+        channel_code_link_create(code=code)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, _("The acquisition link of “%(name)s” is ready.") % {"name": code.name}
+        )
+    return redirect("wechat:channel_codes")

@@ -81,6 +81,8 @@ def workbench(request):
 
 @clinic_member_required
 def patient_detail(request, pk):
+    from wechat.groupchats import patient_groups
+
     clinic = request.clinic
     visible = selectors.patients_visible_to(request.membership)
     # A record merged into another: its page is the survivor's (if this user may see it).
@@ -125,6 +127,7 @@ def patient_detail(request, pk):
             "visit_kinds": Visit.Kind.choices,
             "doctors": doctor_choices(clinic),
             "can_merge": can_merge_patients(request.membership),
+            "wecom_groups": patient_groups(patient=patient),
             # Calls, notes and visits are clinical (README: role × data): not for operations.
             "can_see_clinical": request.membership.can_see_clinical,
             "note_limit": NOTE_MAX_LENGTH,

@@ -15,6 +15,12 @@ From WeCom's documentation (客户联系 → 消息推送):
 - A customer receives a limited number of mass messages (by default here one a day, what
   WeCom's 群发规则 "每天接收一条" sets; `mass_daily_cap` changes it).
 
+- chat_type group (客户群群发): `sender` is required, the owner of the groups; `chat_id_list`
+  (at most 2000) names the groups, else the owner picks them (here: all their groups). A
+  group the sender does not own is not sent to (status 2 in the results). Results are per
+  group: rows carry chat_id instead of external_userid. A group receives one mass message
+  a day, like a customer (status 3).
+
 Control: `confirm(userid, msgid=None)` is the member pressing 发送 in their client.
 """
 
@@ -24,6 +30,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 MAX_EXTERNAL_USERIDS = 10_000
+MAX_CHAT_IDS = 2000
 LIST_WINDOW_SECONDS = 31 * 86_400
 REMINDS_PER_DAY = 3
 WECOM_ZONE = ZoneInfo("Asia/Shanghai")
@@ -49,10 +56,49 @@ class GroupMsgMixin:
         contact = self.contacts.get(external_userid)
         return bool(contact) and any(f["userid"] == userid for f in contact["follow_user"])
 
+    def _owns(self, userid, chat_id):
+        group = self.groupchats.get(chat_id)
+        return bool(group) and not group["dismissed"] and group["owner"] == userid
+
+    def _group_template(self, body):
+        sender = body.get("sender") or ""
+        if not sender:
+            return {"errcode": 41048, "errmsg": "sender required for chat_type group"}
+        chat_ids = body.get("chat_id_list")
+        if chat_ids is None:
+            chat_ids = [c for c in self.groupchats if self._owns(sender, c)]
+        if not isinstance(chat_ids, list) or len(chat_ids) > MAX_CHAT_IDS:
+            return {"errcode": 40058, "errmsg": "chat_id_list: at most 2000"}
+        content = (body.get("text") or {}).get("content", "")
+        if not content and not body.get("attachments"):
+            return {"errcode": 41049, "errmsg": "text or attachments required"}
+        msgid = "msg" + secrets.token_hex(8)
+        self.customer_messages.append(
+            {
+                "msgid": msgid,
+                "chat_type": "group",
+                "sender": sender,
+                "external_userid": [],
+                "chat_id_list": list(chat_ids),
+                "fail_list": [],
+                "content": content,
+                "at": time.time(),
+                "task_status": 0,
+                "send_time": 0,
+                "canceled": False,
+                "reminded": [],
+                "results": {c: NOT_SENT for c in chat_ids},
+            }
+        )
+        return {"errcode": 0, "errmsg": "ok", "fail_list": [], "msgid": msgid}
+
     def add_msg_template(self, body):
         with self.lock:
-            if body.get("chat_type", "single") != "single":
-                return {"errcode": 40058, "errmsg": "only chat_type single is faked"}
+            chat_type = body.get("chat_type", "single")
+            if chat_type == "group":
+                return self._group_template(body)
+            if chat_type != "single":
+                return {"errcode": 40058, "errmsg": "chat_type is single or group"}
             sender = body.get("sender") or ""
             userids = body.get("external_userid") or []
             if not sender:
@@ -70,6 +116,7 @@ class GroupMsgMixin:
             self.customer_messages.append(
                 {
                     "msgid": msgid,
+                    "chat_type": "single",
                     "sender": sender,
                     "external_userid": list(userids),  # what was asked for
                     "fail_list": fail_list,
@@ -97,7 +144,11 @@ class GroupMsgMixin:
                     continue
                 for external_userid in task["results"]:
                     key = (external_userid, _day(now))
-                    if not self._is_contact(userid, external_userid):
+                    if task["chat_type"] == "group":
+                        reachable = self._owns(userid, external_userid)
+                    else:
+                        reachable = self._is_contact(userid, external_userid)
+                    if not reachable:
                         task["results"][external_userid] = NOT_A_CONTACT
                     elif self.mass_daily_cap and self.mass_received.get(key, 0) >= (
                         self.mass_daily_cap
@@ -134,8 +185,7 @@ class GroupMsgMixin:
             return {"errcode": 40058, "errmsg": "start_time and end_time required"}
         if end < start or end - start > LIST_WINDOW_SECONDS:
             return {"errcode": 40058, "errmsg": "the time span is at most one month"}
-        if body.get("chat_type", "single") != "single":
-            return {"errcode": 0, "errmsg": "ok", "next_cursor": "", "group_msg_list": []}
+        chat_type = body.get("chat_type", "single")
         with self.lock:
             rows = [
                 {
@@ -145,7 +195,9 @@ class GroupMsgMixin:
                     "text": {"content": t["content"]},
                 }
                 for t in self.customer_messages
-                if start <= int(t["at"]) <= end and int(body.get("filter_type", 2)) in (0, 2)
+                if start <= int(t["at"]) <= end
+                and int(body.get("filter_type", 2)) in (0, 2)
+                and t["chat_type"] == chat_type
             ]
         page, cursor = self._page(rows, body, 100)
         return {"errcode": 0, "errmsg": "ok", "next_cursor": cursor, "group_msg_list": page}
@@ -168,8 +220,9 @@ class GroupMsgMixin:
             if body.get("userid") != task["sender"]:
                 return {"errcode": 0, "errmsg": "ok", "next_cursor": "", "send_list": []}
             rows = []
+            id_field = "chat_id" if task["chat_type"] == "group" else "external_userid"
             for external_userid, status in task["results"].items():
-                row = {"external_userid": external_userid, "userid": task["sender"]}
+                row = {id_field: external_userid, "userid": task["sender"]}
                 row["status"] = status
                 if status == SENT:
                     row["send_time"] = task["send_time"]

@@ -6,7 +6,9 @@ from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from wechat.fake.acquisition import AcquisitionMixin
 from wechat.fake.contacts import ContactsMixin
+from wechat.fake.groupchats import GroupChatsMixin
 from wechat.fake.groupmsg import GroupMsgMixin
 from wechat.fake.jssdk import JsSdkMixin
 from wechat.fake.transfers import TransfersMixin
@@ -19,7 +21,9 @@ ROBOT_LIMIT_PER_MINUTE = 20  # errcode 130101 past it
 WELCOME_CODE_TTL = 20.0
 
 
-class FakeWeCom(ContactsMixin, GroupMsgMixin, TransfersMixin, JsSdkMixin):
+class FakeWeCom(
+    ContactsMixin, GroupMsgMixin, GroupChatsMixin, TransfersMixin, AcquisitionMixin, JsSdkMixin
+):
     """The fake's state. Thread-safe: the server answers requests on many threads."""
 
     def __init__(self):
@@ -39,6 +43,8 @@ class FakeWeCom(ContactsMixin, GroupMsgMixin, TransfersMixin, JsSdkMixin):
             self._reset_groupmsg()
             self._reset_transfers()
             self._reset_jssdk()
+            self._reset_groupchats()
+            self._reset_acquisition()
             self.welcome_codes = {}  # code -> issued at (monotonic)
             self.calls = defaultdict(int)  # path -> count
             self.rate_limited = defaultdict(int)  # path -> count of limit errors answered
@@ -231,6 +237,14 @@ TOKEN_ENDPOINTS = {
     "get_jsapi_ticket": lambda fake, q, b: fake.get_jsapi_ticket(q),
     "ticket/get": lambda fake, q, b: fake.get_agent_ticket(q),
     "auth/getuserinfo": lambda fake, q, b: fake.auth_getuserinfo(q),
+    "externalcontact/groupchat/list": lambda fake, q, b: fake.groupchat_list(b),
+    "externalcontact/groupchat/get": lambda fake, q, b: fake.groupchat_get(b),
+    "externalcontact/customer_acquisition/create_link": (
+        lambda fake, q, b: fake.acquisition_create_link(b)
+    ),
+    "externalcontact/customer_acquisition/list_link": (
+        lambda fake, q, b: fake.acquisition_list_link(b)
+    ),
     "department/list": lambda fake, q, b: fake.department_list(q),
     "user/list": lambda fake, q, b: fake.user_list(q),
 }
@@ -367,6 +381,8 @@ def make_handler(fake: FakeWeCom):
                 return self._answer(
                     200, {"ok": True, "code": fake.issue_oauth_code(body["userid"])}
                 )
+            if path == "_fake/groups":
+                return self._groups(body)
             if path == "_fake/transfers":
                 # WeCom's clock moves on (advance seconds) or a customer refuses a transfer.
                 if body.get("refuse"):
@@ -375,6 +391,38 @@ def make_handler(fake: FakeWeCom):
                 fake.transfers_advance(float(body.get("advance") or 0))
                 return self._answer(200, {"ok": True})
             return self._answer(404, {"errmsg": "unknown control"})
+
+        def _groups(self, body):
+            """Control: a customer group changes in WeCom (and its event is pushed to the
+            app registered for corp_id, if any)."""
+            action, chat_id, corp_id = body.get("action"), body.get("chat_id"), body.get("corp_id")
+            corp_id = corp_id or ""
+            if action == "create":
+                if not body.get("owner"):
+                    return self._answer(400, {"errmsg": "owner required"})
+                result = fake.group_create(
+                    owner=body["owner"],
+                    name=body.get("name", ""),
+                    externals=body.get("externals") or [],
+                    chat_id=chat_id,
+                    corp_id=corp_id,
+                )
+                return self._answer(200, result)
+            if chat_id not in fake.groupchats:
+                return self._answer(404, {"errmsg": "unknown chat_id"})
+            if action == "join":
+                result = fake.group_join(chat_id, body.get("userids") or [], corp_id=corp_id)
+            elif action == "leave":
+                result = fake.group_leave(chat_id, body.get("userids") or [], corp_id=corp_id)
+            elif action == "rename":
+                result = fake.group_rename(chat_id, body.get("name", ""), corp_id=corp_id)
+            elif action == "owner":
+                result = fake.group_owner(chat_id, body.get("owner", ""), corp_id=corp_id)
+            elif action == "dismiss":
+                result = fake.group_dismiss(chat_id, corp_id=corp_id)
+            else:
+                return self._answer(400, {"errmsg": f"unknown action {action}"})
+            return self._answer(200, result)
 
         def _push(self, body):
             """Control: make WeCom push a contact event to a registered app's callback URL."""
