@@ -247,6 +247,11 @@ class CaregiverSerializer(serializers.ModelSerializer):
         read_only_fields = ["consent_changed_at", "created_at"]
 
 
+CAREGIVER_PK = OpenApiParameter(
+    "caregiver_pk", int, location=OpenApiParameter.PATH, description="The caregiver's id."
+)
+
+
 class PatientViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -412,11 +417,15 @@ class PatientViewSet(
         )
         return Response(CaregiverSerializer(caregiver).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=CaregiverSerializer, responses=CaregiverSerializer)
+    @extend_schema(
+        request=CaregiverSerializer,
+        responses={200: CaregiverSerializer, 204: None},
+        parameters=[CAREGIVER_PK],
+    )
     @action(
         detail=True,
         methods=["get", "patch", "delete"],
-        url_path=r"caregivers/(?P<caregiver_pk>[^/.]+)",
+        url_path=r"caregivers/(?P<caregiver_pk>[0-9]+)",
     )
     def caregiver(self, request, pk=None, caregiver_pk=None):
         """One caregiver: read, change (the reminders chosen, a new phone) or remove."""
@@ -437,12 +446,13 @@ class PatientViewSet(
 
     @extend_schema(
         request=None,
+        parameters=[CAREGIVER_PK],
         responses=inline_serializer("RevealedCaregiverPhone", {"phone": serializers.CharField()}),
     )
     @action(
         detail=True,
         methods=["post"],
-        url_path=r"caregivers/(?P<caregiver_pk>[^/.]+)/reveal-phone",
+        url_path=r"caregivers/(?P<caregiver_pk>[0-9]+)/reveal-phone",
     )
     def caregiver_reveal_phone(self, request, pk=None, caregiver_pk=None):
         """The caregiver's full number, audited as a patient's is."""

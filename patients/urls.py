@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients import views, views_edit
+from patients import views, views_caregivers, views_edit
 from patients.imports import views as import_views
 
 app_name = "patients"
@@ -11,6 +11,17 @@ urlpatterns = [
     path("<int:pk>/merge/", views_edit.patient_merge_page, name="merge"),
     path("<int:pk>/data-export/", views.patient_data_export, name="data_export"),
     path("<int:pk>/erase/", views.patient_erase, name="erase"),
+    path("<int:pk>/caregivers/", views_caregivers.caregiver_save_page, name="caregiver_add"),
+    path(
+        "<int:pk>/caregivers/<int:caregiver_pk>/",
+        views_caregivers.caregiver_save_page,
+        name="caregiver_edit",
+    ),
+    path(
+        "<int:pk>/caregivers/<int:caregiver_pk>/remove/",
+        views_caregivers.caregiver_remove_page,
+        name="caregiver_remove",
+    ),
     path("import/", import_views.import_upload, name="import"),
     path("import/<int:pk>/", import_views.import_review, name="import_review"),
     path("import/<int:pk>/report.csv", import_views.import_report, name="import_report"),

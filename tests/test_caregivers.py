@@ -232,3 +232,16 @@ def test_the_same_phone_twice_for_one_patient_is_a_chinese_error(api, assistant,
     )
     assert response.status_code == 400
     assert "已有" in response.json()["errors"]["phone"][0]
+
+
+def test_the_demo_puts_a_caregiver_on_an_elderly_patient(clinic, staff):
+    from patients.demo import seed_patients
+
+    patients = seed_patients(
+        clinic=clinic, count=8, doctors=[staff["doctor"]], assistants=[staff["assistant"]]
+    )
+    [caregiver] = Caregiver.objects.all()
+    eligible = [p for p in patients if p.consent_to_contact and p.stage != "churned"]
+    assert caregiver.patient.birth_date == min(p.birth_date for p in eligible)
+    assert caregiver.phone_masked.startswith("139****")
+    assert CaregiverReminder.APPOINTMENT in caregiver.reminders
