@@ -245,3 +245,38 @@ def test_the_demo_puts_a_caregiver_on_an_elderly_patient(clinic, staff):
     assert caregiver.patient.birth_date == min(p.birth_date for p in eligible)
     assert caregiver.phone_masked.startswith("139****")
     assert CaregiverReminder.APPOINTMENT in caregiver.reminders
+
+
+def test_the_re_exam_reminder_goes_to_the_caregiver_chosen_for_it(
+    clinic, elder, daughter, wecom_account, fake_wecom
+):
+    from tests.test_followups_reminders import re_exam, sh
+
+    son = caregiving.caregiver_save(
+        patient=elder,
+        name="李刚",
+        relation="child",
+        external_userid="wmLIGANG",
+        reminders=[CaregiverReminder.RE_EXAM],
+    )
+    task = re_exam(clinic, elder)
+    counts = services.due_scan(now=sh(2026, 3, 1, 9, 0))
+    # The patient has no WeCom: skipped; the son (chosen for re-exam reminders) gets it, the
+    # daughter (appointment reminders only) does not.
+    assert (counts["skipped"], counts["caregivers"]) == (1, 1)
+    [delivery] = Delivery.objects.filter(channel="customer_message")
+    assert delivery.idempotency_key == f"followup:{task.pk}:reminder:caregiver:{son.pk}"
+    fake_wecom.add_contact(userid="wx-assistant", external_userid="wmLIGANG")
+    process_pending()
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+    [message] = fake_wecom.customer_messages
+    assert message["external_userid"] == ["wmLIGANG"]
+    assert message["content"].startswith("李刚您好，以下是给您的家人王秀英的复诊提醒：\n")
+    [touch] = elder.touches.filter(payload__event="caregiver_reminder_enqueued")
+    assert touch.payload["caregiver_id"] == son.pk and "李刚" in touch.summary
+    assert "家属" in touch.summary
+    assert not elder.touches.filter(payload__caregiver_id=daughter.pk, kind="followup").exists()
+    # A second scan sends nothing twice.
+    services.due_scan(now=sh(2026, 3, 1, 9, 5))
+    assert Delivery.objects.filter(channel="customer_message").count() == 1
