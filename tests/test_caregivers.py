@@ -280,3 +280,26 @@ def test_the_re_exam_reminder_goes_to_the_caregiver_chosen_for_it(
     # A second scan sends nothing twice.
     services.due_scan(now=sh(2026, 3, 1, 9, 5))
     assert Delivery.objects.filter(channel="customer_message").count() == 1
+
+
+def test_a_merge_moves_the_caregivers_and_an_erasure_removes_them(
+    clinic, elder, daughter, make_patient
+):
+    from patients.merge import patient_merge
+    from patients.models import Touch
+    from patients.privacy import patient_erase
+
+    duplicate = make_patient(name="王秀英")
+    caregiving.caregiver_save(
+        patient=duplicate, name="李娟", relation="child", phone="13900138000", reminders=[]
+    )
+    caregiving.caregiver_save(patient=duplicate, name="王军", relation="spouse", reminders=[])
+    moved = patient_merge(survivor=elder, duplicate=duplicate)
+    assert moved["caregivers"] == 1  # the same daughter (same phone) is kept once
+    assert sorted(Caregiver.objects.filter(patient=elder).values_list("name", flat=True)) == [
+        "李娟",
+        "王军",
+    ]
+    patient_erase(patient=elder, by=None)
+    assert not Caregiver.objects.exists()
+    assert not Touch.objects.filter(summary__contains="李娟").exists()
