@@ -109,6 +109,16 @@ def patient_data_export(*, patient: Patient, by, request=None) -> bytes:
             }
             for v in visits
         ],
+        # The caregivers and the reminders chosen for them; their numbers are theirs, masked.
+        "caregivers": [
+            {
+                "name": c.name,
+                "relation": c.get_relation_display(),
+                "phone": c.phone_masked,
+                "reminders": c.reminders,
+            }
+            for c in Caregiver.objects.filter(patient=patient).order_by("id")
+        ],
         "stages": [
             {"at": t.at, "from": t.from_stage, "to": t.to_stage, "reason": t.reason}
             for t in transitions

@@ -303,3 +303,17 @@ def test_a_merge_moves_the_caregivers_and_an_erasure_removes_them(
     patient_erase(patient=elder, by=None)
     assert not Caregiver.objects.exists()
     assert not Touch.objects.filter(summary__contains="李娟").exists()
+
+
+def test_the_patients_data_export_lists_the_caregivers_masked(elder, daughter, admin_user):
+    import io
+    import json
+    import zipfile
+
+    from patients.privacy import patient_data_export
+
+    archive = zipfile.ZipFile(io.BytesIO(patient_data_export(patient=elder, by=admin_user)))
+    record = json.loads(archive.read("patient.json"))
+    assert record["caregivers"] == [
+        {"name": "李娟", "relation": "子女", "phone": "139****8000", "reminders": ["appointment"]}
+    ]
