@@ -21,7 +21,7 @@ from django.utils.translation import gettext_noop
 from crm.models import Membership
 from followups import clock
 from followups.appointment_models import Appointment, AppointmentReminder
-from patients.choices import Stage, TouchKind
+from patients.choices import CaregiverRelation, CaregiverReminder, Stage, TouchKind
 from patients.timeline import touch_record, worded
 from wechat import audience
 from wechat.composer import VARIABLES, composer_for
@@ -38,9 +38,18 @@ REMINDER_TEXT = (
     "如需改约或取消，请直接回复本消息。"
 )
 REMINDER_VARIABLES = (*VARIABLES, "时间", "类型")
+# The same reminder to a caregiver the patient chose for appointment reminders ({家属}: the
+# caregiver's name).
+CAREGIVER_TEXT = (
+    "{家属}您好，提醒您的家人{姓名}已预约{复诊日期} {时间}在{诊所}{医生}医生的{类型}，"
+    "请提醒或陪同按时到诊。"
+)
+CAREGIVER_VARIABLES = (*REMINDER_VARIABLES, "家属")
 
 
-def appointment_reminder_text(appointment: Appointment, doctor: str, composer=None) -> str:
+def appointment_reminder_text(
+    appointment: Appointment, doctor: str, composer=None, caregiver=None
+) -> str:
     """The reminder through the clinic's composer (wechat.composer): every variable filled,
     the red lines checked on the filled text, the emergency notice appended. ValidationError
     when refused."""
@@ -55,9 +64,94 @@ def appointment_reminder_text(appointment: Appointment, doctor: str, composer=No
         "诊所": patient.clinic.name,
         "类型": appointment.get_kind_display(),
     }
+    if caregiver is not None:
+        values["家属"] = caregiver.name
+        return composer.compose(
+            CAREGIVER_TEXT, patient=patient, values=values, allowed=CAREGIVER_VARIABLES
+        )
     return composer.compose(
         REMINDER_TEXT, patient=patient, values=values, allowed=REMINDER_VARIABLES
     )
+
+
+def _caregivers_enqueue(appointment, caregivers, *, sender: str, doctor: str, composer, when):
+    """The reminder to each of the patient's caregivers, through the audience rule's verdict
+    (caregiver_verdicts) and the one outbox; each sent or skipped is on the patient's
+    timeline, naming the caregiver. Returns the number enqueued."""
+    patient = appointment.patient
+    made = 0
+    for caregiver, exclusion in caregivers:
+        if exclusion == audience.Exclusion.CAREGIVER_NO_CONSENT:
+            continue  # not chosen for appointment reminders: nothing to say
+        reason = audience.exclusion_label(exclusion) if exclusion else ""
+        if not reason and not sender:
+            reason = audience.exclusion_label(audience.Exclusion.NO_SENDER)
+        body = ""
+        if not reason:
+            try:
+                body = appointment_reminder_text(appointment, doctor, composer, caregiver)
+            except ValidationError as error:
+                reason = " ".join(m for ms in error.message_dict.values() for m in ms)
+        relation = CaregiverRelation(caregiver.relation).label
+        if reason:
+            touch_record(
+                patient=patient,
+                kind=TouchKind.FOLLOWUP,
+                summary=worded(
+                    gettext_noop(
+                        "Appointment reminder not sent to caregiver %(name)s (%(relation)s)"
+                        " (%(reason)s): %(time)s"
+                    ),
+                    name=caregiver.name,
+                    relation=relation,
+                    reason=reason,
+                    time=when,
+                ),
+                payload={
+                    "event": "caregiver_reminder_skipped",
+                    "appointment_id": appointment.pk,
+                    "caregiver_id": caregiver.pk,
+                    "reason": exclusion or "text_refused",
+                },
+            )
+            continue
+        delivery, _created = delivery_enqueue(
+            clinic=patient.clinic,
+            key=f"appointment:{appointment.pk}:reminder:caregiver:{caregiver.pk}",
+            channel=DeliveryChannel.CUSTOMER_MESSAGE,
+            recipient=caregiver.external_userid,
+            sender=sender,
+            body=body,
+            patient=patient,
+            payload={
+                "appointment_id": appointment.pk,
+                "purpose": audience.Purpose.CARE,
+                "caregiver_id": caregiver.pk,
+                "reminder": CaregiverReminder.APPOINTMENT,
+            },
+            expires_at=appointment.start,
+        )
+        touch_record(
+            patient=patient,
+            kind=TouchKind.FOLLOWUP,
+            channel="wecom",
+            summary=worded(
+                gettext_noop(
+                    "Appointment reminder queued for caregiver %(name)s (%(relation)s): %(time)s"
+                ),
+                name=caregiver.name,
+                relation=relation,
+                time=when,
+            ),
+            payload={
+                "event": "caregiver_reminder_enqueued",
+                "appointment_id": appointment.pk,
+                "caregiver_id": caregiver.pk,
+                "delivery_id": delivery.pk,
+            },
+        )
+        made += 1
+    return made
 
 
 def _skip_reason(patient, exclusion: str, sender: str) -> str:
@@ -79,7 +173,7 @@ def _skip_reason(patient, exclusion: str, sender: str) -> str:
 def appointment_reminders_enqueue(*, now=None) -> dict:
     """Tomorrow's appointments' reminders into the outbox. Returns counts."""
     now = now or timezone.now()
-    counts = {"enqueued": 0, "skipped": 0}
+    counts = {"enqueued": 0, "skipped": 0}  # and "caregivers" when any was enqueued
     if clock.in_quiet_hours(now):
         return counts
     start, end = clock.day_bounds(clock.local_today(now) + timedelta(days=1))
@@ -105,6 +199,9 @@ def appointment_reminders_enqueue(*, now=None) -> dict:
         patient_ids = {r.patient_id for r in rows}
         verdicts = audience.audience_verdicts(patient_ids, purpose=audience.Purpose.CARE)
         contacts = audience.contacts_of(patient_ids)
+        caregivers = audience.caregiver_verdicts(
+            {r.patient for r in rows}, reminder=CaregiverReminder.APPOINTMENT
+        )
         composers = {}
         for appointment in rows:
             patient = appointment.patient
@@ -130,18 +227,28 @@ def appointment_reminders_enqueue(*, now=None) -> dict:
             )
             reason = _skip_reason(patient, exclusion, sender or rule_sender)
             body = ""
+            doctor_name = doctor.name if doctor else appointment.doctor.get_username()
+            if patient.clinic_id not in composers:
+                composers[patient.clinic_id] = composer_for(patient.clinic)
             if not reason:
-                if patient.clinic_id not in composers:
-                    composers[patient.clinic_id] = composer_for(patient.clinic)
                 try:
                     body = appointment_reminder_text(
-                        appointment,
-                        doctor.name if doctor else appointment.doctor.get_username(),
-                        composers[patient.clinic_id],
+                        appointment, doctor_name, composers[patient.clinic_id]
                     )
                 except ValidationError as error:
                     reason = " ".join(m for ms in error.message_dict.values() for m in ms)
             when = f"{clock.local(appointment.start):%m-%d %H:%M}"
+            if patient.pk in caregivers:
+                made = _caregivers_enqueue(
+                    appointment,
+                    caregivers[patient.pk],
+                    sender=sender or rule_sender,
+                    doctor=doctor_name,
+                    composer=composers[patient.clinic_id],
+                    when=when,
+                )
+                if made:
+                    counts["caregivers"] = counts.get("caregivers", 0) + made
             if reason:
                 appointment.reminder_state = AppointmentReminder.SKIPPED
                 appointment.save(update_fields=["reminder_state"])

@@ -26,12 +26,12 @@ from django.utils.translation import gettext_noop
 
 from crm.models import Membership, Role
 from followups import clock, step_links
-from followups.models import CarePlan, CarePlanTemplateVersion, FollowUpTask, ReminderState
-from patients.choices import Stage, TouchKind
+from followups.models import Action, CarePlan, CarePlanTemplateVersion, FollowUpTask, ReminderState
+from patients.choices import CaregiverRelation, CaregiverReminder, Stage, TouchKind
 from patients.models import Patient, Touch, Ward
 from patients.timeline import touch_build, worded
 from wechat import audience
-from wechat.composer import composer_for
+from wechat.composer import VARIABLES, composer_for
 from wechat.models import Delivery, DeliveryChannel, WeComAccount
 from wechat.services import delivery_enqueue, delivery_enqueue_many
 
@@ -240,6 +240,101 @@ def _followup_touch(task: FollowUpTask, summary: str, payload: dict) -> Touch:
     )
 
 
+# A re-exam reminder to a caregiver the patient chose for re-exam reminders: the patient's
+# text after a line saying whose it is ({家属}: the caregiver's name).
+CAREGIVER_PREFIX = "{家属}您好，以下是给您的家人{姓名}的复诊提醒：\n"
+
+
+def _caregiver_reminders(task, caregivers, *, sender, send_at, composers):
+    """The task's re-exam reminder to each of the patient's caregivers through the audience
+    rule's verdict (caregiver_verdicts): (outbox messages, timeline entries naming each
+    caregiver it went to, or was not sent to and why)."""
+    patient = task.patient
+    messages, touches = [], []
+    for caregiver, exclusion in caregivers:
+        if exclusion == audience.Exclusion.CAREGIVER_NO_CONSENT:
+            continue  # not chosen for re-exam reminders
+        reason = audience.exclusion_label(exclusion) if exclusion else ""
+        if not reason and not sender:
+            reason = audience.exclusion_label(audience.Exclusion.NO_SENDER)
+        body = ""
+        if not reason:
+            try:
+                body = composers[patient.clinic_id].compose(
+                    CAREGIVER_PREFIX + task.message,
+                    patient=patient,
+                    values={
+                        "姓名": patient.name,
+                        "诊所": patient.clinic.name,
+                        "家属": caregiver.name,
+                    },
+                    allowed=(*VARIABLES, "家属"),
+                )
+            except ValidationError as error:
+                reason = " ".join(m for ms in error.message_dict.values() for m in ms)
+        relation = CaregiverRelation(caregiver.relation).label
+        if reason:
+            touches.append(
+                _followup_touch(
+                    task,
+                    worded(
+                        gettext_noop(
+                            "Reminder not sent to caregiver %(name)s (%(relation)s)"
+                            " (%(reason)s): %(task)s"
+                        ),
+                        name=caregiver.name,
+                        relation=relation,
+                        reason=reason,
+                        task=task.title,
+                    ),
+                    {
+                        "task_id": task.pk,
+                        "event": "caregiver_reminder_skipped",
+                        "caregiver_id": caregiver.pk,
+                        "reason": exclusion or "text_refused",
+                    },
+                )
+            )
+            continue
+        key = f"followup:{task.pk}:reminder:caregiver:{caregiver.pk}"
+        messages.append(
+            {
+                "clinic_id": task.clinic_id,
+                "key": key,
+                "channel": DeliveryChannel.CUSTOMER_MESSAGE,
+                "recipient": caregiver.external_userid,
+                "sender": sender,
+                "body": body,
+                "patient": patient,
+                "payload": {
+                    "task_id": task.pk,
+                    "purpose": audience.Purpose.CARE,
+                    "caregiver_id": caregiver.pk,
+                    "reminder": CaregiverReminder.RE_EXAM,
+                },
+                "send_at": send_at,
+            }
+        )
+        touches.append(
+            _followup_touch(
+                task,
+                worded(
+                    gettext_noop("Reminder queued for caregiver %(name)s (%(relation)s): %(task)s"),
+                    name=caregiver.name,
+                    relation=relation,
+                    task=task.title,
+                ),
+                {
+                    "task_id": task.pk,
+                    "event": "caregiver_reminder_enqueued",
+                    "caregiver_id": caregiver.pk,
+                    "key": key,
+                },
+            )
+        )
+    return messages, touches
+
+
 def patient_reminders_enqueue(*, now=None) -> dict:
     """Due patient reminders into the outbox (or skipped, or deferred past quiet hours),
     a batch at a time in set-based statements: multi-row INSERTs of outbox rows, one UPDATE of
@@ -266,12 +361,29 @@ def patient_reminders_enqueue(*, now=None) -> dict:
         patient_ids = {t.patient_id for t in tasks}
         verdicts = audience.audience_verdicts(patient_ids, purpose=audience.Purpose.CARE)
         contacts = audience.contacts_of(patient_ids)
+        caregivers = audience.caregiver_verdicts(
+            {t.patient for t in tasks if t.action == Action.RE_EXAM},
+            reminder=CaregiverReminder.RE_EXAM,
+        )
+        caregiver_messages = []
         for task in tasks:
             patient = task.patient
             rule_sender, exclusion = verdicts.get(patient.pk, ("", ""))
             sender = _sender_for(task, members)
             if contacts.get(patient.pk, {}).get(sender) is False:
                 sender = rule_sender  # no longer a contact of the patient: the rule's sender
+            if task.action == Action.RE_EXAM and patient.pk in caregivers:
+                if patient.clinic_id not in composers:
+                    composers[patient.clinic_id] = composer_for(patient.clinic)
+                made, noted = _caregiver_reminders(
+                    task,
+                    caregivers[patient.pk],
+                    sender=sender or rule_sender,
+                    send_at=send_at,
+                    composers=composers,
+                )
+                caregiver_messages += made
+                touches += noted
             if exclusion == audience.Exclusion.CONTACT_LOST:
                 reason = audience.exclusion_label(exclusion)
             elif not patient.consent_to_contact:
@@ -324,7 +436,7 @@ def patient_reminders_enqueue(*, now=None) -> dict:
                 )
             )
         enqueued = [int(m["key"].split(":")[1]) for m in messages]
-        delivery_enqueue_many(messages)
+        delivery_enqueue_many(messages + caregiver_messages)
         # Each task points at its outbox row, found by its key through the unique index.
         FollowUpTask.objects.filter(pk__in=enqueued).update(
             reminder_state=ReminderState.ENQUEUED,
@@ -343,6 +455,8 @@ def patient_reminders_enqueue(*, now=None) -> dict:
         Touch.objects.bulk_create(touches)
         counts["deferred" if quiet else "enqueued"] = len(enqueued)
         counts["skipped"] = len(skipped)
+        if caregiver_messages:
+            counts["caregivers"] = len(caregiver_messages)
     return counts
 
 
@@ -396,7 +510,7 @@ def due_scan(*, now=None) -> dict:
         while time.monotonic() < deadline:
             batch = patient_reminders_enqueue(now=now)
             for key, value in batch.items():
-                patients[key] += value
+                patients[key] = patients.get(key, 0) + value
             if not any(batch.values()):
                 break
         team = team_digests_enqueue(now=now)

@@ -13,12 +13,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from crm.api import ClinicScopedRelatedField, ClinicUserField
 from crm.audit import audit_record
 from crm.models import ASSISTANT_ROLES, DOCTOR_ROLES, AuditAction, Role
+from patients import caregivers as caregiving
 from patients import exports, privacy, selectors, services, timeline
 from patients.action_serializers import (
     BookRevisitSerializer,
@@ -28,13 +29,13 @@ from patients.action_serializers import (
 )
 from patients.api_timeline import TimelinePagination, TouchSerializer
 from patients.bulk import UNCHANGED, patient_bulk_apply
-from patients.choices import Stage
+from patients.choices import CaregiverRelation, CaregiverReminder, Stage
 from patients.editing import can_merge_patients
 from patients.fields.api import CustomFieldsField, custom_fields_clean
 from patients.fields.services import field_values_set
 from patients.filters import PatientFilter
 from patients.merge import patient_merge, patient_merge_preview
-from patients.models import Patient, PatientTag, TagGroup, Ward
+from patients.models import Caregiver, Patient, PatientTag, TagGroup, Ward
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -242,6 +243,42 @@ def _refuse_clinical_writes(membership) -> None:
         raise PermissionDenied(_("Your role does not record calls, notes or visits."))
 
 
+class CaregiverSerializer(serializers.ModelSerializer):
+    """A caregiver (家属): the phone is written in full and read masked; `reminders` are the
+    reminders the patient chose for this caregiver (the consent per purpose)."""
+
+    phone = serializers.CharField(write_only=True, required=False, allow_blank=True)
+    phone_masked = serializers.CharField(read_only=True)
+    relation = serializers.ChoiceField(choices=CaregiverRelation.choices)
+    relation_display = serializers.CharField(source="get_relation_display", read_only=True)
+    reminders = serializers.ListField(
+        child=serializers.ChoiceField(choices=CaregiverReminder.choices),
+        required=False,
+        allow_empty=True,
+    )
+
+    class Meta:
+        model = Caregiver
+        fields = [
+            "id",
+            "name",
+            "relation",
+            "relation_display",
+            "phone",
+            "phone_masked",
+            "external_userid",
+            "reminders",
+            "consent_changed_at",
+            "created_at",
+        ]
+        read_only_fields = ["consent_changed_at", "created_at"]
+
+
+CAREGIVER_PK = OpenApiParameter(
+    "caregiver_pk", int, location=OpenApiParameter.PATH, description="The caregiver's id."
+)
+
+
 class PatientViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -371,6 +408,96 @@ class PatientViewSet(
             raise PermissionDenied(_("Your role cannot see full phone numbers."))
         phone = services.patient_reveal_phone(
             patient=patient, user=request.user, ip_address=request.META.get("REMOTE_ADDR")
+        )
+        return Response({"phone": phone})
+
+    # Caregivers (家属) ------------------------------------------------------------------
+
+    def _caregiver(self, patient, caregiver_pk):
+        try:
+            return caregiving.caregivers_of(patient).get(pk=int(caregiver_pk))
+        except (Caregiver.DoesNotExist, ValueError) as exc:
+            raise NotFound(_("No such caregiver.")) from exc
+
+    def _may_edit_caregivers(self):
+        if not self.request.membership.can("edit_patients"):
+            raise PermissionDenied(_("Your role cannot change a patient's caregivers."))
+
+    @extend_schema(responses=CaregiverSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="caregivers", pagination_class=None)
+    def caregivers(self, request, pk=None):
+        """The patient's caregivers, phones masked."""
+        patient = self.get_object()
+        rows = caregiving.caregivers_of(patient)
+        return Response(CaregiverSerializer(rows, many=True).data)
+
+    @extend_schema(request=CaregiverSerializer, responses={201: CaregiverSerializer})
+    @caregivers.mapping.post
+    def caregiver_add(self, request, pk=None):
+        """Add a caregiver and choose the reminders they receive."""
+        patient = self.get_object()
+        self._may_edit_caregivers()
+        serializer = CaregiverSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        caregiver = caregiving.caregiver_save(
+            patient=patient, actor=request.user, **serializer.validated_data
+        )
+        return Response(CaregiverSerializer(caregiver).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=CaregiverSerializer,
+        responses={200: CaregiverSerializer, 204: None},
+        parameters=[CAREGIVER_PK],
+    )
+    @action(
+        detail=True,
+        methods=["get", "patch", "delete"],
+        url_path=r"caregivers/(?P<caregiver_pk>[0-9]+)",
+    )
+    def caregiver(self, request, pk=None, caregiver_pk=None):
+        """One caregiver: read, change (the reminders chosen, a new phone) or remove."""
+        patient = self.get_object()
+        caregiver = self._caregiver(patient, caregiver_pk)
+        if request.method == "GET":
+            return Response(CaregiverSerializer(caregiver).data)
+        self._may_edit_caregivers()
+        if request.method == "DELETE":
+            caregiving.caregiver_remove(caregiver=caregiver, actor=request.user)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        serializer = CaregiverSerializer(caregiver, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        caregiver = caregiving.caregiver_save(
+            patient=patient, caregiver=caregiver, actor=request.user, **serializer.validated_data
+        )
+        return Response(CaregiverSerializer(caregiver).data)
+
+    @extend_schema(
+        request=None,
+        parameters=[CAREGIVER_PK],
+        responses=inline_serializer("RevealedCaregiverPhone", {"phone": serializers.CharField()}),
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"caregivers/(?P<caregiver_pk>[0-9]+)/reveal-phone",
+    )
+    def caregiver_reveal_phone(self, request, pk=None, caregiver_pk=None):
+        """The caregiver's full number, audited as a patient's is."""
+        patient = self.get_object()
+        caregiver = self._caregiver(patient, caregiver_pk)
+        if not request.membership.can_reveal_phone:
+            audit_record(
+                clinic_id=patient.clinic_id,
+                user=request.user,
+                action=AuditAction.REVEAL_REFUSED,
+                object_type="caregiver",
+                object_id=caregiver.pk,
+                detail={"role": request.membership.role, "patient_id": patient.pk},
+                request=request,
+            )
+            raise PermissionDenied(_("Your role cannot see full phone numbers."))
+        phone = caregiving.caregiver_reveal_phone(
+            caregiver=caregiver, user=request.user, ip_address=request.META.get("REMOTE_ADDR")
         )
         return Response({"phone": phone})
 

@@ -65,3 +65,21 @@ class TouchChannel(models.TextChoices):
     WECOM = "wecom", _("WeCom")
     SMS = "sms", _("SMS")
     SYSTEM = "system", _("System")
+
+
+class CaregiverRelation(models.TextChoices):
+    SPOUSE = "spouse", _("Spouse")
+    CHILD = "child", _("Child")
+    PARENT = "parent", _("Parent")
+    SIBLING = "sibling", _("Sibling")
+    OTHER = "other", _("Other relation")
+
+
+class CaregiverReminder(models.TextChoices):
+    """The reminders a patient may choose to have sent to a caregiver as well: the care
+    messages (wechat.audience.Purpose.CARE) the outbox sends, by what causes them."""
+
+    RE_EXAM = "re_exam", _("Re-exam reminders")
+    APPOINTMENT = "appointment", _("Appointment reminders")
+    MEDICATION = "medication", _("Medication reminders")
+    SURVEY = "survey", _("Follow-up questionnaires")

@@ -148,7 +148,36 @@ def seed_patients(*, clinic, count, doctors, assistants, seed=2026, wards=()):
         )
         _walk_journey(rng, patient, stage, started, now, doctors, assistants)
         created.append(patient)
+    seed_caregivers(created)
     return created
+
+
+def seed_caregivers(patients) -> list:
+    """A caregiver (家属) on the oldest patient who may be messaged: a daughter who receives
+    the re-exam and appointment reminders. Drawn without the seed's rng, so the other demo
+    data stays the same."""
+    from patients.caregivers import caregiver_save
+    from patients.choices import CaregiverRelation, CaregiverReminder
+
+    elders = sorted(
+        (p for p in patients if p.birth_date and p.consent_to_contact and p.stage != Stage.CHURNED),
+        key=lambda p: (p.birth_date, p.pk),
+    )
+    if not elders:
+        return []
+    elder = elders[0]
+    if elder.caregivers.exists():
+        return list(elder.caregivers.all())
+    return [
+        caregiver_save(
+            patient=elder,
+            name=f"{elder.name[0]}丽",
+            relation=CaregiverRelation.CHILD,
+            phone=f"1390013{elder.pk % 10000:04d}",
+            external_userid=f"wmcare{elder.pk:010d}",
+            reminders=[CaregiverReminder.RE_EXAM, CaregiverReminder.APPOINTMENT],
+        )
+    ]
 
 
 def _walk_journey(rng, patient, final_stage, started, now, doctors, assistants):

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy, gettext_noop
 from crm.audit import audit_record, transaction_setting
 from crm.models import AuditAction
 from patients.choices import TouchKind
-from patients.models import Patient, TaggedPatient, Touch, Visit
+from patients.models import Caregiver, Patient, TaggedPatient, Touch, Visit
 from patients.timeline import touch_record, worded
 
 # Fields the survivor takes from the duplicate when its own is empty.
@@ -47,6 +47,7 @@ OWN_COUNTS = {
     "visits": gettext_lazy("Visits"),
     "timeline": gettext_lazy("Timeline entries"),
     "referrals": gettext_lazy("Referred patients"),
+    "caregivers": gettext_lazy("caregivers"),
 }
 
 
@@ -61,6 +62,7 @@ def _own_counts(patient: Patient) -> dict[str, int]:
         "visits": Visit.objects.filter(patient=patient).count(),
         "timeline": Touch.objects.filter(patient=patient).count(),
         "referrals": Patient.objects.filter(referred_by=patient).count(),
+        "caregivers": Caregiver.objects.filter(patient=patient).count(),
     }
 
 
@@ -162,6 +164,10 @@ def patient_merge(*, survivor: Patient, duplicate: Patient, actor=None) -> dict[
 
     moved = {"tags": _move_tags(survivor, duplicate)}
     moved["visits"] = Visit.objects.filter(patient=duplicate).update(patient=survivor)
+    # The duplicate's caregivers move, but for one the survivor has already (the same phone).
+    kept = Caregiver.objects.filter(patient=survivor).exclude(phone_hash="").values("phone_hash")
+    Caregiver.objects.filter(patient=duplicate, phone_hash__in=kept).delete()
+    moved["caregivers"] = Caregiver.objects.filter(patient=duplicate).update(patient=survivor)
     # The timeline is append-only in the database; a merge may move the duplicate's entries
     # to the survivor and change nothing else of them (crm migration 0009).
     with transaction_setting("careloop.merging", str(duplicate.pk)):

@@ -8,6 +8,7 @@ from taggit.models import TagBase, TaggedItemBase
 from crm import crypto
 from crm.models import Clinic, Membership
 from patients.choices import (
+    CaregiverRelation,
     Gender,
     Source,
     Stage,
@@ -201,6 +202,54 @@ class Patient(models.Model):
     @property
     def phone(self):
         """The full number; decrypting it is a reveal, so callers log it (services)."""
+        return crypto.decrypt(self.phone_encrypted)
+
+
+class Caregiver(models.Model):
+    """A contact of a patient (家属) who receives the reminders the patient chose for them
+    (`reminders`, CaregiverReminder values: the consent per purpose). The phone is stored
+    as the patient's is (encrypted, hash, last four, mask)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="caregivers")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="caregivers")
+    name = models.CharField(_("name"), max_length=50)
+    relation = models.CharField(_("relation"), max_length=20, choices=CaregiverRelation.choices)
+    phone_encrypted = models.TextField(_("phone (encrypted)"), blank=True, editable=False)
+    phone_hash = models.CharField(max_length=64, blank=True, editable=False)
+    phone_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    phone_masked = models.CharField(_("phone"), max_length=20, blank=True, editable=False)
+    external_userid = models.CharField(_("WeCom external userid"), max_length=64, blank=True)
+    reminders = models.JSONField(_("reminders consented to"), default=list, blank=True)
+    consent_changed_at = models.DateTimeField(_("consent changed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    encrypted_fields = {"phone_encrypted": "phone_hash"}
+
+    class Meta:
+        verbose_name = _("caregiver")
+        verbose_name_plural = _("caregivers")
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(relation__in=CaregiverRelation.values),
+                name="caregiver_relation_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["patient", "phone_hash"],
+                condition=~models.Q(phone_hash=""),
+                name="caregiver_unique_phone_per_patient",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["clinic", "patient"], name="caregiver_clinic_patient"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def phone(self):
+        """The full number; decrypting it is a reveal, so callers log it (caregivers)."""
         return crypto.decrypt(self.phone_encrypted)
 
 

@@ -30,7 +30,7 @@ from django.utils.translation import gettext_noop
 from crm.audit import audit_record, transaction_setting
 from crm.models import AuditAction
 from patients.choices import TouchKind
-from patients.models import Patient, Touch
+from patients.models import Caregiver, Patient, Touch
 from patients.phones import national
 from patients.selectors import patient_tags
 from patients.timeline import touch_record, worded
@@ -108,6 +108,16 @@ def patient_data_export(*, patient: Patient, by, request=None) -> bytes:
                 "notes": v.notes,
             }
             for v in visits
+        ],
+        # The caregivers and the reminders chosen for them; their numbers are theirs, masked.
+        "caregivers": [
+            {
+                "name": c.name,
+                "relation": c.get_relation_display(),
+                "phone": c.phone_masked,
+                "reminders": c.reminders,
+            }
+            for c in Caregiver.objects.filter(patient=patient).order_by("id")
         ],
         "stages": [
             {"at": t.at, "from": t.from_stage, "to": t.to_stage, "reason": t.reason}
@@ -193,8 +203,17 @@ def patient_erase(*, patient: Patient, by, reason: str = "", request=None) -> Pa
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
         pseudonym = ERASED_NAME % {"id": patient.pk}
         phone = patient.phone if patient.phone_encrypted else ""
+        # The patient's caregivers go with the identity: their names and numbers too.
+        caregivers = list(Caregiver.objects.filter(patient=patient))
+        family = set()
+        for caregiver in caregivers:
+            number = caregiver.phone if caregiver.phone_encrypted else ""
+            family |= {caregiver.name, number, national(number) if number else ""}
+            family.add(caregiver.external_userid)
+        Caregiver.objects.filter(pk__in=[c.pk for c in caregivers]).delete()
         secrets = sorted(
-            {patient.name, phone, national(phone) if phone else "", patient.external_userid},
+            {patient.name, phone, national(phone) if phone else "", patient.external_userid}
+            | family,
             key=len,
             reverse=True,
         )

@@ -20,6 +20,13 @@ of rows written before the flag). Automatic care messages the patient needs (re-
 appointment reminders, care-plan steps, survey invitations) neither count nor are blocked,
 so a same-day re-exam reminder never stops a hand-sent message, nor the other way round.
 
+Caregivers (家属, patients.Caregiver) receive the care reminders the patient chose for them
+through this rule as well (`caregiver_exclusion`, `caregiver_verdicts`): the patient's own
+consent to care messages and churn decide first (a patient who opted out gets nothing sent
+to anyone on their behalf), then the caregiver's consent to that kind of reminder
+(Caregiver.reminders), then the caregiver's WeCom contact. A caregiver's outbox row carries
+payload["caregiver_id"] and is asked again at send (`delivery_exclusion`).
+
 Set-based: `annotate_audience` annotates a queryset of any size (campaigns of thousands)
 with `sender` and `exclusion`; `audience_check` is the same query for one patient.
 """
@@ -46,7 +53,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership
 from patients.choices import Stage
-from patients.models import Patient
+from patients.models import Caregiver, Patient
 from wechat.models import (
     ContactArrival,
     Delivery,
@@ -72,6 +79,10 @@ class Exclusion(models.TextChoices):
     NO_DOCTOR = "no_doctor", _("No doctor for {医生}")
     DAILY_CAP = "daily_cap", _("Already received a mass message today")
     WEEKLY_CAP = "weekly_cap", _("Over the weekly mass-message cap")
+    CAREGIVER_NO_CONSENT = (
+        "caregiver_no_consent",
+        _("The caregiver was not chosen for this reminder"),
+    )
     TEXT_REFUSED = "text_refused", _("The text was refused when sent (a red line, a missing value)")
 
 
@@ -271,6 +282,14 @@ def delivery_exclusion(delivery: Delivery, contacts: dict[int, dict[str, bool]])
     patient = delivery.patient
     if patient is None:
         return ""
+    caregiver_id = (delivery.payload or {}).get("caregiver_id")
+    if caregiver_id:
+        caregiver = Caregiver.objects.filter(pk=caregiver_id, patient_id=patient.pk).first()
+        if caregiver is None:
+            return Exclusion.NO_WECOM  # removed since: nobody to send it to
+        return caregiver_exclusion(
+            caregiver, patient, delivery.payload.get("reminder", ""), recipient=delivery.recipient
+        )
     known = contacts.get(patient.pk, {})
     if known and not any(known.values()):
         return Exclusion.CONTACT_LOST
@@ -338,3 +357,37 @@ def audience_verdicts(patient_ids, *, purpose: str, **options) -> dict[int, tupl
         Patient.objects.filter(pk__in=list(patient_ids)), purpose=purpose, **options
     ).values_list("pk", "sender", "exclusion")
     return {pk: (sender, exclusion) for pk, sender, exclusion in rows}
+
+
+# Caregivers -----------------------------------------------------------------------------
+
+
+def caregiver_exclusion(caregiver: Caregiver, patient: Patient, reminder: str, *, recipient=None):
+    """Why this care reminder (a CaregiverReminder value) may not go to this caregiver of the
+    patient now, or "": the patient's consent and churn first, then the caregiver's choice,
+    then a WeCom contact (the one the row was written for, when `recipient` is given)."""
+    if not patient.consent_to_contact:
+        return Exclusion.NO_CONSENT
+    if patient.stage == Stage.CHURNED:
+        return Exclusion.CHURNED
+    if reminder not in (caregiver.reminders or []):
+        return Exclusion.CAREGIVER_NO_CONSENT
+    if not caregiver.external_userid or (
+        recipient is not None and recipient != caregiver.external_userid
+    ):
+        return Exclusion.NO_WECOM
+    return ""
+
+
+def caregiver_verdicts(patients, *, reminder: str) -> dict[int, list[tuple[Caregiver, str]]]:
+    """{patient id: [(caregiver, exclusion), …]} for a batch of patients, in one query."""
+    by_id = {p.pk: p for p in patients}
+    found: dict[int, list[tuple[Caregiver, str]]] = {}
+    for caregiver in Caregiver.objects.filter(patient_id__in=list(by_id)).order_by("id"):
+        patient = by_id[caregiver.patient_id]
+        if caregiver.clinic_id != patient.clinic_id:
+            continue
+        found.setdefault(patient.pk, []).append(
+            (caregiver, caregiver_exclusion(caregiver, patient, reminder))
+        )
+    return found

@@ -11,7 +11,15 @@ from crm.selectors import staff_names
 from crm.tenancy import clinic_member_required, get_for_clinic
 from patients import privacy, selectors
 from patients.action_serializers import CALL_OUTCOMES, NOTE_MAX_LENGTH
-from patients.choices import Source, Stage, TouchChannel, TouchKind
+from patients.caregivers import caregivers_of
+from patients.choices import (
+    CaregiverRelation,
+    CaregiverReminder,
+    Source,
+    Stage,
+    TouchChannel,
+    TouchKind,
+)
 from patients.editing import can_merge_patients
 from patients.fields.services import clinic_fields, value_text, values_of
 from patients.models import Patient, Visit
@@ -125,6 +133,9 @@ def patient_detail(request, pk):
             "channels": TouchChannel.choices,
             "call_outcomes": CALL_OUTCOMES,
             "visit_kinds": Visit.Kind.choices,
+            "caregivers": caregivers_of(patient),
+            "caregiver_relations": CaregiverRelation.choices,
+            "caregiver_reminders": CaregiverReminder.choices,
             "doctors": doctor_choices(clinic),
             "can_merge": can_merge_patients(request.membership),
             "wecom_groups": patient_groups(patient=patient),
