@@ -49,8 +49,12 @@ def main():
             patients = Patient.objects.filter(clinic_id=clinic_id).order_by("?")[:5]
             Touch.objects.bulk_create(
                 Touch(
-                    clinic_id=clinic_id, patient=p, kind=TouchKind.NOTE,
-                    channel=TouchChannel.PHONE, summary="bench", occurred_at=timezone.now(),
+                    clinic_id=clinic_id,
+                    patient=p,
+                    kind=TouchKind.NOTE,
+                    channel=TouchChannel.PHONE,
+                    summary="bench",
+                    occurred_at=timezone.now(),
                 )  # fmt: skip
                 for p in patients
             )
