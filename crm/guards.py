@@ -22,8 +22,12 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 
 
+# Paths whose clients read JSON: the API and the FHIR endpoints (integrations, not browsers).
+JSON_PATHS = ("/api/", "/fhir/")
+
+
 def bad_request(request, message: str):
-    if request.path.startswith("/api/"):
+    if request.path.startswith(JSON_PATHS):
         from crm.api import json_error
 
         return json_error(request, 400, message)

@@ -235,7 +235,7 @@ class Caregiver(models.Model):
                 name="caregiver_relation_valid",
             ),
             models.UniqueConstraint(
-                fields=["patient", "phone_hash"],
+                fields=["clinic", "patient", "phone_hash"],
                 condition=~models.Q(phone_hash=""),
                 name="caregiver_unique_phone_per_patient",
             ),

@@ -717,7 +717,9 @@ class GroupMember(models.Model):
         verbose_name = _("group member")
         verbose_name_plural = _("group members")
         constraints = [
-            models.UniqueConstraint(fields=["group", "userid"], name="groupmember_unique"),
+            models.UniqueConstraint(
+                fields=["clinic", "group", "userid"], name="groupmember_unique"
+            ),
         ]
         indexes = [models.Index(fields=["clinic", "patient"], name="groupmember_patient")]
 

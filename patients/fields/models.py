@@ -81,7 +81,9 @@ class PatientFieldValue(models.Model):
         verbose_name = _("patient field value")
         verbose_name_plural = _("patient field values")
         constraints = [
-            models.UniqueConstraint(fields=["patient", "field"], name="patientfieldvalue_unique"),
+            models.UniqueConstraint(
+                fields=["clinic", "patient", "field"], name="patientfieldvalue_unique"
+            ),
         ]
         indexes = [
             # The list's filters: patients whose value of a field is (in) … — by kind.
