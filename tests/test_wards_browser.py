@@ -65,5 +65,7 @@ def test_assistant_filters_the_workbench_by_ward(page, clinic, assistant, make_p
     page.get_by_role("button", name="筛选").click()
     page.wait_for_function("document.getElementById('patient-count').textContent === '1'")
     assert f"ward={east.pk}" in page.url
-    assert page.get_by_role("link", name="东一").is_visible()
+    # The count can arrive before the rows are drawn: wait for the row, then check the other.
+    page.get_by_role("link", name="东一").wait_for(state="visible")
+    assert not page.get_by_role("link", name="西一").is_visible()
     screenshot(page, "wards-workbench-filter")
